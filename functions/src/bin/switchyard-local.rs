@@ -1,0 +1,73 @@
+//! The local host: creates the template's resources in the emulator, seeds the demo instances,
+//! serves the HTTP routes and drives the consumer.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use switchyard::local::{demo, DriverSettings};
+
+#[derive(Parser)]
+#[command(about = "Switchyard local host (template routes + consumer on an AWS emulator)")]
+struct Args {
+    /// Port for the HTTP routes.
+    #[arg(long, env = "SWITCHYARD_PORT", default_value_t = 3000)]
+    port: u16,
+    /// Resource name prefix in the emulator.
+    #[arg(long, env = "SWITCHYARD_STACK_PREFIX", default_value = "switchyard")]
+    prefix: String,
+    /// Consumer visibility timeout (seconds); failed records are retried after it.
+    #[arg(long, default_value_t = 30)]
+    visibility_timeout: i32,
+    /// Consumer batch size.
+    #[arg(long, default_value_t = 10)]
+    batch_size: i32,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    switchyard::telemetry::init();
+    let args = Args::parse();
+    let aws = switchyard::aws::AwsClients::from_env().await;
+    let resources = switchyard::stack::provision(&aws, &args.prefix).await?;
+    let app = Arc::new(switchyard::App::new(
+        aws,
+        resources,
+        switchyard::config::Limits::from_env()?,
+        switchyard::clock::Clock::default(),
+    )?);
+    switchyard::local::seed_demo(&app).await?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let settings = DriverSettings {
+        batch_size: args.batch_size,
+        visibility_timeout: args.visibility_timeout,
+        ..DriverSettings::default()
+    };
+    tokio::spawn(switchyard::local::drive(app.clone(), settings));
+    println!(
+        "demo Slack webhook:   {base}/webhooks/slack/{}  (signing secret {})",
+        demo::SLACK_INSTANCE,
+        demo::SLACK_SIGNING_SECRET
+    );
+    println!(
+        "demo Discord webhook: {base}/webhooks/discord/{}  (public key {}, test private key {})",
+        demo::DISCORD_INSTANCE,
+        demo::DISCORD_PUBLIC_KEY,
+        demo::DISCORD_SEED_HEX
+    );
+    println!(
+        "agent events: bus {}, tap queue {}",
+        app.resources.event_bus,
+        app.resources.tap_queue_url.as_deref().unwrap_or("-")
+    );
+    println!(
+        "switchyard local host ready on {base} (prefix {})",
+        args.prefix
+    );
+    axum::serve(listener, switchyard::local::router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! AWS SDK clients, built once per cold start.
+//!
+//! Every client honors `AWS_ENDPOINT_URL` (the local emulator) through the shared SDK config;
+//! S3 uses path-style addressing when an endpoint is set. Timeouts are short because a webhook
+//! must answer inside its provider's 3-second deadline. An interceptor counts calls per
+//! operation so benchmarks can report DynamoDB and SQS calls per webhook.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// Counts AWS operations by `Service.Operation` (for benchmarks and tests).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    /// A copy of the counts so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the counts so far.
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let (Some(meta), Ok(mut counts)) = (cfg.load::<Metadata>(), self.0.lock()) {
+            *counts
+                .entry(format!("{}.{}", meta.service(), meta.name()))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One client per service, sharing the SDK config and the call counter.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub kms: aws_sdk_kms::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub calls: CallCounter,
+}
+
+impl AwsClients {
+    /// Clients from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        Self::from_sdk_config(&load(None).await)
+    }
+
+    /// Clients pointed at `endpoint` (an emulator), whatever the environment says.
+    pub async fn with_endpoint(endpoint: &str) -> Self {
+        Self::from_sdk_config(&load(Some(endpoint)).await)
+    }
+
+    /// Clients from a loaded SDK config.
+    pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        let calls = CallCounter::default();
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .interceptor(calls.clone())
+            .build();
+        let dynamodb = aws_sdk_dynamodb::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
+        let sqs = aws_sdk_sqs::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
+        Self {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            kms: aws_sdk_kms::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
+            calls,
+        }
+    }
+}
+
+async fn load(endpoint: Option<&str>) -> SdkConfig {
+    // An emulator accepts any region; on Lambda the runtime always sets one.
+    let region = RegionProviderChain::default_provider().or_else("us-east-1");
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_millis(1500))
+                .operation_timeout(Duration::from_millis(2500))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(2));
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}

@@ -1,0 +1,158 @@
+//! Envelope encryption of sensitive instance fields with a KMS data key.
+//!
+//! `seal` asks KMS for a fresh AES-256 data key bound to the encryption context
+//! `{"instance_id": <id>}`, encrypts the secrets with AES-256-GCM (instance id as associated data)
+//! and keeps only the wrapped key, nonce and ciphertext. `open` reverses it; a ciphertext copied to
+//! another instance fails both the KMS context check and the GCM tag.
+
+use std::collections::BTreeMap;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::SecretString;
+
+/// Why sealing or opening failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("KMS {op} failed: {detail}")]
+    Kms { op: &'static str, detail: String },
+    #[error("sealed secrets are corrupt or belong to another instance")]
+    Corrupt,
+}
+
+/// What is stored: the KMS-wrapped data key, the nonce and the AES-GCM ciphertext, base64.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub v: u8,
+    pub wrapped_key: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// Seals and opens instance secrets with one KMS key.
+#[derive(Debug, Clone)]
+pub struct Keyring {
+    kms: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+const CONTEXT_KEY: &str = "instance_id";
+
+impl Keyring {
+    /// A keyring using the KMS key `key_id` (id, ARN or alias).
+    pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+        Self {
+            kms,
+            key_id: key_id.into(),
+        }
+    }
+
+    /// Encrypts `secrets` for `instance_id`.
+    pub async fn seal(
+        &self,
+        instance_id: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Envelope, CryptoError> {
+        let data_key = self
+            .kms
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .encryption_context(CONTEXT_KEY, instance_id)
+            .send()
+            .await
+            .map_err(|e| kms_err("GenerateDataKey", e))?;
+        let plain_key = data_key.plaintext.ok_or(CryptoError::Corrupt)?;
+        let wrapped = data_key.ciphertext_blob.ok_or(CryptoError::Corrupt)?;
+        let cipher =
+            Aes256Gcm::new_from_slice(plain_key.as_ref()).map_err(|_| CryptoError::Corrupt)?;
+        let mut nonce = [0u8; 12];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let plaintext: BTreeMap<&str, &str> = secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose()))
+            .collect();
+        let plaintext = serde_json::to_vec(&plaintext).map_err(|_| CryptoError::Corrupt)?;
+        let ciphertext = cipher
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plaintext,
+                    aad: instance_id.as_bytes(),
+                },
+            )
+            .map_err(|_| CryptoError::Corrupt)?;
+        Ok(Envelope {
+            v: 1,
+            wrapped_key: B64.encode(wrapped.as_ref()),
+            nonce: B64.encode(nonce),
+            ciphertext: B64.encode(ciphertext),
+        })
+    }
+
+    /// Decrypts an envelope sealed for `instance_id`.
+    pub async fn open(
+        &self,
+        instance_id: &str,
+        envelope: &Envelope,
+    ) -> Result<BTreeMap<String, SecretString>, CryptoError> {
+        let decode = |s: &str| B64.decode(s).map_err(|_| CryptoError::Corrupt);
+        let (wrapped, nonce, ciphertext) = (
+            decode(&envelope.wrapped_key)?,
+            decode(&envelope.nonce)?,
+            decode(&envelope.ciphertext)?,
+        );
+        if envelope.v != 1 || nonce.len() != 12 {
+            return Err(CryptoError::Corrupt);
+        }
+        let data_key = self
+            .kms
+            .decrypt()
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(wrapped))
+            .encryption_context(CONTEXT_KEY, instance_id)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_invalid_ciphertext_exception())
+                {
+                    CryptoError::Corrupt
+                } else {
+                    kms_err("Decrypt", e)
+                }
+            })?;
+        let plain_key = data_key.plaintext.ok_or(CryptoError::Corrupt)?;
+        let cipher =
+            Aes256Gcm::new_from_slice(plain_key.as_ref()).map_err(|_| CryptoError::Corrupt)?;
+        let plaintext = cipher
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &ciphertext,
+                    aad: instance_id.as_bytes(),
+                },
+            )
+            .map_err(|_| CryptoError::Corrupt)?;
+        let map: BTreeMap<String, String> =
+            serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Corrupt)?;
+        Ok(map
+            .into_iter()
+            .map(|(k, v)| (k, SecretString::from(v)))
+            .collect())
+    }
+}
+
+fn kms_err(op: &'static str, e: impl std::error::Error) -> CryptoError {
+    CryptoError::Kms {
+        op,
+        detail: crate::error::chain(&e),
+    }
+}

@@ -1,0 +1,330 @@
+//! Deliveries: the dedup claim of each accepted webhook and, later, its processing record.
+//!
+//! Table `DeliveriesTable`, key `pk` = delivery key `<provider>#<instance>#<provider id>`, TTL
+//! attribute `expires_at`. Access patterns:
+//! - ingress: one conditional `PutItem` claims the key (`attribute_not_exists(pk) OR
+//!   expires_at < :now`); two concurrent deliveries cannot both win. Expired items are treated
+//!   as absent because DynamoDB (and the emulator) may keep them past their TTL.
+//! - consumer: conditional `UpdateItem` takes a processing lease, then marks the outcome; a
+//!   redelivered message finds the outcome and publishes nothing twice.
+//! - admin: a scan for `events list` (operator only).
+//!
+//! Statuses: `queued` → `processing` → `delivered` | `filtered` (no agent's policy matched) |
+//! `dropped` (instance deleted) | `failed` (retried by SQS, then the DLQ).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+
+use crate::error::{chain, is_conditional_check_failed};
+
+/// Why a delivery-store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("delivery store unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn unavailable(e: impl std::error::Error) -> DeliveryError {
+    DeliveryError::Unavailable(chain(&e))
+}
+
+/// What ingress writes when it accepts a delivery.
+#[derive(Debug, Clone)]
+pub struct Claim<'a> {
+    pub key: &'a str,
+    pub work_item_id: &'a str,
+    pub provider: &'a str,
+    pub instance_id: &'a str,
+    pub kind: &'a str,
+    pub ttl_secs: u64,
+}
+
+/// The consumer's view of a delivery when it picks up a work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// This consumer holds the lease: process it.
+    Started,
+    /// A final outcome is recorded: acknowledge, publish nothing.
+    AlreadyDone(String),
+    /// Another consumer holds a live lease: retry later.
+    InFlight,
+}
+
+/// Final outcomes of processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    Filtered,
+    Dropped,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Filtered => "filtered",
+            Self::Dropped => "dropped",
+        }
+    }
+}
+
+/// One delivery as `events list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRecord {
+    pub key: String,
+    pub work_item_id: String,
+    pub provider: String,
+    pub instance_id: String,
+    pub kind: String,
+    pub status: String,
+    pub received_at: u64,
+    pub attempts: u64,
+    pub agents: Vec<String>,
+    pub last_error: Option<String>,
+}
+
+/// Deliveries in DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DeliveryStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+const FINAL: [&str; 3] = ["delivered", "filtered", "dropped"];
+
+impl DeliveryStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Claims `claim.key` for this delivery. `Ok(false)`: another delivery already has it.
+    pub async fn claim(&self, claim: &Claim<'_>, now: u64) -> Result<bool, DeliveryError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(claim.key.to_owned()))
+            .item(
+                "work_item_id",
+                AttributeValue::S(claim.work_item_id.to_owned()),
+            )
+            .item("provider", AttributeValue::S(claim.provider.to_owned()))
+            .item(
+                "instance_id",
+                AttributeValue::S(claim.instance_id.to_owned()),
+            )
+            .item("kind", AttributeValue::S(claim.kind.to_owned()))
+            .item("status", AttributeValue::S("queued".into()))
+            .item("received_at", AttributeValue::N(now.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + claim.ttl_secs).to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Gives a claim back after its work item could not be queued, so the provider's retry
+    /// is accepted instead of being taken for a duplicate. Only this delivery's claim is removed.
+    pub async fn release(&self, key: &str, work_item_id: &str) -> Result<(), DeliveryError> {
+        let delete = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .condition_expression("work_item_id = :id")
+            .expression_attribute_values(":id", AttributeValue::S(work_item_id.to_owned()));
+        match delete.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Takes the processing lease for `key` for `lease_secs`.
+    pub async fn begin(
+        &self,
+        key: &str,
+        work_item_id: &str,
+        now: u64,
+        lease_secs: u64,
+    ) -> Result<Begin, DeliveryError> {
+        // A missing item (claim expired, or a replayed message) is processed like a new one.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression(
+                "SET #status = :processing, lease_until = :lease, work_item_id = if_not_exists(work_item_id, :id), \
+                 attempts = if_not_exists(attempts, :zero) + :one, expires_at = if_not_exists(expires_at, :expiry)",
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR NOT #status IN (:delivered, :filtered, :dropped, :processing) \
+                 OR (#status = :processing AND lease_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processing", AttributeValue::S("processing".into()))
+            .expression_attribute_values(":delivered", AttributeValue::S(FINAL[0].into()))
+            .expression_attribute_values(":filtered", AttributeValue::S(FINAL[1].into()))
+            .expression_attribute_values(":dropped", AttributeValue::S(FINAL[2].into()))
+            .expression_attribute_values(":lease", AttributeValue::N((now + lease_secs).to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":id", AttributeValue::S(work_item_id.to_owned()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":expiry", AttributeValue::N((now + 86_400).to_string()));
+        match update.send().await {
+            Ok(_) => Ok(Begin::Started),
+            Err(e) if is_conditional_check_failed(&e) => {
+                let status = self.status(key).await?;
+                Ok(match status {
+                    Some(s) if FINAL.contains(&s.as_str()) => Begin::AlreadyDone(s),
+                    _ => Begin::InFlight,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Records the final outcome and the agents that received the event.
+    pub async fn finish(
+        &self,
+        key: &str,
+        outcome: Outcome,
+        agents: &[String],
+        now: u64,
+    ) -> Result<(), DeliveryError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET #status = :status, finished_at = :now, agents = :agents REMOVE lease_until, last_error")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", AttributeValue::S(outcome.as_str().into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":agents",
+                AttributeValue::L(agents.iter().cloned().map(AttributeValue::S).collect()),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Records a failed attempt and frees the lease so the next receive can retry at once.
+    pub async fn fail(&self, key: &str, error: &str) -> Result<(), DeliveryError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .update_expression("SET #status = :failed, last_error = :error REMOVE lease_until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
+            .expression_attribute_values(
+                ":error",
+                AttributeValue::S(error.chars().take(300).collect()),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn status(&self, key: &str) -> Result<Option<String>, DeliveryError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    /// The delivery under `key`, if any.
+    pub async fn get(&self, key: &str) -> Result<Option<DeliveryRecord>, DeliveryError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item.as_ref().map(record))
+    }
+
+    /// The most recent `limit` deliveries, newest first (admin; scans the table).
+    pub async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, DeliveryError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            all.extend(out.items.unwrap_or_default().iter().map(record));
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        all.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(a.key.cmp(&b.key)));
+        all.truncate(limit);
+        Ok(all)
+    }
+}
+
+fn record(item: &HashMap<String, AttributeValue>) -> DeliveryRecord {
+    let s = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let n = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    DeliveryRecord {
+        key: s("pk"),
+        work_item_id: s("work_item_id"),
+        provider: s("provider"),
+        instance_id: s("instance_id"),
+        kind: s("kind"),
+        status: s("status"),
+        received_at: n("received_at"),
+        attempts: n("attempts"),
+        agents: item
+            .get("agents")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
+        last_error: item.get("last_error").and_then(|v| v.as_s().ok()).cloned(),
+    }
+}

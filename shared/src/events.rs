@@ -1,0 +1,306 @@
+//! `PlatformEvent`: what an agent receives, and how a WorkItem is normalized into one.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::clock::rfc3339;
+use crate::instances::Instance;
+use crate::policy::{Place, Scope};
+use crate::workitem::WorkItem;
+
+/// The current PlatformEvent schema version.
+pub const PLATFORM_EVENT_VERSION: u32 = 1;
+
+/// One event for one agent. Published to the agent event bus with source
+/// `switchyard.<provider>` and detail-type = `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformEvent {
+    pub schema_version: u32,
+    /// Stable for a given delivery and agent: republishing yields the same id.
+    pub event_id: String,
+    /// `<provider>.<provider event type>`, e.g. `slack.app_mention`, `discord.application_command`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// RFC 3339 time the provider says the event happened (else when we received it).
+    pub time: String,
+    pub source: Source,
+    pub agent_id: String,
+    pub work_item_id: String,
+    /// Where it happened, as the trigger policy saw it.
+    pub place: Place,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// What the agent needs to answer (Discord interaction token, Slack response_url, thread).
+    /// Credentials here are short-lived and scoped to this one event.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub reply: Value,
+    /// The provider's payload as received.
+    pub payload: Value,
+}
+
+/// Where an event came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub provider: String,
+    pub instance_id: String,
+    pub workspace: String,
+}
+
+/// A WorkItem understood: its type, scope and how to reply; `None` from [`normalize`] means
+/// there is nothing an agent should see (the app's own messages, for instance).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    pub event_type: String,
+    pub scope: Scope,
+    pub occurred_at: u64,
+    pub reply: Value,
+}
+
+/// Understands a WorkItem's payload.
+pub fn normalize(item: &WorkItem, payload: &Value) -> Option<Normalized> {
+    match (item.provider.as_str(), item.kind.as_str()) {
+        ("slack", "event_callback") => slack_event(item, payload),
+        ("slack", "slash_command") => Some(slack_command(item, payload)),
+        ("slack", "interaction") => Some(slack_interaction(item, payload)),
+        ("discord", kind) => Some(discord(item, kind, payload)),
+        _ => None,
+    }
+}
+
+/// The events for each agent whose policy allows `normalized`.
+pub fn for_agents(
+    item: &WorkItem,
+    instance: &Instance,
+    normalized: &Normalized,
+    payload: &Value,
+) -> Vec<PlatformEvent> {
+    instance
+        .grants
+        .iter()
+        .filter(|(_, policy)| policy.allows(&normalized.scope))
+        .map(|(agent, _)| PlatformEvent {
+            schema_version: PLATFORM_EVENT_VERSION,
+            event_id: event_id(&item.delivery_key, agent),
+            event_type: normalized.event_type.clone(),
+            time: rfc3339(normalized.occurred_at),
+            source: Source {
+                provider: item.provider.clone(),
+                instance_id: instance.id.clone(),
+                workspace: instance.workspace.clone(),
+            },
+            agent_id: agent.clone(),
+            work_item_id: item.id.clone(),
+            place: normalized.scope.place,
+            channel: normalized.scope.channel.clone(),
+            reply: normalized.reply.clone(),
+            payload: payload.clone(),
+        })
+        .collect()
+}
+
+fn event_id(delivery_key: &str, agent: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(delivery_key.as_bytes());
+    h.update([0]);
+    h.update(agent.as_bytes());
+    format!("evt_{}", &hex::encode(h.finalize())[..32])
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Slack channel ids: C public, G private (legacy) or group DM, D direct message.
+fn slack_place(channel: Option<&str>, channel_type: Option<&str>) -> Place {
+    match (channel_type, channel.and_then(|c| c.chars().next())) {
+        (Some("im" | "mpim"), _) | (None, Some('D')) => Place::DirectMessage,
+        (Some("group"), _) | (None, Some('G')) => Place::PrivateChannel,
+        (Some("channel"), _) | (None, Some('C')) => Place::PublicChannel,
+        _ => Place::AppSurface,
+    }
+}
+
+fn slack_event(item: &WorkItem, payload: &Value) -> Option<Normalized> {
+    let event = payload.get("event")?;
+    let kind = str_at(event, "/type")?;
+    // The app's own and other bots' messages never trigger agents (no loops).
+    if event.get("bot_id").is_some() || str_at(event, "/subtype") == Some("bot_message") {
+        return None;
+    }
+    let channel = str_at(event, "/channel").or_else(|| str_at(event, "/item/channel"));
+    let place = slack_place(channel, str_at(event, "/channel_type"));
+    let addressed = kind == "app_mention" || place == Place::DirectMessage;
+    let thread = str_at(event, "/thread_ts").or_else(|| str_at(event, "/ts"));
+    Some(Normalized {
+        event_type: format!("slack.{kind}"),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed,
+        },
+        occurred_at: payload
+            .get("event_time")
+            .and_then(Value::as_u64)
+            .unwrap_or(item.received_at),
+        reply: json!({"channel": channel, "thread_ts": thread}),
+    })
+}
+
+fn slack_command(item: &WorkItem, payload: &Value) -> Normalized {
+    let channel = str_at(payload, "/channel_id");
+    let place = match str_at(payload, "/channel_name") {
+        Some("directmessage") => Place::DirectMessage,
+        Some("privategroup") => Place::PrivateChannel,
+        _ => slack_place(channel, None),
+    };
+    Normalized {
+        event_type: "slack.slash_command".into(),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed: true,
+        },
+        occurred_at: item.received_at,
+        reply: json!({"response_url": str_at(payload, "/response_url"), "channel": channel}),
+    }
+}
+
+fn slack_interaction(item: &WorkItem, payload: &Value) -> Normalized {
+    let kind = str_at(payload, "/type").unwrap_or("interaction");
+    let channel =
+        str_at(payload, "/channel/id").or_else(|| str_at(payload, "/container/channel_id"));
+    let place = if channel.is_some() {
+        slack_place(channel, None)
+    } else {
+        Place::AppSurface
+    };
+    Normalized {
+        event_type: format!("slack.{kind}"),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed: true,
+        },
+        occurred_at: item.received_at,
+        reply: json!({
+            "response_url": str_at(payload, "/response_url"),
+            "trigger_id": str_at(payload, "/trigger_id"),
+            "channel": channel,
+        }),
+    }
+}
+
+fn discord(item: &WorkItem, kind: &str, payload: &Value) -> Normalized {
+    let channel = str_at(payload, "/channel_id").or_else(|| str_at(payload, "/channel/id"));
+    let place = if payload.get("guild_id").is_some_and(Value::is_string) {
+        Place::PublicChannel
+    } else {
+        Place::DirectMessage
+    };
+    Normalized {
+        event_type: format!("discord.{kind}"),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed: true,
+        },
+        occurred_at: item.received_at,
+        reply: json!({
+            "application_id": str_at(payload, "/application_id"),
+            "interaction_id": str_at(payload, "/id"),
+            "interaction_token": str_at(payload, "/token"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::TriggerPolicy;
+
+    fn item(provider: &str, kind: &str) -> WorkItem {
+        WorkItem {
+            v: 1,
+            id: "wi_1".into(),
+            delivery_key: format!("{provider}#i#x"),
+            provider: provider.into(),
+            instance_id: "i".into(),
+            kind: kind.into(),
+            received_at: 100,
+            retry_num: None,
+            payload: None,
+            payload_ref: None,
+        }
+    }
+
+    fn instance(grants: &[(&str, TriggerPolicy)]) -> Instance {
+        Instance {
+            id: "i".into(),
+            provider: "slack".into(),
+            workspace: "acme".into(),
+            config: Default::default(),
+            secret_keys: vec![],
+            sealed: None,
+            grants: grants
+                .iter()
+                .map(|(a, p)| ((*a).to_owned(), p.clone()))
+                .collect(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn app_mention_in_allowlisted_channel_reaches_the_agent() {
+        let payload = json!({"type":"event_callback","event_id":"Ev1","event_time":1531420618,
+            "event":{"type":"app_mention","channel":"C1","ts":"1.2","text":"<@U1> hi"}});
+        let w = item("slack", "event_callback");
+        let n = normalize(&w, &payload).expect("normalized");
+        assert_eq!(n.event_type, "slack.app_mention");
+        assert!(n.scope.addressed);
+        let allowed = TriggerPolicy {
+            channels: vec!["C1".into()],
+            ..Default::default()
+        };
+        let events = for_agents(
+            &w,
+            &instance(&[("a1", allowed), ("a2", TriggerPolicy::default())]),
+            &n,
+            &payload,
+        );
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.agent_id, "a1");
+        assert_eq!(e.time, "2018-07-12T18:36:58Z");
+        assert_eq!(e.reply["thread_ts"], "1.2");
+        assert_eq!(e.event_id, event_id("slack#i#x", "a1"));
+        assert_ne!(e.event_id, event_id("slack#i#x", "a2"));
+    }
+
+    #[test]
+    fn plain_messages_need_trigger_all_and_bots_are_ignored() {
+        let payload =
+            json!({"event":{"type":"message","channel":"C1","channel_type":"channel","text":"hi"}});
+        let n = normalize(&item("slack", "event_callback"), &payload).expect("normalized");
+        assert!(!n.scope.addressed);
+        let bot = json!({"event":{"type":"message","channel":"C1","bot_id":"B1","text":"hi"}});
+        assert!(normalize(&item("slack", "event_callback"), &bot).is_none());
+        let dm = json!({"event":{"type":"message","channel":"D1","channel_type":"im","text":"hi"}});
+        let n = normalize(&item("slack", "event_callback"), &dm).expect("normalized");
+        assert_eq!(n.scope.place, Place::DirectMessage);
+        assert!(n.scope.addressed);
+    }
+
+    #[test]
+    fn discord_reply_carries_the_interaction_token() {
+        let payload = json!({"type":2,"id":"111","application_id":"222","token":"tok","guild_id":"9","channel_id":"C7"});
+        let n = normalize(&item("discord", "application_command"), &payload).expect("normalized");
+        assert_eq!(n.event_type, "discord.application_command");
+        assert_eq!(n.scope.channel.as_deref(), Some("C7"));
+        assert_eq!(n.reply["interaction_token"], "tok");
+        assert_eq!(n.reply["application_id"], "222");
+    }
+}

@@ -1,0 +1,31 @@
+//! Switchyard: the integrations gateway between AI agents and the SaaS they work in.
+//!
+//! All behaviour lives here; the Lambda mains in `functions/` are a few lines each. Start at
+//! [`ingest::handle`] (webhooks in), [`consumer::handle_batch`] (work items to agent events),
+//! [`admin`] (the CLI's operations) and [`local`] (the local host).
+
+pub mod admin;
+pub mod app;
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod consumer;
+pub mod crypto;
+pub mod deliveries;
+pub mod error;
+pub mod events;
+pub mod ingest;
+pub mod instances;
+pub mod lambda;
+pub mod local;
+pub mod policy;
+pub mod providers;
+pub mod queue;
+pub mod secret;
+pub mod sink;
+pub mod stack;
+pub mod telemetry;
+pub mod verify;
+pub mod workitem;
+
+pub use app::App;

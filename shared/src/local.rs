@@ -1,0 +1,186 @@
+//! The local host: the template's HTTP routes on 127.0.0.1 and the consumer driven from the
+//! emulator's queue with Lambda's SQS semantics, calling the same library functions as the
+//! Lambdas.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::consumer::{self, Record};
+use crate::error::chain;
+use crate::policy::{Trigger, TriggerPolicy};
+use crate::App;
+
+/// The HTTP routes of `template.yaml`.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/webhooks/{provider}/{instance_id}", post(webhook))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(app)
+}
+
+async fn webhook(
+    State(app): State<Arc<App>>,
+    Path((provider, instance_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let reply = crate::ingest::handle(&app, &provider, &instance_id, &headers, &body).await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match reply.content_type {
+        Some(ct) => (status, [("content-type", ct)], reply.body).into_response(),
+        None => (status, reply.body).into_response(),
+    }
+}
+
+/// How the local consumer polls, mirroring the template's SQS event source.
+#[derive(Debug, Clone, Copy)]
+pub struct DriverSettings {
+    /// Messages per batch (the event source's BatchSize).
+    pub batch_size: i32,
+    /// Seconds a received batch stays hidden; failed records reappear after it.
+    pub visibility_timeout: i32,
+    /// Long-poll wait per receive.
+    pub wait_secs: i32,
+}
+
+impl Default for DriverSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 10,
+            visibility_timeout: 30,
+            wait_secs: 1,
+        }
+    }
+}
+
+/// Why a poll failed.
+#[derive(Debug, thiserror::Error)]
+#[error("ingress queue poll failed: {0}")]
+pub struct DriverError(String);
+
+/// Receives one batch, runs the consumer on it, deletes the records that succeeded (failed ones
+/// reappear after the visibility timeout; the queue's redrive policy moves them to the DLQ after
+/// `maxReceiveCount` receives). Returns (received, failed).
+pub async fn drive_once(
+    app: &App,
+    settings: DriverSettings,
+) -> Result<(usize, usize), DriverError> {
+    let queue = &app.resources.ingress_queue_url;
+    let out = app
+        .aws
+        .sqs
+        .receive_message()
+        .queue_url(queue)
+        .max_number_of_messages(settings.batch_size)
+        .visibility_timeout(settings.visibility_timeout)
+        .wait_time_seconds(settings.wait_secs)
+        .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+        .send()
+        .await
+        .map_err(|e| DriverError(chain(&e)))?;
+    let messages = out.messages.unwrap_or_default();
+    if messages.is_empty() {
+        return Ok((0, 0));
+    }
+    let records: Vec<Record> = messages
+        .iter()
+        .map(|m| Record {
+            message_id: m.message_id.clone().unwrap_or_default(),
+            body: m.body.clone().unwrap_or_default(),
+        })
+        .collect();
+    let failed = consumer::handle_batch(app, &records).await;
+    let done: Vec<DeleteMessageBatchRequestEntry> = messages
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !failed.contains(&m.message_id.clone().unwrap_or_default()))
+        .filter_map(|(i, m)| {
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(m.receipt_handle.clone()?)
+                .build()
+                .ok()
+        })
+        .collect();
+    if !done.is_empty() {
+        app.aws
+            .sqs
+            .delete_message_batch()
+            .queue_url(queue)
+            .set_entries(Some(done))
+            .send()
+            .await
+            .map_err(|e| DriverError(chain(&e)))?;
+    }
+    Ok((messages.len(), failed.len()))
+}
+
+/// Polls forever (until the task is dropped), backing off when the emulator is unreachable.
+pub async fn drive(app: Arc<App>, settings: DriverSettings) {
+    loop {
+        if let Err(e) = drive_once(&app, settings).await {
+            tracing::warn!(error = %e, "consumer poll failed; retrying in 2 s");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// The demo instances `make dev` seeds, with their documented test credentials.
+pub mod demo {
+    /// Slack's documented example signing secret (docs.slack.dev, "Verifying requests").
+    pub const SLACK_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+    /// RFC 8032 section 7.1 TEST 1 secret key, used as the demo Discord application key.
+    pub const DISCORD_SEED_HEX: &str =
+        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    /// Its public key (what the Discord Developer Portal would show).
+    pub const DISCORD_PUBLIC_KEY: &str =
+        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    pub const SLACK_INSTANCE: &str = "demo-slack";
+    pub const DISCORD_INSTANCE: &str = "demo-discord";
+    pub const WORKSPACE: &str = "demo";
+    pub const AGENT: &str = "demo-agent";
+}
+
+/// Creates the demo instances and grants `demo-agent` every channel, all messages and DMs.
+/// Existing demo instances are left as they are.
+pub async fn seed_demo(app: &App) -> Result<(), crate::admin::AdminError> {
+    let seeds = [
+        (
+            "slack",
+            demo::SLACK_INSTANCE,
+            vec![(
+                "signing_secret".to_owned(),
+                demo::SLACK_SIGNING_SECRET.to_owned(),
+            )],
+        ),
+        (
+            "discord",
+            demo::DISCORD_INSTANCE,
+            vec![
+                ("public_key".to_owned(), demo::DISCORD_PUBLIC_KEY.to_owned()),
+                ("application_id".to_owned(), "100000000000000001".to_owned()),
+            ],
+        ),
+    ];
+    for (provider, id, settings) in seeds {
+        if app.instances.get(id).await?.is_none() {
+            crate::admin::create_instance(app, provider, id, demo::WORKSPACE, &settings).await?;
+        }
+        let policy = TriggerPolicy {
+            trigger: Trigger::All,
+            channels: vec!["*".into()],
+            dms: true,
+            private_channels: true,
+        };
+        crate::admin::grant(app, id, demo::AGENT, &policy).await?;
+    }
+    Ok(())
+}
