@@ -57,14 +57,11 @@ pub async fn consume(
         })
         .collect();
     let failed = consumer::handle_batch(app, &records).await;
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
+    let response = SqsBatchResponse {
+        batch_item_failures: failed
+            .into_iter()
+            .map(|item_identifier| BatchItemFailure { item_identifier })
+            .collect(),
+    };
     Ok(response)
 }

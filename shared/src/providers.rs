@@ -250,12 +250,14 @@ mod tests {
     #[test]
     fn rejects_unknown_placeholder_and_key_field() {
         let bad = include_str!("../providers/slack.yaml").replace("{body}", "{raw}");
-        let err = Registry::from_sources([("bad.yaml", bad.as_str())]).unwrap_err();
+        let err =
+            Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
         assert!(err.to_string().contains("{body}"), "{err}");
 
         let bad = include_str!("../providers/slack.yaml")
             .replace("secret_field: signing_secret", "secret_field: nope");
-        let err = Registry::from_sources([("bad.yaml", bad.as_str())]).unwrap_err();
+        let err =
+            Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
         assert!(err.to_string().contains("nope"), "{err}");
     }
 

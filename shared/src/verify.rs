@@ -416,7 +416,7 @@ mod tests {
             &registry.get("slack").expect("slack").webhook.signature,
             |_| Some(&blank),
         )
-        .unwrap_err();
+        .expect_err("must be rejected");
         assert_eq!(err, KeyError::Missing("signing_secret".into()));
     }
 

@@ -1,0 +1,77 @@
+# Switchyard: the two commands are `make dev` (local stack) and `make test`.
+# Everything the targets need is installed by them (pinned), so a fresh machine works.
+
+SHELL        := /bin/bash
+.SHELLFLAGS  := -eu -o pipefail -c
+PYTHON       ?= python3
+VENV         ?= $(CURDIR)/.venv
+PORT         ?= 3000
+EMULATOR_PORT ?= 4566
+PREFIX       ?= switchyard
+NEXTEST_VERSION := 0.9.143
+
+export AWS_ACCESS_KEY_ID     ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_REGION            ?= us-east-1
+export SAM_CLI_TELEMETRY     := 0
+export VENV
+
+.PHONY: dev test bench tools emulator emulator-stop fmt lint check validate build events clean
+
+## dev: install tools, start the emulator (unless one answers), create the stack, seed demo
+##      instances, serve the template's routes on 127.0.0.1:$(PORT) and drive the consumer.
+dev: tools emulator
+	cargo build --bin switchyard-local --bin switchyard
+	AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) SWITCHYARD_STACK_PREFIX=$(PREFIX) \
+	  SWITCHYARD_PORT=$(PORT) $${CARGO_TARGET_DIR:-target}/debug/switchyard-local
+
+## test: formatting, lints, unit tests and end-to-end tests against a private emulator.
+test: tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast
+
+## bench: criterion benches of the ingest path, cold start, binary sizes, AWS calls per webhook.
+bench: tools
+	infra/bench.sh
+
+## tools: the pinned Python venv (moto, cfn-lint, sam, cargo-lambda, zig) and cargo-nextest.
+tools: $(VENV)/.installed
+	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked --version $(NEXTEST_VERSION)
+
+$(VENV)/.installed: infra/requirements.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	@touch $@
+
+## emulator: moto's server on 127.0.0.1:$(EMULATOR_PORT), unless an emulator already answers there.
+emulator: tools
+	infra/emulator.sh start $(EMULATOR_PORT)
+
+emulator-stop:
+	infra/emulator.sh stop $(EMULATOR_PORT)
+
+## validate: cfn-lint and sam validate --lint (also run by the test suite).
+validate: tools
+	infra/validate-template.sh
+
+## build: the Lambda artifacts (arm64, provided.al2023) with cargo-lambda and zig.
+build: tools
+	PATH=$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin consumer
+
+## events: re-sign the sample events in events/ with the demo secrets.
+events: tools
+	$(VENV)/bin/python infra/make_events.py
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+check: lint validate
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .local

@@ -1,0 +1,313 @@
+//! The `switchyard` admin CLI. Same environment as the functions: `AWS_ENDPOINT_URL` for the
+//! emulator, and `SWITCHYARD_STACK_PREFIX` (local) or the `SWITCHYARD_*` resource variables
+//! (a deployed stack). Never prints secret values. Output goes to a writer so tests can read it.
+
+use std::io::Write;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::policy::{Trigger, TriggerPolicy};
+use crate::App;
+
+/// A failed command (printed as `error: ...`, exit status 1).
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", about = "Switchyard admin CLI", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Plugin instances: create, list, show, delete, grant, revoke.
+    #[command(subcommand)]
+    Instance(InstanceCmd),
+    /// Accepted deliveries and the events agents received.
+    #[command(subcommand)]
+    Events(EventsCmd),
+    /// The ingress dead-letter queue.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
+    /// Signs a body as a provider would (for trying webhooks by hand); prints the headers.
+    Sign {
+        #[arg(long, value_enum)]
+        provider: SignProvider,
+        /// Slack signing secret, or Discord private key seed (hex).
+        #[arg(long, env = "SWITCHYARD_SIGN_KEY", hide_env_values = true)]
+        key: String,
+        /// File with the exact body bytes to sign.
+        #[arg(long)]
+        body_file: std::path::PathBuf,
+        /// Unix timestamp to sign with (default: now).
+        #[arg(long)]
+        timestamp: Option<u64>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SignProvider {
+    Slack,
+    Discord,
+}
+
+#[derive(Debug, Subcommand)]
+enum InstanceCmd {
+    /// Creates an instance; the provider's sensitive keys are encrypted with KMS.
+    Create {
+        #[arg(long)]
+        provider: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        workspace: String,
+        /// key=value, repeatable.
+        #[arg(long = "set", value_parser = parse_setting)]
+        settings: Vec<(String, String)>,
+    },
+    /// Lists instances.
+    List,
+    /// Shows one instance (secret values are never shown, only which keys are set).
+    Show {
+        #[arg(long)]
+        id: String,
+    },
+    /// Deletes an instance.
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
+    /// Grants an agent the instance with a trigger policy.
+    Grant {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long, value_enum, default_value = "mentions")]
+        trigger: TriggerArg,
+        /// Comma-separated channel ids, or '*' for every public channel.
+        #[arg(long, value_delimiter = ',')]
+        channels: Vec<String>,
+        /// Deliver direct messages.
+        #[arg(long)]
+        dms: bool,
+        /// Let '*' cover private channels too.
+        #[arg(long)]
+        private_channels: bool,
+    },
+    /// Withdraws an agent's grant.
+    Revoke {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        agent: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TriggerArg {
+    Mentions,
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCmd {
+    /// Recent work items (accepted deliveries) and their status.
+    List {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Takes the events waiting on the operator tap of the agent bus and prints them.
+    Tap {
+        /// Print the whole PlatformEvent JSON (includes reply credentials such as Discord
+        /// interaction tokens).
+        #[arg(long)]
+        full: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DlqCmd {
+    /// Lists dead-lettered messages (summaries, never payloads).
+    List,
+    /// Moves every dead-lettered message back to the ingress queue.
+    Redrive,
+}
+
+fn parse_setting(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), CliError> {
+    writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    Ok(())
+}
+
+/// Runs the CLI on `args` (including the program name), building the app from the environment.
+pub async fn run(args: Vec<String>, out: &mut dyn Write) -> Result<(), CliError> {
+    let cli = Cli::try_parse_from(args)?;
+    if let Command::Sign {
+        provider,
+        key,
+        body_file,
+        timestamp,
+    } = &cli.command
+    {
+        return sign(out, *provider, key, body_file, *timestamp);
+    }
+    let app = App::from_env().await?;
+    run_with_app(&app, cli, out).await
+}
+
+/// Runs a parsed command against `app`.
+pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    match cli.command {
+        Command::Instance(cmd) => instance(app, cmd, out).await?,
+        Command::Events(EventsCmd::List { limit }) => {
+            for d in app.deliveries.recent(limit).await? {
+                writeln!(
+                    out,
+                    "{}  {:<10} {:<8} {:<16} {:<20} {:<34} attempts={} agents={}{}",
+                    crate::clock::rfc3339(d.received_at),
+                    d.status,
+                    d.provider,
+                    d.instance_id,
+                    d.kind,
+                    d.work_item_id,
+                    d.attempts,
+                    d.agents.join(","),
+                    d.last_error
+                        .map(|e| format!(" error={e}"))
+                        .unwrap_or_default(),
+                )?;
+            }
+        }
+        Command::Events(EventsCmd::Tap { full }) => {
+            for (summary, event) in crate::admin::tap_take(app).await? {
+                if full {
+                    print_json(out, &event)?;
+                } else {
+                    writeln!(out, "{}", serde_json::to_string(&summary)?)?;
+                }
+            }
+        }
+        Command::Dlq(DlqCmd::List) => {
+            let entries = crate::admin::dlq_list(app).await?;
+            for e in &entries {
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            }
+            writeln!(out, "{} message(s) in the DLQ", entries.len())?;
+        }
+        Command::Dlq(DlqCmd::Redrive) => {
+            let moved = crate::admin::dlq_redrive(app).await?;
+            writeln!(out, "redrove {moved} message(s) to the ingress queue")?;
+        }
+        Command::Sign {
+            provider,
+            key,
+            body_file,
+            timestamp,
+        } => sign(out, provider, &key, &body_file, timestamp)?,
+    }
+    Ok(())
+}
+
+async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<(), CliError> {
+    match cmd {
+        InstanceCmd::Create {
+            provider,
+            id,
+            workspace,
+            settings,
+        } => {
+            let created =
+                crate::admin::create_instance(app, &provider, &id, &workspace, &settings).await?;
+            print_json(out, &created)?;
+        }
+        InstanceCmd::List => {
+            for i in app.instances.list().await? {
+                writeln!(
+                    out,
+                    "{:<24} {:<8} {:<16} grants={}",
+                    i.id,
+                    i.provider,
+                    i.workspace,
+                    i.grants.keys().cloned().collect::<Vec<_>>().join(",")
+                )?;
+            }
+        }
+        InstanceCmd::Show { id } => match app.instances.get(&id).await? {
+            Some(i) => print_json(out, &i)?,
+            None => return Err(format!("instance {id} does not exist").into()),
+        },
+        InstanceCmd::Delete { id } => {
+            if !app.instances.delete(&id).await? {
+                return Err(format!("instance {id} does not exist").into());
+            }
+            writeln!(out, "deleted {id}")?;
+        }
+        InstanceCmd::Grant {
+            id,
+            agent,
+            trigger,
+            channels,
+            dms,
+            private_channels,
+        } => {
+            let policy = TriggerPolicy {
+                trigger: match trigger {
+                    TriggerArg::Mentions => Trigger::Mentions,
+                    TriggerArg::All => Trigger::All,
+                },
+                channels: channels.into_iter().filter(|c| !c.is_empty()).collect(),
+                dms,
+                private_channels,
+            };
+            crate::admin::grant(app, &id, &agent, &policy).await?;
+            print_json(out, &policy)?;
+        }
+        InstanceCmd::Revoke { id, agent } => {
+            app.instances.revoke(&id, &agent, app.clock.now()).await?;
+            writeln!(out, "revoked {agent} on {id}")?;
+        }
+    }
+    Ok(())
+}
+
+fn sign(
+    out: &mut dyn Write,
+    provider: SignProvider,
+    key: &str,
+    body_file: &std::path::Path,
+    timestamp: Option<u64>,
+) -> Result<(), CliError> {
+    let body = std::fs::read(body_file)?;
+    let ts = timestamp
+        .unwrap_or_else(|| crate::clock::Clock::default().now())
+        .to_string();
+    match provider {
+        SignProvider::Slack => {
+            writeln!(out, "X-Slack-Request-Timestamp: {ts}")?;
+            println!(
+                "X-Slack-Signature: {}",
+                crate::verify::sign::slack(key, &ts, &body)
+            );
+        }
+        SignProvider::Discord => {
+            let seed: [u8; 32] = hex::decode(key.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or("Discord key must be a 32-byte hex seed")?;
+            writeln!(out, "X-Signature-Timestamp: {ts}")?;
+            println!(
+                "X-Signature-Ed25519: {}",
+                crate::verify::sign::discord(&seed, &ts, &body)
+            );
+        }
+    }
+    Ok(())
+}
