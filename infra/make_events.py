@@ -548,10 +548,14 @@ def verify_written() -> int:
             except InvalidSignature:
                 sig_ok = False
         fresh = abs(TS - ts) <= TOLERANCE_SECS
-        passes = sig_ok and fresh
-        if entry["expect_status"] == 401:
-            assert not passes, f"{name}: expected to fail verification but it verifies"
+        if name.endswith("-bad-signature.json"):
+            assert entry["expect_status"] == 401 and fresh, name
+            assert not sig_ok, f"{name}: the bad signature verifies"
+        elif name.endswith("-stale-timestamp.json"):
+            assert entry["expect_status"] == 401 and sig_ok, f"{name}: must be signed correctly"
+            assert not fresh, f"{name}: timestamp inside the window"
         else:
+            assert entry["expect_status"] != 401, name
             assert sig_ok, f"{name}: signature does not verify"
             assert fresh, f"{name}: timestamp outside the window"
         checked += 1

@@ -14,12 +14,12 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Counts AWS operations by `Service.Operation` (for benchmarks and tests).
+/// Counts DynamoDB and SQS operations by their `X-Amz-Target` (for benchmarks and tests).
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 
@@ -42,15 +42,21 @@ impl Intercept for CallCounter {
         "CallCounter"
     }
 
-    fn read_before_execution(
+    fn read_after_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        cfg: &mut ConfigBag,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let (Some(meta), Ok(mut counts)) = (cfg.load::<Metadata>(), self.0.lock()) {
-            *counts
-                .entry(format!("{}.{}", meta.service(), meta.name()))
-                .or_default() += 1;
+        // JSON-protocol services (DynamoDB, SQS) name the operation in X-Amz-Target,
+        // e.g. `DynamoDB_20120810.PutItem` or `AmazonSQS.SendMessage`.
+        let request = context.request();
+        let operation = match request.headers().get("x-amz-target") {
+            Some(target) => target.to_owned(),
+            None => format!("{} {}", request.method(), request.uri()),
+        };
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(operation).or_default() += 1;
         }
         Ok(())
     }

@@ -292,10 +292,11 @@ fn sign(
     match provider {
         SignProvider::Slack => {
             writeln!(out, "X-Slack-Request-Timestamp: {ts}")?;
-            println!(
+            writeln!(
+                out,
                 "X-Slack-Signature: {}",
                 crate::verify::sign::slack(key, &ts, &body)
-            );
+            )?;
         }
         SignProvider::Discord => {
             let seed: [u8; 32] = hex::decode(key.trim())
@@ -303,11 +304,43 @@ fn sign(
                 .and_then(|b| b.try_into().ok())
                 .ok_or("Discord key must be a 32-byte hex seed")?;
             writeln!(out, "X-Signature-Timestamp: {ts}")?;
-            println!(
+            writeln!(
+                out,
                 "X-Signature-Ed25519: {}",
                 crate::verify::sign::discord(&seed, &ts, &body)
-            );
+            )?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_prints_both_slack_headers() {
+        let dir = std::env::temp_dir().join(format!("sy-sign-{}", std::process::id()));
+        std::fs::write(&dir, b"token=x").expect("write body");
+        let mut out = Vec::new();
+        sign(
+            &mut out,
+            SignProvider::Slack,
+            "secret",
+            &dir,
+            Some(1531420618),
+        )
+        .expect("sign");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("X-Slack-Request-Timestamp: 1531420618"),
+            "{text}"
+        );
+        let expected = crate::verify::sign::slack("secret", "1531420618", b"token=x");
+        assert!(
+            text.contains(&format!("X-Slack-Signature: {expected}")),
+            "{text}"
+        );
+        let _ = std::fs::remove_file(dir);
+    }
 }

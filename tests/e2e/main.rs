@@ -1,1 +1,16 @@
-fn main() {}
+//! End-to-end tests against the local stack: a real AWS emulator (moto's server) reached over
+//! the AWS APIs at `AWS_ENDPOINT_URL`. `make test` starts a private emulator for them
+//! (`infra/with-emulator.sh`). Each test provisions the template's resources under its own
+//! random prefix, so tests run in parallel without seeing each other.
+
+// Helpers are shared between test modules of this one binary.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod consumer;
+mod discord;
+mod rejects;
+mod samples;
+mod slack;
+mod support;
+mod template;

@@ -1,0 +1,182 @@
+//! Shared setup: a fresh stack per test, the local host's router on an ephemeral port, signing.
+
+use std::sync::Arc;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use switchyard::aws::AwsClients;
+use switchyard::clock::Clock;
+use switchyard::config::Limits;
+use switchyard::local::{demo, DriverSettings};
+use switchyard::App;
+
+/// The instant every test runs at (the sample events are signed for it).
+pub const NOW: u64 = 1_767_225_600;
+
+/// The emulator's endpoint; the e2e tests need one.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!(
+            "AWS_ENDPOINT_URL is not set: the end-to-end tests need an AWS emulator. \
+             Run `make test`, or start one with `make emulator` and export \
+             AWS_ENDPOINT_URL=http://127.0.0.1:4566"
+        )
+    })
+}
+
+/// A freshly provisioned stack with the demo instances seeded.
+pub struct Stack {
+    pub app: Arc<App>,
+}
+
+impl Stack {
+    pub async fn new() -> Self {
+        Self::with_limits(Limits::default()).await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Self {
+        let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let aws = AwsClients::with_endpoint(&endpoint()).await;
+        let resources = switchyard::stack::provision(&aws, &prefix)
+            .await
+            .expect("provision the template's resources in the emulator");
+        let app = App::new(aws, resources, limits, Clock::fixed(NOW)).expect("app");
+        switchyard::local::seed_demo(&app)
+            .await
+            .expect("seed demo instances");
+        Self { app: Arc::new(app) }
+    }
+
+    /// Serves the local host's routes on an ephemeral port; returns the base URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let router = switchyard::local::router(self.app.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        format!("http://{addr}")
+    }
+
+    /// Runs the consumer until the ingress queue yields nothing; returns messages received.
+    pub async fn drain(&self) -> usize {
+        let settings = DriverSettings {
+            batch_size: 10,
+            visibility_timeout: 1,
+            wait_secs: 0,
+        };
+        let mut total = 0;
+        loop {
+            let (received, _) = switchyard::local::drive_once(&self.app, settings)
+                .await
+                .expect("drive consumer");
+            if received == 0 {
+                return total;
+            }
+            total += received;
+        }
+    }
+
+    /// The PlatformEvents that reached the agent bus (via the operator tap rule), removing them.
+    pub async fn tapped(&self) -> Vec<switchyard::events::PlatformEvent> {
+        switchyard::admin::tap_take(&self.app)
+            .await
+            .expect("read tap")
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    /// Visible + in-flight messages on a queue.
+    pub async fn depth(&self, queue_url: &str) -> u64 {
+        let out = self
+            .app
+            .aws
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let attrs = out.attributes.unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .filter_map(|a| attrs.get(a).and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+    }
+
+    pub async fn ingress_depth(&self) -> u64 {
+        self.depth(&self.app.resources.ingress_queue_url.clone())
+            .await
+    }
+
+    pub async fn deliveries(&self) -> Vec<switchyard::deliveries::DeliveryRecord> {
+        self.app.deliveries.recent(1000).await.expect("deliveries")
+    }
+}
+
+/// A signed Slack request.
+pub fn slack_request(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    timestamp: u64,
+) -> reqwest::RequestBuilder {
+    let ts = timestamp.to_string();
+    let content_type = if body.starts_with('{') {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    client
+        .post(url)
+        .header("content-type", content_type)
+        .header("x-slack-request-timestamp", &ts)
+        .header(
+            "x-slack-signature",
+            switchyard::verify::sign::slack(demo::SLACK_SIGNING_SECRET, &ts, body.as_bytes()),
+        )
+        .body(body.to_owned())
+}
+
+/// A signed Discord request.
+pub fn discord_request(
+    client: &reqwest::Client,
+    url: &str,
+    body: &str,
+    timestamp: u64,
+) -> reqwest::RequestBuilder {
+    let ts = timestamp.to_string();
+    let seed: [u8; 32] = hex::decode(demo::DISCORD_SEED_HEX)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-signature-timestamp", &ts)
+        .header(
+            "x-signature-ed25519",
+            switchyard::verify::sign::discord(&seed, &ts, body.as_bytes()),
+        )
+        .body(body.to_owned())
+}
+
+/// A Slack `app_mention` event_callback body.
+pub fn slack_mention(event_id: &str, channel: &str, text: &str) -> String {
+    serde_json::json!({
+        "type": "event_callback",
+        "team_id": "T0DEMO",
+        "api_app_id": "A0DEMO",
+        "event_id": event_id,
+        "event_time": NOW,
+        "event": {"type": "app_mention", "channel": channel, "user": "U0USER", "text": text, "ts": "1767225600.000100"}
+    })
+    .to_string()
+}
