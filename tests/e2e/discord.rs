@@ -95,10 +95,9 @@ async fn discord_bad_signature_is_401_and_stores_nothing() {
     let url = format!("{base}/webhooks/discord/{}", demo::DISCORD_INSTANCE);
     let client = reqwest::Client::new();
     // Signed over one body, sent with another (Discord's routine security probe).
-    let signed = discord_request(&client, &url, &interaction(2, "200000000000000009"), NOW)
+    let mut forged = discord_request(&client, &url, &interaction(2, "200000000000000009"), NOW)
         .build()
         .expect("request");
-    let mut forged = reqwest::Request::try_from(signed).expect("clone");
     *forged.body_mut() = Some(interaction(2, "200000000000000010").into());
     let r = client.execute(forged).await.expect("post");
     assert_eq!(r.status(), 401);
