@@ -141,7 +141,7 @@ def _kill_group(proc: subprocess.Popen) -> None:
 @dataclass
 class Run:
     role: str  # "binary" | "baseline"
-    index: int
+    index: int  # 1-based, counted separately for warm-up and measured runs
     warmup: bool
     init_ms: float | None = None  # None = failed
     error: str | None = None
@@ -324,8 +324,8 @@ def print_report(binary: Summary, baseline: Summary, ratio: float | None, delta:
     print(f"delta median(binary)-median(baseline): {_fmt(delta)} ms")
     for s in (binary, baseline):
         for f in s.failures:
-            tag = " (warm-up)" if f["warmup"] else ""
-            print(f"\nFAILED {s.role} run {f['run']}{tag}: {f['error']}", file=sys.stderr)
+            which = f"warm-up {f['run']}" if f["warmup"] else f"run {f['run']}"
+            print(f"\nFAILED {s.role} {which}: {f['error']}", file=sys.stderr)
             if f["output_tail"].strip():
                 print("  output tail:\n    " + f["output_tail"].rstrip().replace("\n", "\n    "), file=sys.stderr)
 
@@ -392,13 +392,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for i in range(total):
             warm = i < args.warmup
+            n = i + 1 if warm else i - args.warmup + 1
             order = ("binary", "baseline") if i % 2 == 0 else ("baseline", "binary")
             for role in order:
-                r = run_once(role, i - args.warmup, warm, exes[role], env_extra, args.timeout)
+                r = run_once(role, n, warm, exes[role], env_extra, args.timeout)
                 results[role].append(r)
                 if not args.quiet:
                     what = f"{r.init_ms:8.2f} ms" if r.init_ms is not None else f"FAILED ({r.error})"
-                    label = "warm-up" if warm else f"run {i - args.warmup + 1}/{args.runs}"
+                    label = f"warm-up {n}" if warm else f"run {n}/{args.runs}"
                     print(f"  {label:>12} {role:<8} {what}", file=sys.stderr)
     except KeyboardInterrupt as e:
         print(f"\ninterrupted ({e or 'SIGINT'}); every spawned process has been killed", file=sys.stderr)
