@@ -25,11 +25,15 @@ Each run gets a fresh stub and a clean environment: the --env pairs plus
 AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME=bench, AWS_LAMBDA_FUNCTION_VERSION=$LATEST,
 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256, AWS_LAMBDA_LOG_GROUP_NAME, AWS_LAMBDA_LOG_STREAM_NAME,
 AWS_REGION / AWS_DEFAULT_REGION=us-east-1, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY=test,
-_HANDLER=bootstrap and PATH=/usr/local/bin:/usr/bin:/bin (--env may override any of these
-except AWS_LAMBDA_RUNTIME_API). The process runs in its own session and its whole process
-group is SIGKILLed as soon as /next arrives, after --timeout seconds (failed run), on
-Ctrl-C / SIGTERM, or on any error. Output (stdout+stderr) goes to a temp file and its
+_HANDLER=bootstrap and PATH=/usr/local/bin:/usr/bin:/bin. --env may override any of
+these except AWS_LAMBDA_RUNTIME_API (AWS_DEFAULT_REGION follows an overridden AWS_REGION).
+The process runs in its own session and its whole process group is SIGKILLed as soon as
+/next arrives, after --timeout seconds (failed run), on Ctrl-C / SIGTERM, or on any error. Output (stdout+stderr) goes to a temp file and its
 tail is shown for failed runs.
+
+Runs come in rounds (one binary run + one baseline run, order alternating); the first
+--warmup rounds (default 1) are discarded - they pay the page-cache misses of a first exec.
+Percentiles interpolate linearly between samples (numpy's default).
 
 A run fails if: the process exits before sending /next, it POSTs /runtime/init/error,
 or /next does not arrive within --timeout. Failed runs are excluded from the figures
@@ -63,6 +67,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from runtime_stub import RuntimeStub  # noqa: E402
 
@@ -101,7 +106,8 @@ class _Signals:
 
     def install(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._handler)
+            if signal.getsignal(sig) is not signal.SIG_IGN:  # respect nohup / background jobs
+                signal.signal(sig, self._handler)
 
     def _handler(self, signum: int, frame: object) -> None:
         if self.critical:
@@ -154,6 +160,8 @@ def run_once(role: str, index: int, warmup: bool, exe: str, env_extra: dict[str,
     with RuntimeStub(hold_timeout=timeout + 5.0) as stub, tempfile.TemporaryFile() as out:
         env = dict(BASE_ENV)
         env.update(env_extra)
+        if "AWS_REGION" in env_extra and "AWS_DEFAULT_REGION" not in env_extra:
+            env["AWS_DEFAULT_REGION"] = env_extra["AWS_REGION"]
         env["AWS_LAMBDA_RUNTIME_API"] = stub.address
         try:
             SIGNALS.critical = True
@@ -228,7 +236,8 @@ def build_baseline() -> str:
         return str(cached)
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
-        raise SystemExit("error: no gcc/cc to build the baseline; pass BASELINE_BINARY")
+        print("error: no gcc/cc to build the baseline; pass BASELINE_BINARY", file=sys.stderr)
+        sys.exit(2)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="coldstart-") as tmp:
         tmp_bin = Path(tmp) / "baseline_runtime"
@@ -338,9 +347,9 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
     for p in pairs:
         key, sep, val = p.partition("=")
         if not sep or not key:
-            raise SystemExit(f"error: --env expects KEY=VAL, got {p!r}")
+            raise ValueError(f"--env expects KEY=VAL, got {p!r}")
         if key == "AWS_LAMBDA_RUNTIME_API":
-            raise SystemExit("error: AWS_LAMBDA_RUNTIME_API is set by the harness")
+            raise ValueError("--env: AWS_LAMBDA_RUNTIME_API is set by the harness")
         env[key] = val
     return env
 
@@ -348,7 +357,7 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 def check_exe(path: str) -> str:
     p = Path(path)
     if not p.is_file() or not os.access(p, os.X_OK):
-        raise SystemExit(f"error: not an executable file: {path}")
+        raise ValueError(f"not an executable file: {path}")
     return str(p.resolve())
 
 
@@ -369,9 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.warmup < 0 or not 0 < args.timeout <= 600:
         ap.error("--runs >= 1, --warmup >= 0, 0 < --timeout <= 600")
 
-    env_extra = parse_env(args.env)
-    binary = check_exe(args.binary)
-    baseline = check_exe(args.baseline) if args.baseline else build_baseline()
+    try:
+        env_extra = parse_env(args.env)
+        binary = check_exe(args.binary)
+        baseline = check_exe(args.baseline) if args.baseline else None
+    except ValueError as e:
+        ap.error(str(e))
+    if baseline is None:
+        baseline = build_baseline()
 
     SIGNALS.install()
     # The stub's handler thread timestamps /next; never let it queue for the GIL behind

@@ -64,7 +64,10 @@ fn bench_ingest(c: &mut Criterion) {
     let secret = SecretString::from(demo::SLACK_SIGNING_SECRET);
     let slack_instance = ResolvedInstance {
         instance: instance("demo-slack", "slack"),
-        verifier: Verifier::new(&slack.webhook.signature, |_| Some(&secret)).expect("verifier"),
+        verifier: Verifier::new(&slack.webhook.as_ref().expect("webhook").signature, |_| {
+            Some(&secret)
+        })
+        .expect("verifier"),
     };
     let body = slack_body();
     let mut headers = HeaderMap::new();
@@ -78,13 +81,25 @@ fn bench_ingest(c: &mut Criterion) {
     );
     let mut group = c.benchmark_group("slack");
     group.bench_function("accept_and_serialize", |b| {
-        b.iter(|| match accept(slack, &slack_instance, &headers, black_box(body.as_bytes()), NOW) {
-            Ok(Accepted::Queue { item, .. }) => black_box(item.to_json()),
-            other => panic!("not queued: {other:?}"),
+        b.iter(|| {
+            match accept(
+                slack,
+                &slack_instance,
+                &headers,
+                black_box(body.as_bytes()),
+                NOW,
+            ) {
+                Ok(Accepted::Queue { item, .. }) => black_box(item.to_json()),
+                other => panic!("not queued: {other:?}"),
+            }
         })
     });
     group.bench_function("baseline_json_parse", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(black_box(body.as_bytes()))))
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde_json::Value>(black_box(
+                body.as_bytes(),
+            )))
+        })
     });
     group.finish();
 
@@ -92,7 +107,11 @@ fn bench_ingest(c: &mut Criterion) {
     let key = SecretString::from(demo::DISCORD_PUBLIC_KEY);
     let discord_instance = ResolvedInstance {
         instance: instance("demo-discord", "discord"),
-        verifier: Verifier::new(&discord.webhook.signature, |_| Some(&key)).expect("verifier"),
+        verifier: Verifier::new(
+            &discord.webhook.as_ref().expect("webhook").signature,
+            |_| Some(&key),
+        )
+        .expect("verifier"),
     };
     let body = discord_body();
     let seed: [u8; 32] = hex::decode(demo::DISCORD_SEED_HEX)
@@ -104,19 +123,31 @@ fn bench_ingest(c: &mut Criterion) {
     headers.insert("x-signature-timestamp", ts.parse().expect("h"));
     headers.insert(
         "x-signature-ed25519",
-        sign::discord(&seed, &ts, body.as_bytes()).parse().expect("h"),
+        sign::discord(&seed, &ts, body.as_bytes())
+            .parse()
+            .expect("h"),
     );
     let mut group = c.benchmark_group("discord");
     group.bench_function("accept_and_serialize", |b| {
         b.iter(|| {
-            match accept(discord, &discord_instance, &headers, black_box(body.as_bytes()), NOW) {
+            match accept(
+                discord,
+                &discord_instance,
+                &headers,
+                black_box(body.as_bytes()),
+                NOW,
+            ) {
                 Ok(Accepted::Queue { item, .. }) => black_box(item.to_json()),
                 other => panic!("not queued: {other:?}"),
             }
         })
     });
     group.bench_function("baseline_json_parse", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<serde_json::Value>(black_box(body.as_bytes()))))
+        b.iter(|| {
+            black_box(serde_json::from_slice::<serde_json::Value>(black_box(
+                body.as_bytes(),
+            )))
+        })
     });
     group.finish();
 }

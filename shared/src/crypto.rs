@@ -60,12 +60,32 @@ impl Keyring {
         instance_id: &str,
         secrets: &BTreeMap<String, SecretString>,
     ) -> Result<Envelope, CryptoError> {
+        self.seal_for(CONTEXT_KEY, instance_id, secrets).await
+    }
+
+    /// Decrypts an envelope sealed for `instance_id`.
+    pub async fn open(
+        &self,
+        instance_id: &str,
+        envelope: &Envelope,
+    ) -> Result<BTreeMap<String, SecretString>, CryptoError> {
+        self.open_for(CONTEXT_KEY, instance_id, envelope).await
+    }
+
+    /// Encrypts `secrets` bound to `{context_key: id}` (e.g. `connection_id`); `id` is also the
+    /// GCM associated data.
+    pub async fn seal_for(
+        &self,
+        context_key: &str,
+        id: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Envelope, CryptoError> {
         let data_key = self
             .kms
             .generate_data_key()
             .key_id(&self.key_id)
             .key_spec(DataKeySpec::Aes256)
-            .encryption_context(CONTEXT_KEY, instance_id)
+            .encryption_context(context_key, id)
             .send()
             .await
             .map_err(|e| kms_err("GenerateDataKey", e))?;
@@ -85,7 +105,7 @@ impl Keyring {
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: &plaintext,
-                    aad: instance_id.as_bytes(),
+                    aad: id.as_bytes(),
                 },
             )
             .map_err(|_| CryptoError::Corrupt)?;
@@ -97,10 +117,11 @@ impl Keyring {
         })
     }
 
-    /// Decrypts an envelope sealed for `instance_id`.
-    pub async fn open(
+    /// Decrypts an envelope sealed by [`Keyring::seal_for`] with the same context.
+    pub async fn open_for(
         &self,
-        instance_id: &str,
+        context_key: &str,
+        id: &str,
         envelope: &Envelope,
     ) -> Result<BTreeMap<String, SecretString>, CryptoError> {
         let decode = |s: &str| B64.decode(s).map_err(|_| CryptoError::Corrupt);
@@ -117,7 +138,7 @@ impl Keyring {
             .decrypt()
             .key_id(&self.key_id)
             .ciphertext_blob(Blob::new(wrapped))
-            .encryption_context(CONTEXT_KEY, instance_id)
+            .encryption_context(context_key, id)
             .send()
             .await
             .map_err(|e| {
@@ -137,7 +158,7 @@ impl Keyring {
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: &ciphertext,
-                    aad: instance_id.as_bytes(),
+                    aad: id.as_bytes(),
                 },
             )
             .map_err(|_| CryptoError::Corrupt)?;

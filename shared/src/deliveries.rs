@@ -92,6 +92,9 @@ pub struct DeliveryStore {
     table: String,
 }
 
+/// How long a recorded outcome (and so the dedup claim) is kept after processing.
+pub const KEEP_OUTCOME_SECS: u64 = 86_400;
+
 const FINAL: [&str; 3] = ["delivered", "filtered", "dropped"];
 
 impl DeliveryStore {
@@ -183,7 +186,10 @@ impl DeliveryStore {
             .expression_attribute_values(":id", AttributeValue::S(work_item_id.to_owned()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":expiry", AttributeValue::N((now + 86_400).to_string()));
+            .expression_attribute_values(
+                ":expiry",
+                AttributeValue::N((now + KEEP_OUTCOME_SECS).to_string()),
+            );
         match update.send().await {
             Ok(_) => Ok(Begin::Started),
             Err(e) if is_conditional_check_failed(&e) => {
@@ -209,10 +215,18 @@ impl DeliveryStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression("SET #status = :status, finished_at = :now, agents = :agents REMOVE lease_until, last_error")
+            // The outcome is kept a day (at least) so a late redelivery still finds it.
+            .update_expression(
+                "SET #status = :status, finished_at = :now, agents = :agents, \
+                 expires_at = :keep REMOVE lease_until, last_error",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", AttributeValue::S(outcome.as_str().into()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(
+                ":keep",
+                AttributeValue::N((now + KEEP_OUTCOME_SECS).to_string()),
+            )
             .expression_attribute_values(
                 ":agents",
                 AttributeValue::L(agents.iter().cloned().map(AttributeValue::S).collect()),

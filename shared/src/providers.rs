@@ -13,7 +13,29 @@ use serde::Deserialize;
 const BUILTIN: &[(&str, &str)] = &[
     ("slack.yaml", include_str!("../providers/slack.yaml")),
     ("discord.yaml", include_str!("../providers/discord.yaml")),
+    ("google.yaml", include_str!("../providers/google.yaml")),
+    ("notion.yaml", include_str!("../providers/notion.yaml")),
+    ("shopify.yaml", include_str!("../providers/shopify.yaml")),
+    ("tiktok.yaml", include_str!("../providers/tiktok.yaml")),
+    (
+        "generic-oauth2.yaml",
+        include_str!("../providers/generic-oauth2.yaml"),
+    ),
 ];
+
+/// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
+/// scopes, and the OAuth app's credentials).
+pub const OAUTH_CONFIG_KEYS: &[&str] = &[
+    "client_id",
+    "authorization_url",
+    "token_url",
+    "revocation_url",
+    "scopes",
+    "user_scopes",
+    "redirect_uri",
+];
+/// The OAuth app's secret, always sealed.
+pub const OAUTH_SECRET_KEY: &str = "client_secret";
 
 /// Why a provider definition was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +56,86 @@ pub struct ProviderDef {
     pub id: String,
     pub name: String,
     pub config: ConfigKeys,
-    pub webhook: WebhookDef,
+    /// How the provider's webhooks are signed, when it sends any.
+    #[serde(default)]
+    pub webhook: Option<WebhookDef>,
+    /// How to connect a user's account, when the provider does OAuth.
+    #[serde(default)]
+    pub oauth: Option<OAuthDef>,
+}
+
+/// A provider's OAuth 2.0 authorization-code flow, as data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthDef {
+    /// May hold `{config_key}` placeholders (Shopify's per-shop URLs); the instance may override.
+    #[serde(default)]
+    pub authorization_url: Option<String>,
+    #[serde(default)]
+    pub token_url: Option<String>,
+    /// RFC 7009 revocation endpoint, if the provider has one.
+    #[serde(default)]
+    pub revocation_url: Option<String>,
+    /// Default scopes (instance config `scopes` overrides, space- or comma-separated).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub scope_separator: String,
+    /// The parameter carrying user scopes, for providers with two kinds (Slack's `user_scope`).
+    #[serde(default)]
+    pub user_scopes_param: Option<String>,
+    /// Extra authorization parameters, e.g. Google's `access_type=offline`.
+    #[serde(default)]
+    pub authorize_params: BTreeMap<String, String>,
+    /// Whether the provider accepts PKCE S256.
+    pub pkce: bool,
+    pub client_auth: ClientAuth,
+    #[serde(default)]
+    pub token_request: TokenRequestFormat,
+    /// The name of the client id parameter (TikTok: `client_key`).
+    #[serde(default = "default_client_id_param")]
+    pub client_id_param: String,
+    #[serde(default)]
+    pub token_response: TokenResponseDef,
+}
+
+fn default_client_id_param() -> String {
+    "client_id".into()
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` in the form body.
+    Post,
+    /// HTTP Basic with `client_id:client_secret`.
+    Basic,
+}
+
+/// The token request's body encoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenRequestFormat {
+    #[default]
+    Form,
+    Json,
+}
+
+/// Where non-standard facts sit in a token response. Each is a JSON pointer into the response
+/// (`/team/id`), a claim of the ID token the token endpoint returned (`id_token#sub`), or an
+/// instance config value (`config#shop`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenResponseDef {
+    /// A boolean that must be true (Slack's `ok`): HTTP 200 is not success by itself.
+    #[serde(default)]
+    pub ok_flag: Option<String>,
+    #[serde(default)]
+    pub account_id: Option<String>,
+    #[serde(default)]
+    pub account_name: Option<String>,
+    #[serde(default)]
+    pub account_email: Option<String>,
 }
 
 /// The instance config keys a provider knows.
@@ -56,7 +157,8 @@ impl ConfigKeys {
         self.sensitive.iter().any(|k| k == key)
     }
 
-    fn knows(&self, key: &str) -> bool {
+    /// Whether `key` is any config key of this provider.
+    pub fn knows(&self, key: &str) -> bool {
         self.required
             .iter()
             .chain(&self.optional)
@@ -159,11 +261,14 @@ impl Registry {
     ) -> Result<Self, DefinitionError> {
         let mut providers = BTreeMap::new();
         for (file, text) in sources {
-            let def: ProviderDef =
+            let mut def: ProviderDef =
                 serde_yaml::from_str(text).map_err(|source| DefinitionError::Parse {
                     file: file.to_owned(),
                     source,
                 })?;
+            if def.oauth.is_some() {
+                add_oauth_keys(&mut def.config);
+            }
             check(&def).map_err(|problem| DefinitionError::Invalid {
                 file: file.to_owned(),
                 problem,
@@ -190,6 +295,17 @@ impl Registry {
     }
 }
 
+fn add_oauth_keys(keys: &mut ConfigKeys) {
+    for key in OAUTH_CONFIG_KEYS {
+        if !keys.knows(key) {
+            keys.optional.push((*key).to_owned());
+        }
+    }
+    if !keys.is_sensitive(OAUTH_SECRET_KEY) {
+        keys.sensitive.push(OAUTH_SECRET_KEY.to_owned());
+    }
+}
+
 fn check(def: &ProviderDef) -> Result<(), String> {
     let valid_id = !def.id.is_empty()
         && def
@@ -202,7 +318,20 @@ fn check(def: &ProviderDef) -> Result<(), String> {
             def.id
         ));
     }
-    let sig = &def.webhook.signature;
+    if def.webhook.is_none() && def.oauth.is_none() {
+        return Err("a provider needs a webhook or an oauth section".into());
+    }
+    if let Some(webhook) = &def.webhook {
+        check_webhook(def, webhook)?;
+    }
+    if let Some(oauth) = &def.oauth {
+        check_oauth(def, oauth)?;
+    }
+    Ok(())
+}
+
+fn check_webhook(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), String> {
+    let sig = &webhook.signature;
     for header in sig.headers() {
         if header.is_empty() || header.bytes().any(|b| b.is_ascii_uppercase()) {
             return Err(format!("header {header:?} must be non-empty and lowercase"));
@@ -224,10 +353,70 @@ fn check(def: &ProviderDef) -> Result<(), String> {
             "signed_payload {template:?} has an unknown placeholder (known: {{timestamp}}, {{body}})"
         ));
     }
-    if def.webhook.dedup_ttl_secs == 0 {
+    if webhook.dedup_ttl_secs == 0 {
         return Err("dedup_ttl_secs must be positive".into());
     }
     Ok(())
+}
+
+fn check_oauth(def: &ProviderDef, oauth: &OAuthDef) -> Result<(), String> {
+    for url in [
+        &oauth.authorization_url,
+        &oauth.token_url,
+        &oauth.revocation_url,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if !url.starts_with("https://") {
+            return Err(format!("OAuth URL {url:?} must be https"));
+        }
+        for placeholder in placeholders(url) {
+            if !def.config.knows(placeholder) {
+                return Err(format!(
+                    "OAuth URL {url:?} names unknown config key {placeholder:?}"
+                ));
+            }
+        }
+    }
+    let has_urls = oauth.authorization_url.is_some() && oauth.token_url.is_some();
+    let from_config = ["authorization_url", "token_url"]
+        .iter()
+        .all(|k| def.config.required.iter().any(|r| r == k));
+    if !has_urls && !from_config {
+        return Err(
+            "oauth needs authorization_url and token_url, or must require them in config".into(),
+        );
+    }
+    if oauth.scope_separator.is_empty() {
+        return Err("scope_separator must not be empty".into());
+    }
+    let r = &oauth.token_response;
+    for path in [&r.ok_flag, &r.account_id, &r.account_name, &r.account_email]
+        .into_iter()
+        .flatten()
+    {
+        let ok = path.starts_with('/')
+            || path
+                .strip_prefix("id_token#")
+                .is_some_and(|c| !c.is_empty())
+            || path
+                .strip_prefix("config#")
+                .is_some_and(|k| def.config.knows(k));
+        if !ok {
+            return Err(format!(
+                "token_response path {path:?} must be a JSON pointer, id_token#<claim> or config#<key>"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `{name}` placeholders in `text`.
+pub fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
 }
 
 #[cfg(test)]
@@ -237,8 +426,21 @@ mod tests {
     #[test]
     fn builtin_definitions_load() {
         let registry = Registry::load().expect("built-in definitions are valid");
-        assert_eq!(registry.ids().collect::<Vec<_>>(), ["discord", "slack"]);
+        assert_eq!(
+            registry.ids().collect::<Vec<_>>(),
+            [
+                "discord",
+                "generic-oauth2",
+                "google",
+                "notion",
+                "shopify",
+                "slack",
+                "tiktok"
+            ]
+        );
         let slack = registry.get("slack").expect("slack");
+        assert!(slack.config.is_sensitive("client_secret"));
+        assert!(slack.config.knows("client_id"));
         assert!(slack.config.is_sensitive("signing_secret"));
         assert!(!registry
             .get("discord")
@@ -259,6 +461,27 @@ mod tests {
         let err =
             Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
         assert!(err.to_string().contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn oauth_urls_must_be_https_and_placeholders_known() {
+        let google = include_str!("../providers/google.yaml");
+        let http = google.replace(
+            "https://oauth2.googleapis.com/token",
+            "http://oauth2.googleapis.com/token",
+        );
+        assert!(Registry::from_sources([("g.yaml", http.as_str())]).is_err());
+        let shopify = include_str!("../providers/shopify.yaml").replace(
+            "{shop}/admin/oauth/authorize",
+            "{store}/admin/oauth/authorize",
+        );
+        let err = Registry::from_sources([("s.yaml", shopify.as_str())])
+            .expect_err("unknown placeholder");
+        assert!(err.to_string().contains("store"), "{err}");
+        assert_eq!(
+            placeholders("https://{shop}/x/{a}").collect::<Vec<_>>(),
+            ["shop", "a"]
+        );
     }
 
     #[test]

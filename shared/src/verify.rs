@@ -294,7 +294,13 @@ mod tests {
         let registry = Registry::load().expect("registry");
         let secret = SecretString::from(SLACK_SECRET);
         Verifier::new(
-            &registry.get("slack").expect("slack").webhook.signature,
+            &registry
+                .get("slack")
+                .expect("slack")
+                .webhook
+                .as_ref()
+                .expect("webhook")
+                .signature,
             |_| Some(&secret),
         )
         .expect("verifier")
@@ -304,7 +310,13 @@ mod tests {
         let registry = Registry::load().expect("registry");
         let key = SecretString::from(RFC8032_PUBLIC);
         Verifier::new(
-            &registry.get("discord").expect("discord").webhook.signature,
+            &registry
+                .get("discord")
+                .expect("discord")
+                .webhook
+                .as_ref()
+                .expect("webhook")
+                .signature,
             |_| Some(&key),
         )
         .expect("verifier")
@@ -413,7 +425,13 @@ mod tests {
         let registry = Registry::load().expect("registry");
         let blank = SecretString::from("  ");
         let err = Verifier::new(
-            &registry.get("slack").expect("slack").webhook.signature,
+            &registry
+                .get("slack")
+                .expect("slack")
+                .webhook
+                .as_ref()
+                .expect("webhook")
+                .signature,
             |_| Some(&blank),
         )
         .expect_err("must be rejected");

@@ -23,7 +23,7 @@ use crate::app::App;
 use crate::crypto::CryptoError;
 use crate::deliveries::Claim;
 use crate::instances::{Instance, InstanceError};
-use crate::providers::ProviderDef;
+use crate::providers::{ProviderDef, WebhookDef};
 use crate::secret::SecretString;
 use crate::verify::{KeyError, SignedRequest, Verifier, VerifyError};
 use crate::workitem::{WorkItem, WORK_ITEM_VERSION};
@@ -279,6 +279,10 @@ async fn handle_inner(
         .registry
         .get(provider)
         .ok_or_else(|| IngestError::UnknownProvider(provider.to_owned()))?;
+    let webhook = def
+        .webhook
+        .as_ref()
+        .ok_or_else(|| IngestError::UnknownProvider(provider.to_owned()))?;
     let limit = app.limits.max_body_bytes;
     if body.len() > limit {
         return Err(IngestError::TooLarge {
@@ -286,7 +290,7 @@ async fn handle_inner(
             limit,
         });
     }
-    let resolved = resolve(app, def, instance_id).await?;
+    let resolved = resolve(app, def, webhook, instance_id).await?;
     let now = app.clock.now();
     let (item, ack) = match accept(def, &resolved, headers, body, now)? {
         Accepted::Reply(reply) => return Ok(reply),
@@ -298,7 +302,7 @@ async fn handle_inner(
         provider: &item.provider,
         instance_id: &item.instance_id,
         kind: &item.kind,
-        ttl_secs: def.webhook.dedup_ttl_secs,
+        ttl_secs: webhook.dedup_ttl_secs,
     };
     let claimed = app
         .deliveries
@@ -322,6 +326,7 @@ async fn handle_inner(
 async fn resolve(
     app: &App,
     def: &ProviderDef,
+    webhook: &WebhookDef,
     instance_id: &str,
 ) -> Result<Arc<ResolvedInstance>, IngestError> {
     if let Some(hit) = app.verifiers.get(instance_id) {
@@ -345,7 +350,7 @@ async fn resolve(
         .iter()
         .map(|(k, v)| (k.as_str(), SecretString::from(v.as_str())))
         .collect();
-    let verifier = Verifier::new(&def.webhook.signature, |key| {
+    let verifier = Verifier::new(&webhook.signature, |key| {
         secrets.get(key).or_else(|| config.get(key))
     })?;
     let resolved = Arc::new(ResolvedInstance { instance, verifier });

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# make bench: every figure beside a baseline measured in the same run, then one table.
+#   1. criterion: in-process ingest path (verify + key + WorkItem) vs a JSON parse of the body
+#   2. cold start: release webhook binary vs a minimal C runtime, to the first /next poll
+#   3. release binary sizes (stripped by the release profile)
+#   4. DynamoDB and SQS calls per accepted webhook (counted by the SDK interceptor, on moto)
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="${VENV:-$root/.venv}"
+target="${CARGO_TARGET_DIR:-$root/target}"
+out="$root/.local/bench"
+mkdir -p "$out"
+
+echo "== release build (webhook, consumer)"
+cargo build --release --bin webhook --bin consumer
+
+echo "== criterion: ingest path"
+cargo bench -p switchyard --bench ingest -- --noplot --warm-up-time 1 --measurement-time 3
+
+echo "== cold start (30 runs each, alternating)"
+python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
+  --env SWITCHYARD_PROVIDER=slack \
+  --env SWITCHYARD_INSTANCES_TABLE=bench-InstancesTable \
+  --env SWITCHYARD_DELIVERIES_TABLE=bench-DeliveriesTable \
+  --env SWITCHYARD_INGRESS_QUEUE_URL=http://127.0.0.1:9/123456789012/bench-IngressQueue \
+  --env SWITCHYARD_INGRESS_DLQ_URL=http://127.0.0.1:9/123456789012/bench-IngressDLQ \
+  --env SWITCHYARD_PAYLOAD_BUCKET=bench-payloadbucket \
+  --env SWITCHYARD_KMS_KEY_ID=alias/bench \
+  --env SWITCHYARD_EVENT_BUS=bench-AgentEventBus \
+  "$target/release/webhook"
+
+echo "== AWS calls per accepted webhook (moto)"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  -E 'test(an_accepted_webhook_costs_one_dynamodb_write_and_one_sqs_send)' 2>&1 \
+  | tee "$out/calls.log" | grep -E 'calls per accepted webhook|PASS|FAIL' || true
+
+python3 infra/bench/report.py --criterion "$target/criterion" --coldstart "$out/coldstart.json" \
+  --calls "$out/calls.log" --binary "$target/release/webhook" --binary "$target/release/consumer"
