@@ -35,13 +35,18 @@ test: tools
 bench: tools
 	infra/bench.sh
 
-## tools: the pinned Python venv (moto, cfn-lint, sam, cargo-lambda, zig) and cargo-nextest.
-tools: $(VENV)/.installed
+## tools: the pinned Python venv (moto, cfn-lint, sam, cargo-lambda, zig), cargo-nextest, and
+##        the test OAuth server's npm packages (oidc-provider, from package-lock.json).
+tools: $(VENV)/.installed tests/oauth-server/node_modules/.installed
 	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked --version $(NEXTEST_VERSION)
 
 $(VENV)/.installed: infra/requirements.txt
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements.txt
+	@touch $@
+
+tests/oauth-server/node_modules/.installed: tests/oauth-server/package-lock.json
+	cd tests/oauth-server && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## emulator: moto's server on 127.0.0.1:$(EMULATOR_PORT), unless an emulator already answers there.

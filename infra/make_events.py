@@ -157,6 +157,34 @@ def http_event(
     }
 
 
+def oauth_event(*, step: str, provider: str, query: dict[str, str], request_no: int) -> dict:
+    """A browser's GET of /oauth/{provider}/start or /callback (HTTP API payload 2.0)."""
+    path = f"/oauth/{provider}/{step}"
+    route_key = f"GET /oauth/{{provider}}/{step}"
+    raw_query = urllib.parse.urlencode(query)
+    ua = "Mozilla/5.0 (X11; Linux x86_64) demo-browser"
+    event = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": raw_query,
+        "headers": {"host": DOMAIN, "user-agent": ua, "x-forwarded-proto": "https",
+                    "x-amzn-trace-id": f"Root=1-{TS:08x}-{request_no:024x}"},
+        "pathParameters": {"provider": provider},
+        "requestContext": {
+            "accountId": ACCOUNT_ID, "apiId": API_ID, "domainName": DOMAIN, "domainPrefix": API_ID,
+            "http": {"method": "GET", "path": path, "protocol": "HTTP/1.1",
+                     "sourceIp": "198.51.100.7", "userAgent": ua},
+            "requestId": f"DEMO{request_no:010d}=", "routeKey": route_key, "stage": "$default",
+            "time": REQUEST_TIME, "timeEpoch": REQUEST_EPOCH_MS,
+        },
+        "isBase64Encoded": False,
+    }
+    if query:
+        event["queryStringParameters"] = dict(query)
+    return event
+
+
 def slack_headers(body: str, content_type: str, timestamp: int, signature: str | None = None) -> dict:
     sig = signature or slack_signature(SLACK_SIGNING_SECRET, timestamp, body.encode("utf-8"))
     return {
@@ -482,6 +510,33 @@ def build() -> list[tuple[str, dict, dict]]:
     poison = sqs_record(3, compact({"v": 1, "this is": "not a work item"}))
     consumer("poison", [poison, sqs_record(4, wi_im)], [poison["messageId"]],
              note="A v1 body that is not a WorkItem, then a valid one (Slack message-im); only the first is a batch item failure.")
+
+    # OAuth (no signatures: these are a user's browser requests)
+    def oauth(step: str, case: str, query: dict[str, str], *, status: int, note: str) -> None:
+        event = oauth_event(step=step, provider="generic-oauth2", query=query, request_no=next(req))
+        cases.append((f"oauth-{step}-{case}.json", event, {
+            "function": f"oauth-{step}", "provider": "generic-oauth2", "expect_status": status,
+            "expect_duplicate": False, "note": note,
+        }))
+
+    oauth("start", "unknown-instance", {"instance_id": "no-such-instance"}, status=404,
+          note="consent for an instance that does not exist")
+    oauth("start", "missing-instance", {}, status=400, note="no instance_id")
+    oauth("callback", "forged-state", {"code": "abc", "state": "forged"}, status=400,
+          note="a state that was never issued: refused, nothing stored")
+    oauth("callback", "denied", {"error": "access_denied",
+                                 "error_description": "The user denied access", "state": "unknown"},
+          status=400, note="the user said no: shown on the page")
+
+    # Scheduled (EventBridge schedule event, as `sam local generate-event eventbridge` shapes it)
+    cases.append(("token-refresher-schedule.json", {
+        "version": "0", "id": "00000000-0000-4000-8000-0000000000aa",
+        "detail-type": "Scheduled Event", "source": "aws.events", "account": ACCOUNT_ID,
+        "time": "2026-01-01T00:00:00Z", "region": "us-east-1",
+        "resources": [f"arn:aws:events:us-east-1:{ACCOUNT_ID}:rule/switchyard-TokenRefreshFunctionEvery5Minutes"],
+        "detail": {},
+    }, {"function": "token-refresher", "provider": None, "expect_status": None,
+        "expect_duplicate": False, "note": "the 5-minute schedule; refreshes tokens expiring within 15 minutes"}))
     return cases
 
 
@@ -512,6 +567,9 @@ def verify_written() -> int:
     for entry in manifest["events"]:
         name = entry["file"]
         event = json.loads((OUT / name).read_text(encoding="utf-8"))
+        if entry["function"] in ("oauth-start", "oauth-callback", "token-refresher"):
+            checked += 1
+            continue
         if entry["function"] == "ingress-consumer":
             ids = [r["messageId"] for r in event["Records"]]
             assert len(set(ids)) == len(ids), f"{name}: duplicate messageId"

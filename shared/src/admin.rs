@@ -37,6 +37,8 @@ pub enum AdminError {
     Deliveries(#[from] crate::deliveries::DeliveryError),
     #[error("queue: {0}")]
     Queue(String),
+    #[error("audit log: {0}")]
+    Audit(String),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -105,7 +107,32 @@ pub async fn create_instance(
     };
     app.instances.create(&instance).await?;
     tracing::info!(instance_id = id, provider, "instance created");
+    audit(
+        app,
+        id,
+        "instance_created",
+        &format!("provider {provider}, workspace {workspace}"),
+    )
+    .await?;
+    if !instance.secret_keys.is_empty() {
+        // Names of the keys only, never their values.
+        let detail = format!("set {}", instance.secret_keys.join(", "));
+        audit(app, id, "secret_update", &detail).await?;
+    }
     Ok(instance)
+}
+
+async fn audit(app: &App, instance_id: &str, action: &str, detail: &str) -> Result<(), AdminError> {
+    app.audit
+        .record(
+            &format!("instance#{instance_id}"),
+            &app.actor,
+            action,
+            detail,
+            app.clock.now(),
+        )
+        .await
+        .map_err(|e| AdminError::Audit(e.to_string()))
 }
 
 /// Grants `agent` the instance `id` with `policy`.
@@ -119,7 +146,26 @@ pub async fn grant(
         .grant(id, agent, policy, app.clock.now())
         .await?;
     tracing::info!(instance_id = id, agent, "grant written");
-    Ok(())
+    let detail = format!(
+        "{agent}: {}",
+        serde_json::to_string(policy).unwrap_or_default()
+    );
+    audit(app, id, "grant", &detail).await
+}
+
+/// Withdraws `agent`'s grant on `id`.
+pub async fn revoke_grant(app: &App, id: &str, agent: &str) -> Result<(), AdminError> {
+    app.instances.revoke(id, agent, app.clock.now()).await?;
+    audit(app, id, "grant_revoked", agent).await
+}
+
+/// Deletes the instance `id`; `Ok(false)` if it did not exist.
+pub async fn delete_instance(app: &App, id: &str) -> Result<bool, AdminError> {
+    let deleted = app.instances.delete(id).await?;
+    if deleted {
+        audit(app, id, "instance_deleted", "").await?;
+    }
+    Ok(deleted)
 }
 
 /// One DLQ message, summarized (payloads are never printed: they can hold tokens).
@@ -260,22 +306,24 @@ async fn release(
     Ok(())
 }
 
-/// An event seen on the operator tap, without its reply credentials or payload.
+/// An event seen on the operator tap. `detail` is the whole event as published (it can hold
+/// reply credentials such as Discord interaction tokens: the CLI prints it only with `--full`).
 #[derive(Debug, Clone, Serialize)]
 pub struct TappedEvent {
-    pub event_id: String,
+    pub source: String,
     #[serde(rename = "type")]
-    pub event_type: String,
-    pub agent_id: String,
-    pub instance_id: String,
+    pub detail_type: String,
+    pub event_id: String,
+    pub agent_id: Option<String>,
+    pub instance_id: Option<String>,
     pub channel: Option<String>,
     pub time: String,
+    #[serde(skip)]
+    pub detail: serde_json::Value,
 }
 
 /// Takes the events waiting on the operator tap queue (they are removed from the tap).
-pub async fn tap_take(
-    app: &App,
-) -> Result<Vec<(TappedEvent, crate::events::PlatformEvent)>, AdminError> {
+pub async fn tap_take(app: &App) -> Result<Vec<TappedEvent>, AdminError> {
     let tap = app
         .resources
         .tap_queue_url
@@ -286,21 +334,18 @@ pub async fn tap_take(
     for m in &messages {
         let envelope: serde_json::Value =
             serde_json::from_str(m.body.as_deref().unwrap_or_default()).unwrap_or_default();
-        if let Ok(event) =
-            serde_json::from_value::<crate::events::PlatformEvent>(envelope["detail"].clone())
-        {
-            events.push((
-                TappedEvent {
-                    event_id: event.event_id.clone(),
-                    event_type: event.event_type.clone(),
-                    agent_id: event.agent_id.clone(),
-                    instance_id: event.source.instance_id.clone(),
-                    channel: event.channel.clone(),
-                    time: event.time.clone(),
-                },
-                event,
-            ));
-        }
+        let detail = envelope["detail"].clone();
+        let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
+        events.push(TappedEvent {
+            source: text(&envelope["source"]).unwrap_or_default(),
+            detail_type: text(&envelope["detail-type"]).unwrap_or_default(),
+            event_id: text(&detail["event_id"]).unwrap_or_default(),
+            agent_id: text(&detail["agent_id"]),
+            instance_id: text(&detail["source"]["instance_id"]),
+            channel: text(&detail["channel"]),
+            time: text(&detail["time"]).unwrap_or_default(),
+            detail,
+        });
         app.aws
             .sqs
             .delete_message()

@@ -1,12 +1,18 @@
 //! `App`: everything a function needs, built once per cold start.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::audit::AuditLog;
 use crate::aws::AwsClients;
 use crate::clock::Clock;
 use crate::config::{ConfigError, Limits, Resources};
+use crate::connections::ConnectionStore;
 use crate::crypto::Keyring;
 use crate::deliveries::DeliveryStore;
 use crate::ingest::VerifierCache;
 use crate::instances::InstanceStore;
+use crate::oauth::state::StateStore;
 use crate::providers::{DefinitionError, Registry};
 use crate::queue::IngressQueue;
 use crate::sink::EventSink;
@@ -35,7 +41,76 @@ pub struct App {
     pub keyring: Keyring,
     pub sink: EventSink,
     pub clock: Clock,
+    pub states: StateStore,
+    pub connections: ConnectionStore,
+    pub audit: AuditLog,
+    /// One HTTP client per cold start for provider calls (token endpoints and, later, tools).
+    pub http: reqwest::Client,
+    /// The public base URL of the HTTP API (OAuth redirect URIs are built from it).
+    pub public_url: String,
+    /// Who is acting, for the audit log (`cli:<user>`, `function:<name>`, `local-host`).
+    pub actor: String,
+    /// Failure-injection points for tests; empty in production.
+    pub hooks: Hooks,
     pub(crate) verifiers: VerifierCache,
+}
+
+/// A callback run at a named point of a flow (tests simulate crashes with it).
+type Hook = Arc<dyn Fn() + Send + Sync>;
+
+/// Failure-injection points. Nothing is registered outside tests.
+#[derive(Default)]
+pub struct Hooks {
+    after_refresh_persisted: Mutex<Option<Hook>>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hooks")
+    }
+}
+
+impl Hooks {
+    /// Runs `hook` right after refreshed tokens were persisted, before they are used.
+    pub fn set_after_refresh_persisted(&self, hook: impl Fn() + Send + Sync + 'static) {
+        if let Ok(mut slot) = self.after_refresh_persisted.lock() {
+            *slot = Some(Arc::new(hook));
+        }
+    }
+
+    pub(crate) fn after_refresh_persisted(&self) {
+        let hook = self
+            .after_refresh_persisted
+            .lock()
+            .ok()
+            .and_then(|slot| slot.clone());
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+}
+
+/// The HTTP client for provider calls: rustls on the AWS SDK's crypto provider, short timeouts.
+fn http_client() -> reqwest::Client {
+    // Both the SDK and reqwest use rustls; install the one provider they share.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+fn default_actor() -> String {
+    if let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        return format!("function:{function}");
+    }
+    match std::env::var("SWITCHYARD_ACTOR").or_else(|_| std::env::var("USER")) {
+        Ok(user) => format!("cli:{user}"),
+        Err(_) => "unknown".into(),
+    }
 }
 
 impl App {
@@ -48,6 +123,18 @@ impl App {
             _ => Resources::from_env()?,
         };
         Self::new(aws, resources, Limits::from_env()?, Clock::default())
+    }
+
+    /// The same app with another public URL (the local host knows its port only once bound).
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self
+    }
+
+    /// The same app acting as `actor` in the audit log.
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self
     }
 
     /// From parts (tests, the local host).
@@ -70,6 +157,14 @@ impl App {
             ),
             keyring: Keyring::new(aws.kms.clone(), &resources.kms_key_id),
             sink: EventSink::new(aws.events.clone(), &resources.event_bus),
+            states: StateStore::new(aws.dynamodb.clone(), &resources.states_table),
+            connections: ConnectionStore::new(aws.dynamodb.clone(), &resources.connections_table),
+            audit: AuditLog::new(aws.dynamodb.clone(), &resources.audit_table),
+            http: http_client(),
+            public_url: std::env::var("SWITCHYARD_PUBLIC_URL")
+                .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
+            actor: default_actor(),
+            hooks: Hooks::default(),
             verifiers: VerifierCache::default(),
             resources,
             limits,

@@ -30,6 +30,12 @@ enum Command {
     /// The ingress dead-letter queue.
     #[command(subcommand)]
     Dlq(DlqCmd),
+    /// OAuth connections: list, show, refresh, disconnect (never prints tokens).
+    #[command(subcommand)]
+    Connection(ConnectionCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Signs a body as a provider would (for trying webhooks by hand); prints the headers.
     Sign {
         #[arg(long, value_enum)]
@@ -128,6 +134,41 @@ enum EventsCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConnectionCmd {
+    /// Lists connections with status, scopes and expiry.
+    List,
+    /// Shows one connection.
+    Show {
+        #[arg(long)]
+        id: String,
+    },
+    /// Refreshes the access token now (prints the new expiry, never the token).
+    Refresh {
+        #[arg(long)]
+        id: String,
+    },
+    /// Revokes at the provider, deletes the token ciphertext, marks the connection revoked.
+    Disconnect {
+        #[arg(long)]
+        id: String,
+        /// Disconnect locally even when the provider's revocation endpoint is unreachable.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Recent audit entries, or one target's history (`instance#<id>`, `connection#<id>`).
+    List {
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum DlqCmd {
     /// Lists dead-lettered messages (summaries, never payloads).
     List,
@@ -187,11 +228,11 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
             }
         }
         Command::Events(EventsCmd::Tap { full }) => {
-            for (summary, event) in crate::admin::tap_take(app).await? {
+            for event in crate::admin::tap_take(app).await? {
                 if full {
-                    print_json(out, &event)?;
+                    print_json(out, &event.detail)?;
                 } else {
-                    writeln!(out, "{}", serde_json::to_string(&summary)?)?;
+                    writeln!(out, "{}", serde_json::to_string(&event)?)?;
                 }
             }
         }
@@ -212,6 +253,78 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
             body_file,
             timestamp,
         } => sign(out, provider, &key, &body_file, timestamp)?,
+        Command::Connection(cmd) => connection(app, cmd, out).await?,
+        Command::Audit(AuditCmd::List { target, limit }) => {
+            let entries = match target {
+                Some(t) => app.audit.history(&t).await?,
+                None => app.audit.recent(limit).await?,
+            };
+            for e in entries {
+                writeln!(
+                    out,
+                    "{}  {:<32} {:<18} {:<20} {}",
+                    crate::clock::rfc3339(e.at),
+                    e.target,
+                    e.action,
+                    e.actor,
+                    e.detail
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Result<(), CliError> {
+    use crate::oauth::vault;
+    match cmd {
+        ConnectionCmd::List => {
+            for c in app.connections.list().await? {
+                writeln!(
+                    out,
+                    "{:<30} {:<14} {:<16} {:<12} {:<24} expires={} scopes={}",
+                    c.id,
+                    c.provider,
+                    c.instance_id,
+                    c.status.as_str(),
+                    c.account_email
+                        .as_deref()
+                        .or(c.account_id.as_deref())
+                        .unwrap_or("-"),
+                    c.token_expires_at
+                        .map(crate::clock::rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                    c.scopes.join(" "),
+                )?;
+            }
+        }
+        ConnectionCmd::Show { id } => match app.connections.get(&id).await? {
+            Some(c) => print_json(out, &c)?,
+            None => return Err(format!("connection {id} does not exist").into()),
+        },
+        ConnectionCmd::Refresh { id } => {
+            let token = vault::force_refresh(app, &id).await?;
+            writeln!(
+                out,
+                "refreshed {id}; expires {}",
+                token
+                    .expires_at
+                    .map(crate::clock::rfc3339)
+                    .unwrap_or_else(|| "never".into())
+            )?;
+        }
+        ConnectionCmd::Disconnect { id, force } => {
+            let done = vault::disconnect(app, &id, force).await?;
+            writeln!(
+                out,
+                "disconnected {id}{}",
+                if done.revoked_at_provider {
+                    "; revoked at the provider"
+                } else {
+                    "; the provider has no revocation endpoint (tokens deleted here)"
+                }
+            )?;
+        }
     }
     Ok(())
 }
@@ -245,7 +358,7 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
             None => return Err(format!("instance {id} does not exist").into()),
         },
         InstanceCmd::Delete { id } => {
-            if !app.instances.delete(&id).await? {
+            if !crate::admin::delete_instance(app, &id).await? {
                 return Err(format!("instance {id} does not exist").into());
             }
             writeln!(out, "deleted {id}")?;
@@ -271,7 +384,7 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
             print_json(out, &policy)?;
         }
         InstanceCmd::Revoke { id, agent } => {
-            app.instances.revoke(&id, &agent, app.clock.now()).await?;
+            crate::admin::revoke_grant(app, &id, &agent).await?;
             writeln!(out, "revoked {agent} on {id}")?;
         }
     }

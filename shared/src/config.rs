@@ -27,6 +27,9 @@ pub struct Resources {
     pub payload_bucket: String,
     pub kms_key_id: String,
     pub event_bus: String,
+    pub states_table: String,
+    pub connections_table: String,
+    pub audit_table: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
     pub tap_queue_url: Option<String>,
 }
@@ -72,6 +75,9 @@ impl Resources {
             payload_bucket: required("SWITCHYARD_PAYLOAD_BUCKET")?,
             kms_key_id: required("SWITCHYARD_KMS_KEY_ID")?,
             event_bus: required("SWITCHYARD_EVENT_BUS")?,
+            states_table: required("SWITCHYARD_OAUTH_STATES_TABLE")?,
+            connections_table: required("SWITCHYARD_CONNECTIONS_TABLE")?,
+            audit_table: required("SWITCHYARD_AUDIT_TABLE")?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }

@@ -47,6 +47,49 @@ pub struct Source {
     pub workspace: String,
 }
 
+/// A change in a connection that agents and operators must know about. Published with source
+/// `switchyard.integration` and detail-type = `type` (`integration.disconnected`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntegrationEvent {
+    pub schema_version: u32,
+    pub event_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub time: String,
+    pub source: Source,
+    pub connection_id: String,
+    pub account_id: Option<String>,
+    /// `needs_reauth` (the provider refused the grant) or `revoked` (disconnected).
+    pub reason: String,
+    pub detail: String,
+}
+
+impl IntegrationEvent {
+    /// The connection stopped working: reconnect needed, or disconnected on purpose.
+    pub fn disconnected(
+        connection: &crate::connections::Connection,
+        reason: &str,
+        detail: &str,
+        now: u64,
+    ) -> Self {
+        Self {
+            schema_version: PLATFORM_EVENT_VERSION,
+            event_id: format!("ievt_{}", uuid::Uuid::new_v4().simple()),
+            event_type: "integration.disconnected".into(),
+            time: rfc3339(now),
+            source: Source {
+                provider: connection.provider.clone(),
+                instance_id: connection.instance_id.clone(),
+                workspace: connection.workspace.clone(),
+            },
+            connection_id: connection.id.clone(),
+            account_id: connection.account_id.clone(),
+            reason: reason.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
 /// A WorkItem understood: its type, scope and how to reply; `None` from [`normalize`] means
 /// there is nothing an agent should see (the app's own messages, for instance).
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,7 @@
 //! Adapters between Lambda's event types and the library (kept here so the mains stay thin).
 
+use std::collections::HashMap;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -29,10 +31,49 @@ pub async fn webhook(
     http_response(reply)
 }
 
+/// `GET /oauth/<provider>/start` and `/callback` (one binary; the path says which).
+pub async fn oauth(app: &App, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let provider = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("provider"))
+        .unwrap_or_default()
+        .to_owned();
+    let query: HashMap<String, String> = request
+        .query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reply = if request.uri().path().ends_with("/callback") {
+        crate::oauth::flow::callback(app, &provider, &query).await
+    } else {
+        crate::oauth::flow::start(app, &provider, &query).await
+    };
+    http_response(reply)
+}
+
+/// How far ahead the scheduled refresher renews tokens (it runs every 5 minutes).
+pub const REFRESH_WINDOW_SECS: u64 = 15 * 60;
+
+/// The scheduled token refresher (EventBridge schedule).
+pub async fn refresh_tokens(
+    app: &App,
+    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<crate::oauth::vault::RefreshReport, lambda_runtime::Error> {
+    let report = crate::oauth::vault::refresh_expiring(app, REFRESH_WINDOW_SECS).await?;
+    tracing::info!(?report, "token refresher ran");
+    Ok(report)
+}
+
 fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {
         builder = builder.header("content-type", ct);
+    }
+    if let Some(location) = &reply.location {
+        builder = builder.header("location", location);
     }
     let body = if reply.body.is_empty() {
         Body::Empty

@@ -6,10 +6,12 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod consumer;
 pub mod crypto;
 pub mod deliveries;
@@ -19,6 +21,7 @@ pub mod ingest;
 pub mod instances;
 pub mod lambda;
 pub mod local;
+pub mod oauth;
 pub mod policy;
 pub mod providers;
 pub mod queue;

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
 use crate::consumer::{self, Record};
 use crate::error::chain;
+use crate::ingest::Reply;
 use crate::policy::{Trigger, TriggerPolicy};
 use crate::App;
 
@@ -22,6 +25,8 @@ use crate::App;
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/webhooks/{provider}/{instance_id}", post(webhook))
+        .route("/oauth/{provider}/start", get(oauth_start))
+        .route("/oauth/{provider}/callback", get(oauth_callback))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -33,11 +38,36 @@ async fn webhook(
     body: Bytes,
 ) -> Response {
     let reply = crate::ingest::handle(&app, &provider, &instance_id, &headers, &body).await;
+    into_response(reply)
+}
+
+async fn oauth_start(
+    State(app): State<Arc<App>>,
+    Path(provider): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    into_response(crate::oauth::flow::start(&app, &provider, &query).await)
+}
+
+async fn oauth_callback(
+    State(app): State<Arc<App>>,
+    Path(provider): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    into_response(crate::oauth::flow::callback(&app, &provider, &query).await)
+}
+
+fn into_response(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match reply.content_type {
-        Some(ct) => (status, [("content-type", ct)], reply.body).into_response(),
-        None => (status, reply.body).into_response(),
+    let mut response = (status, reply.body).into_response();
+    let headers = response.headers_mut();
+    if let Some(ct) = reply.content_type {
+        headers.insert("content-type", HeaderValue::from_static(ct));
     }
+    if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert("location", location);
+    }
+    response
 }
 
 /// How the local consumer polls, mirroring the template's SQS event source.
@@ -129,6 +159,21 @@ pub async fn drive(app: Arc<App>, settings: DriverSettings) {
         if let Err(e) = drive_once(&app, settings).await {
             tracing::warn!(error = %e, "consumer poll failed; retrying in 2 s");
             tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
+/// Fires the scheduled functions of the template (EventBridge schedules never fire in the
+/// emulator): the token refresher every `every`.
+pub async fn fire_schedules(app: Arc<App>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match crate::oauth::vault::refresh_expiring(&app, crate::lambda::REFRESH_WINDOW_SECS).await
+        {
+            Ok(report) if report.checked > 0 => tracing::info!(?report, "token refresher ran"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "token refresher failed"),
         }
     }
 }

@@ -72,6 +72,20 @@ impl EventSink {
         Ok(())
     }
 
+    /// Publishes one integration event (source `switchyard.integration`).
+    pub async fn publish_integration(
+        &self,
+        event: &crate::events::IntegrationEvent,
+    ) -> Result<(), SinkError> {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source("switchyard.integration")
+            .detail_type(&event.event_type)
+            .detail(serde_json::to_string(event).unwrap_or_default())
+            .build();
+        self.put(vec![entry]).await
+    }
+
     async fn put(&self, entries: Vec<PutEventsRequestEntry>) -> Result<(), SinkError> {
         let total = entries.len();
         let out = self

@@ -30,6 +30,9 @@ pub mod logical {
     pub const TOKEN_KEY: &str = "TokenKey";
     pub const EVENT_BUS: &str = "AgentEventBus";
     pub const TAP_QUEUE: &str = "AgentEventTapQueue";
+    pub const STATES_TABLE: &str = "OAuthStatesTable";
+    pub const CONNECTIONS_TABLE: &str = "ConnectionsTable";
+    pub const AUDIT_TABLE: &str = "AuditTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -186,6 +189,9 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         payload_bucket: physical_name(prefix, logical::PAYLOAD_BUCKET, "AWS::S3::Bucket"),
         kms_key_id: format!("alias/{}", physical_name(prefix, logical::TOKEN_KEY, "")),
         event_bus: physical_name(prefix, logical::EVENT_BUS, ""),
+        states_table: physical_name(prefix, logical::STATES_TABLE, ""),
+        connections_table: physical_name(prefix, logical::CONNECTIONS_TABLE, ""),
+        audit_table: physical_name(prefix, logical::AUDIT_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -451,6 +457,13 @@ mod tests {
         assert_eq!(kind_of(logical::PAYLOAD_BUCKET), Some("AWS::S3::Bucket"));
         assert_eq!(kind_of(logical::TOKEN_KEY), Some("AWS::KMS::Key"));
         assert_eq!(kind_of(logical::EVENT_BUS), Some("AWS::Events::EventBus"));
+        for table in [
+            logical::STATES_TABLE,
+            logical::CONNECTIONS_TABLE,
+            logical::AUDIT_TABLE,
+        ] {
+            assert_eq!(kind_of(table), Some("AWS::DynamoDB::Table"), "{table}");
+        }
     }
 
     #[test]
@@ -499,6 +512,9 @@ mod tests {
             ("SWITCHYARD_PAYLOAD_BUCKET", logical::PAYLOAD_BUCKET),
             ("SWITCHYARD_KMS_KEY_ID", logical::TOKEN_KEY),
             ("SWITCHYARD_EVENT_BUS", logical::EVENT_BUS),
+            ("SWITCHYARD_OAUTH_STATES_TABLE", logical::STATES_TABLE),
+            ("SWITCHYARD_CONNECTIONS_TABLE", logical::CONNECTIONS_TABLE),
+            ("SWITCHYARD_AUDIT_TABLE", logical::AUDIT_TABLE),
         ] {
             assert_eq!(env.get(var).and_then(reference), Some(id), "{var}");
         }

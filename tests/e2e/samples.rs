@@ -51,6 +51,30 @@ async fn sample_events_behave_as_the_manifest_says() {
                     && !file.contains("ping");
                 assert_eq!(queued, u64::from(should_queue), "{file}: messages queued");
             }
+            "oauth-start" | "oauth-callback" => {
+                let request: lambda_http::request::LambdaRequest =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let response =
+                    switchyard::lambda::oauth(&stack.app, lambda_http::Request::from(request))
+                        .await
+                        .expect("response");
+                let expected = entry["expect_status"].as_u64().expect("expect_status");
+                assert_eq!(u64::from(response.status().as_u16()), expected, "{file}");
+                assert!(
+                    stack.app.connections.list().await.expect("list").is_empty(),
+                    "{file}"
+                );
+            }
+            "token-refresher" => {
+                let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+                let report = switchyard::lambda::refresh_tokens(
+                    &stack.app,
+                    lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+                )
+                .await
+                .expect("refresher runs");
+                assert_eq!(report.failed, 0, "{file}");
+            }
             "ingress-consumer" => {
                 let event: aws_lambda_events::event::sqs::SqsEvent =
                     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));

@@ -80,12 +80,18 @@ impl Stack {
 
     /// The PlatformEvents that reached the agent bus (via the operator tap rule), removing them.
     pub async fn tapped(&self) -> Vec<switchyard::events::PlatformEvent> {
+        self.tapped_raw()
+            .await
+            .into_iter()
+            .filter_map(|e| serde_json::from_value(e.detail).ok())
+            .collect()
+    }
+
+    /// Everything that reached the agent bus (agent and integration events), removing it.
+    pub async fn tapped_raw(&self) -> Vec<switchyard::admin::TappedEvent> {
         switchyard::admin::tap_take(&self.app)
             .await
             .expect("read tap")
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect()
     }
 
     /// Visible + in-flight messages on a queue.
@@ -179,4 +185,64 @@ pub fn slack_mention(event_id: &str, channel: &str, text: &str) -> String {
         "event": {"type": "app_mention", "channel": channel, "user": "U0USER", "text": text, "ts": "1767225600.000100"}
     })
     .to_string()
+}
+
+/// A stack whose local host is already serving, with the app's public URL set to it (OAuth
+/// redirect URIs point back at it).
+pub async fn serving_stack() -> (Stack, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let aws = AwsClients::with_endpoint(&endpoint()).await;
+    let resources = switchyard::stack::provision(&aws, &prefix)
+        .await
+        .expect("provision the template's resources in the emulator");
+    let app = App::new(aws, resources, Limits::default(), Clock::fixed(NOW))
+        .expect("app")
+        .with_public_url(&base)
+        .with_actor("test");
+    switchyard::local::seed_demo(&app)
+        .await
+        .expect("seed demo instances");
+    let app = Arc::new(app);
+    let router = switchyard::local::router(app.clone());
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    (Stack { app }, base)
+}
+
+/// Everything the library logs in this test process, for secret scans.
+#[derive(Clone, Default)]
+pub struct LogCapture(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Installs a debug-level subscriber writing into the capture (once per test process).
+    pub fn install() -> Self {
+        let capture = Self::default();
+        let writer = capture.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+        capture
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -21,6 +21,9 @@ struct Args {
     /// Consumer batch size.
     #[arg(long, default_value_t = 10)]
     batch_size: i32,
+    /// Seconds between runs of the scheduled functions (the token refresher).
+    #[arg(long, default_value_t = 60)]
+    schedule_every: u64,
 }
 
 #[tokio::main]
@@ -29,21 +32,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let aws = switchyard::aws::AwsClients::from_env().await;
     let resources = switchyard::stack::provision(&aws, &args.prefix).await?;
-    let app = Arc::new(switchyard::App::new(
-        aws,
-        resources,
-        switchyard::config::Limits::from_env()?,
-        switchyard::clock::Clock::default(),
-    )?);
-    switchyard::local::seed_demo(&app).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let base = format!("http://{}", listener.local_addr()?);
+    let app = Arc::new(
+        switchyard::App::new(
+            aws,
+            resources,
+            switchyard::config::Limits::from_env()?,
+            switchyard::clock::Clock::default(),
+        )?
+        .with_public_url(std::env::var("SWITCHYARD_PUBLIC_URL").unwrap_or_else(|_| base.clone()))
+        .with_actor("local-host"),
+    );
+    switchyard::local::seed_demo(&app).await?;
     let settings = DriverSettings {
         batch_size: args.batch_size,
         visibility_timeout: args.visibility_timeout,
         ..DriverSettings::default()
     };
     tokio::spawn(switchyard::local::drive(app.clone(), settings));
+    tokio::spawn(switchyard::local::fire_schedules(
+        app.clone(),
+        std::time::Duration::from_secs(args.schedule_every),
+    ));
     println!(
         "demo Slack webhook:   {base}/webhooks/slack/{}  (signing secret {})",
         demo::SLACK_INSTANCE,

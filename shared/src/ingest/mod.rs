@@ -34,6 +34,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: Option<&'static str>,
     pub body: Vec<u8>,
+    /// A `Location` header (redirects).
+    pub location: Option<String>,
 }
 
 impl Reply {
@@ -42,6 +44,7 @@ impl Reply {
             status,
             content_type: None,
             body: Vec::new(),
+            location: None,
         }
     }
 
@@ -50,6 +53,7 @@ impl Reply {
             status,
             content_type: Some("text/plain"),
             body: text.as_bytes().to_vec(),
+            location: None,
         }
     }
 
@@ -58,6 +62,24 @@ impl Reply {
             status,
             content_type: Some("application/json"),
             body: serde_json::to_vec(value).unwrap_or_default(),
+            location: None,
+        }
+    }
+
+    pub fn html(status: u16, html: String) -> Self {
+        Self {
+            status,
+            content_type: Some("text/html; charset=utf-8"),
+            body: html.into_bytes(),
+            location: None,
+        }
+    }
+
+    /// A 302 to `location`.
+    pub fn redirect(location: String) -> Self {
+        Self {
+            location: Some(location),
+            ..Self::empty(302)
         }
     }
 }

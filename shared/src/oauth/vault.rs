@@ -1,0 +1,440 @@
+//! The token vault: usable access tokens for tools, refreshed ahead of expiry exactly once.
+//!
+//! [`access_token`] reads the connection (consistent read). A token valid for more than
+//! [`REFRESH_AHEAD_SECS`] is decrypted and returned. Otherwise one caller across all Lambdas
+//! wins the refresh lease (a conditional write on the connection's `version`), refreshes, and
+//! persists the new tokens (rotated refresh token included) with a conditional write *before*
+//! anyone uses the new access token. The others use the current token while it is still valid,
+//! or wait for the new version. `invalid_grant` marks the connection `needs_reauth` and emits an
+//! `integration.disconnected` event; transient errors retry with backoff.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::connections::{Connection, ConnectionError, Status};
+use crate::crypto::CryptoError;
+use crate::oauth::client::{AppConfigError, OAuthApp, TokenError, TokenSet};
+use crate::secret::SecretString;
+use crate::App;
+
+/// Refresh when the access token has less than this left (or half its lifetime, for tokens
+/// that live less than ten minutes: a 60-second token is not refreshed the moment it arrives).
+pub const REFRESH_AHEAD_SECS: u64 = 300;
+/// How long a refresher may hold the lease (longer than a token call with retries).
+pub const LEASE_SECS: u64 = 30;
+/// How long a caller waits for another caller's refresh before giving up (retryable).
+const WAIT_FOR_REFRESH: Duration = Duration::from_secs(15);
+/// Encryption context key of connection tokens.
+pub const CONTEXT: &str = "connection_id";
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("connection {0} does not exist")]
+    NotFound(String),
+    #[error("connection needs to be reauthorized: {0}")]
+    NeedsReauth(String),
+    #[error("connection was disconnected")]
+    Revoked,
+    #[error("the provider refused the refresh: {0}")]
+    Rejected(String),
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("instance misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+impl VaultError {
+    /// Whether the caller may retry later.
+    pub fn retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}
+
+impl From<ConnectionError> for VaultError {
+    fn from(e: ConnectionError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<CryptoError> for VaultError {
+    fn from(e: CryptoError) -> Self {
+        match e {
+            CryptoError::Corrupt => Self::Misconfigured(e.to_string()),
+            CryptoError::Kms { .. } => Self::Unavailable(e.to_string()),
+        }
+    }
+}
+
+impl From<AppConfigError> for VaultError {
+    fn from(e: AppConfigError) -> Self {
+        Self::Misconfigured(e.to_string())
+    }
+}
+
+/// A usable access token. `Debug` hides it.
+#[derive(Debug, Clone)]
+pub struct AccessToken {
+    pub connection_id: String,
+    pub token: SecretString,
+    pub expires_at: Option<u64>,
+}
+
+/// Seals an access/refresh token pair for a connection.
+pub(crate) async fn seal_tokens(
+    app: &App,
+    connection_id: &str,
+    tokens: &TokenSet,
+) -> Result<crate::crypto::Envelope, CryptoError> {
+    let mut map = BTreeMap::new();
+    map.insert("access_token".to_owned(), tokens.access_token.clone());
+    if let Some(refresh) = &tokens.refresh_token {
+        map.insert("refresh_token".to_owned(), refresh.clone());
+    }
+    app.keyring.seal_for(CONTEXT, connection_id, &map).await
+}
+
+async fn open_tokens(
+    app: &App,
+    connection: &Connection,
+) -> Result<BTreeMap<String, SecretString>, VaultError> {
+    let sealed = connection
+        .sealed
+        .as_ref()
+        .ok_or_else(|| VaultError::NeedsReauth("no tokens stored".into()))?;
+    Ok(app
+        .keyring
+        .open_for(CONTEXT, &connection.id, sealed)
+        .await?)
+}
+
+fn usable(connection: &Connection, now: u64, margin: u64) -> bool {
+    connection
+        .token_expires_at
+        .is_none_or(|at| at > now + margin)
+}
+
+/// How long before expiry a token should be refreshed.
+fn refresh_margin(connection: &Connection) -> u64 {
+    match (connection.token_expires_at, connection.token_issued_at) {
+        (Some(expires), Some(issued)) => REFRESH_AHEAD_SECS.min(expires.saturating_sub(issued) / 2),
+        _ => REFRESH_AHEAD_SECS,
+    }
+}
+
+fn check_status(connection: &Connection) -> Result<(), VaultError> {
+    match connection.status {
+        Status::Active => Ok(()),
+        Status::NeedsReauth => Err(VaultError::NeedsReauth(
+            connection.last_error.clone().unwrap_or_default(),
+        )),
+        Status::Revoked => Err(VaultError::Revoked),
+    }
+}
+
+async fn token_of(app: &App, connection: &Connection) -> Result<AccessToken, VaultError> {
+    let tokens = open_tokens(app, connection).await?;
+    let token = tokens
+        .get("access_token")
+        .cloned()
+        .ok_or_else(|| VaultError::NeedsReauth("no access token stored".into()))?;
+    Ok(AccessToken {
+        connection_id: connection.id.clone(),
+        token,
+        expires_at: connection.token_expires_at,
+    })
+}
+
+/// A usable access token for `connection_id`, refreshing it when it is about to expire.
+pub async fn access_token(app: &App, connection_id: &str) -> Result<AccessToken, VaultError> {
+    obtain(app, connection_id, false).await
+}
+
+/// Refreshes now, whatever the expiry (CLI `connection refresh`).
+pub async fn force_refresh(app: &App, connection_id: &str) -> Result<AccessToken, VaultError> {
+    obtain(app, connection_id, true).await
+}
+
+async fn obtain(app: &App, connection_id: &str, force: bool) -> Result<AccessToken, VaultError> {
+    let owner = format!("lease_{}", uuid::Uuid::new_v4().simple());
+    let started = tokio::time::Instant::now();
+    let mut forced_version = None;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let connection = app
+            .connections
+            .get(connection_id)
+            .await?
+            .ok_or_else(|| VaultError::NotFound(connection_id.to_owned()))?;
+        check_status(&connection)?;
+        let now = app.clock.now();
+        let wants_refresh = match force {
+            // A forced refresh is done once some caller moved past the version we saw first.
+            true => forced_version.is_none_or(|v| connection.version <= v),
+            false => !usable(&connection, now, refresh_margin(&connection)),
+        };
+        if !wants_refresh {
+            return token_of(app, &connection).await;
+        }
+        forced_version.get_or_insert(connection.version);
+        if !connection.has_refresh_token {
+            if usable(&connection, now, 0) {
+                return token_of(app, &connection).await;
+            }
+            return Err(VaultError::NeedsReauth(
+                "access token expired and there is no refresh token".into(),
+            ));
+        }
+        if app
+            .connections
+            .try_lease(&connection.id, &owner, connection.version, now, LEASE_SECS)
+            .await?
+        {
+            return refresh_holding_lease(app, &connection, &owner).await;
+        }
+        // Someone else is refreshing: the current token is fine while it lasts.
+        if !force && usable(&connection, now, 0) {
+            return token_of(app, &connection).await;
+        }
+        if started.elapsed() > WAIT_FOR_REFRESH {
+            return Err(VaultError::Unavailable(
+                "timed out waiting for another caller's refresh".into(),
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(400));
+    }
+}
+
+async fn oauth_app(app: &App, connection: &Connection) -> Result<OAuthApp, VaultError> {
+    let instance = app
+        .instances
+        .get(&connection.instance_id)
+        .await
+        .map_err(|e| VaultError::Unavailable(e.to_string()))?
+        .ok_or_else(|| {
+            VaultError::Misconfigured(format!("instance {} is gone", connection.instance_id))
+        })?;
+    let def = app.registry.get(&instance.provider).ok_or_else(|| {
+        VaultError::Misconfigured(format!("unknown provider {}", instance.provider))
+    })?;
+    let secrets = match &instance.sealed {
+        Some(sealed) => app.keyring.open(&instance.id, sealed).await?,
+        None => BTreeMap::new(),
+    };
+    Ok(OAuthApp::resolve(
+        def,
+        &instance,
+        Some(&secrets),
+        &app.public_url,
+    )?)
+}
+
+async fn refresh_holding_lease(
+    app: &App,
+    connection: &Connection,
+    owner: &str,
+) -> Result<AccessToken, VaultError> {
+    let result = refresh_inner(app, connection).await;
+    match result {
+        Ok(token) => Ok(token),
+        Err(RefreshFailure::Grant(reason)) => {
+            mark_needs_reauth(app, connection, &reason).await;
+            Err(VaultError::NeedsReauth(reason))
+        }
+        Err(RefreshFailure::Other(e)) => {
+            if let Err(release) = app
+                .connections
+                .release_lease(&connection.id, owner, &e.to_string())
+                .await
+            {
+                tracing::warn!(connection_id = %connection.id, error = %release, "could not release refresh lease");
+            }
+            Err(e)
+        }
+    }
+}
+
+enum RefreshFailure {
+    Grant(String),
+    Other(VaultError),
+}
+
+impl<E: Into<VaultError>> From<E> for RefreshFailure {
+    fn from(e: E) -> Self {
+        Self::Other(e.into())
+    }
+}
+
+async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken, RefreshFailure> {
+    let oauth = oauth_app(app, connection).await?;
+    let tokens = open_tokens(app, connection).await?;
+    let refresh_token = tokens
+        .get("refresh_token")
+        .ok_or_else(|| RefreshFailure::Grant("no refresh token stored".into()))?;
+    let mut attempt = 0;
+    let fresh = loop {
+        attempt += 1;
+        match oauth.refresh(&app.http, refresh_token).await {
+            Ok(set) => break set,
+            Err(TokenError::InvalidGrant(reason)) => return Err(RefreshFailure::Grant(reason)),
+            Err(TokenError::Rejected { error, .. }) => {
+                return Err(RefreshFailure::Other(VaultError::Rejected(error)))
+            }
+            Err(TokenError::Transient(detail)) if attempt < 3 => {
+                tracing::warn!(connection_id = %connection.id, attempt, error = %detail, "token refresh failed; retrying");
+                let jitter = rand::random::<u64>() % 100;
+                tokio::time::sleep(Duration::from_millis(200 * attempt + jitter)).await;
+            }
+            Err(TokenError::Transient(detail)) => {
+                return Err(RefreshFailure::Other(VaultError::Unavailable(detail)))
+            }
+        }
+    };
+    // Persist before use: a rotated refresh token must survive whatever happens next.
+    let sealed = seal_tokens(app, &connection.id, &fresh).await?;
+    let now = app.clock.now();
+    let expires_at = fresh.expires_in.map(|s| now + s);
+    let stored = app
+        .connections
+        .store_refreshed(
+            &connection.id,
+            connection.version,
+            &sealed,
+            expires_at,
+            fresh.refresh_token.is_some(),
+            now,
+        )
+        .await?;
+    if !stored {
+        // The connection changed under us (reconnected or disconnected): use what is there.
+        return Err(RefreshFailure::Other(VaultError::Unavailable(
+            "connection changed during refresh; retry".into(),
+        )));
+    }
+    tracing::info!(connection_id = %connection.id, "access token refreshed");
+    app.hooks.after_refresh_persisted();
+    Ok(AccessToken {
+        connection_id: connection.id.clone(),
+        token: fresh.access_token,
+        expires_at,
+    })
+}
+
+async fn mark_needs_reauth(app: &App, connection: &Connection, reason: &str) {
+    let now = app.clock.now();
+    tracing::warn!(connection_id = %connection.id, reason, "grant is gone; connection needs reauthorization");
+    if let Err(e) = app
+        .connections
+        .set_status(&connection.id, Status::NeedsReauth, reason, now)
+        .await
+    {
+        tracing::error!(connection_id = %connection.id, error = %e, "could not mark needs_reauth");
+    }
+    crate::oauth::announce(app, connection, "needs_reauth", reason).await;
+    crate::oauth::audit(app, connection, "needs_reauth", reason).await;
+}
+
+/// What the scheduled refresher did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RefreshReport {
+    pub checked: usize,
+    pub refreshed: usize,
+    pub needs_reauth: usize,
+    pub failed: usize,
+}
+
+/// Refreshes every active connection whose token expires within `window_secs` (the scheduled
+/// function; agents then rarely wait for a refresh).
+pub async fn refresh_expiring(app: &App, window_secs: u64) -> Result<RefreshReport, VaultError> {
+    let now = app.clock.now();
+    let mut report = RefreshReport::default();
+    for connection in app.connections.list().await? {
+        let due = connection.status == Status::Active
+            && connection.has_refresh_token
+            && connection
+                .token_expires_at
+                .is_some_and(|at| at <= now + window_secs);
+        if !due {
+            continue;
+        }
+        report.checked += 1;
+        match force_refresh(app, &connection.id).await {
+            Ok(_) => report.refreshed += 1,
+            Err(VaultError::NeedsReauth(_)) => report.needs_reauth += 1,
+            Err(e) => {
+                tracing::warn!(connection_id = %connection.id, error = %e, "scheduled refresh failed");
+                report.failed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What a disconnect did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Disconnected {
+    pub connection_id: String,
+    /// Whether the provider confirmed the revocation (false: it has no revocation endpoint).
+    pub revoked_at_provider: bool,
+}
+
+/// Revokes the grant at the provider (RFC 7009), deletes the token ciphertext, marks the
+/// connection revoked, audits and announces it. A transient provider failure aborts (nothing
+/// changes, retry) unless `force`, which disconnects locally anyway.
+pub async fn disconnect(
+    app: &App,
+    connection_id: &str,
+    force: bool,
+) -> Result<Disconnected, VaultError> {
+    let connection = app
+        .connections
+        .get(connection_id)
+        .await?
+        .ok_or_else(|| VaultError::NotFound(connection_id.to_owned()))?;
+    let mut revoked_at_provider = false;
+    if connection.sealed.is_some() && connection.auth_type == "oauth2" {
+        let attempt = async {
+            let oauth = oauth_app(app, &connection).await?;
+            let tokens = open_tokens(app, &connection).await?;
+            // Revoking the refresh token revokes the grant; else revoke the access token.
+            let (token, hint) = match tokens.get("refresh_token") {
+                Some(t) => (t, "refresh_token"),
+                None => (
+                    tokens
+                        .get("access_token")
+                        .ok_or_else(|| VaultError::Misconfigured("no token stored".into()))?,
+                    "access_token",
+                ),
+            };
+            oauth
+                .revoke(&app.http, token, hint)
+                .await
+                .map_err(|e| match e {
+                    TokenError::Transient(d) => VaultError::Unavailable(d),
+                    other => VaultError::Rejected(other.to_string()),
+                })
+        };
+        match attempt.await {
+            Ok(confirmed) => revoked_at_provider = confirmed,
+            Err(e) if force => {
+                tracing::warn!(connection_id, error = %e, "revocation failed; disconnecting locally (forced)");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let reason = if revoked_at_provider {
+        "disconnected; revoked at the provider"
+    } else {
+        "disconnected"
+    };
+    app.connections
+        .set_status(&connection.id, Status::Revoked, reason, app.clock.now())
+        .await?;
+    crate::oauth::audit(app, &connection, "disconnect", reason).await;
+    crate::oauth::announce(app, &connection, "revoked", reason).await;
+    Ok(Disconnected {
+        connection_id: connection.id,
+        revoked_at_provider,
+    })
+}

@@ -1,0 +1,683 @@
+//! OAuth connections against a real authorization server on loopback: oidc-provider (a
+//! certified OpenID Connect implementation, `tests/oauth-server`) with PKCE required, 60-second
+//! access tokens, refresh-token rotation and RFC 7009 revocation.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+use switchyard::connections::Status;
+use switchyard::oauth::vault::{self, VaultError};
+use switchyard::secret::SecretString;
+use tokio::io::AsyncBufReadExt;
+
+use crate::support::{serving_stack, LogCapture, Stack, NOW};
+
+const CLIENT_ID: &str = "switchyard-test";
+const CLIENT_SECRET: &str = "switchyard-test-secret-9f8e7d6c";
+const INSTANCE: &str = "acme-idp";
+
+/// The oidc-provider process; killed on drop.
+struct AuthServer {
+    child: tokio::process::Child,
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl AuthServer {
+    async fn start(redirect_uri: &str) -> Self {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("oauth-server");
+        assert!(
+            dir.join("node_modules/oidc-provider").exists(),
+            "tests/oauth-server/node_modules is missing: run `make tools` (npm ci) first"
+        );
+        let mut child = tokio::process::Command::new("node")
+            .arg(dir.join("server.mjs"))
+            .env("REDIRECT_URIS", redirect_uri)
+            .env("CLIENT_ID", CLIENT_ID)
+            .env("CLIENT_SECRET", CLIENT_SECRET)
+            .env("ACCESS_TOKEN_TTL", "60")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start node tests/oauth-server/server.mjs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(std::time::Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("oauth server READY within 20 s")
+            .expect("read")
+            .expect("a READY line");
+        let issuer = ready
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("unexpected first line {ready:?}"))
+            .to_owned();
+        Self {
+            child,
+            issuer,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn stats(&self) -> Value {
+        self.http
+            .get(format!("{}/__stats", self.issuer))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    async fn reset_stats(&self) {
+        self.http
+            .post(format!("{}/__reset_stats", self.issuer))
+            .send()
+            .await
+            .expect("reset");
+    }
+
+    fn refreshes(stats: &Value) -> u64 {
+        stats["token_requests"]["refresh_token"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// RFC 7662 introspection: is `token` active at the server?
+    async fn active(&self, token: &str) -> bool {
+        let body: Value = self
+            .http
+            .post(format!("{}/token/introspection", self.issuer))
+            .form(&[
+                ("token", token),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("json");
+        body["active"].as_bool().unwrap_or(false)
+    }
+
+    /// Uses a refresh token directly; returns the HTTP status.
+    async fn refresh_status(&self, refresh_token: &str) -> u16 {
+        self.http
+            .post(format!("{}/token", self.issuer))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .expect("refresh")
+            .status()
+            .as_u16()
+    }
+
+    async fn revoke(&self, token: &str) {
+        let status = self
+            .http
+            .post(format!("{}/token/revocation", self.issuer))
+            .form(&[
+                ("token", token),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+            ])
+            .send()
+            .await
+            .expect("revoke")
+            .status();
+        assert_eq!(status, 200);
+    }
+}
+
+impl Drop for AuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+struct Fixture {
+    stack: Stack,
+    base: String,
+    server: AuthServer,
+    logs: LogCapture,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let logs = LogCapture::install();
+        let (stack, base) = serving_stack().await;
+        let server = AuthServer::start(&format!("{base}/oauth/generic-oauth2/callback")).await;
+        switchyard::admin::create_instance(
+            &stack.app,
+            "generic-oauth2",
+            INSTANCE,
+            "acme",
+            &[
+                ("client_id".into(), CLIENT_ID.into()),
+                ("client_secret".into(), CLIENT_SECRET.into()),
+                (
+                    "authorization_url".into(),
+                    format!("{}/auth", server.issuer),
+                ),
+                ("token_url".into(), format!("{}/token", server.issuer)),
+                (
+                    "revocation_url".into(),
+                    format!("{}/token/revocation", server.issuer),
+                ),
+                ("scopes".into(), "openid email offline_access read".into()),
+            ],
+        )
+        .await
+        .expect("create the OAuth instance");
+        Self {
+            stack,
+            base,
+            server,
+            logs,
+        }
+    }
+
+    fn start_url(&self) -> String {
+        format!(
+            "{}/oauth/generic-oauth2/start?instance_id={INSTANCE}",
+            self.base
+        )
+    }
+
+    /// A browser: keeps cookies, follows redirects, but stops at our callback and returns its
+    /// URL (with `code` and `state`) without calling it.
+    async fn consent_until_callback(&self, start_url: &str) -> String {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.url().path().ends_with("/callback") {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .expect("browser");
+        let response = browser.get(start_url).send().await.expect("consent");
+        assert!(response.status().is_redirection(), "{}", response.status());
+        response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no redirect to the callback: {}", response.status()))
+    }
+
+    async fn call(&self, url: &str) -> (u16, String) {
+        let r = reqwest::get(url).await.expect("callback");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// Runs the whole consent flow; returns the connection id.
+    async fn connect(&self) -> String {
+        let callback = self.consent_until_callback(&self.start_url()).await;
+        let (status, page) = self.call(&callback).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Connected"), "{page}");
+        let connections = self.stack.app.connections.list().await.expect("list");
+        assert_eq!(connections.len(), 1);
+        connections[0].id.clone()
+    }
+
+    /// The tokens as stored, decrypted (for checks against the server and for secret scans).
+    async fn stored_tokens(&self, id: &str) -> BTreeMap<String, SecretString> {
+        let c = self
+            .stack
+            .app
+            .connections
+            .get(id)
+            .await
+            .expect("get")
+            .expect("exists");
+        self.stack
+            .app
+            .keyring
+            .open_for(
+                vault::CONTEXT,
+                id,
+                c.sealed.as_ref().expect("sealed tokens"),
+            )
+            .await
+            .expect("open")
+    }
+
+    /// Every item of every table of this stack, as text.
+    async fn dump_tables(&self) -> String {
+        let r = &self.stack.app.resources;
+        let mut dump = String::new();
+        for table in [
+            &r.instances_table,
+            &r.deliveries_table,
+            &r.states_table,
+            &r.connections_table,
+            &r.audit_table,
+        ] {
+            let scan = self
+                .stack
+                .app
+                .aws
+                .dynamodb
+                .scan()
+                .table_name(table)
+                .send()
+                .await
+                .expect("scan");
+            dump.push_str(&format!("{:?}", scan.items));
+        }
+        dump
+    }
+}
+
+#[tokio::test]
+async fn consent_callback_stores_the_connection_and_only_ciphertext() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let c = f
+        .stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(c.status, Status::Active);
+    assert_eq!(c.account_id.as_deref(), Some("alice"));
+    assert_eq!(c.account_email.as_deref(), Some("alice@example.com"));
+    assert!(c.scopes.contains(&"read".to_owned()), "{:?}", c.scopes);
+    assert!(c.has_refresh_token);
+    assert_eq!(c.token_expires_at, Some(NOW + 60));
+
+    let token = vault::access_token(&f.stack.app, &id).await.expect("token");
+    assert!(
+        f.server.active(token.token.expose()).await,
+        "a usable token"
+    );
+    let tokens = f.stored_tokens(&id).await;
+    let refresh = tokens["refresh_token"].expose().to_owned();
+
+    // No token or secret in plaintext in any table or log line written during the test.
+    let tables = f.dump_tables().await;
+    let logs = f.logs.text();
+    for secret in [token.token.expose(), refresh.as_str(), CLIENT_SECRET] {
+        assert!(!tables.contains(secret), "plaintext secret in DynamoDB");
+        assert!(!logs.contains(secret), "plaintext secret in the logs");
+    }
+    let history = f
+        .stack
+        .app
+        .audit
+        .history(&format!("connection#{id}"))
+        .await
+        .expect("audit");
+    assert!(history.iter().any(|e| e.action == "connected"));
+}
+
+#[tokio::test]
+async fn state_reuse_expiry_and_forgery_are_refused_and_store_nothing() {
+    let f = Fixture::new().await;
+    // Forged: a state we never issued.
+    let (status, page) = f
+        .call(&format!(
+            "{}/oauth/generic-oauth2/callback?code=abc&state=forged",
+            f.base
+        ))
+        .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("invalid or was already used"));
+
+    // Expired: the user took longer than ten minutes.
+    let late = f.consent_until_callback(&f.start_url()).await;
+    f.stack.app.clock.set(NOW + 601);
+    let (status, page) = f.call(&late).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("expired"), "{page}");
+    assert!(f
+        .stack
+        .app
+        .connections
+        .list()
+        .await
+        .expect("list")
+        .is_empty());
+    f.stack.app.clock.set(NOW);
+
+    // Reused: the second use of a good callback URL.
+    let good = f.consent_until_callback(&f.start_url()).await;
+    assert_eq!(f.call(&good).await.0, 200);
+    let (status, page) = f.call(&good).await;
+    assert_eq!(status, 400, "{page}");
+    assert_eq!(f.stack.app.connections.list().await.expect("list").len(), 1);
+
+    // Missing parameters.
+    assert_eq!(
+        f.call(&format!("{}/oauth/generic-oauth2/callback", f.base))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        f.call(&format!("{}/oauth/generic-oauth2/start", f.base))
+            .await
+            .0,
+        400,
+        "start without instance_id"
+    );
+    assert_eq!(
+        f.call(&format!(
+            "{}/oauth/generic-oauth2/start?instance_id=nope",
+            f.base
+        ))
+        .await
+        .0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn pkce_mismatch_is_refused() {
+    let f = Fixture::new().await;
+    let a = f.consent_until_callback(&f.start_url()).await;
+    let b = f.consent_until_callback(&f.start_url()).await;
+    let param = |url: &str, name: &str| {
+        reqwest::Url::parse(url)
+            .expect("url")
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .expect("param")
+    };
+    // A's code with B's state: B's verifier does not match A's challenge.
+    let swapped = format!(
+        "{}/oauth/generic-oauth2/callback?code={}&state={}",
+        f.base,
+        param(&a, "code"),
+        param(&b, "state")
+    );
+    let (status, page) = f.call(&swapped).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("invalid_grant"), "{page}");
+    assert!(f
+        .stack
+        .app
+        .connections
+        .list()
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn user_denial_is_shown_and_recorded() {
+    let f = Fixture::new().await;
+    let denied = f
+        .consent_until_callback(&format!("{}&login_hint=deny", f.start_url()))
+        .await;
+    let (status, page) = f.call(&denied).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("access_denied"), "{page}");
+    let history = f
+        .stack
+        .app
+        .audit
+        .history(&format!("instance#{INSTANCE}"))
+        .await
+        .expect("audit");
+    assert!(history
+        .iter()
+        .any(|e| e.action == "connect_denied" && e.detail.contains("access_denied")));
+    assert!(f
+        .stack
+        .app
+        .connections
+        .list()
+        .await
+        .expect("list")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_at_expiry_make_exactly_one_refresh() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let before = vault::access_token(&f.stack.app, &id).await.expect("token");
+    f.server.reset_stats().await;
+    f.stack.app.clock.set(NOW + 120); // the 60-second access token has expired
+
+    let app = f.stack.app.clone();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            let id = id.clone();
+            tokio::spawn(async move { vault::access_token(&app, &id).await })
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    for task in tasks {
+        tokens.push(
+            task.await
+                .expect("join")
+                .expect("every caller gets a token"),
+        );
+    }
+    let stats = f.server.stats().await;
+    assert_eq!(AuthServer::refreshes(&stats), 1, "{stats}");
+    let first = tokens[0].token.expose().to_owned();
+    assert_ne!(first, before.token.expose());
+    assert!(
+        tokens.iter().all(|t| t.token.expose() == first),
+        "everyone got the new token"
+    );
+    assert!(f.server.active(&first).await);
+}
+
+#[tokio::test]
+async fn rotated_refresh_token_survives_a_crash_between_refresh_and_use() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let original_refresh = f.stored_tokens(&id).await["refresh_token"]
+        .expose()
+        .to_owned();
+    f.server.reset_stats().await;
+    f.stack.app.clock.set(NOW + 120);
+
+    // The refresher dies right after persisting the rotated tokens, before using them.
+    f.stack
+        .app
+        .hooks
+        .set_after_refresh_persisted(|| panic!("simulated crash after persisting tokens"));
+    let app = f.stack.app.clone();
+    let crashed = tokio::spawn({
+        let id = id.clone();
+        async move { vault::access_token(&app, &id).await }
+    })
+    .await;
+    assert!(crashed.is_err(), "the refresher crashed");
+    f.stack.app.hooks.set_after_refresh_persisted(|| {});
+
+    // The next caller finds the rotated tokens persisted: no second refresh needed.
+    let after_crash = vault::access_token(&f.stack.app, &id).await.expect("token");
+    assert!(f.server.active(after_crash.token.expose()).await);
+    let rotated = f.stored_tokens(&id).await["refresh_token"]
+        .expose()
+        .to_owned();
+    assert_ne!(
+        rotated, original_refresh,
+        "the refresh token was rotated and kept"
+    );
+    assert_eq!(AuthServer::refreshes(&f.server.stats().await), 1);
+
+    // And the rotated refresh token works for the next refresh.
+    f.stack.app.clock.set(NOW + 400);
+    let next = vault::access_token(&f.stack.app, &id)
+        .await
+        .expect("second refresh");
+    assert!(f.server.active(next.token.expose()).await);
+    let stats = f.server.stats().await;
+    assert_eq!(AuthServer::refreshes(&stats), 2, "{stats}");
+    assert_eq!(
+        stats["refresh_failures"].as_u64().unwrap_or(0),
+        0,
+        "{stats}"
+    );
+}
+
+#[tokio::test]
+async fn revoked_grant_marks_needs_reauth_and_emits_an_event() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let refresh = f.stored_tokens(&id).await["refresh_token"]
+        .expose()
+        .to_owned();
+    f.server.revoke(&refresh).await; // the user revoked the app at the provider
+    f.stack.app.clock.set(NOW + 120);
+
+    let err = vault::access_token(&f.stack.app, &id)
+        .await
+        .expect_err("grant is gone");
+    assert!(matches!(err, VaultError::NeedsReauth(_)), "{err:?}");
+    assert!(!err.retryable());
+    let c = f
+        .stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(c.status, Status::NeedsReauth);
+    // Later callers are told at once, without calling the provider.
+    let again = vault::access_token(&f.stack.app, &id)
+        .await
+        .expect_err("still gone");
+    assert!(matches!(again, VaultError::NeedsReauth(_)));
+
+    let events = f.stack.tapped_raw().await;
+    let event = events
+        .iter()
+        .find(|e| e.detail_type == "integration.disconnected")
+        .unwrap_or_else(|| panic!("no integration event: {events:?}"));
+    assert_eq!(event.source, "switchyard.integration");
+    assert_eq!(event.detail["reason"], "needs_reauth");
+    assert_eq!(event.detail["connection_id"], id.as_str());
+    assert!(!event.detail.to_string().contains(&refresh));
+}
+
+#[tokio::test]
+async fn disconnect_revokes_at_the_server_and_deletes_the_ciphertext() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let tokens = f.stored_tokens(&id).await;
+    let refresh = tokens["refresh_token"].expose().to_owned();
+    f.server.reset_stats().await;
+
+    let done = vault::disconnect(&f.stack.app, &id, false)
+        .await
+        .expect("disconnect");
+    assert!(done.revoked_at_provider);
+    assert_eq!(f.server.stats().await["revocations"].as_u64(), Some(1));
+    assert_eq!(
+        f.server.refresh_status(&refresh).await,
+        400,
+        "the grant is dead at the server"
+    );
+
+    let c = f
+        .stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(c.status, Status::Revoked);
+    assert!(c.sealed.is_none(), "token ciphertext deleted");
+    assert!(matches!(
+        vault::access_token(&f.stack.app, &id).await,
+        Err(VaultError::Revoked)
+    ));
+    let history = f
+        .stack
+        .app
+        .audit
+        .history(&format!("connection#{id}"))
+        .await
+        .expect("audit");
+    assert!(history.iter().any(|e| e.action == "disconnect"));
+    let events = f.stack.tapped_raw().await;
+    assert!(events.iter().any(|e| e.detail["reason"] == "revoked"));
+}
+
+#[tokio::test]
+async fn scheduled_refresher_renews_tokens_before_they_expire() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    f.server.reset_stats().await;
+    // Not yet due: the token expires at NOW + 60, the window is 15 minutes.
+    f.stack.app.clock.set(NOW);
+    let report = vault::refresh_expiring(&f.stack.app, 10)
+        .await
+        .expect("run");
+    assert_eq!(report.checked, 0);
+    let report = vault::refresh_expiring(&f.stack.app, switchyard::lambda::REFRESH_WINDOW_SECS)
+        .await
+        .expect("run");
+    assert_eq!((report.checked, report.refreshed), (1, 1), "{report:?}");
+    let c = f
+        .stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert!(c.last_refreshed_at.is_some());
+    assert_eq!(AuthServer::refreshes(&f.server.stats().await), 1);
+    // Agents now get the fresh token without waiting for a refresh.
+    let token = vault::access_token(&f.stack.app, &id).await.expect("token");
+    assert!(f.server.active(token.token.expose()).await);
+    assert_eq!(AuthServer::refreshes(&f.server.stats().await), 1);
+}
+
+#[tokio::test]
+async fn connection_cli_never_prints_tokens() {
+    use clap::Parser;
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let tokens = f.stored_tokens(&id).await;
+    let mut out = Vec::new();
+    for args in [
+        vec!["switchyard", "connection", "list"],
+        vec!["switchyard", "connection", "show", "--id", &id],
+        vec!["switchyard", "connection", "refresh", "--id", &id],
+        vec!["switchyard", "audit", "list"],
+        vec!["switchyard", "connection", "disconnect", "--id", &id],
+    ] {
+        let cli = switchyard::cli::Cli::try_parse_from(args).expect("args");
+        switchyard::cli::run_with_app(&f.stack.app, cli, &mut out)
+            .await
+            .expect("command");
+    }
+    let text = String::from_utf8(out).expect("utf8");
+    assert!(
+        text.contains(&id) && text.contains("refreshed") && text.contains("disconnected"),
+        "{text}"
+    );
+    for secret in tokens.values() {
+        assert!(!text.contains(secret.expose()));
+    }
+    assert!(!text.contains(CLIENT_SECRET));
+}
