@@ -44,6 +44,7 @@ pub struct App {
     pub states: StateStore,
     pub connections: ConnectionStore,
     pub audit: AuditLog,
+    pub platform_keys: crate::keys::PlatformKeys,
     /// One HTTP client per cold start for provider calls (token endpoints and, later, tools).
     pub http: reqwest::Client,
     /// The public base URL of the HTTP API (OAuth redirect URIs are built from it).
@@ -131,6 +132,16 @@ impl App {
         self
     }
 
+    /// The same app caching platform keys for `ttl` (tests shorten it).
+    pub fn with_platform_keys_ttl(mut self, ttl: Duration) -> Self {
+        self.platform_keys = crate::keys::PlatformKeys::new(
+            self.aws.secrets.clone(),
+            &self.resources.platform_keys_secret,
+            ttl,
+        );
+        self
+    }
+
     /// The same app acting as `actor` in the audit log.
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = actor.into();
@@ -160,6 +171,11 @@ impl App {
             states: StateStore::new(aws.dynamodb.clone(), &resources.states_table),
             connections: ConnectionStore::new(aws.dynamodb.clone(), &resources.connections_table),
             audit: AuditLog::new(aws.dynamodb.clone(), &resources.audit_table),
+            platform_keys: crate::keys::PlatformKeys::new(
+                aws.secrets.clone(),
+                &resources.platform_keys_secret,
+                crate::keys::PLATFORM_KEYS_TTL,
+            ),
             http: http_client(),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),

@@ -19,7 +19,8 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Counts DynamoDB and SQS operations by their `X-Amz-Target` (for benchmarks and tests).
+/// Counts DynamoDB, SQS and Secrets Manager operations by their `X-Amz-Target` (for
+/// benchmarks and tests).
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 
@@ -70,6 +71,7 @@ pub struct AwsClients {
     pub s3: aws_sdk_s3::Client,
     pub kms: aws_sdk_kms::Client,
     pub events: aws_sdk_eventbridge::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
     pub calls: CallCounter,
 }
 
@@ -97,12 +99,16 @@ impl AwsClients {
         let sqs = aws_sdk_sqs::config::Builder::from(config)
             .interceptor(calls.clone())
             .build();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             s3: aws_sdk_s3::Client::from_conf(s3),
             kms: aws_sdk_kms::Client::new(config),
             events: aws_sdk_eventbridge::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
             calls,
         }
     }

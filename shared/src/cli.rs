@@ -36,6 +36,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// API keys for providers without OAuth: platform keys and workspace overrides.
+    #[command(subcommand)]
+    Key(KeyCmd),
     /// Signs a body as a provider would (for trying webhooks by hand); prints the headers.
     Sign {
         #[arg(long, value_enum)]
@@ -158,6 +161,25 @@ enum ConnectionCmd {
 }
 
 #[derive(Debug, Subcommand)]
+enum KeyCmd {
+    /// Sets a key from standard input (never from the command line, which shells record):
+    /// the platform's, or with --workspace that workspace's own override.
+    Set {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// Says where a workspace's key comes from (workspace or platform); never prints it.
+    Show {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        workspace: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum AuditCmd {
     /// Recent audit entries, or one target's history (`instance#<id>`, `connection#<id>`).
     List {
@@ -254,6 +276,32 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
             timestamp,
         } => sign(out, provider, &key, &body_file, timestamp)?,
         Command::Connection(cmd) => connection(app, cmd, out).await?,
+        Command::Key(KeyCmd::Set { name, workspace }) => {
+            let mut value = String::new();
+            std::io::stdin().read_line(&mut value)?;
+            let value = crate::secret::SecretString::from(value.trim_end_matches(['\r', '\n']));
+            if value.expose().is_empty() {
+                return Err("no key on standard input".into());
+            }
+            match workspace {
+                Some(w) => {
+                    let id = crate::keys::set_workspace_key(app, &w, &name, &value).await?;
+                    writeln!(out, "set workspace {w} key {name} ({id})")?;
+                }
+                None => {
+                    crate::keys::set_platform_key(app, &name, &value).await?;
+                    writeln!(out, "set platform key {name}")?;
+                }
+            }
+        }
+        Command::Key(KeyCmd::Show { name, workspace }) => {
+            let key = crate::keys::api_key(app, &workspace, &name).await?;
+            writeln!(
+                out,
+                "{name} for workspace {workspace}: {:?} key",
+                key.source
+            )?;
+        }
         Command::Audit(AuditCmd::List { target, limit }) => {
             let entries = match target {
                 Some(t) => app.audit.history(&t).await?,

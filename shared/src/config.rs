@@ -30,6 +30,8 @@ pub struct Resources {
     pub states_table: String,
     pub connections_table: String,
     pub audit_table: String,
+    /// The Secrets Manager secret holding platform API keys (JSON object).
+    pub platform_keys_secret: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
     pub tap_queue_url: Option<String>,
 }
@@ -78,6 +80,7 @@ impl Resources {
             states_table: required("SWITCHYARD_OAUTH_STATES_TABLE")?,
             connections_table: required("SWITCHYARD_CONNECTIONS_TABLE")?,
             audit_table: required("SWITCHYARD_AUDIT_TABLE")?,
+            platform_keys_secret: required("SWITCHYARD_PLATFORM_KEYS_SECRET")?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }

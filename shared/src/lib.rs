@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod instances;
+pub mod keys;
 pub mod lambda;
 pub mod local;
 pub mod oauth;

@@ -33,6 +33,7 @@ pub mod logical {
     pub const STATES_TABLE: &str = "OAuthStatesTable";
     pub const CONNECTIONS_TABLE: &str = "ConnectionsTable";
     pub const AUDIT_TABLE: &str = "AuditTable";
+    pub const PLATFORM_KEYS_SECRET: &str = "PlatformKeysSecret";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -163,6 +164,29 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
             }
         }
     }
+    for secret in by_kind("AWS::SecretsManager::Secret") {
+        let name = physical_name(prefix, &secret.logical_id, &secret.kind);
+        let initial = secret
+            .properties
+            .get("SecretString")
+            .and_then(Value::as_str)
+            .unwrap_or("{}");
+        if let Err(e) = aws
+            .secrets
+            .create_secret()
+            .name(&name)
+            .secret_string(initial)
+            .send()
+            .await
+        {
+            if !e
+                .as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception())
+            {
+                return Err(aws_err("CreateSecret", &name, e));
+            }
+        }
+    }
     for rule in by_kind("AWS::Events::Rule") {
         create_rule(aws, prefix, rule, &queue_arns).await?;
     }
@@ -192,6 +216,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         states_table: physical_name(prefix, logical::STATES_TABLE, ""),
         connections_table: physical_name(prefix, logical::CONNECTIONS_TABLE, ""),
         audit_table: physical_name(prefix, logical::AUDIT_TABLE, ""),
+        platform_keys_secret: physical_name(prefix, logical::PLATFORM_KEYS_SECRET, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -515,6 +540,10 @@ mod tests {
             ("SWITCHYARD_OAUTH_STATES_TABLE", logical::STATES_TABLE),
             ("SWITCHYARD_CONNECTIONS_TABLE", logical::CONNECTIONS_TABLE),
             ("SWITCHYARD_AUDIT_TABLE", logical::AUDIT_TABLE),
+            (
+                "SWITCHYARD_PLATFORM_KEYS_SECRET",
+                logical::PLATFORM_KEYS_SECRET,
+            ),
         ] {
             assert_eq!(env.get(var).and_then(reference), Some(id), "{var}");
         }
