@@ -26,6 +26,8 @@ pub enum AppError {
     Definitions(#[from] DefinitionError),
     #[error(transparent)]
     Stack(#[from] crate::stack::StackError),
+    #[error("integration definitions: {0}")]
+    Tools(String),
 }
 
 /// Clients, stores, definitions and limits, shared by every invocation of a warm function.
@@ -45,6 +47,14 @@ pub struct App {
     pub connections: ConnectionStore,
     pub audit: AuditLog,
     pub platform_keys: crate::keys::PlatformKeys,
+    /// Tool method definitions, checked and compiled once per cold start.
+    pub catalog: crate::tools::definitions::Catalog,
+    pub tool_state: crate::tools::state::ToolState,
+    pub receipts: crate::tools::receipts::ReceiptStore,
+    /// Discord rate-limit buckets seen by this warm process.
+    pub buckets: crate::tools::outbound::Buckets,
+    /// The SSRF-safe client behind `http.secure_http_request`.
+    pub secure_http: crate::tools::secure_http::SecureHttp,
     /// One HTTP client per cold start for provider calls (token endpoints and, later, tools).
     pub http: reqwest::Client,
     /// The public base URL of the HTTP API (OAuth redirect URIs are built from it).
@@ -142,6 +152,13 @@ impl App {
         self
     }
 
+    /// The same app with `secure_http_request` allowed to reach these exact loopback addresses.
+    /// For tests that run a fake upstream on 127.0.0.1 only; production never calls it.
+    pub fn with_ssrf_exemptions(mut self, exempt: Vec<std::net::SocketAddr>) -> Self {
+        self.secure_http = crate::tools::secure_http::SecureHttp::new(exempt);
+        self
+    }
+
     /// The same app acting as `actor` in the audit log.
     pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
         self.actor = actor.into();
@@ -177,6 +194,12 @@ impl App {
                 crate::keys::PLATFORM_KEYS_TTL,
             ),
             http: http_client(),
+            catalog: crate::tools::definitions::Catalog::load()
+                .map_err(|e| AppError::Tools(e.to_string()))?,
+            tool_state: crate::tools::state::ToolState::new(aws.dynamodb.clone(), &resources.tool_state_table),
+            receipts: crate::tools::receipts::ReceiptStore::new(aws.dynamodb.clone(), &resources.receipts_table),
+            buckets: crate::tools::outbound::Buckets::default(),
+            secure_http: crate::tools::secure_http::SecureHttp::new(Vec::new()),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
             actor: default_actor(),

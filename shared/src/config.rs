@@ -30,6 +30,8 @@ pub struct Resources {
     pub states_table: String,
     pub connections_table: String,
     pub audit_table: String,
+    pub tool_state_table: String,
+    pub receipts_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
@@ -81,6 +83,8 @@ impl Resources {
             connections_table: required("SWITCHYARD_CONNECTIONS_TABLE")?,
             audit_table: required("SWITCHYARD_AUDIT_TABLE")?,
             platform_keys_secret: required("SWITCHYARD_PLATFORM_KEYS_SECRET")?,
+            tool_state_table: required("SWITCHYARD_TOOL_STATE_TABLE")?,
+            receipts_table: required("SWITCHYARD_RECEIPTS_TABLE")?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }

@@ -90,6 +90,35 @@ impl IntegrationEvent {
     }
 }
 
+impl IntegrationEvent {
+    /// A tool kept failing and was disabled on an instance (type `integration.error`).
+    pub fn tool_disabled(
+        instance: &crate::instances::Instance,
+        tool: &str,
+        last_error: Option<&crate::tools::ToolError>,
+        now: u64,
+    ) -> Self {
+        Self {
+            schema_version: PLATFORM_EVENT_VERSION,
+            event_id: format!("ievt_{}", uuid::Uuid::new_v4().simple()),
+            event_type: "integration.error".into(),
+            time: rfc3339(now),
+            source: Source {
+                provider: instance.provider.clone(),
+                instance_id: instance.id.clone(),
+                workspace: instance.workspace.clone(),
+            },
+            connection_id: String::new(),
+            account_id: None,
+            reason: "tool_disabled".into(),
+            detail: format!(
+                "{tool} disabled after repeated failures; last: {}",
+                last_error.map(ToString::to_string).unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// A WorkItem understood: its type, scope and how to reply; `None` from [`normalize`] means
 /// there is nothing an agent should see (the app's own messages, for instance).
 #[derive(Debug, Clone, PartialEq)]

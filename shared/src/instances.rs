@@ -157,6 +157,25 @@ impl InstanceStore {
         Ok(all)
     }
 
+    /// Sets one non-sensitive config value (guardrails, breaker settings).
+    pub async fn set_config(&self, id: &str, key: &str, value: &str, now: u64) -> Result<(), InstanceError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .update_expression("SET config.#key = :value, updated_at = :now")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#key", key)
+            .expression_attribute_values(":value", AttributeValue::S(value.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        match update.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_check_failed(&e) => Err(InstanceError::NotFound(id.to_owned())),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Grants `agent` the instance with `policy` (replacing an earlier grant).
     pub async fn grant(
         &self,

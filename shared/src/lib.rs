@@ -30,6 +30,7 @@ pub mod secret;
 pub mod sink;
 pub mod stack;
 pub mod telemetry;
+pub mod tools;
 pub mod verify;
 pub mod workitem;
 

@@ -34,6 +34,16 @@ pub const OAUTH_CONFIG_KEYS: &[&str] = &[
     "user_scopes",
     "redirect_uri",
 ];
+/// Config keys every provider accepts for its tools: API base URL override (fakes, regional
+/// endpoints), the OAuth connection tools act through, guardrails and circuit-breaker settings.
+pub const TOOL_CONFIG_KEYS: &[&str] = &[
+    "api_base_url",
+    "connection_id",
+    "guardrails",
+    "breaker_threshold",
+    "breaker_window_secs",
+];
+
 /// The OAuth app's secret, always sealed.
 pub const OAUTH_SECRET_KEY: &str = "client_secret";
 
@@ -269,6 +279,11 @@ impl Registry {
             if def.oauth.is_some() {
                 add_oauth_keys(&mut def.config);
             }
+            for key in TOOL_CONFIG_KEYS {
+                if !def.config.knows(key) {
+                    def.config.optional.push((*key).to_owned());
+                }
+            }
             check(&def).map_err(|problem| DefinitionError::Invalid {
                 file: file.to_owned(),
                 problem,
@@ -317,9 +332,6 @@ fn check(def: &ProviderDef) -> Result<(), String> {
             "id {:?} must be lowercase letters, digits or '-'",
             def.id
         ));
-    }
-    if def.webhook.is_none() && def.oauth.is_none() {
-        return Err("a provider needs a webhook or an oauth section".into());
     }
     if let Some(webhook) = &def.webhook {
         check_webhook(def, webhook)?;

@@ -34,6 +34,8 @@ pub mod logical {
     pub const CONNECTIONS_TABLE: &str = "ConnectionsTable";
     pub const AUDIT_TABLE: &str = "AuditTable";
     pub const PLATFORM_KEYS_SECRET: &str = "PlatformKeysSecret";
+    pub const TOOL_STATE_TABLE: &str = "ToolStateTable";
+    pub const RECEIPTS_TABLE: &str = "ReceiptsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -217,6 +219,8 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         connections_table: physical_name(prefix, logical::CONNECTIONS_TABLE, ""),
         audit_table: physical_name(prefix, logical::AUDIT_TABLE, ""),
         platform_keys_secret: physical_name(prefix, logical::PLATFORM_KEYS_SECRET, ""),
+        tool_state_table: physical_name(prefix, logical::TOOL_STATE_TABLE, ""),
+        receipts_table: physical_name(prefix, logical::RECEIPTS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }

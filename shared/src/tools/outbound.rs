@@ -1,0 +1,298 @@
+//! Provider calls with polite retries.
+//!
+//! Retries 429, 5xx and Notion's 529 with exponential backoff and jitter, honoring
+//! `Retry-After` (seconds or an HTTP date) and Discord's `retry_after` body field. A wait that
+//! would end past the caller's deadline fails fast as a retryable `rate_limited` error instead of
+//! sleeping into a Lambda timeout. Discord's per-route buckets are remembered per warm process:
+//! a request to a bucket known to be exhausted waits for its reset (or fails fast) before it is
+//! sent. Every attempt and every decision is recorded for the receipt.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+/// At most this many attempts per call.
+pub const MAX_ATTEMPTS: u32 = 4;
+const BASE_BACKOFF_MS: u64 = 250;
+
+/// One HTTP attempt, as the receipt shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub method: String,
+    /// Path only: never the query string (it may carry credentials).
+    pub path: String,
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    /// Why the next attempt waited, and how long.
+    pub decision: Option<String>,
+    pub waited_ms: u64,
+    /// Rate-limit headers as the provider sent them.
+    pub rate_limit: BTreeMap<String, String>,
+    pub provider_request_id: Option<String>,
+}
+
+/// How a call ended without a usable response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("rate limited; retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64, status: u16 },
+    #[error("provider unavailable (HTTP {0})")]
+    Unavailable(u16),
+    #[error("provider unreachable: {0}")]
+    Transport(String),
+    #[error("deadline reached")]
+    Deadline,
+}
+
+/// A successful (non-retryable) HTTP exchange: any status the caller must interpret.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Value,
+}
+
+/// Remembered Discord buckets: route → (remaining, reset instant).
+#[derive(Debug, Default)]
+pub struct Buckets(Mutex<HashMap<String, (u64, Instant)>>);
+
+impl Buckets {
+    fn wait_for(&self, route: &str) -> Option<Duration> {
+        let map = self.0.lock().ok()?;
+        let (remaining, reset) = map.get(route)?;
+        let now = Instant::now();
+        (*remaining == 0 && *reset > now).then(|| *reset - now)
+    }
+
+    fn update(&self, route: &str, headers: &BTreeMap<String, String>) {
+        let remaining = headers.get("x-ratelimit-remaining").and_then(|v| v.parse::<u64>().ok());
+        let reset_after = headers
+            .get("x-ratelimit-reset-after")
+            .and_then(|v| v.parse::<f64>().ok());
+        if let (Some(remaining), Some(after), Ok(mut map)) = (remaining, reset_after, self.0.lock()) {
+            let reset = Instant::now() + Duration::from_secs_f64(after.max(0.0));
+            map.insert(route.to_owned(), (remaining, reset));
+        }
+    }
+}
+
+const RATE_LIMIT_HEADERS: &[&str] = &[
+    "retry-after",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "x-ratelimit-reset-after",
+    "x-ratelimit-bucket",
+    "x-ratelimit-scope",
+    "x-ratelimit-global",
+];
+
+const REQUEST_ID_HEADERS: &[&str] = &["x-slack-req-id", "x-request-id", "x-notion-request-id", "cf-ray"];
+
+/// Sends `build()` until it succeeds, fails for good, or the deadline says stop.
+pub async fn call(
+    buckets: &Buckets,
+    route: &str,
+    deadline: Instant,
+    attempts: &mut Vec<Attempt>,
+    build: impl Fn() -> reqwest::RequestBuilder,
+) -> Result<Exchange, CallError> {
+    for n in 1..=MAX_ATTEMPTS {
+        if let Some(wait) = buckets.wait_for(route) {
+            if Instant::now() + wait > deadline {
+                return Err(CallError::RateLimited {
+                    retry_after_ms: millis(wait),
+                    status: 429,
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
+        let request = build();
+        let (method, path) = match request.try_clone().and_then(|r| r.build().ok()) {
+            Some(r) => (r.method().to_string(), r.url().path().to_owned()),
+            None => (String::new(), String::new()),
+        };
+        let started = Instant::now();
+        let remaining = deadline.saturating_duration_since(started);
+        if remaining.is_zero() {
+            return Err(CallError::Deadline);
+        }
+        let result = request.timeout(remaining).send().await;
+        let latency_ms = millis(started.elapsed());
+        let mut attempt = Attempt {
+            method,
+            path,
+            status: None,
+            latency_ms,
+            decision: None,
+            waited_ms: 0,
+            rate_limit: BTreeMap::new(),
+            provider_request_id: None,
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let detail = if e.is_timeout() { "timeout".to_owned() } else { crate::error::chain(&e) };
+                let backoff = backoff(n);
+                if n == MAX_ATTEMPTS || Instant::now() + backoff > deadline {
+                    attempt.decision = Some(format!("gave up: {detail}"));
+                    attempts.push(attempt);
+                    return Err(if e.is_timeout() {
+                        CallError::Deadline
+                    } else {
+                        CallError::Transport(detail)
+                    });
+                }
+                attempt.decision = Some(format!("transport error ({detail}); backoff"));
+                attempt.waited_ms = millis(backoff);
+                attempts.push(attempt);
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let status = response.status().as_u16();
+        let headers: BTreeMap<String, String> = response
+            .headers()
+            .iter()
+            .filter(|(k, _)| k.as_str() != "set-cookie")
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        buckets.update(route, &headers);
+        attempt.status = Some(status);
+        attempt.rate_limit = headers
+            .iter()
+            .filter(|(k, _)| RATE_LIMIT_HEADERS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        attempt.provider_request_id = REQUEST_ID_HEADERS
+            .iter()
+            .find_map(|h| headers.get(*h).cloned());
+        let text = response.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| {
+            if text.is_empty() {
+                Value::Null
+            } else {
+                Value::String(text)
+            }
+        });
+        let retryable = status == 429 || status >= 500;
+        if !retryable {
+            attempts.push(attempt);
+            return Ok(Exchange {
+                status,
+                headers,
+                body,
+            });
+        }
+        let hinted = retry_after(&headers, &body);
+        let wait = hinted.unwrap_or_else(|| backoff(n));
+        let too_late = Instant::now() + wait > deadline;
+        if n == MAX_ATTEMPTS || too_late {
+            attempt.decision = Some(if too_late {
+                format!("HTTP {status}; waiting {} ms would pass the deadline: fail fast", millis(wait))
+            } else {
+                format!("HTTP {status}; attempts exhausted")
+            });
+            attempts.push(attempt);
+            return Err(if status == 429 || hinted.is_some() {
+                CallError::RateLimited {
+                    retry_after_ms: millis(wait),
+                    status,
+                }
+            } else {
+                CallError::Unavailable(status)
+            });
+        }
+        attempt.decision = Some(match hinted {
+            Some(_) => format!("HTTP {status}; Retry-After honored"),
+            None => format!("HTTP {status}; exponential backoff with jitter"),
+        });
+        attempt.waited_ms = millis(wait);
+        attempts.push(attempt);
+        tokio::time::sleep(wait).await;
+    }
+    Err(CallError::Deadline)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let exp = BASE_BACKOFF_MS.saturating_mul(1 << (attempt - 1).min(6));
+    Duration::from_millis(exp + rand::random::<u64>() % 100)
+}
+
+/// The wait a 429/503 asks for: `Retry-After` (seconds or HTTP date), else Discord's
+/// `retry_after` body field (seconds, decimals).
+fn retry_after(headers: &BTreeMap<String, String>, body: &Value) -> Option<Duration> {
+    if let Some(value) = headers.get("retry-after") {
+        if let Ok(secs) = value.trim().parse::<f64>() {
+            return Some(Duration::from_secs_f64(secs.max(0.0)));
+        }
+        if let Some(at) = http_date(value) {
+            let now = std::time::SystemTime::now();
+            return Some(at.duration_since(now).unwrap_or_default());
+        }
+    }
+    body.get("retry_after")
+        .and_then(Value::as_f64)
+        .map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(text: &str) -> Option<std::time::SystemTime> {
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    if parts.len() != 6 || parts[5] != "GMT" {
+        return None;
+    }
+    let day: u64 = parts[1].parse().ok()?;
+    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        .iter()
+        .position(|m| *m == parts[2])? as u64
+        + 1;
+    let year: i64 = parts[3].parse().ok()?;
+    let hms: Vec<u64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
+    if hms.len() != 3 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant), then seconds.
+    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400) as u64;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe as i64 - 719_468;
+    let secs = u64::try_from(days).ok()? * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
+    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_dates_and_discord_bodies() {
+        let h = |v: &str| BTreeMap::from([("retry-after".to_owned(), v.to_owned())]);
+        assert_eq!(retry_after(&h("1"), &Value::Null), Some(Duration::from_secs(1)));
+        assert_eq!(retry_after(&h("0.5"), &Value::Null), Some(Duration::from_millis(500)));
+        assert_eq!(
+            retry_after(&BTreeMap::new(), &serde_json::json!({"retry_after": 1.5})),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(retry_after(&BTreeMap::new(), &Value::Null), None);
+        let at = http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("date");
+        assert_eq!(at.duration_since(std::time::UNIX_EPOCH).expect("after").as_secs(), 784_111_777);
+        assert_eq!(retry_after(&h("Sun, 06 Nov 1994 08:49:37 GMT"), &Value::Null), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_grows() {
+        assert!(backoff(1) < Duration::from_millis(400));
+        assert!(backoff(3) >= Duration::from_millis(1000));
+    }
+}
