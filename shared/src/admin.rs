@@ -39,6 +39,8 @@ pub enum AdminError {
     Queue(String),
     #[error("audit log: {0}")]
     Audit(String),
+    #[error("guardrail: {0}")]
+    Guardrail(String),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -166,6 +168,73 @@ pub async fn delete_instance(app: &App, id: &str) -> Result<bool, AdminError> {
         audit(app, id, "instance_deleted", "").await?;
     }
     Ok(deleted)
+}
+
+/// A change to an instance's guardrails.
+#[derive(Debug, Clone, Default)]
+pub struct GuardrailChange {
+    pub tool: Option<String>,
+    pub field: Option<String>,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+    pub allow_tools: Vec<String>,
+    pub deny_tools: Vec<String>,
+}
+
+/// Applies `change` to the instance's guardrails; returns the new guardrails.
+pub async fn set_guardrails(
+    app: &App,
+    id: &str,
+    change: GuardrailChange,
+) -> Result<crate::tools::guardrails::Guardrails, AdminError> {
+    use crate::tools::guardrails::{Guardrails, Lists, CONFIG_KEY};
+    let instance = app
+        .instances
+        .get(id)
+        .await?
+        .ok_or_else(|| InstanceError::NotFound(id.to_owned()))?;
+    let mut guardrails = Guardrails::of(&instance).unwrap_or_default();
+    match (change.tool, change.field) {
+        (Some(tool), Some(field)) => {
+            let method = app
+                .catalog
+                .method(&tool)
+                .ok_or_else(|| AdminError::Guardrail(format!("no tool {tool}")))?;
+            if !method.def.exec.guardrails.contains(&field) {
+                return Err(AdminError::Guardrail(format!(
+                    "{tool} guards {:?}, not {field}",
+                    method.def.exec.guardrails
+                )));
+            }
+            guardrails.set_field(
+                &tool,
+                &field,
+                Lists {
+                    allow: change.allow,
+                    deny: change.deny,
+                },
+            );
+        }
+        (None, None) => {}
+        _ => {
+            return Err(AdminError::Guardrail(
+                "--tool and --field go together".into(),
+            ))
+        }
+    }
+    if !change.allow_tools.is_empty() {
+        guardrails.tools.allow = change.allow_tools;
+    }
+    if !change.deny_tools.is_empty() {
+        guardrails.tools.deny = change.deny_tools;
+    }
+    let text =
+        serde_json::to_string(&guardrails).map_err(|e| AdminError::Guardrail(e.to_string()))?;
+    app.instances
+        .set_config(id, CONFIG_KEY, &text, app.clock.now())
+        .await?;
+    audit(app, id, "guardrails", &text).await?;
+    Ok(guardrails)
 }
 
 /// One DLQ message, summarized (payloads are never printed: they can hold tokens).

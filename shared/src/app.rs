@@ -196,8 +196,14 @@ impl App {
             http: http_client(),
             catalog: crate::tools::definitions::Catalog::load()
                 .map_err(|e| AppError::Tools(e.to_string()))?,
-            tool_state: crate::tools::state::ToolState::new(aws.dynamodb.clone(), &resources.tool_state_table),
-            receipts: crate::tools::receipts::ReceiptStore::new(aws.dynamodb.clone(), &resources.receipts_table),
+            tool_state: crate::tools::state::ToolState::new(
+                aws.dynamodb.clone(),
+                &resources.tool_state_table,
+            ),
+            receipts: crate::tools::receipts::ReceiptStore::new(
+                aws.dynamodb.clone(),
+                &resources.receipts_table,
+            ),
             buckets: crate::tools::outbound::Buckets::default(),
             secure_http: crate::tools::secure_http::SecureHttp::new(Vec::new()),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")

@@ -39,6 +39,12 @@ enum Command {
     /// API keys for providers without OAuth: platform keys and workspace overrides.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Tool methods: discovery, calls, circuit breaker.
+    #[command(subcommand)]
+    Tool(ToolCmd),
+    /// Receipts of provider calls.
+    #[command(subcommand)]
+    Receipts(ReceiptsCmd),
     /// Signs a body as a provider would (for trying webhooks by hand); prints the headers.
     Sign {
         #[arg(long, value_enum)]
@@ -105,6 +111,25 @@ enum InstanceCmd {
         #[arg(long)]
         private_channels: bool,
     },
+    /// Sets allow/deny lists: on a tool's guarded input field (`--tool slack.post_message
+    /// --field /channel --allow C1,C2`), or on whole tools (`--deny-tools notion.update_page`).
+    Guardrail {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        tool: Option<String>,
+        /// A JSON pointer into the tool's input, e.g. /channel.
+        #[arg(long)]
+        field: Option<String>,
+        #[arg(long, value_delimiter = ',')]
+        allow: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        deny: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        allow_tools: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        deny_tools: Vec<String>,
+    },
     /// Withdraws an agent's grant.
     Revoke {
         #[arg(long)]
@@ -157,6 +182,56 @@ enum ConnectionCmd {
         /// Disconnect locally even when the provider's revocation endpoint is unreachable.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolCmd {
+    /// The tools an agent may call (its instances' methods minus guardrails and disabled ones).
+    List {
+        #[arg(long)]
+        agent: String,
+    },
+    /// Calls a tool as an agent would (`--tool slack.post_message --input '{...}'`).
+    Call {
+        #[arg(long)]
+        tool: String,
+        #[arg(long)]
+        instance: String,
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        input: String,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Re-enables a tool the circuit breaker disabled on an instance.
+    Enable {
+        #[arg(long)]
+        instance: String,
+        #[arg(long)]
+        tool: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReceiptsCmd {
+    /// Recent receipts, newest first.
+    List {
+        #[arg(long)]
+        instance: Option<String>,
+        #[arg(long)]
+        tool: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        /// `ok` or an error code.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print whole receipts (attempts, rate-limit headers).
+        #[arg(long)]
+        full: bool,
     },
 }
 
@@ -276,6 +351,75 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
             timestamp,
         } => sign(out, provider, &key, &body_file, timestamp)?,
         Command::Connection(cmd) => connection(app, cmd, out).await?,
+        Command::Tool(ToolCmd::List { agent }) => {
+            for t in crate::tools::discover(app, &agent).await? {
+                writeln!(out, "{:<34} {:<20} {}", t.tool, t.instance_id, t.name)?;
+            }
+        }
+        Command::Tool(ToolCmd::Call {
+            tool,
+            instance,
+            agent,
+            input,
+            idempotency_key,
+        }) => {
+            let request = crate::tools::ToolRequest {
+                instance_id: instance,
+                agent_id: agent,
+                input: serde_json::from_str(&input)?,
+                idempotency_key,
+                trace_id: None,
+            };
+            let deadline = tokio::time::Instant::now() + crate::tools::DEFAULT_DEADLINE;
+            let response = crate::tools::invoke(app, &tool, request, deadline).await;
+            print_json(out, &response)?;
+        }
+        Command::Tool(ToolCmd::Enable { instance, tool }) => {
+            app.tool_state.enable(&instance, &tool).await?;
+            app.audit
+                .record(
+                    &format!("instance#{instance}"),
+                    &app.actor,
+                    "tool_enabled",
+                    &tool,
+                    app.clock.now(),
+                )
+                .await?;
+            writeln!(out, "enabled {tool} on {instance}")?;
+        }
+        Command::Receipts(ReceiptsCmd::List {
+            instance,
+            tool,
+            agent,
+            status,
+            limit,
+            full,
+        }) => {
+            let filter = crate::tools::receipts::ReceiptFilter {
+                instance_id: instance,
+                tool,
+                agent_id: agent,
+                status,
+            };
+            for r in app.receipts.list(&filter, limit).await? {
+                if full {
+                    print_json(out, &r)?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}  {:<38} {:<30} {:<16} {:<12} {:<20} attempts={} {} ms",
+                        crate::clock::rfc3339(r.created_at),
+                        r.receipt_id,
+                        r.tool,
+                        r.instance_id,
+                        r.agent_id,
+                        r.status,
+                        r.attempts.len(),
+                        r.latency_ms
+                    )?;
+                }
+            }
+        }
         Command::Key(KeyCmd::Set { name, workspace }) => {
             let mut value = String::new();
             std::io::stdin().read_line(&mut value)?;
@@ -430,6 +574,30 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
             };
             crate::admin::grant(app, &id, &agent, &policy).await?;
             print_json(out, &policy)?;
+        }
+        InstanceCmd::Guardrail {
+            id,
+            tool,
+            field,
+            allow,
+            deny,
+            allow_tools,
+            deny_tools,
+        } => {
+            let guardrails = crate::admin::set_guardrails(
+                app,
+                &id,
+                crate::admin::GuardrailChange {
+                    tool,
+                    field,
+                    allow,
+                    deny,
+                    allow_tools,
+                    deny_tools,
+                },
+            )
+            .await?;
+            print_json(out, &guardrails)?;
         }
         InstanceCmd::Revoke { id, agent } => {
             crate::admin::revoke_grant(app, &id, &agent).await?;

@@ -158,7 +158,13 @@ impl InstanceStore {
     }
 
     /// Sets one non-sensitive config value (guardrails, breaker settings).
-    pub async fn set_config(&self, id: &str, key: &str, value: &str, now: u64) -> Result<(), InstanceError> {
+    pub async fn set_config(
+        &self,
+        id: &str,
+        key: &str,
+        value: &str,
+        now: u64,
+    ) -> Result<(), InstanceError> {
         let update = self
             .client
             .update_item()
@@ -171,7 +177,9 @@ impl InstanceStore {
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
         match update.send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_conditional_check_failed(&e) => Err(InstanceError::NotFound(id.to_owned())),
+            Err(e) if is_conditional_check_failed(&e) => {
+                Err(InstanceError::NotFound(id.to_owned()))
+            }
             Err(e) => Err(unavailable(e)),
         }
     }

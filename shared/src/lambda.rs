@@ -106,3 +106,76 @@ pub async fn consume(
     };
     Ok(response)
 }
+
+/// A tool Lambda (`SWITCHYARD_TOOL` names the method, or `discovery`): invoked directly by the
+/// agent runtime with a `ToolRequest`, or through the HTTP API (payload 2.0, IAM auth) at
+/// `POST /tools/{integration}/{method}`.
+pub async fn tool(
+    app: &App,
+    tool_id: &str,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let (payload, context) = event.into_parts();
+    let remaining = context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(std::time::Duration::from_millis(500));
+    let deadline = tokio::time::Instant::now() + remaining;
+    let http = payload.get("requestContext").is_some();
+    if tool_id == "discovery" {
+        let agent = payload
+            .pointer("/queryStringParameters/agent_id")
+            .or_else(|| payload.get("agent_id"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let body = match crate::tools::discover(app, &agent).await {
+            Ok(tools) => serde_json::json!({"tools": tools}),
+            Err(e) => serde_json::json!({"error": e}),
+        };
+        return Ok(if http { http_json(200, &body) } else { body });
+    }
+    let request = if http {
+        let body = payload
+            .get("body")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let decoded = if payload
+            .get("isBase64Encoded")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+        {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default()
+        } else {
+            body.to_owned()
+        };
+        serde_json::from_str::<crate::tools::ToolRequest>(&decoded)
+    } else {
+        serde_json::from_value::<crate::tools::ToolRequest>(payload)
+    };
+    let response = match request {
+        Ok(request) => crate::tools::invoke(app, tool_id, request, deadline).await,
+        Err(e) => crate::tools::ToolResponse::invalid_request(&e.to_string()),
+    };
+    let body = serde_json::to_value(&response)?;
+    Ok(if http {
+        http_json(response.http_status(), &body)
+    } else {
+        body
+    })
+}
+
+fn http_json(status: u16, body: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body.to_string(),
+        "isBase64Encoded": false,
+    })
+}

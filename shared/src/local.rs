@@ -27,6 +27,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/webhooks/{provider}/{instance_id}", post(webhook))
         .route("/oauth/{provider}/start", get(oauth_start))
         .route("/oauth/{provider}/callback", get(oauth_callback))
+        .route("/tools/{integration}/{method}", post(tool))
+        .route("/tools", get(discover))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -55,6 +57,41 @@ async fn oauth_callback(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     into_response(crate::oauth::flow::callback(&app, &provider, &query).await)
+}
+
+async fn tool(
+    State(app): State<Arc<App>>,
+    Path((integration, method)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let response = match serde_json::from_slice::<crate::tools::ToolRequest>(&body) {
+        Ok(request) => {
+            let deadline = tokio::time::Instant::now() + crate::tools::DEFAULT_DEADLINE;
+            crate::tools::invoke(&app, &format!("{integration}.{method}"), request, deadline).await
+        }
+        Err(e) => crate::tools::ToolResponse::invalid_request(&e.to_string()),
+    };
+    json_response(response.http_status(), &response)
+}
+
+async fn discover(
+    State(app): State<Arc<App>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(agent) = query.get("agent_id") else {
+        return json_response(400, &serde_json::json!({"error": "agent_id is required"}));
+    };
+    match crate::tools::discover(&app, agent).await {
+        Ok(tools) => json_response(200, &serde_json::json!({"tools": tools})),
+        Err(e) => json_response(503, &serde_json::json!({"error": e})),
+    }
+}
+
+fn json_response(status: u16, body: &impl serde::Serialize) -> Response {
+    into_response(Reply::json(
+        status,
+        &serde_json::to_value(body).unwrap_or_default(),
+    ))
 }
 
 fn into_response(reply: Reply) -> Response {

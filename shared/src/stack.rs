@@ -554,6 +554,34 @@ mod tests {
     }
 
     #[test]
+    fn every_tool_method_has_its_function_and_route() {
+        let catalog = crate::tools::definitions::Catalog::load().expect("definitions");
+        let all = resources(TEMPLATE).expect("template parses");
+        for method in catalog.methods() {
+            let function = all
+                .iter()
+                .find(|r| {
+                    r.properties
+                        .get("Environment")
+                        .and_then(|e| e.get("Variables"))
+                        .and_then(|v| v.get("SWITCHYARD_TOOL"))
+                        .and_then(Value::as_str)
+                        == Some(method.tool_id.as_str())
+                })
+                .unwrap_or_else(|| panic!("no function for {}", method.tool_id));
+            let path = function
+                .properties
+                .get("Events")
+                .and_then(|e| e.get("Http"))
+                .and_then(|h| h.get("Properties"))
+                .and_then(|p| p.get("Path"))
+                .and_then(Value::as_str);
+            let expected = format!("/tools/{}", method.tool_id.replacen('.', "/", 1));
+            assert_eq!(path, Some(expected.as_str()), "{}", method.tool_id);
+        }
+    }
+
+    #[test]
     fn bucket_names_are_lowercase() {
         assert_eq!(
             physical_name("sw", "PayloadBucket", "AWS::S3::Bucket"),

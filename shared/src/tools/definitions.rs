@@ -16,8 +16,14 @@ use serde_json::Value;
 /// The definitions shipped with this build, by file name.
 const BUILTIN: &[(&str, &str)] = &[
     ("slack.json", include_str!("../../integrations/slack.json")),
-    ("discord.json", include_str!("../../integrations/discord.json")),
-    ("notion.json", include_str!("../../integrations/notion.json")),
+    (
+        "discord.json",
+        include_str!("../../integrations/discord.json"),
+    ),
+    (
+        "notion.json",
+        include_str!("../../integrations/notion.json"),
+    ),
     ("http.json", include_str!("../../integrations/http.json")),
 ];
 
@@ -190,7 +196,10 @@ impl Method {
     }
 }
 
-fn violations(validator: &jsonschema::Validator, value: &Value) -> Result<(), Vec<SchemaViolation>> {
+fn violations(
+    validator: &jsonschema::Validator,
+    value: &Value,
+) -> Result<(), Vec<SchemaViolation>> {
     let found: Vec<SchemaViolation> = validator
         .iter_errors(value)
         .map(|e| SchemaViolation {
@@ -222,15 +231,20 @@ impl Catalog {
                 file: file.to_owned(),
                 problem,
             };
-            let integration: Integration =
-                serde_json::from_str(text).map_err(|e| err(format!("not a valid definition: {e}")))?;
+            let integration: Integration = serde_json::from_str(text)
+                .map_err(|e| err(format!("not a valid definition: {e}")))?;
             check(&integration).map_err(err)?;
             let integration = Arc::new(integration);
             for def in &integration.methods {
                 let compile = |which: &str, schema: &Value| {
                     jsonschema::validator_for(schema)
                         .map(Arc::new)
-                        .map_err(|e| err(format!("{}: {which} is not a valid JSON Schema: {e}", def.id)))
+                        .map_err(|e| {
+                            err(format!(
+                                "{}: {which} is not a valid JSON Schema: {e}",
+                                def.id
+                            ))
+                        })
                 };
                 let tool_id = format!("{}.{}", integration.integration_id, def.id);
                 let method = Method {
@@ -248,7 +262,10 @@ impl Catalog {
                 .insert(integration.integration_id.clone(), integration.clone())
                 .is_some()
             {
-                return Err(err(format!("integration {} defined twice", integration.integration_id)));
+                return Err(err(format!(
+                    "integration {} defined twice",
+                    integration.integration_id
+                )));
             }
         }
         Ok(Self {
@@ -283,7 +300,10 @@ impl Catalog {
 fn is_semver(v: &str) -> bool {
     let core = v.split(['-', '+']).next().unwrap_or_default();
     let parts: Vec<&str> = core.split('.').collect();
-    parts.len() == 3 && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check(i: &Integration) -> Result<(), String> {
@@ -294,10 +314,16 @@ fn check(i: &Integration) -> Result<(), String> {
         return Err(format!("version {:?} is not semver", i.version));
     }
     if !["integration", "ai", "documents", "database"].contains(&i.kind.as_str()) {
-        return Err(format!("type {:?} is not integration | ai | documents | database", i.kind));
+        return Err(format!(
+            "type {:?} is not integration | ai | documents | database",
+            i.kind
+        ));
     }
     if !["oauth2", "apikey", "custom"].contains(&i.auth_type.as_str()) {
-        return Err(format!("authType {:?} is not oauth2 | apikey | custom", i.auth_type));
+        return Err(format!(
+            "authType {:?} is not oauth2 | apikey | custom",
+            i.auth_type
+        ));
     }
     if i.auth_type == "oauth2" && i.oauth2_config.is_none() {
         return Err("authType oauth2 needs oauth2Config".into());
@@ -314,7 +340,10 @@ fn check(i: &Integration) -> Result<(), String> {
         return Err("no methods".into());
     }
     for m in &i.methods {
-        for (which, schema) in [("inputSchema", &m.input_schema), ("outputSchema", &m.output_schema)] {
+        for (which, schema) in [
+            ("inputSchema", &m.input_schema),
+            ("outputSchema", &m.output_schema),
+        ] {
             if schema.get("type").and_then(Value::as_str) != Some("object") {
                 return Err(format!("{}: {which} must be an object schema", m.id));
             }
@@ -343,9 +372,19 @@ fn check(i: &Integration) -> Result<(), String> {
             }
         }
         for pointer in &m.exec.guardrails {
-            let first = pointer.trim_start_matches('/').split('/').next().unwrap_or_default();
-            if m.input_schema.pointer(&format!("/properties/{first}")).is_none() {
-                return Err(format!("{}: guardrail {pointer} is not an input field", m.id));
+            let first = pointer
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            if m.input_schema
+                .pointer(&format!("/properties/{first}"))
+                .is_none()
+            {
+                return Err(format!(
+                    "{}: guardrail {pointer} is not an input field",
+                    m.id
+                ));
             }
         }
     }

@@ -134,8 +134,11 @@ impl Call<'_> {
         let url = format!("{}{path}", self.base_url()?);
         let method = reqwest::Method::from_bytes(http.method.as_bytes())
             .map_err(|_| ToolError::internal("bad HTTP method in definition"))?;
-        let mut query: Vec<(String, String)> =
-            http.query.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut query: Vec<(String, String)> = http
+            .query
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let body = if http.body == "none" {
             for (k, v) in fields {
                 match v {
@@ -184,8 +187,14 @@ impl Call<'_> {
             }
             request
         };
-        let result =
-            outbound::call(&self.app.buckets, &route, self.deadline, &mut self.attempts, build).await;
+        let result = outbound::call(
+            &self.app.buckets,
+            &route,
+            self.deadline,
+            &mut self.attempts,
+            build,
+        )
+        .await;
         match result {
             Ok(exchange) => {
                 self.last_status = Some(exchange.status);
@@ -206,7 +215,10 @@ impl Call<'_> {
     fn interpret(&self, exchange: Exchange) -> Result<Value, ToolError> {
         let body = exchange.body;
         if !(200..300).contains(&exchange.status) {
-            return Err(ToolError::provider(exchange.status, provider_message(&body)));
+            return Err(ToolError::provider(
+                exchange.status,
+                provider_message(&body),
+            ));
         }
         if let Some(pointer) = &self.method.integration.exec.ok_field {
             if body.pointer(pointer) != Some(&Value::Bool(true)) {
@@ -342,7 +354,8 @@ mod tests {
     #[test]
     fn output_maps_pointers_and_skips_missing() {
         let body = json!({"ok": true, "channel": "C1", "ts": "1.2", "message": {"text": "hi"}});
-        let spec = json!({"channel": "/channel", "ts": "/ts", "text": "/message/text", "none": "/nope"});
+        let spec =
+            json!({"channel": "/channel", "ts": "/ts", "text": "/message/text", "none": "/nope"});
         assert_eq!(
             map_output(Some(&spec), &body),
             json!({"channel": "C1", "ts": "1.2", "text": "hi"})
@@ -361,11 +374,19 @@ mod tests {
 
     #[test]
     fn provider_messages() {
-        assert_eq!(provider_message(&json!({"message": "Unknown Channel", "code": 10003})), "Unknown Channel");
         assert_eq!(
-            provider_message(&json!({"object": "error", "code": "object_not_found", "message": "nope"})),
+            provider_message(&json!({"message": "Unknown Channel", "code": 10003})),
+            "Unknown Channel"
+        );
+        assert_eq!(
+            provider_message(
+                &json!({"object": "error", "code": "object_not_found", "message": "nope"})
+            ),
             "object_not_found: nope"
         );
-        assert_eq!(provider_message(&json!({"ok": false, "error": "channel_not_found"})), "channel_not_found");
+        assert_eq!(
+            provider_message(&json!({"ok": false, "error": "channel_not_found"})),
+            "channel_not_found"
+        );
     }
 }

@@ -129,10 +129,18 @@ mod tests {
             },
         );
         let guarded = vec!["/channel".to_owned()];
-        assert!(g.check_input("slack.post_message", &guarded, &json!({"channel": "C1"})).is_ok());
-        assert!(g.check_input("slack.post_message", &guarded, &json!({"channel": "C2"})).is_err());
-        assert!(g.check_input("slack.post_message", &guarded, &json!({"channel": "C3"})).is_err());
-        assert!(g.check_input("slack.other", &guarded, &json!({"channel": "C3"})).is_ok());
+        assert!(g
+            .check_input("slack.post_message", &guarded, &json!({"channel": "C1"}))
+            .is_ok());
+        assert!(g
+            .check_input("slack.post_message", &guarded, &json!({"channel": "C2"}))
+            .is_err());
+        assert!(g
+            .check_input("slack.post_message", &guarded, &json!({"channel": "C3"}))
+            .is_err());
+        assert!(g
+            .check_input("slack.other", &guarded, &json!({"channel": "C3"}))
+            .is_ok());
     }
 
     #[test]

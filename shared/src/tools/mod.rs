@@ -67,6 +67,15 @@ impl ToolResponse {
         }
     }
 
+    /// A request that could not be read.
+    pub fn invalid_request(detail: &str) -> Self {
+        fail(ToolError::new(
+            "invalid_request",
+            format!("not a tool request: {detail}"),
+            false,
+        ))
+    }
+
     /// The error, if this is one.
     pub fn error(&self) -> Option<&ToolError> {
         match self {
@@ -120,7 +129,13 @@ impl ToolError {
     fn invalid_input(violations: Vec<SchemaViolation>) -> Self {
         let paths: Vec<&str> = violations
             .iter()
-            .map(|v| if v.path.is_empty() { "/" } else { v.path.as_str() })
+            .map(|v| {
+                if v.path.is_empty() {
+                    "/"
+                } else {
+                    v.path.as_str()
+                }
+            })
             .collect();
         Self {
             violations: violations.clone(),
@@ -148,7 +163,10 @@ impl ToolError {
 
     /// Slack's HTTP 200 with `ok: false`.
     pub fn provider_ok_false(status: u16, error: String) -> Self {
-        let retryable = matches!(error.as_str(), "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable");
+        let retryable = matches!(
+            error.as_str(),
+            "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable"
+        );
         Self {
             provider_status: Some(status),
             ..Self::new("provider_error", error, retryable)
@@ -164,7 +182,9 @@ impl ToolError {
                 provider_status: Some(status),
                 ..Self::new(
                     "rate_limited",
-                    format!("the provider asked to wait {retry_after_ms} ms, past this call's deadline"),
+                    format!(
+                        "the provider asked to wait {retry_after_ms} ms, past this call's deadline"
+                    ),
                     true,
                 )
             },
@@ -197,7 +217,11 @@ impl ToolError {
         self.provider_status.is_some_and(|s| s >= 500)
             || matches!(
                 self.code.as_str(),
-                "provider_unavailable" | "timeout" | "provider_auth" | "invalid_output" | "rate_limited"
+                "provider_unavailable"
+                    | "timeout"
+                    | "provider_auth"
+                    | "invalid_output"
+                    | "rate_limited"
             )
     }
 }
@@ -214,20 +238,43 @@ fn fail(error: ToolError) -> ToolResponse {
 pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Runs one tool call end to end; always produces an answer.
-pub async fn invoke(app: &App, tool_id: &str, request: ToolRequest, deadline: Instant) -> ToolResponse {
+pub async fn invoke(
+    app: &App,
+    tool_id: &str,
+    request: ToolRequest,
+    deadline: Instant,
+) -> ToolResponse {
     let Some(method) = app.catalog.method(tool_id) else {
-        return fail(ToolError::new("unknown_tool", format!("no tool {tool_id}"), false));
+        return fail(ToolError::new(
+            "unknown_tool",
+            format!("no tool {tool_id}"),
+            false,
+        ));
     };
     if request.instance_id.is_empty() || request.agent_id.is_empty() {
-        return fail(ToolError::new("invalid_request", "instance_id and agent_id are required", false));
+        return fail(ToolError::new(
+            "invalid_request",
+            "instance_id and agent_id are required",
+            false,
+        ));
     }
     let instance = match app.instances.get(&request.instance_id).await {
         Ok(Some(i)) if i.provider == method.integration.exec.provider => i,
-        Ok(_) => return fail(ToolError::new("not_found", "no such instance for this tool", false)),
+        Ok(_) => {
+            return fail(ToolError::new(
+                "not_found",
+                "no such instance for this tool",
+                false,
+            ))
+        }
         Err(e) => return fail(ToolError::new("unavailable", e.to_string(), true)),
     };
     if !instance.grants.contains_key(&request.agent_id) {
-        return fail(ToolError::new("forbidden", "the agent is not granted this instance", false));
+        return fail(ToolError::new(
+            "forbidden",
+            "the agent is not granted this instance",
+            false,
+        ));
     }
     if let Err(violations) = method.check_input(&request.input) {
         return fail(ToolError::invalid_input(violations));
@@ -236,7 +283,9 @@ pub async fn invoke(app: &App, tool_id: &str, request: ToolRequest, deadline: In
         Ok(g) => g,
         Err(e) => return fail(ToolError::misconfigured(&e.to_string())),
     };
-    if let Err(denied) = guardrails.check_input(tool_id, &method.def.exec.guardrails, &request.input) {
+    if let Err(denied) =
+        guardrails.check_input(tool_id, &method.def.exec.guardrails, &request.input)
+    {
         return fail(ToolError::new("denied", denied.to_string(), false));
     }
     match app.tool_state.disabled(&instance.id, tool_id).await {
@@ -263,7 +312,11 @@ pub async fn invoke(app: &App, tool_id: &str, request: ToolRequest, deadline: In
                 }
             }
             Ok(Claim::InProgress) => {
-                return fail(ToolError::new("in_progress", "a call with this idempotency key is still running", true))
+                return fail(ToolError::new(
+                    "in_progress",
+                    "a call with this idempotency key is still running",
+                    true,
+                ))
             }
             Err(e) => return fail(ToolError::new("unavailable", e.to_string(), true)),
         }
@@ -273,10 +326,15 @@ pub async fn invoke(app: &App, tool_id: &str, request: ToolRequest, deadline: In
         let stored = match &response {
             // A retryable failure may be retried with the same key: let the next call run.
             ToolResponse::Err { error, .. } if error.retryable => app.tool_state.abandon(key).await,
-            _ => app
-                .tool_state
-                .finish(key, &serde_json::to_value(&response).unwrap_or_default(), app.clock.now())
-                .await,
+            _ => {
+                app.tool_state
+                    .finish(
+                        key,
+                        &serde_json::to_value(&response).unwrap_or_default(),
+                        app.clock.now(),
+                    )
+                    .await
+            }
         };
         if let Err(e) = stored {
             tracing::error!(tool = tool_id, error = %e, "could not record the idempotent result");
@@ -285,7 +343,11 @@ pub async fn invoke(app: &App, tool_id: &str, request: ToolRequest, deadline: In
     response
 }
 
-async fn credential(app: &App, method: &Method, instance: &Instance) -> Result<Option<SecretString>, ToolError> {
+async fn credential(
+    app: &App,
+    method: &Method,
+    instance: &Instance,
+) -> Result<Option<SecretString>, ToolError> {
     if let Some(connection) = instance.config.get("connection_id") {
         return crate::oauth::vault::access_token(app, connection)
             .await
@@ -333,15 +395,18 @@ async fn call_provider(
         last_status: None,
     };
     let result = call.run(&request.input).await.and_then(|output| {
-        method.check_output(&output).map(|()| output).map_err(|violations| ToolError {
-            provider_status: call.last_status,
-            violations,
-            ..ToolError::new(
-                "invalid_output",
-                "the provider's answer does not match the method's output schema",
-                false,
-            )
-        })
+        method
+            .check_output(&output)
+            .map(|()| output)
+            .map_err(|violations| ToolError {
+                provider_status: call.last_status,
+                violations,
+                ..ToolError::new(
+                    "invalid_output",
+                    "the provider's answer does not match the method's output schema",
+                    false,
+                )
+            })
     });
     let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
     let now = app.clock.now();
@@ -388,14 +453,24 @@ async fn call_provider(
 async fn breaker(app: &App, method: &Method, instance: &Instance, error: Option<&ToolError>) {
     let tool = &method.tool_id;
     let outcome = match error {
-        None => app.tool_state.record_success(&instance.id, tool).await.map(|()| false),
+        None => app
+            .tool_state
+            .record_success(&instance.id, tool)
+            .await
+            .map(|()| false),
         Some(e) if e.counts_against_tool() => {
             let settings = BreakerSettings {
                 threshold: config_number(instance, "breaker_threshold").unwrap_or(5),
                 window_secs: config_number(instance, "breaker_window_secs").unwrap_or(300),
             };
             app.tool_state
-                .record_failure(&instance.id, tool, &e.to_string(), settings, app.clock.now())
+                .record_failure(
+                    &instance.id,
+                    tool,
+                    &e.to_string(),
+                    settings,
+                    app.clock.now(),
+                )
                 .await
         }
         Some(_) => Ok(false),
@@ -403,7 +478,12 @@ async fn breaker(app: &App, method: &Method, instance: &Instance, error: Option<
     match outcome {
         Ok(true) => {
             tracing::warn!(instance_id = %instance.id, tool, "tool disabled after repeated failures");
-            let event = crate::events::IntegrationEvent::tool_disabled(instance, tool, error, app.clock.now());
+            let event = crate::events::IntegrationEvent::tool_disabled(
+                instance,
+                tool,
+                error,
+                app.clock.now(),
+            );
             if let Err(e) = app.sink.publish_integration(&event).await {
                 tracing::error!(error = %e, "could not publish the tool-disabled event");
             }
@@ -443,7 +523,10 @@ pub async fn discover(app: &App, agent: &str) -> Result<Vec<ToolInfo>, ToolError
             if guardrails.check_tool(&method.tool_id).is_err() {
                 continue;
             }
-            if matches!(app.tool_state.disabled(&instance.id, &method.tool_id).await, Ok(Some(_))) {
+            if matches!(
+                app.tool_state.disabled(&instance.id, &method.tool_id).await,
+                Ok(Some(_))
+            ) {
                 continue;
             }
             tools.push(ToolInfo {

@@ -69,11 +69,14 @@ impl Buckets {
     }
 
     fn update(&self, route: &str, headers: &BTreeMap<String, String>) {
-        let remaining = headers.get("x-ratelimit-remaining").and_then(|v| v.parse::<u64>().ok());
+        let remaining = headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.parse::<u64>().ok());
         let reset_after = headers
             .get("x-ratelimit-reset-after")
             .and_then(|v| v.parse::<f64>().ok());
-        if let (Some(remaining), Some(after), Ok(mut map)) = (remaining, reset_after, self.0.lock()) {
+        if let (Some(remaining), Some(after), Ok(mut map)) = (remaining, reset_after, self.0.lock())
+        {
             let reset = Instant::now() + Duration::from_secs_f64(after.max(0.0));
             map.insert(route.to_owned(), (remaining, reset));
         }
@@ -91,7 +94,12 @@ const RATE_LIMIT_HEADERS: &[&str] = &[
     "x-ratelimit-global",
 ];
 
-const REQUEST_ID_HEADERS: &[&str] = &["x-slack-req-id", "x-request-id", "x-notion-request-id", "cf-ray"];
+const REQUEST_ID_HEADERS: &[&str] = &[
+    "x-slack-req-id",
+    "x-request-id",
+    "x-notion-request-id",
+    "cf-ray",
+];
 
 /// Sends `build()` until it succeeds, fails for good, or the deadline says stop.
 pub async fn call(
@@ -136,7 +144,11 @@ pub async fn call(
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                let detail = if e.is_timeout() { "timeout".to_owned() } else { crate::error::chain(&e) };
+                let detail = if e.is_timeout() {
+                    "timeout".to_owned()
+                } else {
+                    crate::error::chain(&e)
+                };
                 let backoff = backoff(n);
                 if n == MAX_ATTEMPTS || Instant::now() + backoff > deadline {
                     attempt.decision = Some(format!("gave up: {detail}"));
@@ -193,7 +205,10 @@ pub async fn call(
         let too_late = Instant::now() + wait > deadline;
         if n == MAX_ATTEMPTS || too_late {
             attempt.decision = Some(if too_late {
-                format!("HTTP {status}; waiting {} ms would pass the deadline: fail fast", millis(wait))
+                format!(
+                    "HTTP {status}; waiting {} ms would pass the deadline: fail fast",
+                    millis(wait)
+                )
             } else {
                 format!("HTTP {status}; attempts exhausted")
             });
@@ -251,9 +266,11 @@ fn http_date(text: &str) -> Option<std::time::SystemTime> {
         return None;
     }
     let day: u64 = parts[1].parse().ok()?;
-    let month = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-        .iter()
-        .position(|m| *m == parts[2])? as u64
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == parts[2])? as u64
         + 1;
     let year: i64 = parts[3].parse().ok()?;
     let hms: Vec<u64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
@@ -261,7 +278,11 @@ fn http_date(text: &str) -> Option<std::time::SystemTime> {
         return None;
     }
     // Days from civil (Howard Hinnant), then seconds.
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400) as u64;
     let doy = (153 * m + 2) / 5 + day - 1;
@@ -278,16 +299,30 @@ mod tests {
     #[test]
     fn retry_after_reads_seconds_dates_and_discord_bodies() {
         let h = |v: &str| BTreeMap::from([("retry-after".to_owned(), v.to_owned())]);
-        assert_eq!(retry_after(&h("1"), &Value::Null), Some(Duration::from_secs(1)));
-        assert_eq!(retry_after(&h("0.5"), &Value::Null), Some(Duration::from_millis(500)));
+        assert_eq!(
+            retry_after(&h("1"), &Value::Null),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            retry_after(&h("0.5"), &Value::Null),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(
             retry_after(&BTreeMap::new(), &serde_json::json!({"retry_after": 1.5})),
             Some(Duration::from_millis(1500))
         );
         assert_eq!(retry_after(&BTreeMap::new(), &Value::Null), None);
         let at = http_date("Sun, 06 Nov 1994 08:49:37 GMT").expect("date");
-        assert_eq!(at.duration_since(std::time::UNIX_EPOCH).expect("after").as_secs(), 784_111_777);
-        assert_eq!(retry_after(&h("Sun, 06 Nov 1994 08:49:37 GMT"), &Value::Null), Some(Duration::ZERO));
+        assert_eq!(
+            at.duration_since(std::time::UNIX_EPOCH)
+                .expect("after")
+                .as_secs(),
+            784_111_777
+        );
+        assert_eq!(
+            retry_after(&h("Sun, 06 Nov 1994 08:49:37 GMT"), &Value::Null),
+            Some(Duration::ZERO)
+        );
     }
 
     #[test]

@@ -78,8 +78,14 @@ impl ReceiptStore {
             .item("instance_id", s(&receipt.instance_id))
             .item("agent_id", s(&receipt.agent_id))
             .item("status", s(&receipt.status))
-            .item("created_at", AttributeValue::N(receipt.created_at.to_string()))
-            .item("expires_at", AttributeValue::N((receipt.created_at + RECEIPT_TTL_SECS).to_string()))
+            .item(
+                "created_at",
+                AttributeValue::N(receipt.created_at.to_string()),
+            )
+            .item(
+                "expires_at",
+                AttributeValue::N((receipt.created_at + RECEIPT_TTL_SECS).to_string()),
+            )
             .item("receipt", s(&body))
             .send()
             .await
@@ -100,7 +106,11 @@ impl ReceiptStore {
     }
 
     /// Receipts matching `filter`, newest first, at most `limit`.
-    pub async fn list(&self, filter: &ReceiptFilter, limit: usize) -> Result<Vec<Receipt>, ReceiptError> {
+    pub async fn list(
+        &self,
+        filter: &ReceiptFilter,
+        limit: usize,
+    ) -> Result<Vec<Receipt>, ReceiptError> {
         let mut conditions = Vec::new();
         let mut scan = self.client.scan().table_name(&self.table);
         for (attr, value) in [
@@ -134,7 +144,11 @@ impl ReceiptStore {
                 break;
             }
         }
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.receipt_id.cmp(&a.receipt_id)));
+        all.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then(b.receipt_id.cmp(&a.receipt_id))
+        });
         all.truncate(limit);
         Ok(all)
     }

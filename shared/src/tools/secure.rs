@@ -38,7 +38,9 @@ fn policy(call: &Call<'_>) -> Result<Policy, ToolError> {
         })
         .unwrap_or_default();
     if allowed_hosts.is_empty() {
-        return Err(ToolError::misconfigured("the instance allows no hosts (allowed_hosts)"));
+        return Err(ToolError::misconfigured(
+            "the instance allows no hosts (allowed_hosts)",
+        ));
     }
     let credential = match &call.credential {
         None => None,
@@ -50,13 +52,19 @@ fn policy(call: &Call<'_>) -> Result<Policy, ToolError> {
                     prefix: config.get("credential_prefix").cloned().unwrap_or_default(),
                 },
                 Some("query") => Placement::Query {
-                    name: name.ok_or_else(|| ToolError::misconfigured("credential_name is required for query placement"))?,
+                    name: name.ok_or_else(|| {
+                        ToolError::misconfigured("credential_name is required for query placement")
+                    })?,
                 },
                 Some("body") => Placement::BodyField {
-                    name: name.ok_or_else(|| ToolError::misconfigured("credential_name is required for body placement"))?,
+                    name: name.ok_or_else(|| {
+                        ToolError::misconfigured("credential_name is required for body placement")
+                    })?,
                 },
                 Some(other) => {
-                    return Err(ToolError::misconfigured(&format!("unknown credential_placement {other}")))
+                    return Err(ToolError::misconfigured(&format!(
+                        "unknown credential_placement {other}"
+                    )))
                 }
             };
             Some(Credential {
@@ -132,10 +140,12 @@ pub(crate) async fn run(call: &mut Call<'_>, input: &Value) -> Result<Value, Too
             attempt.decision = Some(format!("refused or failed: {e}"));
             call.attempts.push(attempt);
             Err(match e {
-                SecureHttpError::HostNotAllowed(_) | SecureHttpError::BlockedAddress { .. } => ToolError {
-                    code: "denied".into(),
-                    ..ToolError::invalid_input_message(e.to_string())
-                },
+                SecureHttpError::HostNotAllowed(_) | SecureHttpError::BlockedAddress { .. } => {
+                    ToolError {
+                        code: "denied".into(),
+                        ..ToolError::invalid_input_message(e.to_string())
+                    }
+                }
                 SecureHttpError::BadRequest(_) => ToolError::invalid_input_message(e.to_string()),
                 SecureHttpError::Timeout => ToolError {
                     code: "timeout".into(),

@@ -286,9 +286,8 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let addrs = screen(&host, found)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -296,9 +295,18 @@ impl Resolve for GuardedResolver {
 }
 
 /// The addresses of `host` that may be connected to; an error when none may.
-fn screen(host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, Box<dyn StdError + Send + Sync>> {
-    let first_blocked = found.iter().map(SocketAddr::ip).find(|ip| is_blocked_ip(*ip));
-    let allowed: Vec<SocketAddr> = found.into_iter().filter(|a| !is_blocked_ip(a.ip())).collect();
+fn screen(
+    host: &str,
+    found: Vec<SocketAddr>,
+) -> Result<Vec<SocketAddr>, Box<dyn StdError + Send + Sync>> {
+    let first_blocked = found
+        .iter()
+        .map(SocketAddr::ip)
+        .find(|ip| is_blocked_ip(*ip));
+    let allowed: Vec<SocketAddr> = found
+        .into_iter()
+        .filter(|a| !is_blocked_ip(a.ip()))
+        .collect();
     match (allowed.is_empty(), first_blocked) {
         (false, _) => Ok(allowed),
         (true, Some(addr)) => Err(Box::new(BlockedResolution {
@@ -362,7 +370,11 @@ impl SecureHttp {
 
     /// Makes `request` under `policy`: validation, allowlist and SSRF checks on every hop,
     /// credential injection, manual redirects, limits. See the module documentation.
-    pub async fn send(&self, policy: &Policy, request: Request) -> Result<Response, SecureHttpError> {
+    pub async fn send(
+        &self,
+        policy: &Policy,
+        request: Request,
+    ) -> Result<Response, SecureHttpError> {
         let secret = policy.credential.as_ref().map(|c| c.value.expose());
         match tokio::time::timeout(policy.timeout, self.run(policy, request)).await {
             Ok(Ok(response)) => Ok(response),
@@ -510,13 +522,15 @@ impl Hop {
                     return Err(bad(&format!("query parameter {name} may not be set")));
                 }
             }
-            Some(Placement::BodyField { name }) => match body.get_or_insert_with(|| serde_json::json!({})) {
-                serde_json::Value::Object(map) if map.contains_key(name) => {
-                    return Err(bad(&format!("body field {name} may not be set")));
+            Some(Placement::BodyField { name }) => {
+                match body.get_or_insert_with(|| serde_json::json!({})) {
+                    serde_json::Value::Object(map) if map.contains_key(name) => {
+                        return Err(bad(&format!("body field {name} may not be set")));
+                    }
+                    serde_json::Value::Object(_) => {}
+                    _ => return Err(bad("body must be a JSON object")),
                 }
-                serde_json::Value::Object(_) => {}
-                _ => return Err(bad("body must be a JSON object")),
-            },
+            }
             Some(Placement::Header { .. }) | None => {}
         }
         Ok(Self {
@@ -590,9 +604,10 @@ impl Hop {
                         .map_err(|_| {
                             SecureHttpError::BadRequest("invalid credential header name".into())
                         })?;
-                    let mut value = HeaderValue::from_str(&format!("{prefix}{secret}")).map_err(
-                        |_| SecureHttpError::BadRequest("invalid credential header value".into()),
-                    )?;
+                    let mut value =
+                        HeaderValue::from_str(&format!("{prefix}{secret}")).map_err(|_| {
+                            SecureHttpError::BadRequest("invalid credential header value".into())
+                        })?;
                     value.set_sensitive(true);
                     headers.insert(name, value);
                 }
@@ -670,10 +685,7 @@ fn transport(e: reqwest::Error, host: &str) -> SecureHttpError {
     if e.is_timeout() {
         return SecureHttpError::Timeout;
     }
-    SecureHttpError::Transport(format!(
-        "{host}: {}",
-        crate::error::chain(&e.without_url())
-    ))
+    SecureHttpError::Transport(format!("{host}: {}", crate::error::chain(&e.without_url())))
 }
 
 /// Reads the body, failing as soon as it exceeds `max` bytes.
@@ -721,9 +733,8 @@ fn response_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
 
 /// JSON when it parses, else `{"text": ...}`.
 fn parse_body(bytes: &[u8]) -> serde_json::Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|_| {
-        serde_json::json!({ "text": String::from_utf8_lossy(bytes) })
-    })
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| serde_json::json!({ "text": String::from_utf8_lossy(bytes) }))
 }
 
 /// The forms of the secret that may come back: as is and URL-encoded.
@@ -961,9 +972,15 @@ mod tests {
     async fn echo() -> Upstream {
         Upstream::start(|seen| {
             let mut reply = Reply::json(seen);
-            let auth = seen.headers.get("authorization").cloned().unwrap_or_default();
+            let auth = seen
+                .headers
+                .get("authorization")
+                .cloned()
+                .unwrap_or_default();
             reply.headers.push(("x-echo-auth".into(), auth));
-            reply.headers.push(("set-cookie".into(), "session=abc".into()));
+            reply
+                .headers
+                .push(("set-cookie".into(), "session=abc".into()));
             reply.headers.push(("X-Mixed-Case".into(), "yes".into()));
             reply
         })
@@ -1055,7 +1072,10 @@ mod tests {
             name: "api_key".into(),
         });
         let response = http
-            .send(&policy(&["127.0.0.1"], placement), request("GET", &up.url("/q?a=1")))
+            .send(
+                &policy(&["127.0.0.1"], placement),
+                request("GET", &up.url("/q?a=1")),
+            )
             .await
             .expect("send");
 
@@ -1120,7 +1140,12 @@ mod tests {
     #[test]
     fn allowlist_matching() {
         let p = policy(
-            &["api.example.com", "*.corp.example", "10.1.2.3", "[2001:db8::1]"],
+            &[
+                "api.example.com",
+                "*.corp.example",
+                "10.1.2.3",
+                "[2001:db8::1]",
+            ],
             None,
         );
         for (host, allowed) in [
@@ -1206,9 +1231,7 @@ mod tests {
             let path = seen.target.split('?').next().unwrap_or_default();
             match path {
                 "/to-loopback" => Reply::redirect(302, &format!("http://{non_exempt}/")),
-                "/to-metadata" => {
-                    Reply::redirect(302, "http://169.254.169.254/latest/meta-data/")
-                }
+                "/to-metadata" => Reply::redirect(302, "http://169.254.169.254/latest/meta-data/"),
                 "/to-outside" => Reply::redirect(301, "http://evil.example.net/steal"),
                 "/to-localhost" => Reply::redirect(
                     307,
@@ -1316,7 +1339,8 @@ mod tests {
         let p = policy(&["127.0.0.1"], bearer());
         let mut req = request("POST", &up.url("/see-other"));
         req.body = Some(serde_json::json!({ "a": 1 }));
-        req.headers.insert("Content-Type".into(), "application/json".into());
+        req.headers
+            .insert("Content-Type".into(), "application/json".into());
 
         let response = http.send(&p, req.clone()).await.expect("send");
         assert_eq!(response.redirects, 1);
@@ -1353,7 +1377,10 @@ mod tests {
             .await
             .expect("send");
         let encoded: String = form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
-        assert_eq!(up.seen()[1].target, format!("/landing?x=1&api_key={encoded}"));
+        assert_eq!(
+            up.seen()[1].target,
+            format!("/landing?x=1&api_key={encoded}")
+        );
         assert_eq!(response.final_url, up.url("/landing?x=1"));
         assert_no_secret(&response);
     }
@@ -1421,9 +1448,7 @@ mod tests {
         );
         let query = policy(
             &["127.0.0.1"],
-            Some(Placement::Query {
-                name: "key".into(),
-            }),
+            Some(Placement::Query { name: "key".into() }),
         );
         let body = policy(
             &["127.0.0.1"],
@@ -1465,7 +1490,10 @@ mod tests {
         for (p, req) in cases {
             let label = format!("{} {} {:?}", req.method, req.url, req.headers);
             let err = http.send(p, req).await.expect_err("bad request");
-            assert!(matches!(err, SecureHttpError::BadRequest(_)), "{label}: {err:?}");
+            assert!(
+                matches!(err, SecureHttpError::BadRequest(_)),
+                "{label}: {err:?}"
+            );
             assert!(!err.retryable());
         }
         assert_eq!(up.connections(), 0);

@@ -148,7 +148,10 @@ impl ToolState {
             .map_err(unavailable)?;
         let failures = out
             .attributes
-            .and_then(|a| a.get("failures").and_then(|v| v.as_n().ok()?.parse::<u64>().ok()))
+            .and_then(|a| {
+                a.get("failures")
+                    .and_then(|v| v.as_n().ok()?.parse::<u64>().ok())
+            })
             .unwrap_or(0);
         if failures < settings.threshold {
             return Ok(false);
@@ -165,7 +168,11 @@ impl ToolState {
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(
                 ":reason",
-                s(format!("{failures} failures within {} s; last: {}", settings.window_secs, truncate(reason))),
+                s(format!(
+                    "{failures} failures within {} s; last: {}",
+                    settings.window_secs,
+                    truncate(reason)
+                )),
             )
             .send()
             .await;
@@ -188,7 +195,13 @@ impl ToolState {
             .send()
             .await
             .map(|_| ())
-            .or_else(|e| if is_conditional_check_failed(&e) { Ok(()) } else { Err(unavailable(e)) })
+            .or_else(|e| {
+                if is_conditional_check_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(unavailable(e))
+                }
+            })
     }
 
     /// Re-enables a disabled tool (CLI `tool enable`).
@@ -244,7 +257,12 @@ impl ToolState {
     }
 
     /// Stores the response of a claimed key.
-    pub async fn finish(&self, key: &str, response: &serde_json::Value, now: u64) -> Result<(), StateError> {
+    pub async fn finish(
+        &self,
+        key: &str,
+        response: &serde_json::Value,
+        now: u64,
+    ) -> Result<(), StateError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -272,7 +290,13 @@ impl ToolState {
             .send()
             .await
             .map(|_| ())
-            .or_else(|e| if is_conditional_check_failed(&e) { Ok(()) } else { Err(unavailable(e)) })
+            .or_else(|e| {
+                if is_conditional_check_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(unavailable(e))
+                }
+            })
     }
 }
 

@@ -1,0 +1,19 @@
+//! Tool Lambda: one function per method in the template, all sharing this binary;
+//! `SWITCHYARD_TOOL` names the method (`slack.post_message`) or `discovery`.
+
+use lambda_runtime::{service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    switchyard::telemetry::init();
+    let tool = std::env::var("SWITCHYARD_TOOL")?;
+    let app = switchyard::App::from_env().await?;
+    if tool != "discovery" && app.catalog.method(&tool).is_none() {
+        return Err(format!("SWITCHYARD_TOOL={tool} is not a defined tool").into());
+    }
+    let (app, tool) = (&app, tool.as_str());
+    lambda_runtime::run(service_fn(move |event| {
+        switchyard::lambda::tool(app, tool, event)
+    }))
+    .await
+}
