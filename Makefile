@@ -62,7 +62,7 @@ validate: tools
 
 ## build: the Lambda artifacts (arm64, provided.al2023) with cargo-lambda and zig.
 build: tools
-	PATH=$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin consumer
+	PATH=$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin consumer --bin oauth --bin token-refresher --bin tool
 
 ## events: re-sign the sample events in events/ with the demo secrets.
 events: tools

@@ -9,6 +9,7 @@
 mod cli;
 mod consumer;
 mod discord;
+mod fakes;
 mod keys;
 mod oauth;
 mod rejects;

@@ -190,6 +190,11 @@ pub fn slack_mention(event_id: &str, channel: &str, text: &str) -> String {
 /// A stack whose local host is already serving, with the app's public URL set to it (OAuth
 /// redirect URIs point back at it).
 pub async fn serving_stack() -> (Stack, String) {
+    serving_stack_with(|app| app).await
+}
+
+/// [`serving_stack`] with the app adjusted before it starts serving.
+pub async fn serving_stack_with(adjust: impl FnOnce(App) -> App) -> (Stack, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,0 +1,374 @@
+//! Tool methods end to end: definitions, schema validation, guardrails, polite retries,
+//! idempotency, the circuit breaker, receipts, against provider fakes on loopback.
+
+use serde_json::{json, Value};
+use switchyard::tools::{ToolRequest, ToolResponse};
+
+use crate::fakes::{Fake, Scripted};
+use crate::support::{serving_stack, Stack};
+
+const AGENT: &str = "agent-7";
+
+async fn instance(stack: &Stack, provider: &str, id: &str, fake: &Fake, extra: &[(&str, &str)]) {
+    let mut settings: Vec<(String, String)> = vec![("api_base_url".into(), fake.base_url.clone())];
+    let secrets: &[(&str, &str)] = match provider {
+        "slack" => &[("signing_secret", "s"), ("bot_token", "xoxb-test-token")],
+        "discord" => &[
+            ("public_key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"),
+            ("bot_token", "discord-bot-token"),
+        ],
+        "notion" => &[("token", "ntn_test_token")],
+        _ => &[],
+    };
+    for (k, v) in secrets.iter().chain(extra) {
+        settings.push(((*k).into(), (*v).into()));
+    }
+    switchyard::admin::create_instance(&stack.app, provider, id, "acme", &settings)
+        .await
+        .expect("instance");
+    switchyard::admin::grant(&stack.app, id, AGENT, &Default::default())
+        .await
+        .expect("grant");
+}
+
+async fn call(stack: &Stack, base: &str, tool: &str, instance: &str, input: Value, key: Option<&str>) -> (u16, ToolResponse) {
+    let request = ToolRequest {
+        instance_id: instance.into(),
+        agent_id: AGENT.into(),
+        input,
+        idempotency_key: key.map(str::to_owned),
+        trace_id: Some("trace-1".into()),
+    };
+    let (integration, method) = tool.split_once('.').expect("tool id");
+    let response = reqwest::Client::new()
+        .post(format!("{base}/tools/{integration}/{method}"))
+        .json(&request)
+        .send()
+        .await
+        .expect("post");
+    let status = response.status().as_u16();
+    let _ = stack;
+    (status, response.json().await.expect("tool response"))
+}
+
+fn output(response: &ToolResponse) -> &Value {
+    match response {
+        ToolResponse::Ok { output, .. } => output,
+        ToolResponse::Err { error, .. } => panic!("tool failed: {error:?}"),
+    }
+}
+
+fn receipt_id(response: &ToolResponse) -> String {
+    match response {
+        ToolResponse::Ok { receipt_id, .. } => receipt_id.clone(),
+        ToolResponse::Err { receipt_id, .. } => receipt_id.clone().expect("a receipt"),
+    }
+}
+
+#[tokio::test]
+async fn slack_post_message_and_schema_failures_name_the_path() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    instance(&stack, "slack", "acme-slack", &slack, &[]).await;
+
+    let (status, ok) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "hello"}), None).await;
+    assert_eq!(status, 200, "{ok:?}");
+    let out = output(&ok);
+    assert_eq!(out["channel"], "C1");
+    assert!(out["ts"].is_string());
+    let sent = slack.requests();
+    let last = sent.last().expect("a request reached the fake");
+    assert_eq!(last.headers.get("authorization").map(String::as_str), Some("Bearer xoxb-test-token"));
+
+    let (status, bad) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": 7, "text": "x"}), None).await;
+    assert_eq!(status, 400);
+    let error = bad.error().expect("error");
+    assert_eq!(error.code, "invalid_input");
+    assert!(error.violations.iter().any(|v| v.path == "/channel"), "{error:?}");
+    assert!(error.message.contains("/channel"));
+
+    // Slack's ok:false is an error, mapped.
+    let (_, missing) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C404", "text": "x"}), None).await;
+    let error = missing.error().expect("error");
+    assert_eq!(error.code, "provider_error");
+    assert_eq!(error.message, "channel_not_found");
+
+    // Not granted: forbidden, and no provider call.
+    let before = slack.requests().len();
+    let response = switchyard::tools::invoke(
+        &stack.app,
+        "slack.post_message",
+        ToolRequest {
+            instance_id: "acme-slack".into(),
+            agent_id: "stranger".into(),
+            input: json!({"channel": "C1", "text": "hi"}),
+            idempotency_key: None,
+            trace_id: None,
+        },
+        tokio::time::Instant::now() + std::time::Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(response.error().map(|e| e.code.as_str()), Some("forbidden"));
+    assert_eq!(slack.requests().len(), before);
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_1_is_retried_once_and_both_attempts_are_on_the_receipt() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    instance(&stack, "slack", "acme-slack", &slack, &[]).await;
+    slack.script("/chat.postMessage", vec![Scripted::rate_limited_slack(1)]);
+    let started = std::time::Instant::now();
+    let (status, response) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "hi"}), None).await;
+    assert_eq!(status, 200, "{response:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After honored");
+    assert_eq!(slack.count("POST", "/chat.postMessage"), 2);
+    let receipt = stack.app.receipts.get(&receipt_id(&response)).await.expect("get").expect("receipt");
+    assert_eq!(receipt.attempts.len(), 2, "{receipt:?}");
+    assert_eq!(receipt.attempts[0].status, Some(429));
+    assert_eq!(receipt.attempts[0].rate_limit.get("retry-after").map(String::as_str), Some("1"));
+    assert!(receipt.attempts[0].waited_ms >= 1000);
+    assert_eq!(receipt.attempts[1].status, Some(200));
+    assert_eq!(receipt.status, "ok");
+    assert_eq!(receipt.trace_id.as_deref(), Some("trace-1"));
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_deadline_fails_fast_as_retryable() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    instance(&stack, "slack", "acme-slack", &slack, &[]).await;
+    slack.script("/chat.postMessage", vec![Scripted::rate_limited_slack(120)]);
+    let started = std::time::Instant::now();
+    let (status, response) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "hi"}), None).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "failed fast");
+    assert_eq!(status, 429);
+    let error = response.error().expect("error");
+    assert_eq!(error.code, "rate_limited");
+    assert!(error.retryable);
+    assert_eq!(error.provider_status, Some(429));
+    assert_eq!(slack.count("POST", "/chat.postMessage"), 1);
+    let receipt = stack.app.receipts.get(&receipt_id(&response)).await.expect("get").expect("receipt");
+    assert_eq!(receipt.status, "rate_limited");
+}
+
+#[tokio::test]
+async fn idempotent_replay_does_not_call_the_provider_twice() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    instance(&stack, "slack", "acme-slack", &slack, &[]).await;
+    let input = json!({"channel": "C1", "text": "once"});
+    let (_, first) = call(&stack, &base, "slack.post_message", "acme-slack", input.clone(), Some("k-1")).await;
+    let (_, second) = call(&stack, &base, "slack.post_message", "acme-slack", input.clone(), Some("k-1")).await;
+    assert_eq!(first, second, "the stored first result");
+    assert_eq!(slack.count("POST", "/chat.postMessage"), 1);
+    let (_, third) = call(&stack, &base, "slack.post_message", "acme-slack", input, Some("k-2")).await;
+    assert_ne!(receipt_id(&first), receipt_id(&third));
+    assert_eq!(slack.count("POST", "/chat.postMessage"), 2);
+}
+
+#[tokio::test]
+async fn guardrail_denials_make_no_provider_call() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    instance(&stack, "slack", "acme-slack", &slack, &[]).await;
+    switchyard::admin::set_guardrails(
+        &stack.app,
+        "acme-slack",
+        switchyard::admin::GuardrailChange {
+            tool: Some("slack.post_message".into()),
+            field: Some("/channel".into()),
+            allow: vec!["C1".into()],
+            deny_tools: vec!["slack.schedule_message".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("guardrails");
+    let (status, denied) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C2", "text": "x"}), None).await;
+    assert_eq!(status, 403);
+    assert_eq!(denied.error().map(|e| e.code.as_str()), Some("denied"));
+    let (_, denied) = call(&stack, &base, "slack.schedule_message", "acme-slack", json!({"channel": "C1", "text": "x", "post_at": 4_000_000_000u64}), None).await;
+    assert_eq!(denied.error().map(|e| e.code.as_str()), Some("denied"));
+    assert!(slack.requests().is_empty(), "no provider call");
+    let (status, _) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "x"}), None).await;
+    assert_eq!(status, 200);
+
+    let tools = switchyard::tools::discover(&stack.app, AGENT).await.expect("discover");
+    let ids: Vec<&str> = tools.iter().map(|t| t.tool.as_str()).collect();
+    assert!(ids.contains(&"slack.post_message") && !ids.contains(&"slack.schedule_message"), "{ids:?}");
+}
+
+#[tokio::test]
+async fn repeated_failures_disable_the_tool_until_reenabled() {
+    let (stack, base) = serving_stack().await;
+    let notion = Fake::notion().await;
+    instance(&stack, "notion", "acme-notion", &notion, &[("breaker_threshold", "3"), ("breaker_window_secs", "600")]).await;
+    let page = "59833787-2cf9-4fdf-8782-e53db20768a5";
+    notion.script("/v1/pages", (0..12).map(|_| Scripted::server_error(500)).collect());
+    for _ in 0..3 {
+        let (_, r) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": page}), None).await;
+        assert_eq!(r.error().map(|e| e.code.as_str()), Some("provider_unavailable"), "{r:?}");
+    }
+    let calls_before = notion.requests().len();
+    let (status, disabled) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": page}), None).await;
+    assert_eq!(status, 409);
+    assert_eq!(disabled.error().map(|e| e.code.as_str()), Some("disabled"));
+    assert_eq!(notion.requests().len(), calls_before, "a disabled tool calls nobody");
+    let events = stack.tapped_raw().await;
+    assert!(events.iter().any(|e| e.detail_type == "integration.error"), "{events:?}");
+
+    notion.script("/v1/pages", Vec::new());
+    let mut out = Vec::new();
+    let cli = <switchyard::cli::Cli as clap::Parser>::try_parse_from([
+        "switchyard", "tool", "enable", "--instance", "acme-notion", "--tool", "notion.retrieve_page",
+    ])
+    .expect("args");
+    switchyard::cli::run_with_app(&stack.app, cli, &mut out).await.expect("enable");
+    let (status, ok) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": page}), None).await;
+    assert_eq!(status, 200, "{ok:?}");
+}
+
+#[tokio::test]
+async fn discord_followups_and_channel_messages() {
+    let (stack, base) = serving_stack().await;
+    let discord = Fake::discord().await;
+    instance(&stack, "discord", "acme-discord", &discord, &[]).await;
+    discord.register_interaction("100000000000000001", "interaction-token-1");
+    let (status, r) = call(&stack, &base, "discord.interaction_followup", "acme-discord", json!({
+        "application_id": "100000000000000001", "interaction_token": "interaction-token-1", "content": "working on it"
+    }), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    let (status, r) = call(&stack, &base, "discord.interaction_followup", "acme-discord", json!({
+        "application_id": "100000000000000001", "interaction_token": "interaction-token-1",
+        "action": "edit_original", "content": "done"
+    }), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    assert_eq!(discord.count("PATCH", "/webhooks/100000000000000001/interaction-token-1/messages/@original"), 1);
+
+    let (status, r) = call(&stack, &base, "discord.send_channel_message", "acme-discord", json!({
+        "channel_id": "400000000000000001", "content": "hello"
+    }), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    let receipt = stack.app.receipts.get(&receipt_id(&r)).await.expect("get").expect("receipt");
+    assert!(receipt.attempts[0].rate_limit.contains_key("x-ratelimit-bucket"), "{receipt:?}");
+    let sent = discord.requests();
+    let message = sent.iter().find(|r| r.path.starts_with("/channels/")).expect("sent");
+    assert_eq!(message.headers.get("authorization").map(String::as_str), Some("Bot discord-bot-token"));
+}
+
+#[tokio::test]
+async fn notion_tools_batch_and_paginate() {
+    let (stack, base) = serving_stack().await;
+    let notion = Fake::notion().await;
+    instance(&stack, "notion", "acme-notion", &notion, &[]).await;
+    let block = "a3c2c9c6-1d7b-4f25-9c0a-5a0c7e1a2b3c";
+    let children: Vec<Value> = (0..250)
+        .map(|i| json!({"object": "block", "type": "paragraph", "paragraph": {"rich_text": [{"type": "text", "text": {"content": format!("line {i}")}}]}}))
+        .collect();
+    let (status, r) = call(&stack, &base, "notion.append_blocks", "acme-notion", json!({"block_id": block, "children": children}), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    assert_eq!(output(&r)["appended"], 250);
+    assert_eq!(notion.count("PATCH", &format!("/v1/blocks/{block}/children")), 3, "batches of at most 100");
+    assert_eq!(notion.notion_children(block), 250);
+
+    let (status, r) = call(&stack, &base, "notion.query_data_source", "acme-notion", json!({
+        "data_source_id": "b55c9c91-384d-452b-81db-d1ef79372b75", "page_size": 10, "max_pages": 2
+    }), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    assert_eq!(output(&r)["results"].as_array().map(Vec::len), Some(20));
+    let sent = notion.requests();
+    assert!(sent.iter().all(|q| q.headers.get("notion-version").map(String::as_str) == Some("2025-09-03")));
+
+    let (status, r) = call(&stack, &base, "notion.create_page", "acme-notion", json!({
+        "parent": {"page_id": block}, "properties": {"title": {"title": [{"text": {"content": "Hi"}}]}}
+    }), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    let id = output(&r)["id"].as_str().expect("id").to_owned();
+    let (status, r) = call(&stack, &base, "notion.update_page", "acme-notion", json!({"page_id": id, "archived": true}), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    let (status, r) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": id}), None).await;
+    assert_eq!(status, 200, "{r:?}");
+}
+
+#[tokio::test]
+async fn slack_history_paginates_and_schedule_validates() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    instance(&stack, "slack", "acme-slack", &slack, &[]).await;
+    let (status, r) = call(&stack, &base, "slack.conversations_history", "acme-slack", json!({"channel": "C1", "limit": 10, "max_pages": 3}), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    assert_eq!(output(&r)["messages"].as_array().map(Vec::len), Some(25), "{r:?}");
+    assert_eq!(slack.count("GET", "/conversations.history"), 3);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let (status, r) = call(&stack, &base, "slack.schedule_message", "acme-slack", json!({"channel": "C1", "text": "later", "post_at": now + 3600}), None).await;
+    assert_eq!(status, 200, "{r:?}");
+    assert!(output(&r)["scheduled_message_id"].is_string());
+}
+
+#[tokio::test]
+async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
+    let upstream = Fake::slack().await; // any loopback HTTP server will do as the upstream
+    let addr: std::net::SocketAddr = upstream
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let (stack, base) =
+        crate::support::serving_stack_with(|app| app.with_ssrf_exemptions(vec![addr])).await;
+    switchyard::admin::create_instance(
+        &stack.app,
+        "http",
+        "acme-http",
+        "acme",
+        &[
+            ("allowed_hosts".into(), "127.0.0.1,10.0.0.1,169.254.169.254,::1,localhost".into()),
+            ("credential".into(), "xoxb-injected-secret".into()),
+            ("credential_placement".into(), "header".into()),
+            ("credential_name".into(), "authorization".into()),
+            ("credential_prefix".into(), "Bearer ".into()),
+        ],
+    )
+    .await
+    .expect("instance");
+    switchyard::admin::grant(&stack.app, "acme-http", AGENT, &Default::default())
+        .await
+        .expect("grant");
+    let request = |url: String| json!({"method": "POST", "url": url, "body": {"channel": "C1", "text": "via http"}});
+
+    let (status, ok) = call(&stack, &base, "http.secure_http_request", "acme-http", request(format!("{}/chat.postMessage", upstream.base_url)), None).await;
+    assert_eq!(status, 200, "{ok:?}");
+    assert_eq!(output(&ok)["status"], 200);
+    assert_eq!(output(&ok)["body"]["ok"], true, "the credential reached the upstream");
+    assert!(!serde_json::to_string(&ok).expect("json").contains("xoxb-injected-secret"));
+
+    for blocked in [
+        "http://127.0.0.1:9/".to_owned(),
+        "http://10.0.0.1/".to_owned(),
+        "http://169.254.169.254/latest/meta-data/".to_owned(),
+        "http://[::1]/".to_owned(),
+        format!("http://localhost:{}/chat.postMessage", addr.port()),
+    ] {
+        let (status, r) = call(&stack, &base, "http.secure_http_request", "acme-http", request(blocked.clone()), None).await;
+        assert_eq!(status, 403, "{blocked}: {r:?}");
+        assert_eq!(r.error().map(|e| e.code.as_str()), Some("denied"), "{blocked}");
+    }
+    let (status, r) = call(&stack, &base, "http.secure_http_request", "acme-http", request("https://example.org/".into()), None).await;
+    assert_eq!((status, r.error().map(|e| e.code.as_str())), (403, Some("denied")), "host not allowed");
+
+    // A redirect from the allowed upstream to the metadata address is refused too.
+    upstream.script(
+        "/redirect-me",
+        vec![Scripted {
+            status: 302,
+            headers: vec![("location".into(), "http://169.254.169.254/latest/meta-data/".into())],
+            body: json!({}),
+        }],
+    );
+    let (status, r) = call(&stack, &base, "http.secure_http_request", "acme-http", json!({"method": "GET", "url": format!("{}/redirect-me", upstream.base_url)}), None).await;
+    assert_eq!(status, 403, "{r:?}");
+    assert_eq!(r.error().map(|e| e.code.as_str()), Some("denied"));
+}
