@@ -21,6 +21,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "generic-oauth2.yaml",
         include_str!("../providers/generic-oauth2.yaml"),
     ),
+    ("http.yaml", include_str!("../providers/http.yaml")),
 ];
 
 /// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
@@ -444,6 +445,7 @@ mod tests {
                 "discord",
                 "generic-oauth2",
                 "google",
+                "http",
                 "notion",
                 "shopify",
                 "slack",

@@ -146,8 +146,9 @@ impl Scripted {
     }
 
     /// Notion overloaded: status 529 with code `service_unavailable`. Notion documents
-    /// unavailability as 503 `service_unavailable` ([`Scripted::notion_unavailable`]); 529 is not in
-    /// its list, so this exercises a client's handling of an undocumented 5xx with Notion's body.
+    /// unavailability as 503 `service_unavailable` ([`Scripted::notion_unavailable`]); 529 is not
+    /// in its list, so this exercises a client's handling of an undocumented 5xx with Notion's
+    /// error body.
     pub fn notion_overloaded() -> Self {
         Self::json(529, default_error(Provider::Notion, 529))
     }
@@ -553,7 +554,9 @@ fn header(name: &str, value: impl Into<String>) -> (String, String) {
 }
 
 fn has_header(headers: &[(String, String)], name: &str) -> bool {
-    headers.iter().any(|(key, _)| key.eq_ignore_ascii_case(name))
+    headers
+        .iter()
+        .any(|(key, _)| key.eq_ignore_ascii_case(name))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,22 +587,20 @@ impl SlackState {
     }
 
     fn history(&mut self, channel: &str) -> &mut Vec<(u64, Value)> {
-        self.histories
-            .entry(channel.to_owned())
-            .or_insert_with(|| {
-                (0..SLACK_SEEDED)
-                    .map(|age| {
-                        let ts = (SLACK_SEED_NEWEST - age * 60) * 1_000_000 + 100;
-                        let message = json!({
-                            "type": "message",
-                            "user": "U0SEED",
-                            "text": format!("seeded message {}", SLACK_SEEDED - age),
-                            "ts": slack_ts(ts),
-                        });
-                        (ts, message)
-                    })
-                    .collect()
-            })
+        self.histories.entry(channel.to_owned()).or_insert_with(|| {
+            (0..SLACK_SEEDED)
+                .map(|age| {
+                    let ts = (SLACK_SEED_NEWEST - age * 60) * 1_000_000 + 100;
+                    let message = json!({
+                        "type": "message",
+                        "user": "U0SEED",
+                        "text": format!("seeded message {}", SLACK_SEEDED - age),
+                        "ts": slack_ts(ts),
+                    });
+                    (ts, message)
+                })
+                .collect()
+        })
     }
 }
 
@@ -1256,8 +1257,7 @@ fn retry_after_header(secs: f64) -> String {
 }
 
 fn is_snowflake(id: &str) -> bool {
-    id == "0"
-        || (!id.is_empty() && !id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit()))
+    id == "0" || (!id.is_empty() && !id.starts_with('0') && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn snowflake(seq: u64) -> String {
@@ -1331,7 +1331,11 @@ impl NotionState {
     fn page(&mut self, id: &str) -> &mut Value {
         self.pages.entry(id.to_owned()).or_insert_with(|| {
             let properties = notion_properties(&object(json!({"title": {"title": []}})));
-            notion_page(id, &json!({"type": "workspace", "workspace": true}), &properties)
+            notion_page(
+                id,
+                &json!({"type": "workspace", "workspace": true}),
+                &properties,
+            )
         })
     }
 }
@@ -1378,8 +1382,9 @@ fn notion_respond(state: &mut FakeState, request: &Recorded, kind: BodyKind) -> 
         ("PATCH", ["v1", "pages", id]) => {
             notion_path_id(id, "page_id").and_then(|id| notion_update_page(notion, &id, &body))
         }
-        ("POST", ["v1", "data_sources", id, "query"]) => notion_path_id(id, "data_source_id")
-            .and_then(|id| notion_query(notion, &id, &body)),
+        ("POST", ["v1", "data_sources", id, "query"]) => {
+            notion_path_id(id, "data_source_id").and_then(|id| notion_query(notion, &id, &body))
+        }
         ("PATCH", ["v1", "blocks", id, "children"]) => {
             notion_path_id(id, "block_id").and_then(|id| notion_append(notion, &id, &body))
         }
@@ -1392,7 +1397,10 @@ fn notion_respond(state: &mut FakeState, request: &Recorded, kind: BodyKind) -> 
     reply.unwrap_or_else(|error| error)
 }
 
-fn notion_create_page(notion: &mut NotionState, body: &Map<String, Value>) -> Result<Scripted, Scripted> {
+fn notion_create_page(
+    notion: &mut NotionState,
+    body: &Map<String, Value>,
+) -> Result<Scripted, Scripted> {
     let Some(parent) = body.get("parent").and_then(Value::as_object) else {
         return Err(notion_validation(
             "body failed validation: body.parent should be defined, instead was `undefined`.",
@@ -1690,8 +1698,14 @@ fn notion_block(child: &Map<String, Value>, parent: &Value) -> Value {
         ("parent", parent.clone()),
         ("created_time", json!(time)),
         ("last_edited_time", json!(time)),
-        ("created_by", json!({"object": "user", "id": NOTION_BOT_USER})),
-        ("last_edited_by", json!({"object": "user", "id": NOTION_BOT_USER})),
+        (
+            "created_by",
+            json!({"object": "user", "id": NOTION_BOT_USER}),
+        ),
+        (
+            "last_edited_by",
+            json!({"object": "user", "id": NOTION_BOT_USER}),
+        ),
         ("has_children", json!(has_children)),
         ("archived", json!(false)),
         ("in_trash", json!(false)),
@@ -1945,6 +1959,14 @@ mod smoke {
         (status, headers, body)
     }
 
+    /// A plain client. reqwest's rustls has no built-in crypto provider in this workspace;
+    /// building the platform's `SecureHttp` installs the one the AWS SDK links (as `App::new` does
+    /// for the other tests), so this works however the tests are ordered or filtered.
+    fn client() -> reqwest::Client {
+        let _ = switchyard::tools::secure_http::SecureHttp::new(Vec::new());
+        reqwest::Client::new()
+    }
+
     fn header_text<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
         headers
             .get(name)
@@ -1960,19 +1982,25 @@ mod smoke {
             discord_time(Duration::from_millis(1_767_225_600_250)),
             "2026-01-01T00:00:00.250000+00:00"
         );
-        assert_eq!(base64_encode(b"next_ts:1512085861000543"), "bmV4dF90czoxNTEyMDg1ODYxMDAwNTQz");
+        assert_eq!(
+            base64_encode(b"next_ts:1512085861000543"),
+            "bmV4dF90czoxNTEyMDg1ODYxMDAwNTQz"
+        );
         for text in ["", "a", "ab", "abc", "abcd"] {
             let encoded = base64_encode(text.as_bytes());
             assert_eq!(base64_decode(&encoded).as_deref(), Some(text.as_bytes()));
         }
-        assert_eq!(slack_decode_cursor(&slack_cursor(1_767_000_000_000_100)), Some(1_767_000_000_000_100));
+        assert_eq!(
+            slack_decode_cursor(&slack_cursor(1_767_000_000_000_100)),
+            Some(1_767_000_000_000_100)
+        );
         assert_eq!(parse_ts("1767000000.0001"), Some(1_767_000_000_000_100));
     }
 
     #[tokio::test]
     async fn slack_fake_posts_schedules_pages_and_scripts() {
         let slack = Fake::slack().await;
-        let http = reqwest::Client::new();
+        let http = client();
         let post = |token: Option<&str>, body: Value| {
             let request = http
                 .post(format!("{}/chat.postMessage", slack.base_url))
@@ -1984,8 +2012,11 @@ mod smoke {
             }
         };
 
-        let (status, headers, body) =
-            send(post(Some("xoxb-1"), json!({"channel": "C123", "text": "hi"}))).await;
+        let (status, headers, body) = send(post(
+            Some("xoxb-1"),
+            json!({"channel": "C123", "text": "hi"}),
+        ))
+        .await;
         assert_eq!(status, 200);
         assert_eq!(body["ok"], true, "{body}");
         assert_eq!(body["channel"], "C123");
@@ -1997,19 +2028,38 @@ mod smoke {
 
         for (token, body, error) in [
             (None, json!({"channel": "C123", "text": "hi"}), "not_authed"),
-            (Some("bogus"), json!({"channel": "C123", "text": "hi"}), "invalid_auth"),
-            (Some("xoxb-1"), json!({"channel": "C404", "text": "hi"}), "channel_not_found"),
-            (Some("xoxb-1"), json!({"channel": "CARCHIVED", "text": "x"}), "is_archived"),
+            (
+                Some("bogus"),
+                json!({"channel": "C123", "text": "hi"}),
+                "invalid_auth",
+            ),
+            (
+                Some("xoxb-1"),
+                json!({"channel": "C404", "text": "hi"}),
+                "channel_not_found",
+            ),
+            (
+                Some("xoxb-1"),
+                json!({"channel": "CARCHIVED", "text": "x"}),
+                "is_archived",
+            ),
             (Some("xoxb-1"), json!({"channel": "C123"}), "no_text"),
         ] {
             let (status, _, reply) = send(post(token, body)).await;
-            assert_eq!((status, reply["ok"].clone(), reply["error"].clone()), (200, json!(false), json!(error)));
+            assert_eq!(
+                (status, reply["ok"].clone(), reply["error"].clone()),
+                (200, json!(false), json!(error))
+            );
         }
 
         // Form bodies, with the token as a field.
         let (_, _, body) = send(
             http.post(format!("{}/chat.postMessage", slack.base_url))
-                .form(&[("channel", "D42"), ("text", "via form"), ("token", "xoxp-2")]),
+                .form(&[
+                    ("channel", "D42"),
+                    ("text", "via form"),
+                    ("token", "xoxp-2"),
+                ]),
         )
         .await;
         assert_eq!(body["ok"], true, "{body}");
@@ -2017,13 +2067,19 @@ mod smoke {
 
         // A scripted 429, then normal behaviour.
         slack.script("/chat.postMessage", vec![Scripted::rate_limited_slack(7)]);
-        let (status, headers, body) =
-            send(post(Some("xoxb-1"), json!({"channel": "C123", "text": "again"}))).await;
+        let (status, headers, body) = send(post(
+            Some("xoxb-1"),
+            json!({"channel": "C123", "text": "again"}),
+        ))
+        .await;
         assert_eq!(status, 429);
         assert_eq!(header_text(&headers, "retry-after"), "7");
         assert_eq!(body, json!({"ok": false, "error": "ratelimited"}));
-        let (status, _, body) =
-            send(post(Some("xoxb-1"), json!({"channel": "C123", "text": "again"}))).await;
+        let (status, _, body) = send(post(
+            Some("xoxb-1"),
+            json!({"channel": "C123", "text": "again"}),
+        ))
+        .await;
         assert_eq!((status, body["ok"].clone()), (200, json!(true)));
         slack.script("/conversations.", vec![Scripted::server_error(503)]);
         let (status, _, body) = send(
@@ -2032,7 +2088,10 @@ mod smoke {
                 .query(&[("channel", "C123")]),
         )
         .await;
-        assert_eq!((status, body), (503, json!({"ok": false, "error": "service_unavailable"})));
+        assert_eq!(
+            (status, body),
+            (503, json!({"ok": false, "error": "service_unavailable"}))
+        );
 
         // Scheduling against the real clock.
         let schedule = |post_at: u64| {
@@ -2070,15 +2129,25 @@ mod smoke {
             assert_eq!(body["ok"], true, "{body}");
             pages += 1;
             let messages = body["messages"].as_array().cloned().unwrap_or_default();
-            seen.extend(messages.iter().map(|m| m["ts"].as_str().unwrap_or("").to_owned()));
-            cursor = body["response_metadata"]["next_cursor"].as_str().unwrap_or("").to_owned();
+            seen.extend(
+                messages
+                    .iter()
+                    .map(|m| m["ts"].as_str().unwrap_or("").to_owned()),
+            );
+            cursor = body["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
             assert_eq!(body["has_more"], !cursor.is_empty());
             if cursor.is_empty() {
                 break;
             }
         }
         assert_eq!((pages, seen.len()), (3, 25));
-        assert!(seen.windows(2).all(|pair| pair[0] > pair[1]), "ts descending");
+        assert!(
+            seen.windows(2).all(|pair| pair[0] > pair[1]),
+            "ts descending"
+        );
         let (_, _, body) = send(
             http.get(format!("{}/conversations.history", slack.base_url))
                 .bearer_auth("xoxb-1")
@@ -2098,7 +2167,10 @@ mod smoke {
 
         assert_eq!(slack.count("POST", "/chat.postMessage"), 9);
         assert_eq!(slack.count("GET", "/conversations.history"), 6);
-        assert!(slack.requests().iter().any(|r| r.query_param("limit") == Some("10")));
+        assert!(slack
+            .requests()
+            .iter()
+            .any(|r| r.query_param("limit") == Some("10")));
         let first = &slack.requests()[0];
         assert_eq!(first.header("authorization"), Some("Bearer xoxb-1"));
         assert_eq!(first.body["channel"], "C123");
@@ -2107,7 +2179,7 @@ mod smoke {
     #[tokio::test]
     async fn discord_fake_sends_follows_up_limits_and_scripts() {
         let discord = Fake::discord().await;
-        let http = reqwest::Client::new();
+        let http = client();
         let create = |channel: &str, body: Value| {
             http.post(format!("{}/channels/{channel}/messages", discord.base_url))
                 .header("authorization", "Bot abc")
@@ -2122,8 +2194,13 @@ mod smoke {
         assert!(body["id"].as_str().is_some_and(is_snowflake));
         assert_eq!(header_text(&headers, "x-ratelimit-limit"), "5");
         assert_eq!(header_text(&headers, "x-ratelimit-remaining"), "4");
-        assert_eq!(header_text(&headers, "x-ratelimit-bucket"), DISCORD_MESSAGES_BUCKET);
-        assert!(header_text(&headers, "x-ratelimit-reset-after").parse::<f64>().is_ok());
+        assert_eq!(
+            header_text(&headers, "x-ratelimit-bucket"),
+            DISCORD_MESSAGES_BUCKET
+        );
+        assert!(header_text(&headers, "x-ratelimit-reset-after")
+            .parse::<f64>()
+            .is_ok());
 
         let (status, _, body) = send(create("111", json!({"content": ""}))).await;
         assert_eq!((status, body["code"].clone()), (400, json!(50006)));
@@ -2134,7 +2211,10 @@ mod smoke {
                 .json(&json!({"content": "x"})),
         )
         .await;
-        assert_eq!((status, body), (401, json!({"message": "401: Unauthorized", "code": 0})));
+        assert_eq!(
+            (status, body),
+            (401, json!({"message": "401: Unauthorized", "code": 0}))
+        );
 
         // The window: 5 per channel (2 used on 111 above; the 401 counts nothing), then a 429.
         for _ in 0..3 {
@@ -2143,15 +2223,25 @@ mod smoke {
         let (status, headers, body) = send(create("111", json!({"content": "x"}))).await;
         assert_eq!(status, 429, "{body}");
         assert_eq!(body["global"], false);
-        assert!(body["retry_after"].as_f64().is_some_and(|s| s > 0.0 && s <= 5.0));
+        assert!(body["retry_after"]
+            .as_f64()
+            .is_some_and(|s| s > 0.0 && s <= 5.0));
         assert_eq!(header_text(&headers, "x-ratelimit-scope"), "user");
         assert_eq!(header_text(&headers, "x-ratelimit-remaining"), "0");
         assert!(!header_text(&headers, "retry-after").is_empty());
         // Other channels have their own window.
-        assert_eq!(send(create("222", json!({"embeds": [{"title": "t"}]}))).await.0, 200);
+        assert_eq!(
+            send(create("222", json!({"embeds": [{"title": "t"}]})))
+                .await
+                .0,
+            200
+        );
 
         // Scripted global limit, then normal.
-        discord.script("/channels/333", vec![Scripted::rate_limited_discord(0.25, true)]);
+        discord.script(
+            "/channels/333",
+            vec![Scripted::rate_limited_discord(0.25, true)],
+        );
         let (status, headers, body) = send(create("333", json!({"content": "x"}))).await;
         assert_eq!((status, body["global"].clone()), (429, json!(true)));
         assert_eq!(header_text(&headers, "x-ratelimit-global"), "true");
@@ -2159,7 +2249,10 @@ mod smoke {
         assert_eq!(send(create("333", json!({"content": "x"}))).await.0, 200);
         discord.script("/channels/444", vec![Scripted::server_error(502)]);
         let (status, _, body) = send(create("444", json!({"content": "x"}))).await;
-        assert_eq!((status, body), (502, json!({"message": "502: Bad Gateway", "code": 0})));
+        assert_eq!(
+            (status, body),
+            (502, json!({"message": "502: Bad Gateway", "code": 0}))
+        );
 
         // Interaction follow-ups and edits need a registered token.
         let follow_up = http
@@ -2174,11 +2267,17 @@ mod smoke {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!((body["content"].clone(), body["flags"].clone()), (json!("follow"), json!(64)));
+        assert_eq!(
+            (body["content"].clone(), body["flags"].clone()),
+            (json!("follow"), json!(64))
+        );
         assert_eq!(body["webhook_id"], "42");
         let (status, _, body) = send(
-            http.patch(format!("{}/webhooks/42/tok/messages/@original", discord.base_url))
-                .json(&json!({"content": "edited"})),
+            http.patch(format!(
+                "{}/webhooks/42/tok/messages/@original",
+                discord.base_url
+            ))
+            .json(&json!({"content": "edited"})),
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -2192,7 +2291,7 @@ mod smoke {
     #[tokio::test]
     async fn notion_fake_creates_queries_appends_and_scripts() {
         let notion = Fake::notion().await;
-        let http = reqwest::Client::new();
+        let http = client();
         let call = |method: reqwest::Method, path: &str, body: Value| {
             let request = http
                 .request(method, format!("{}{path}", notion.base_url))
@@ -2218,12 +2317,23 @@ mod smoke {
         .await;
         assert_eq!(status, 200, "{page}");
         assert_eq!(page["object"], "page");
-        assert_eq!(page["parent"], json!({"type": "page_id", "page_id": parent}));
-        assert_eq!(page["properties"]["title"]["title"][0]["plain_text"], "Hello");
+        assert_eq!(
+            page["parent"],
+            json!({"type": "page_id", "page_id": parent})
+        );
+        assert_eq!(
+            page["properties"]["title"]["title"][0]["plain_text"],
+            "Hello"
+        );
         let page_id = page["id"].as_str().unwrap_or("").to_owned();
         assert_eq!(notion.notion_children(&page_id), 1);
 
-        let (status, _, got) = send(call(reqwest::Method::GET, &format!("/v1/pages/{page_id}"), Value::Null)).await;
+        let (status, _, got) = send(call(
+            reqwest::Method::GET,
+            &format!("/v1/pages/{page_id}"),
+            Value::Null,
+        ))
+        .await;
         assert_eq!((status, got["id"].clone()), (200, json!(page_id)));
         let (status, _, got) = send(call(
             reqwest::Method::PATCH,
@@ -2241,13 +2351,20 @@ mod smoke {
             json!({"parent": {"page_id": missing}, "properties": {}}),
         ))
         .await;
-        assert_eq!((status, body["code"].clone()), (404, json!("object_not_found")));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (404, json!("object_not_found"))
+        );
         assert_eq!(body["object"], "error");
         let (status, _, body) = send(
-            http.get(format!("{}/v1/pages/{page_id}", notion.base_url)).bearer_auth("ntn_test"),
+            http.get(format!("{}/v1/pages/{page_id}", notion.base_url))
+                .bearer_auth("ntn_test"),
         )
         .await;
-        assert_eq!((status, body["code"].clone()), (400, json!("missing_version")));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!("missing_version"))
+        );
         let (status, _, body) = send(
             http.get(format!("{}/v1/pages/{page_id}", notion.base_url))
                 .bearer_auth("xoxb-wrong")
@@ -2259,19 +2376,37 @@ mod smoke {
         // Appending children: at most 100 at a time.
         let block = "1f2e3d4c5b6a47988776655443322110";
         let paragraphs = |n: usize| {
-            let child = json!({"object": "block", "type": "paragraph", "paragraph": {"rich_text": []}});
+            let child =
+                json!({"object": "block", "type": "paragraph", "paragraph": {"rich_text": []}});
             json!({"children": vec![child; n]})
         };
-        let (status, _, body) =
-            send(call(reqwest::Method::PATCH, &format!("/v1/blocks/{block}/children"), paragraphs(3))).await;
+        let (status, _, body) = send(call(
+            reqwest::Method::PATCH,
+            &format!("/v1/blocks/{block}/children"),
+            paragraphs(3),
+        ))
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["results"].as_array().map(Vec::len), Some(3));
         assert_eq!(body["results"][0]["type"], "paragraph");
-        assert_eq!(body["results"][0]["parent"]["block_id"], "1f2e3d4c-5b6a-4798-8776-655443322110");
-        let (status, _, body) =
-            send(call(reqwest::Method::PATCH, &format!("/v1/blocks/{block}/children"), paragraphs(101))).await;
-        assert_eq!((status, body["code"].clone()), (400, json!("validation_error")));
-        assert!(body["message"].as_str().unwrap_or("").contains("body.children.length should be ≤ `100`"));
+        assert_eq!(
+            body["results"][0]["parent"]["block_id"],
+            "1f2e3d4c-5b6a-4798-8776-655443322110"
+        );
+        let (status, _, body) = send(call(
+            reqwest::Method::PATCH,
+            &format!("/v1/blocks/{block}/children"),
+            paragraphs(101),
+        ))
+        .await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!("validation_error"))
+        );
+        assert!(body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("body.children.length should be ≤ `100`"));
         assert_eq!(notion.notion_children(block), 3);
 
         // Query: 30 pages in pages of 7; a scripted 529 first.
@@ -2281,11 +2416,18 @@ mod smoke {
             call(
                 reqwest::Method::POST,
                 &format!("/v1/data_sources/{source}/query"),
-                json!({"page_size": 7, "start_cursor": cursor, "filter": {"property": "Name", "title": {"is_not_empty": true}}}),
+                json!({
+                    "page_size": 7,
+                    "start_cursor": cursor,
+                    "filter": {"property": "Name", "title": {"is_not_empty": true}},
+                }),
             )
         };
         let (status, _, body) = send(query(&Value::Null)).await;
-        assert_eq!((status, body["code"].clone()), (529, json!("service_unavailable")));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (529, json!("service_unavailable"))
+        );
         let mut cursor = Value::Null;
         let mut ids = Vec::new();
         loop {
@@ -2308,31 +2450,46 @@ mod smoke {
             json!({"page_size": 101}),
         ))
         .await;
-        assert_eq!((status, body["code"].clone()), (400, json!("validation_error")));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!("validation_error"))
+        );
 
         assert_eq!(notion.count("POST", "/v1/data_sources/"), 7);
 
         // Scripted rate limit and outage on page creation, then normal.
         notion.script(
             "/v1/pages",
-            vec![Scripted::rate_limited_notion(2), Scripted::notion_unavailable()],
+            vec![
+                Scripted::rate_limited_notion(2),
+                Scripted::notion_unavailable(),
+            ],
         );
         let create = || {
             call(
                 reqwest::Method::POST,
                 "/v1/pages",
-                json!({"parent": {"data_source_id": source}, "properties": {"Name": {"title": []}}}),
+                json!({
+                    "parent": {"data_source_id": source},
+                    "properties": {"Name": {"title": []}},
+                }),
             )
         };
         let (status, headers, body) = send(create()).await;
         assert_eq!((status, body["code"].clone()), (429, json!("rate_limited")));
         assert_eq!(header_text(&headers, "retry-after"), "2");
         let (status, _, body) = send(create()).await;
-        assert_eq!((status, body["code"].clone()), (503, json!("service_unavailable")));
+        assert_eq!(
+            (status, body["code"].clone()),
+            (503, json!("service_unavailable"))
+        );
         let (status, _, body) = send(create()).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["parent"]["data_source_id"], source);
         assert!(body["parent"]["database_id"].is_string());
-        assert!(notion.requests().iter().all(|r| r.header("authorization").is_some()));
+        assert!(notion
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization").is_some()));
     }
 }

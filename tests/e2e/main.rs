@@ -17,3 +17,4 @@ mod samples;
 mod slack;
 mod support;
 mod template;
+mod tools;

@@ -211,7 +211,7 @@ pub async fn serving_stack_with(adjust: impl FnOnce(App) -> App) -> (Stack, Stri
     switchyard::local::seed_demo(&app)
         .await
         .expect("seed demo instances");
-    let app = Arc::new(app);
+    let app = Arc::new(adjust(app));
     let router = switchyard::local::router(app.clone());
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");

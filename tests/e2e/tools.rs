@@ -14,7 +14,10 @@ async fn instance(stack: &Stack, provider: &str, id: &str, fake: &Fake, extra: &
     let secrets: &[(&str, &str)] = match provider {
         "slack" => &[("signing_secret", "s"), ("bot_token", "xoxb-test-token")],
         "discord" => &[
-            ("public_key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"),
+            (
+                "public_key",
+                "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            ),
             ("bot_token", "discord-bot-token"),
         ],
         "notion" => &[("token", "ntn_test_token")],
@@ -31,7 +34,14 @@ async fn instance(stack: &Stack, provider: &str, id: &str, fake: &Fake, extra: &
         .expect("grant");
 }
 
-async fn call(stack: &Stack, base: &str, tool: &str, instance: &str, input: Value, key: Option<&str>) -> (u16, ToolResponse) {
+async fn call(
+    _stack: &Stack,
+    base: &str,
+    tool: &str,
+    instance: &str,
+    input: Value,
+    key: Option<&str>,
+) -> (u16, ToolResponse) {
     let request = ToolRequest {
         instance_id: instance.into(),
         agent_id: AGENT.into(),
@@ -47,7 +57,6 @@ async fn call(stack: &Stack, base: &str, tool: &str, instance: &str, input: Valu
         .await
         .expect("post");
     let status = response.status().as_u16();
-    let _ = stack;
     (status, response.json().await.expect("tool response"))
 }
 
@@ -71,24 +80,51 @@ async fn slack_post_message_and_schema_failures_name_the_path() {
     let slack = Fake::slack().await;
     instance(&stack, "slack", "acme-slack", &slack, &[]).await;
 
-    let (status, ok) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "hello"}), None).await;
+    let (status, ok) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": "C1", "text": "hello"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{ok:?}");
     let out = output(&ok);
     assert_eq!(out["channel"], "C1");
     assert!(out["ts"].is_string());
     let sent = slack.requests();
     let last = sent.last().expect("a request reached the fake");
-    assert_eq!(last.headers.get("authorization").map(String::as_str), Some("Bearer xoxb-test-token"));
+    assert_eq!(last.header("authorization"), Some("Bearer xoxb-test-token"));
 
-    let (status, bad) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": 7, "text": "x"}), None).await;
+    let (status, bad) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": 7, "text": "x"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 400);
     let error = bad.error().expect("error");
     assert_eq!(error.code, "invalid_input");
-    assert!(error.violations.iter().any(|v| v.path == "/channel"), "{error:?}");
+    assert!(
+        error.violations.iter().any(|v| v.path == "/channel"),
+        "{error:?}"
+    );
     assert!(error.message.contains("/channel"));
 
     // Slack's ok:false is an error, mapped.
-    let (_, missing) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C404", "text": "x"}), None).await;
+    let (_, missing) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": "C404", "text": "x"}),
+        None,
+    )
+    .await;
     let error = missing.error().expect("error");
     assert_eq!(error.code, "provider_error");
     assert_eq!(error.message, "channel_not_found");
@@ -119,14 +155,37 @@ async fn a_429_with_retry_after_1_is_retried_once_and_both_attempts_are_on_the_r
     instance(&stack, "slack", "acme-slack", &slack, &[]).await;
     slack.script("/chat.postMessage", vec![Scripted::rate_limited_slack(1)]);
     let started = std::time::Instant::now();
-    let (status, response) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "hi"}), None).await;
+    let (status, response) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": "C1", "text": "hi"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{response:?}");
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After honored");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After honored"
+    );
     assert_eq!(slack.count("POST", "/chat.postMessage"), 2);
-    let receipt = stack.app.receipts.get(&receipt_id(&response)).await.expect("get").expect("receipt");
+    let receipt = stack
+        .app
+        .receipts
+        .get(&receipt_id(&response))
+        .await
+        .expect("get")
+        .expect("receipt");
     assert_eq!(receipt.attempts.len(), 2, "{receipt:?}");
     assert_eq!(receipt.attempts[0].status, Some(429));
-    assert_eq!(receipt.attempts[0].rate_limit.get("retry-after").map(String::as_str), Some("1"));
+    assert_eq!(
+        receipt.attempts[0]
+            .rate_limit
+            .get("retry-after")
+            .map(String::as_str),
+        Some("1")
+    );
     assert!(receipt.attempts[0].waited_ms >= 1000);
     assert_eq!(receipt.attempts[1].status, Some(200));
     assert_eq!(receipt.status, "ok");
@@ -140,15 +199,32 @@ async fn a_retry_after_beyond_the_deadline_fails_fast_as_retryable() {
     instance(&stack, "slack", "acme-slack", &slack, &[]).await;
     slack.script("/chat.postMessage", vec![Scripted::rate_limited_slack(120)]);
     let started = std::time::Instant::now();
-    let (status, response) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "hi"}), None).await;
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "failed fast");
+    let (status, response) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": "C1", "text": "hi"}),
+        None,
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "failed fast"
+    );
     assert_eq!(status, 429);
     let error = response.error().expect("error");
     assert_eq!(error.code, "rate_limited");
     assert!(error.retryable);
     assert_eq!(error.provider_status, Some(429));
     assert_eq!(slack.count("POST", "/chat.postMessage"), 1);
-    let receipt = stack.app.receipts.get(&receipt_id(&response)).await.expect("get").expect("receipt");
+    let receipt = stack
+        .app
+        .receipts
+        .get(&receipt_id(&response))
+        .await
+        .expect("get")
+        .expect("receipt");
     assert_eq!(receipt.status, "rate_limited");
 }
 
@@ -158,11 +234,35 @@ async fn idempotent_replay_does_not_call_the_provider_twice() {
     let slack = Fake::slack().await;
     instance(&stack, "slack", "acme-slack", &slack, &[]).await;
     let input = json!({"channel": "C1", "text": "once"});
-    let (_, first) = call(&stack, &base, "slack.post_message", "acme-slack", input.clone(), Some("k-1")).await;
-    let (_, second) = call(&stack, &base, "slack.post_message", "acme-slack", input.clone(), Some("k-1")).await;
+    let (_, first) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        input.clone(),
+        Some("k-1"),
+    )
+    .await;
+    let (_, second) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        input.clone(),
+        Some("k-1"),
+    )
+    .await;
     assert_eq!(first, second, "the stored first result");
     assert_eq!(slack.count("POST", "/chat.postMessage"), 1);
-    let (_, third) = call(&stack, &base, "slack.post_message", "acme-slack", input, Some("k-2")).await;
+    let (_, third) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        input,
+        Some("k-2"),
+    )
+    .await;
     assert_ne!(receipt_id(&first), receipt_id(&third));
     assert_eq!(slack.count("POST", "/chat.postMessage"), 2);
 }
@@ -185,47 +285,129 @@ async fn guardrail_denials_make_no_provider_call() {
     )
     .await
     .expect("guardrails");
-    let (status, denied) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C2", "text": "x"}), None).await;
+    let (status, denied) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": "C2", "text": "x"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 403);
     assert_eq!(denied.error().map(|e| e.code.as_str()), Some("denied"));
-    let (_, denied) = call(&stack, &base, "slack.schedule_message", "acme-slack", json!({"channel": "C1", "text": "x", "post_at": 4_000_000_000u64}), None).await;
+    let (_, denied) = call(
+        &stack,
+        &base,
+        "slack.schedule_message",
+        "acme-slack",
+        json!({"channel": "C1", "text": "x", "post_at": 4_000_000_000u64}),
+        None,
+    )
+    .await;
     assert_eq!(denied.error().map(|e| e.code.as_str()), Some("denied"));
     assert!(slack.requests().is_empty(), "no provider call");
-    let (status, _) = call(&stack, &base, "slack.post_message", "acme-slack", json!({"channel": "C1", "text": "x"}), None).await;
+    let (status, _) = call(
+        &stack,
+        &base,
+        "slack.post_message",
+        "acme-slack",
+        json!({"channel": "C1", "text": "x"}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
 
-    let tools = switchyard::tools::discover(&stack.app, AGENT).await.expect("discover");
+    let tools = switchyard::tools::discover(&stack.app, AGENT)
+        .await
+        .expect("discover");
     let ids: Vec<&str> = tools.iter().map(|t| t.tool.as_str()).collect();
-    assert!(ids.contains(&"slack.post_message") && !ids.contains(&"slack.schedule_message"), "{ids:?}");
+    assert!(
+        ids.contains(&"slack.post_message") && !ids.contains(&"slack.schedule_message"),
+        "{ids:?}"
+    );
 }
 
 #[tokio::test]
 async fn repeated_failures_disable_the_tool_until_reenabled() {
     let (stack, base) = serving_stack().await;
     let notion = Fake::notion().await;
-    instance(&stack, "notion", "acme-notion", &notion, &[("breaker_threshold", "3"), ("breaker_window_secs", "600")]).await;
+    instance(
+        &stack,
+        "notion",
+        "acme-notion",
+        &notion,
+        &[("breaker_threshold", "3"), ("breaker_window_secs", "600")],
+    )
+    .await;
     let page = "59833787-2cf9-4fdf-8782-e53db20768a5";
-    notion.script("/v1/pages", (0..12).map(|_| Scripted::server_error(500)).collect());
+    notion.script(
+        "/v1/pages",
+        (0..12).map(|_| Scripted::server_error(500)).collect(),
+    );
     for _ in 0..3 {
-        let (_, r) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": page}), None).await;
-        assert_eq!(r.error().map(|e| e.code.as_str()), Some("provider_unavailable"), "{r:?}");
+        let (_, r) = call(
+            &stack,
+            &base,
+            "notion.retrieve_page",
+            "acme-notion",
+            json!({"page_id": page}),
+            None,
+        )
+        .await;
+        assert_eq!(
+            r.error().map(|e| e.code.as_str()),
+            Some("provider_unavailable"),
+            "{r:?}"
+        );
     }
     let calls_before = notion.requests().len();
-    let (status, disabled) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": page}), None).await;
+    let (status, disabled) = call(
+        &stack,
+        &base,
+        "notion.retrieve_page",
+        "acme-notion",
+        json!({"page_id": page}),
+        None,
+    )
+    .await;
     assert_eq!(status, 409);
     assert_eq!(disabled.error().map(|e| e.code.as_str()), Some("disabled"));
-    assert_eq!(notion.requests().len(), calls_before, "a disabled tool calls nobody");
+    assert_eq!(
+        notion.requests().len(),
+        calls_before,
+        "a disabled tool calls nobody"
+    );
     let events = stack.tapped_raw().await;
-    assert!(events.iter().any(|e| e.detail_type == "integration.error"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e.detail_type == "integration.error"),
+        "{events:?}"
+    );
 
     notion.script("/v1/pages", Vec::new());
     let mut out = Vec::new();
     let cli = <switchyard::cli::Cli as clap::Parser>::try_parse_from([
-        "switchyard", "tool", "enable", "--instance", "acme-notion", "--tool", "notion.retrieve_page",
+        "switchyard",
+        "tool",
+        "enable",
+        "--instance",
+        "acme-notion",
+        "--tool",
+        "notion.retrieve_page",
     ])
     .expect("args");
-    switchyard::cli::run_with_app(&stack.app, cli, &mut out).await.expect("enable");
-    let (status, ok) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": page}), None).await;
+    switchyard::cli::run_with_app(&stack.app, cli, &mut out)
+        .await
+        .expect("enable");
+    let (status, ok) = call(
+        &stack,
+        &base,
+        "notion.retrieve_page",
+        "acme-notion",
+        json!({"page_id": page}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{ok:?}");
 }
 
@@ -239,22 +421,61 @@ async fn discord_followups_and_channel_messages() {
         "application_id": "100000000000000001", "interaction_token": "interaction-token-1", "content": "working on it"
     }), None).await;
     assert_eq!(status, 200, "{r:?}");
-    let (status, r) = call(&stack, &base, "discord.interaction_followup", "acme-discord", json!({
-        "application_id": "100000000000000001", "interaction_token": "interaction-token-1",
-        "action": "edit_original", "content": "done"
-    }), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "discord.interaction_followup",
+        "acme-discord",
+        json!({
+            "application_id": "100000000000000001", "interaction_token": "interaction-token-1",
+            "action": "edit_original", "content": "done"
+        }),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
-    assert_eq!(discord.count("PATCH", "/webhooks/100000000000000001/interaction-token-1/messages/@original"), 1);
+    assert_eq!(
+        discord.count(
+            "PATCH",
+            "/webhooks/100000000000000001/interaction-token-1/messages/@original"
+        ),
+        1
+    );
 
-    let (status, r) = call(&stack, &base, "discord.send_channel_message", "acme-discord", json!({
-        "channel_id": "400000000000000001", "content": "hello"
-    }), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "discord.send_channel_message",
+        "acme-discord",
+        json!({
+            "channel_id": "400000000000000001", "content": "hello"
+        }),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
-    let receipt = stack.app.receipts.get(&receipt_id(&r)).await.expect("get").expect("receipt");
-    assert!(receipt.attempts[0].rate_limit.contains_key("x-ratelimit-bucket"), "{receipt:?}");
+    let receipt = stack
+        .app
+        .receipts
+        .get(&receipt_id(&r))
+        .await
+        .expect("get")
+        .expect("receipt");
+    assert!(
+        receipt.attempts[0]
+            .rate_limit
+            .contains_key("x-ratelimit-bucket"),
+        "{receipt:?}"
+    );
     let sent = discord.requests();
-    let message = sent.iter().find(|r| r.path.starts_with("/channels/")).expect("sent");
-    assert_eq!(message.headers.get("authorization").map(String::as_str), Some("Bot discord-bot-token"));
+    let message = sent
+        .iter()
+        .find(|r| r.path.starts_with("/channels/"))
+        .expect("sent");
+    assert_eq!(
+        message.header("authorization"),
+        Some("Bot discord-bot-token")
+    );
 }
 
 #[tokio::test]
@@ -266,10 +487,22 @@ async fn notion_tools_batch_and_paginate() {
     let children: Vec<Value> = (0..250)
         .map(|i| json!({"object": "block", "type": "paragraph", "paragraph": {"rich_text": [{"type": "text", "text": {"content": format!("line {i}")}}]}}))
         .collect();
-    let (status, r) = call(&stack, &base, "notion.append_blocks", "acme-notion", json!({"block_id": block, "children": children}), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "notion.append_blocks",
+        "acme-notion",
+        json!({"block_id": block, "children": children}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
     assert_eq!(output(&r)["appended"], 250);
-    assert_eq!(notion.count("PATCH", &format!("/v1/blocks/{block}/children")), 3, "batches of at most 100");
+    assert_eq!(
+        notion.count("PATCH", &format!("/v1/blocks/{block}/children")),
+        3,
+        "batches of at most 100"
+    );
     assert_eq!(notion.notion_children(block), 250);
 
     let (status, r) = call(&stack, &base, "notion.query_data_source", "acme-notion", json!({
@@ -278,16 +511,34 @@ async fn notion_tools_batch_and_paginate() {
     assert_eq!(status, 200, "{r:?}");
     assert_eq!(output(&r)["results"].as_array().map(Vec::len), Some(20));
     let sent = notion.requests();
-    assert!(sent.iter().all(|q| q.headers.get("notion-version").map(String::as_str) == Some("2025-09-03")));
+    assert!(sent
+        .iter()
+        .all(|q| q.header("notion-version") == Some("2025-09-03")));
 
     let (status, r) = call(&stack, &base, "notion.create_page", "acme-notion", json!({
         "parent": {"page_id": block}, "properties": {"title": {"title": [{"text": {"content": "Hi"}}]}}
     }), None).await;
     assert_eq!(status, 200, "{r:?}");
     let id = output(&r)["id"].as_str().expect("id").to_owned();
-    let (status, r) = call(&stack, &base, "notion.update_page", "acme-notion", json!({"page_id": id, "archived": true}), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "notion.update_page",
+        "acme-notion",
+        json!({"page_id": id, "archived": true}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
-    let (status, r) = call(&stack, &base, "notion.retrieve_page", "acme-notion", json!({"page_id": id}), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "notion.retrieve_page",
+        "acme-notion",
+        json!({"page_id": id}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
 }
 
@@ -296,15 +547,35 @@ async fn slack_history_paginates_and_schedule_validates() {
     let (stack, base) = serving_stack().await;
     let slack = Fake::slack().await;
     instance(&stack, "slack", "acme-slack", &slack, &[]).await;
-    let (status, r) = call(&stack, &base, "slack.conversations_history", "acme-slack", json!({"channel": "C1", "limit": 10, "max_pages": 3}), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "slack.conversations_history",
+        "acme-slack",
+        json!({"channel": "C1", "limit": 10, "max_pages": 3}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
-    assert_eq!(output(&r)["messages"].as_array().map(Vec::len), Some(25), "{r:?}");
+    assert_eq!(
+        output(&r)["messages"].as_array().map(Vec::len),
+        Some(25),
+        "{r:?}"
+    );
     assert_eq!(slack.count("GET", "/conversations.history"), 3);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let (status, r) = call(&stack, &base, "slack.schedule_message", "acme-slack", json!({"channel": "C1", "text": "later", "post_at": now + 3600}), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "slack.schedule_message",
+        "acme-slack",
+        json!({"channel": "C1", "text": "later", "post_at": now + 3600}),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{r:?}");
     assert!(output(&r)["scheduled_message_id"].is_string());
 }
@@ -325,7 +596,10 @@ async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
         "acme-http",
         "acme",
         &[
-            ("allowed_hosts".into(), "127.0.0.1,10.0.0.1,169.254.169.254,::1,localhost".into()),
+            (
+                "allowed_hosts".into(),
+                "127.0.0.1,10.0.0.1,169.254.169.254,::1,localhost".into(),
+            ),
             ("credential".into(), "xoxb-injected-secret".into()),
             ("credential_placement".into(), "header".into()),
             ("credential_name".into(), "authorization".into()),
@@ -339,11 +613,25 @@ async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
         .expect("grant");
     let request = |url: String| json!({"method": "POST", "url": url, "body": {"channel": "C1", "text": "via http"}});
 
-    let (status, ok) = call(&stack, &base, "http.secure_http_request", "acme-http", request(format!("{}/chat.postMessage", upstream.base_url)), None).await;
+    let (status, ok) = call(
+        &stack,
+        &base,
+        "http.secure_http_request",
+        "acme-http",
+        request(format!("{}/chat.postMessage", upstream.base_url)),
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{ok:?}");
     assert_eq!(output(&ok)["status"], 200);
-    assert_eq!(output(&ok)["body"]["ok"], true, "the credential reached the upstream");
-    assert!(!serde_json::to_string(&ok).expect("json").contains("xoxb-injected-secret"));
+    assert_eq!(
+        output(&ok)["body"]["ok"],
+        true,
+        "the credential reached the upstream"
+    );
+    assert!(!serde_json::to_string(&ok)
+        .expect("json")
+        .contains("xoxb-injected-secret"));
 
     for blocked in [
         "http://127.0.0.1:9/".to_owned(),
@@ -352,23 +640,58 @@ async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
         "http://[::1]/".to_owned(),
         format!("http://localhost:{}/chat.postMessage", addr.port()),
     ] {
-        let (status, r) = call(&stack, &base, "http.secure_http_request", "acme-http", request(blocked.clone()), None).await;
+        let (status, r) = call(
+            &stack,
+            &base,
+            "http.secure_http_request",
+            "acme-http",
+            request(blocked.clone()),
+            None,
+        )
+        .await;
         assert_eq!(status, 403, "{blocked}: {r:?}");
-        assert_eq!(r.error().map(|e| e.code.as_str()), Some("denied"), "{blocked}");
+        assert_eq!(
+            r.error().map(|e| e.code.as_str()),
+            Some("denied"),
+            "{blocked}"
+        );
     }
-    let (status, r) = call(&stack, &base, "http.secure_http_request", "acme-http", request("https://example.org/".into()), None).await;
-    assert_eq!((status, r.error().map(|e| e.code.as_str())), (403, Some("denied")), "host not allowed");
+    let (status, r) = call(
+        &stack,
+        &base,
+        "http.secure_http_request",
+        "acme-http",
+        request("https://example.org/".into()),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, r.error().map(|e| e.code.as_str())),
+        (403, Some("denied")),
+        "host not allowed"
+    );
 
     // A redirect from the allowed upstream to the metadata address is refused too.
     upstream.script(
         "/redirect-me",
         vec![Scripted {
             status: 302,
-            headers: vec![("location".into(), "http://169.254.169.254/latest/meta-data/".into())],
+            headers: vec![(
+                "location".into(),
+                "http://169.254.169.254/latest/meta-data/".into(),
+            )],
             body: json!({}),
         }],
     );
-    let (status, r) = call(&stack, &base, "http.secure_http_request", "acme-http", json!({"method": "GET", "url": format!("{}/redirect-me", upstream.base_url)}), None).await;
+    let (status, r) = call(
+        &stack,
+        &base,
+        "http.secure_http_request",
+        "acme-http",
+        json!({"method": "GET", "url": format!("{}/redirect-me", upstream.base_url)}),
+        None,
+    )
+    .await;
     assert_eq!(status, 403, "{r:?}");
     assert_eq!(r.error().map(|e| e.code.as_str()), Some("denied"));
 }

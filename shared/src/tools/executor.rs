@@ -206,7 +206,7 @@ impl Call<'_> {
                     CallError::Unavailable(status) => Some(*status),
                     _ => self.last_status,
                 };
-                Err(ToolError::from_call(e))
+                Err(ToolError::from_call(&e))
             }
         }
     }

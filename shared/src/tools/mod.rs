@@ -137,13 +137,10 @@ impl ToolError {
                 }
             })
             .collect();
+        let message = format!("input does not match the schema at {}", paths.join(", "));
         Self {
-            violations: violations.clone(),
-            ..Self::new(
-                "invalid_input",
-                format!("input does not match the schema at {}", paths.join(", ")),
-                false,
-            )
+            violations,
+            ..Self::new("invalid_input", message, false)
         }
     }
 
@@ -173,8 +170,8 @@ impl ToolError {
         }
     }
 
-    fn from_call(e: CallError) -> Self {
-        match e {
+    fn from_call(e: &CallError) -> Self {
+        match *e {
             CallError::RateLimited {
                 retry_after_ms,
                 status,

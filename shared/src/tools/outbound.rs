@@ -184,13 +184,11 @@ pub async fn call(
             .iter()
             .find_map(|h| headers.get(*h).cloned());
         let text = response.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| {
-            if text.is_empty() {
-                Value::Null
-            } else {
-                Value::String(text)
-            }
-        });
+        let body: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            Err(_) if text.is_empty() => Value::Null,
+            Err(_) => Value::String(text),
+        };
         let retryable = status == 429 || status >= 500;
         if !retryable {
             attempts.push(attempt);

@@ -23,9 +23,9 @@
 //!
 //! reqwest's resolver sees a host name but not the port, and IP literals never reach it. So:
 //!
-//! - a **name** is resolved only by [`GuardedResolver`], which removes every blocked address
-//!   unconditionally. Names never get exemptions. When nothing is left the resolver fails with a
-//!   typed error that [`SecureHttp::send`] finds in the error's source chain and reports as
+//! - a **name** is resolved only by the client's `GuardedResolver`, which removes every blocked
+//!   address unconditionally. Names never get exemptions. When nothing is left the resolver fails
+//!   with a typed error that [`SecureHttp::send`] finds in the error's source chain and reports as
 //!   [`SecureHttpError::BlockedAddress`] (no shared state, no race between concurrent calls);
 //! - an **IP literal** is checked in `send` before the request, as `(ip, port)`: allowed when it
 //!   is exactly one of the exempt socket addresses, refused when the IP is blocked.
@@ -358,7 +358,8 @@ impl SecureHttp {
             Ok(client) => Some(client),
             Err(e) => {
                 // Only the native root store can fail here; without it HTTPS fails per call.
-                tracing::error!(error = %crate::error::chain(&e), "secure http client without native roots");
+                let error = crate::error::chain(&e);
+                tracing::error!(%error, "secure http client without native roots");
                 builder().tls_built_in_native_certs(false).build().ok()
             }
         };

@@ -267,8 +267,11 @@ impl ToolState {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("idem#{key}")))
-            .update_expression("SET #state = :done, response = :response, expires_at = :expires REMOVE lease_until")
+            .update_expression(
+                "SET #state = :done, #response = :response, expires_at = :expires REMOVE lease_until",
+            )
             .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#response", "response")
             .expression_attribute_values(":done", s("done"))
             .expression_attribute_values(":response", s(response.to_string()))
             .expression_attribute_values(":expires", n(now + IDEMPOTENCY_TTL_SECS))
