@@ -528,6 +528,37 @@ def build() -> list[tuple[str, dict, dict]]:
                                  "error_description": "The user denied access", "state": "unknown"},
           status=400, note="the user said no: shown on the page")
 
+    # Tools: direct Lambda invocations by the agent runtime, and the IAM-authenticated HTTP route
+    def tool(case: str, tool_id: str, event: dict, *, code: str | None, status: int | None, note: str) -> None:
+        cases.append((f"tool-{case}.json", event, {
+            "function": "tool", "tool": tool_id, "provider": None, "expect_status": status,
+            "expect_error_code": code, "expect_duplicate": False, "note": note,
+        }))
+
+    tool("slack-post-message-invalid-input", "slack.post_message",
+         {"instance_id": SLACK_INSTANCE, "agent_id": "demo-agent", "input": {"channel": 42, "text": "hi"},
+          "trace_id": "trace-demo-1"},
+         code="invalid_input", status=None, note="direct invoke; channel must be a string: fails at /channel, no provider call")
+    http_tool = oauth_event(step="start", provider="slack", query={}, request_no=next(req))
+    body = compact({"instance_id": "no-such-instance", "agent_id": "demo-agent",
+                    "input": {"channel": "C0GENERAL", "text": "hi"}})
+    http_tool.update({
+        "routeKey": "POST /tools/slack/post_message", "rawPath": "/tools/slack/post_message",
+        "pathParameters": {}, "body": body,
+    })
+    http_tool["headers"]["content-type"] = "application/json"
+    http_tool["requestContext"]["routeKey"] = "POST /tools/slack/post_message"
+    http_tool["requestContext"]["http"].update({"method": "POST", "path": "/tools/slack/post_message"})
+    http_tool["requestContext"]["authorizer"] = {"iam": {"accountId": ACCOUNT_ID, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:role/agent-runtime"}}
+    tool("slack-post-message-http-unknown-instance", "slack.post_message", http_tool,
+         code="not_found", status=404, note="over HTTP (IAM auth): an instance that does not exist")
+    discovery = oauth_event(step="start", provider="x", query={"agent_id": "demo-agent"}, request_no=next(req))
+    discovery.update({"routeKey": "GET /tools", "rawPath": "/tools", "pathParameters": {}})
+    discovery["requestContext"]["routeKey"] = "GET /tools"
+    discovery["requestContext"]["http"]["path"] = "/tools"
+    tool("discovery", "discovery", discovery, code=None, status=200,
+         note="the tools demo-agent may call (its Slack and Discord instances' methods)")
+
     # Scheduled (EventBridge schedule event, as `sam local generate-event eventbridge` shapes it)
     cases.append(("token-refresher-schedule.json", {
         "version": "0", "id": "00000000-0000-4000-8000-0000000000aa",
@@ -567,7 +598,7 @@ def verify_written() -> int:
     for entry in manifest["events"]:
         name = entry["file"]
         event = json.loads((OUT / name).read_text(encoding="utf-8"))
-        if entry["function"] in ("oauth-start", "oauth-callback", "token-refresher"):
+        if entry["function"] in ("oauth-start", "oauth-callback", "token-refresher", "tool"):
             checked += 1
             continue
         if entry["function"] == "ingress-consumer":

@@ -65,6 +65,39 @@ async fn sample_events_behave_as_the_manifest_says() {
                     "{file}"
                 );
             }
+            "tool" => {
+                let tool_id = entry["tool"].as_str().expect("tool");
+                let event: serde_json::Value = serde_json::from_str(&text).expect("json");
+                let http = event.get("requestContext").is_some();
+                let answer = switchyard::lambda::tool(
+                    &stack.app,
+                    tool_id,
+                    lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
+                )
+                .await
+                .expect("tool answers");
+                let body: Value = if http {
+                    assert_eq!(
+                        answer["statusCode"].as_u64(),
+                        entry["expect_status"].as_u64(),
+                        "{file}"
+                    );
+                    serde_json::from_str(answer["body"].as_str().expect("body")).expect("json body")
+                } else {
+                    answer
+                };
+                match entry["expect_error_code"].as_str() {
+                    Some(code) => assert_eq!(body["error"]["code"], code, "{file}: {body}"),
+                    None => assert!(body.get("error").is_none(), "{file}: {body}"),
+                }
+                if tool_id == "discovery" {
+                    let tools = body["tools"].as_array().expect("tools");
+                    assert!(
+                        tools.iter().any(|t| t["tool"] == "slack.post_message"),
+                        "{body}"
+                    );
+                }
+            }
             "token-refresher" => {
                 let event: serde_json::Value = serde_json::from_str(&text).expect("json");
                 let report = switchyard::lambda::refresh_tokens(

@@ -695,3 +695,31 @@ async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
     assert_eq!(status, 403, "{r:?}");
     assert_eq!(r.error().map(|e| e.code.as_str()), Some("denied"));
 }
+
+#[tokio::test]
+async fn discord_buckets_are_waited_out_instead_of_hitting_429() {
+    let (stack, base) = serving_stack().await;
+    let discord = Fake::discord().await;
+    instance(&stack, "discord", "acme-discord", &discord, &[]).await;
+    // The fake allows 5 messages per channel per 5 s and says so in its X-RateLimit headers.
+    for i in 0..7 {
+        let (status, r) = call(
+            &stack,
+            &base,
+            "discord.send_channel_message",
+            "acme-discord",
+            json!({
+                "channel_id": "400000000000000002", "content": format!("message {i}")
+            }),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{i}: {r:?}");
+    }
+    // A 429 would have been retried: more requests than calls.
+    assert_eq!(
+        discord.count("POST", "/channels/"),
+        7,
+        "one request per call: the exhausted bucket was waited out"
+    );
+}

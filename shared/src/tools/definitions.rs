@@ -120,6 +120,9 @@ pub struct MethodExec {
     /// Input pointers the instance's allow/deny lists apply to.
     #[serde(default)]
     pub guardrails: Vec<String>,
+    /// What one successful call costs, where the provider prices per call (receipts carry it).
+    #[serde(default)]
+    pub cost_per_call: Option<f64>,
 }
 
 /// The HTTP request of a method.

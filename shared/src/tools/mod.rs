@@ -426,7 +426,11 @@ async fn call_provider(
             .collect(),
         attempts: std::mem::take(&mut call.attempts),
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        cost: None,
+        cost: if error.is_none() {
+            method.def.exec.cost_per_call
+        } else {
+            None
+        },
         created_at: now,
     };
     if let Err(e) = app.receipts.put(&receipt).await {
