@@ -94,23 +94,10 @@ impl AuditLog {
 
     /// The most recent `limit` entries across targets, newest first (admin; scans).
     pub async fn recent(&self, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| AuditError(chain(&e)))?;
-            all.extend(out.items.unwrap_or_default().iter().map(entry));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+            .await
+            .map_err(|e| AuditError(chain(&e)))?;
+        let mut all: Vec<AuditEntry> = items.iter().map(entry).collect();
         all.sort_by_key(|e| std::cmp::Reverse(e.at));
         all.truncate(limit);
         Ok(all)

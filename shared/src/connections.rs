@@ -224,25 +224,10 @@ impl ConnectionStore {
 
     /// Every connection, sorted by id (admin; scans the table).
     pub async fn list(&self) -> Result<Vec<Connection>, ConnectionError> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                all.push(from_item(&item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+            .await
+            .map_err(unavailable)?;
+        let mut all = items.iter().map(from_item).collect::<Result<Vec<_>, _>>()?;
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)
     }

@@ -289,23 +289,10 @@ impl DeliveryStore {
 
     /// The most recent `limit` deliveries, newest first (admin; scans the table).
     pub async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, DeliveryError> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            all.extend(out.items.unwrap_or_default().iter().map(record));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+            .await
+            .map_err(unavailable)?;
+        let mut all: Vec<DeliveryRecord> = items.iter().map(record).collect();
         all.sort_by(|a, b| b.received_at.cmp(&a.received_at).then(a.key.cmp(&b.key)));
         all.truncate(limit);
         Ok(all)

@@ -129,29 +129,17 @@ impl InstanceStore {
 
     /// Every instance, sorted by id (admin listing; scans the table).
     pub async fn list(&self) -> Result<Vec<Instance>, InstanceError> {
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                let id = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                all.push(from_item(&id, &item)?);
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+            .await
+            .map_err(unavailable)?;
+        let mut all = Vec::with_capacity(items.len());
+        for item in &items {
+            let id = item
+                .get("pk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            all.push(from_item(&id, item)?);
         }
         all.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(all)

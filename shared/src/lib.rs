@@ -26,6 +26,7 @@ pub mod oauth;
 pub mod policy;
 pub mod providers;
 pub mod queue;
+pub mod scan;
 pub mod secret;
 pub mod sink;
 pub mod stack;

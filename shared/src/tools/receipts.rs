@@ -129,21 +129,10 @@ impl ReceiptStore {
         if !conditions.is_empty() {
             scan = scan.filter_expression(conditions.join(" AND "));
         }
-        let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let out = scan
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| ReceiptError(chain(&e)))?;
-            all.extend(out.items.unwrap_or_default().iter().filter_map(parse));
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let items = crate::scan::all_items(scan)
+            .await
+            .map_err(|e| ReceiptError(chain(&e)))?;
+        let mut all: Vec<Receipt> = items.iter().filter_map(parse).collect();
         all.sort_by(|a, b| {
             b.created_at
                 .cmp(&a.created_at)
