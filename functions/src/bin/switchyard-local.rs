@@ -71,6 +71,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app.resources.event_bus,
         app.resources.tap_queue_url.as_deref().unwrap_or("-")
     );
+    println!("OAuth: {base}/oauth/<provider>/start?instance_id=<id>  (redirect URI {base}/oauth/<provider>/callback)");
+    println!("tools: POST {base}/tools/<integration>/<method>, GET {base}/tools?agent_id=<agent>");
+    println!(
+        "CLI: export AWS_ENDPOINT_URL={} SWITCHYARD_STACK_PREFIX={}",
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        args.prefix
+    );
     println!(
         "switchyard local host ready on {base} (prefix {})",
         args.prefix
