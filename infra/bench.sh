@@ -28,6 +28,13 @@ python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
   --env SWITCHYARD_PAYLOAD_BUCKET=bench-payloadbucket \
   --env SWITCHYARD_KMS_KEY_ID=alias/bench \
   --env SWITCHYARD_EVENT_BUS=bench-AgentEventBus \
+  --env SWITCHYARD_OAUTH_STATES_TABLE=bench-OAuthStatesTable \
+  --env SWITCHYARD_CONNECTIONS_TABLE=bench-ConnectionsTable \
+  --env SWITCHYARD_AUDIT_TABLE=bench-AuditTable \
+  --env SWITCHYARD_PLATFORM_KEYS_SECRET=bench-PlatformKeysSecret \
+  --env SWITCHYARD_TOOL_STATE_TABLE=bench-ToolStateTable \
+  --env SWITCHYARD_RECEIPTS_TABLE=bench-ReceiptsTable \
+  --env SWITCHYARD_PUBLIC_URL=https://bench.example \
   "$target/release/webhook"
 
 echo "== AWS calls per accepted webhook (moto)"

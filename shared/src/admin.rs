@@ -197,7 +197,8 @@ pub async fn set_guardrails(
     match (change.tool, change.field) {
         (Some(tool), Some(field)) => {
             let method = app
-                .catalog
+                .catalog()
+                .map_err(|e| AdminError::Guardrail(e.to_string()))?
                 .method(&tool)
                 .ok_or_else(|| AdminError::Guardrail(format!("no tool {tool}")))?;
             if !method.def.exec.guardrails.contains(&field) {

@@ -1,6 +1,6 @@
 //! `App`: everything a function needs, built once per cold start.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::audit::AuditLog;
@@ -47,16 +47,19 @@ pub struct App {
     pub connections: ConnectionStore,
     pub audit: AuditLog,
     pub platform_keys: crate::keys::PlatformKeys,
-    /// Tool method definitions, checked and compiled once per cold start.
-    pub catalog: crate::tools::definitions::Catalog,
+    /// Tool method definitions, checked and compiled once per cold start, on first use (tool
+    /// Lambdas load them during init).
+    catalog: OnceLock<Result<crate::tools::definitions::Catalog, String>>,
     pub tool_state: crate::tools::state::ToolState,
     pub receipts: crate::tools::receipts::ReceiptStore,
     /// Discord rate-limit buckets seen by this warm process.
     pub buckets: crate::tools::outbound::Buckets,
-    /// The SSRF-safe client behind `http.secure_http_request`.
-    pub secure_http: crate::tools::secure_http::SecureHttp,
-    /// One HTTP client per cold start for provider calls (token endpoints and, later, tools).
-    pub http: reqwest::Client,
+    /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
+    secure_http: OnceLock<crate::tools::secure_http::SecureHttp>,
+    /// One HTTP client per cold start for provider calls (token endpoints, tools), built on
+    /// first use: a webhook never needs it, and loading the system's certificates costs
+    /// milliseconds of cold start.
+    http: OnceLock<reqwest::Client>,
     /// The public base URL of the HTTP API (OAuth redirect URIs are built from it).
     pub public_url: String,
     /// Who is acting, for the audit log (`cli:<user>`, `function:<name>`, `local-host`).
@@ -103,8 +106,6 @@ impl Hooks {
 
 /// The HTTP client for provider calls: rustls on the AWS SDK's crypto provider, short timeouts.
 fn http_client() -> reqwest::Client {
-    // Both the SDK and reqwest use rustls; install the one provider they share.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(10))
@@ -154,9 +155,30 @@ impl App {
 
     /// The same app with `secure_http_request` allowed to reach these exact loopback addresses.
     /// For tests that run a fake upstream on 127.0.0.1 only; production never calls it.
-    pub fn with_ssrf_exemptions(mut self, exempt: Vec<std::net::SocketAddr>) -> Self {
-        self.secure_http = crate::tools::secure_http::SecureHttp::new(exempt);
+    pub fn with_ssrf_exemptions(self, exempt: Vec<std::net::SocketAddr>) -> Self {
+        let _ = self
+            .secure_http
+            .set(crate::tools::secure_http::SecureHttp::new(exempt));
         self
+    }
+
+    /// The HTTP client for provider calls.
+    pub fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(http_client)
+    }
+
+    /// The tool catalog, loaded on first use.
+    pub fn catalog(&self) -> Result<&crate::tools::definitions::Catalog, AppError> {
+        self.catalog
+            .get_or_init(|| crate::tools::definitions::Catalog::load().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| AppError::Tools(e.clone()))
+    }
+
+    /// The SSRF-safe client for `http.secure_http_request`.
+    pub fn secure_http(&self) -> &crate::tools::secure_http::SecureHttp {
+        self.secure_http
+            .get_or_init(|| crate::tools::secure_http::SecureHttp::new(Vec::new()))
     }
 
     /// The same app acting as `actor` in the audit log.
@@ -172,6 +194,9 @@ impl App {
         limits: Limits,
         clock: Clock,
     ) -> Result<Self, AppError> {
+        // Both the SDK and reqwest use rustls: install the one crypto provider they share
+        // (cheap; the clients themselves are built on first use).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         Ok(Self {
             registry: Registry::load()?,
             instances: InstanceStore::new(aws.dynamodb.clone(), &resources.instances_table),
@@ -193,9 +218,8 @@ impl App {
                 &resources.platform_keys_secret,
                 crate::keys::PLATFORM_KEYS_TTL,
             ),
-            http: http_client(),
-            catalog: crate::tools::definitions::Catalog::load()
-                .map_err(|e| AppError::Tools(e.to_string()))?,
+            http: OnceLock::new(),
+            catalog: OnceLock::new(),
             tool_state: crate::tools::state::ToolState::new(
                 aws.dynamodb.clone(),
                 &resources.tool_state_table,
@@ -205,7 +229,7 @@ impl App {
                 &resources.receipts_table,
             ),
             buckets: crate::tools::outbound::Buckets::default(),
-            secure_http: crate::tools::secure_http::SecureHttp::new(Vec::new()),
+            secure_http: OnceLock::new(),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
             actor: default_actor(),

@@ -723,3 +723,38 @@ async fn discord_buckets_are_waited_out_instead_of_hitting_429() {
         "one request per call: the exhausted bucket was waited out"
     );
 }
+
+#[tokio::test]
+async fn notion_529_is_retried_with_backoff() {
+    let (stack, base) = serving_stack().await;
+    let notion = Fake::notion().await;
+    instance(&stack, "notion", "acme-notion", &notion, &[]).await;
+    let page = "59833787-2cf9-4fdf-8782-e53db20768a5";
+    notion.script("/v1/pages", vec![Scripted::notion_overloaded()]);
+    let (status, r) = call(
+        &stack,
+        &base,
+        "notion.retrieve_page",
+        "acme-notion",
+        json!({"page_id": page}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{r:?}");
+    let receipt = stack
+        .app
+        .receipts
+        .get(&receipt_id(&r))
+        .await
+        .expect("get")
+        .expect("receipt");
+    let statuses: Vec<Option<u16>> = receipt.attempts.iter().map(|a| a.status).collect();
+    assert_eq!(statuses, [Some(529), Some(200)]);
+    assert!(
+        receipt.attempts[0]
+            .decision
+            .as_deref()
+            .is_some_and(|d| d.contains("backoff")),
+        "{receipt:?}"
+    );
+}

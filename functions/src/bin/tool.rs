@@ -8,7 +8,8 @@ async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
     let tool = std::env::var("SWITCHYARD_TOOL")?;
     let app = switchyard::App::from_env().await?;
-    if tool != "discovery" && app.catalog.method(&tool).is_none() {
+    // Load and compile the definitions during init, not on the first call.
+    if tool != "discovery" && app.catalog()?.method(&tool).is_none() {
         return Err(format!("SWITCHYARD_TOOL={tool} is not a defined tool").into());
     }
     let (app, tool) = (&app, tool.as_str());

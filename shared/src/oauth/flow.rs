@@ -242,7 +242,11 @@ async fn callback_inner(
         None => None,
     };
     let tokens = oauth
-        .exchange_code(&app.http, code, verifier.as_ref().map(SecretString::expose))
+        .exchange_code(
+            app.http(),
+            code,
+            verifier.as_ref().map(SecretString::expose),
+        )
         .await
         .map_err(|e| match e {
             TokenError::Transient(d) => FlowError::Unavailable(d),

@@ -275,7 +275,7 @@ async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken
     let mut attempt = 0;
     let fresh = loop {
         attempt += 1;
-        match oauth.refresh(&app.http, refresh_token).await {
+        match oauth.refresh(app.http(), refresh_token).await {
             Ok(set) => break set,
             Err(TokenError::InvalidGrant(reason)) => return Err(RefreshFailure::Grant(reason)),
             Err(TokenError::Rejected { error, .. }) => {
@@ -408,7 +408,7 @@ pub async fn disconnect(
                 ),
             };
             oauth
-                .revoke(&app.http, token, hint)
+                .revoke(app.http(), token, hint)
                 .await
                 .map_err(|e| match e {
                     TokenError::Transient(d) => VaultError::Unavailable(d),

@@ -169,7 +169,7 @@ impl Call<'_> {
             None
         };
         let headers = self.method.integration.exec.headers.clone();
-        let http_client = self.app.http.clone();
+        let http_client = self.app.http().clone();
         let route = format!("{} {path}", http.method);
         let build = || {
             let mut request = http_client

@@ -241,7 +241,11 @@ pub async fn invoke(
     request: ToolRequest,
     deadline: Instant,
 ) -> ToolResponse {
-    let Some(method) = app.catalog.method(tool_id) else {
+    let catalog = match app.catalog() {
+        Ok(c) => c,
+        Err(e) => return fail(ToolError::internal(&e.to_string())),
+    };
+    let Some(method) = catalog.method(tool_id) else {
         return fail(ToolError::new(
             "unknown_tool",
             format!("no tool {tool_id}"),
@@ -520,7 +524,10 @@ pub async fn discover(app: &App, agent: &str) -> Result<Vec<ToolInfo>, ToolError
     let mut tools = Vec::new();
     for instance in instances.iter().filter(|i| i.grants.contains_key(agent)) {
         let guardrails = Guardrails::of(instance).unwrap_or_default();
-        for method in app.catalog.for_provider(&instance.provider) {
+        let catalog = app
+            .catalog()
+            .map_err(|e| ToolError::internal(&e.to_string()))?;
+        for method in catalog.for_provider(&instance.provider) {
             if guardrails.check_tool(&method.tool_id).is_err() {
                 continue;
             }

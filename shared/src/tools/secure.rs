@@ -112,7 +112,7 @@ pub(crate) async fn run(call: &mut Call<'_>, input: &Value) -> Result<Value, Too
         .unwrap_or_default();
     let method = request.method.clone();
     let started = Instant::now();
-    let result = call.app.secure_http.send(&policy, request).await;
+    let result = call.app.secure_http().send(&policy, request).await;
     let mut attempt = Attempt {
         method,
         path,
