@@ -136,22 +136,7 @@ async fn unreachable_emulator_is_503_so_the_provider_retries() {
     )
     .expect("app");
     let body = slack_mention("EvDown", "C1", "hi");
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().expect("header"));
-    headers.insert(
-        "x-slack-request-timestamp",
-        NOW.to_string().parse().expect("header"),
-    );
-    headers.insert(
-        "x-slack-signature",
-        switchyard::verify::sign::slack(
-            demo::SLACK_SIGNING_SECRET,
-            &NOW.to_string(),
-            body.as_bytes(),
-        )
-        .parse()
-        .expect("header"),
-    );
+    let headers = signed_headers(&body);
     let reply = switchyard::ingest::handle(
         &app,
         "slack",
@@ -183,22 +168,7 @@ async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
     )
     .expect("app");
     let body = slack_mention("EvQ", "C1", "hi");
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().expect("header"));
-    headers.insert(
-        "x-slack-request-timestamp",
-        NOW.to_string().parse().expect("header"),
-    );
-    headers.insert(
-        "x-slack-signature",
-        switchyard::verify::sign::slack(
-            demo::SLACK_SIGNING_SECRET,
-            &NOW.to_string(),
-            body.as_bytes(),
-        )
-        .parse()
-        .expect("header"),
-    );
+    let headers = signed_headers(&body);
     let reply = switchyard::ingest::handle(
         &broken,
         "slack",
@@ -225,4 +195,21 @@ async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
     assert_eq!(reply.status, 200);
     assert_eq!(stack.drain().await, 1);
     assert_eq!(stack.tapped().await.len(), 1);
+}
+
+/// The headers Slack would send with `body`, signed with the demo secret at `NOW`.
+fn signed_headers(body: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().expect("header"));
+    headers.insert(
+        "x-slack-request-timestamp",
+        NOW.to_string().parse().expect("header"),
+    );
+    let signature = switchyard::verify::sign::slack(
+        demo::SLACK_SIGNING_SECRET,
+        &NOW.to_string(),
+        body.as_bytes(),
+    );
+    headers.insert("x-slack-signature", signature.parse().expect("header"));
+    headers
 }
