@@ -94,7 +94,7 @@ impl AuditLog {
 
     /// The most recent `limit` entries across targets, newest first (admin; scans).
     pub async fn recent(&self, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
             .await
             .map_err(|e| AuditError(chain(&e)))?;
         let mut all: Vec<AuditEntry> = items.iter().map(entry).collect();

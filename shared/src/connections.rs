@@ -16,6 +16,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::crypto::Envelope;
+use crate::dynamo::{n, s};
 use crate::error::{chain, is_conditional_check_failed};
 
 /// Why a connection operation failed.
@@ -103,14 +104,6 @@ pub fn connection_id(instance_id: &str, account: &str) -> String {
 pub struct ConnectionStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 impl ConnectionStore {
@@ -224,7 +217,7 @@ impl ConnectionStore {
 
     /// Every connection, sorted by id (admin; scans the table).
     pub async fn list(&self) -> Result<Vec<Connection>, ConnectionError> {
-        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
             .await
             .map_err(unavailable)?;
         let mut all = items.iter().map(from_item).collect::<Result<Vec<_>, _>>()?;

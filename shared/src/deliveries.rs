@@ -289,7 +289,7 @@ impl DeliveryStore {
 
     /// The most recent `limit` deliveries, newest first (admin; scans the table).
     pub async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, DeliveryError> {
-        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
             .await
             .map_err(unavailable)?;
         let mut all: Vec<DeliveryRecord> = items.iter().map(record).collect();

@@ -129,7 +129,7 @@ impl InstanceStore {
 
     /// Every instance, sorted by id (admin listing; scans the table).
     pub async fn list(&self) -> Result<Vec<Instance>, InstanceError> {
-        let items = crate::scan::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
             .await
             .map_err(unavailable)?;
         let mut all = Vec::with_capacity(items.len());

@@ -185,15 +185,11 @@ async fn publish_failure_is_retried_and_nothing_is_lost() {
     assert_eq!(r.status(), 200);
 
     // A consumer whose event bus does not exist fails the record and records why.
-    let mut resources = stack.app.resources.clone();
-    resources.event_bus = format!("{}-missing", resources.event_bus);
-    let broken = switchyard::App::new(
-        switchyard::aws::AwsClients::with_endpoint(&crate::support::endpoint()).await,
-        resources,
-        Limits::default(),
-        switchyard::clock::Clock::fixed(NOW),
-    )
-    .expect("app");
+    let broken = stack
+        .variant(&crate::support::endpoint(), |r| {
+            r.event_bus.push_str("-missing")
+        })
+        .await;
     let settings = DriverSettings {
         batch_size: 10,
         visibility_timeout: 1,

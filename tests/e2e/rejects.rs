@@ -127,14 +127,7 @@ async fn bad_requests_get_the_right_status_and_nothing_is_stored() {
 async fn unreachable_emulator_is_503_so_the_provider_retries() {
     let stack = Stack::new().await;
     // The same resources, but every AWS call goes to a closed port.
-    let dead = switchyard::aws::AwsClients::with_endpoint("http://127.0.0.1:9").await;
-    let app = switchyard::App::new(
-        dead,
-        stack.app.resources.clone(),
-        Limits::default(),
-        switchyard::clock::Clock::fixed(NOW),
-    )
-    .expect("app");
+    let app = stack.variant("http://127.0.0.1:9", |_| {}).await;
     let body = slack_mention("EvDown", "C1", "hi");
     let headers = signed_headers(&body);
     let reply = switchyard::ingest::handle(
@@ -157,16 +150,11 @@ async fn unreachable_emulator_is_503_so_the_provider_retries() {
 #[tokio::test]
 async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
     let stack = Stack::new().await;
-    let mut resources = stack.app.resources.clone();
-    let real_queue = resources.ingress_queue_url.clone();
-    resources.ingress_queue_url = format!("{real_queue}-missing");
-    let broken = switchyard::App::new(
-        switchyard::aws::AwsClients::with_endpoint(&crate::support::endpoint()).await,
-        resources,
-        Limits::default(),
-        switchyard::clock::Clock::fixed(NOW),
-    )
-    .expect("app");
+    let broken = stack
+        .variant(&crate::support::endpoint(), |r| {
+            r.ingress_queue_url.push_str("-missing");
+        })
+        .await;
     let body = slack_mention("EvQ", "C1", "hi");
     let headers = signed_headers(&body);
     let reply = switchyard::ingest::handle(

@@ -46,6 +46,19 @@ impl Stack {
         Self { app: Arc::new(app) }
     }
 
+    /// Another app over this stack's resources, as a second Lambda would be: AWS calls go to
+    /// `endpoint` (a dead one to simulate an outage) and `change` may break a resource name.
+    pub async fn variant(
+        &self,
+        endpoint: &str,
+        change: impl FnOnce(&mut switchyard::config::Resources),
+    ) -> App {
+        let mut resources = self.app.resources.clone();
+        change(&mut resources);
+        let aws = AwsClients::with_endpoint(endpoint).await;
+        App::new(aws, resources, Limits::default(), Clock::fixed(NOW)).expect("app")
+    }
+
     /// Serves the local host's routes on an ephemeral port; returns the base URL.
     pub async fn serve(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

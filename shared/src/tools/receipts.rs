@@ -129,7 +129,7 @@ impl ReceiptStore {
         if !conditions.is_empty() {
             scan = scan.filter_expression(conditions.join(" AND "));
         }
-        let items = crate::scan::all_items(scan)
+        let items = crate::dynamo::all_items(scan)
             .await
             .map_err(|e| ReceiptError(chain(&e)))?;
         let mut all: Vec<Receipt> = items.iter().filter_map(parse).collect();

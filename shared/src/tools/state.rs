@@ -9,6 +9,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
+use crate::dynamo::{n, s};
 use crate::error::{chain, is_conditional_check_failed};
 
 /// How long an idempotent result is replayable.
@@ -58,14 +59,6 @@ pub enum Claim {
 pub struct ToolState {
     client: aws_sdk_dynamodb::Client,
     table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
 }
 
 impl ToolState {

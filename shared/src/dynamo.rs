@@ -1,4 +1,5 @@
-//! Reading a whole DynamoDB table (admin listings and scheduled jobs only; never a request path).
+//! Small DynamoDB helpers shared by the stores: attribute constructors and reading a whole
+//! table (admin listings and scheduled jobs only; never a request path).
 
 use std::collections::HashMap;
 
@@ -25,4 +26,14 @@ pub async fn all_items(
             return Ok(items);
         }
     }
+}
+
+/// A string attribute.
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// A number attribute.
+pub fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
 }
