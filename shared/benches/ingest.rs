@@ -62,13 +62,14 @@ fn bench_ingest(c: &mut Criterion) {
 
     let slack = registry.get("slack").expect("slack");
     let secret = SecretString::from(demo::SLACK_SIGNING_SECRET);
-    let slack_instance = ResolvedInstance {
-        instance: instance("demo-slack", "slack"),
-        verifier: Verifier::new(&slack.webhook.as_ref().expect("webhook").signature, |_| {
+    let slack_instance = ResolvedInstance::new(
+        instance("demo-slack", "slack"),
+        Verifier::new(&slack.webhook.as_ref().expect("webhook").signature, |_| {
             Some(&secret)
         })
         .expect("verifier"),
-    };
+    );
+    let slack_plugin = registry.plugin("slack").expect("plugin");
     let body = slack_body();
     let mut headers = HeaderMap::new();
     headers.insert("content-type", "application/json".parse().expect("h"));
@@ -84,12 +85,13 @@ fn bench_ingest(c: &mut Criterion) {
         b.iter(|| {
             match accept(
                 slack,
+                slack_plugin,
                 &slack_instance,
                 &headers,
                 black_box(body.as_bytes()),
                 NOW,
             ) {
-                Ok(Accepted::Queue { item, .. }) => black_box(item.to_json()),
+                Ok(Accepted::Queue { items, .. }) => black_box(items[0].to_json()),
                 other => panic!("not queued: {other:?}"),
             }
         })
@@ -105,14 +107,15 @@ fn bench_ingest(c: &mut Criterion) {
 
     let discord = registry.get("discord").expect("discord");
     let key = SecretString::from(demo::DISCORD_PUBLIC_KEY);
-    let discord_instance = ResolvedInstance {
-        instance: instance("demo-discord", "discord"),
-        verifier: Verifier::new(
+    let discord_instance = ResolvedInstance::new(
+        instance("demo-discord", "discord"),
+        Verifier::new(
             &discord.webhook.as_ref().expect("webhook").signature,
             |_| Some(&key),
         )
         .expect("verifier"),
-    };
+    );
+    let discord_plugin = registry.plugin("discord").expect("plugin");
     let body = discord_body();
     let seed: [u8; 32] = hex::decode(demo::DISCORD_SEED_HEX)
         .expect("hex")
@@ -132,12 +135,13 @@ fn bench_ingest(c: &mut Criterion) {
         b.iter(|| {
             match accept(
                 discord,
+                discord_plugin,
                 &discord_instance,
                 &headers,
                 black_box(body.as_bytes()),
                 NOW,
             ) {
-                Ok(Accepted::Queue { item, .. }) => black_box(item.to_json()),
+                Ok(Accepted::Queue { items, .. }) => black_box(items[0].to_json()),
                 other => panic!("not queued: {other:?}"),
             }
         })

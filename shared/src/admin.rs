@@ -41,6 +41,8 @@ pub enum AdminError {
     Audit(String),
     #[error("guardrail: {0}")]
     Guardrail(String),
+    #[error("instance {0} has no verification token yet: the provider sends it when the webhook subscription is created")]
+    NoVerificationToken(String),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -122,6 +124,32 @@ pub async fn create_instance(
         audit(app, id, "secret_update", &detail).await?;
     }
     Ok(instance)
+}
+
+/// The verification token a provider sent to `instance` (Notion's handshake), for the operator
+/// to paste into the provider's console. The reveal is audited.
+pub async fn reveal_verification_token(
+    app: &App,
+    instance: &Instance,
+) -> Result<SecretString, AdminError> {
+    const FIELD: &str = "verification_token";
+    let sealed = instance
+        .sealed
+        .as_ref()
+        .filter(|_| instance.secret_keys.iter().any(|k| k == FIELD))
+        .ok_or_else(|| AdminError::NoVerificationToken(instance.id.clone()))?;
+    let mut secrets = app.keyring.open(&instance.id, sealed).await?;
+    let token = secrets
+        .remove(FIELD)
+        .ok_or_else(|| AdminError::NoVerificationToken(instance.id.clone()))?;
+    audit(
+        app,
+        &instance.id,
+        "verification_token_revealed",
+        "shown to the operator",
+    )
+    .await?;
+    Ok(token)
 }
 
 async fn audit(app: &App, instance_id: &str, action: &str, detail: &str) -> Result<(), AdminError> {

@@ -76,6 +76,7 @@ type Hook = Arc<dyn Fn() + Send + Sync>;
 #[derive(Default)]
 pub struct Hooks {
     after_refresh_persisted: Mutex<Option<Hook>>,
+    crash_after_claim: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -90,6 +91,18 @@ impl Hooks {
         if let Ok(mut slot) = self.after_refresh_persisted.lock() {
             *slot = Some(Arc::new(hook));
         }
+    }
+
+    /// Makes webhook ingress stop right after claiming, as a function killed there would: the
+    /// claims stay, nothing is queued or released, the provider sees an error.
+    pub fn set_crash_after_claim(&self, crash: bool) {
+        self.crash_after_claim
+            .store(crash, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn crash_after_claim(&self) -> bool {
+        self.crash_after_claim
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn after_refresh_persisted(&self) {
@@ -209,7 +222,12 @@ impl App {
                 limits.inline_payload_bytes,
             ),
             keyring: Keyring::new(aws.kms.clone(), &resources.kms_key_id),
-            sink: EventSink::new(aws.events.clone(), &resources.event_bus),
+            sink: EventSink::new(
+                aws.events.clone(),
+                &resources.event_bus,
+                aws.s3.clone(),
+                &resources.payload_bucket,
+            ),
             states: StateStore::new(aws.dynamodb.clone(), &resources.states_table),
             connections: ConnectionStore::new(aws.dynamodb.clone(), &resources.connections_table),
             audit: AuditLog::new(aws.dynamodb.clone(), &resources.audit_table),

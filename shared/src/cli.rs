@@ -87,6 +87,10 @@ enum InstanceCmd {
     Show {
         #[arg(long)]
         id: String,
+        /// Also print the verification token the provider sent (Notion), to paste into its
+        /// console. Audited.
+        #[arg(long)]
+        reveal_verification_token: bool,
     },
     /// Deletes an instance.
     Delete {
@@ -110,6 +114,12 @@ enum InstanceCmd {
         /// Let '*' cover private channels too.
         #[arg(long)]
         private_channels: bool,
+        /// Event type globs, comma-separated (`shopify.orders/*,email.bounce`); default: all.
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Attribute globs an event must match, key=glob, repeatable (`shop=acme.*`).
+        #[arg(long = "attr", value_parser = parse_setting)]
+        attributes: Vec<(String, String)>,
     },
     /// Sets allow/deny lists: on a tool's guarded input field (`--tool slack.post_message
     /// --field /channel --allow C1,C2`), or on whole tools (`--deny-tools notion.update_page`).
@@ -545,8 +555,17 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
                 )?;
             }
         }
-        InstanceCmd::Show { id } => match app.instances.get(&id).await? {
-            Some(i) => print_json(out, &i)?,
+        InstanceCmd::Show {
+            id,
+            reveal_verification_token,
+        } => match app.instances.get(&id).await? {
+            Some(i) => {
+                print_json(out, &i)?;
+                if reveal_verification_token {
+                    let token = crate::admin::reveal_verification_token(app, &i).await?;
+                    writeln!(out, "verification_token: {}", token.expose())?;
+                }
+            }
             None => return Err(format!("instance {id} does not exist").into()),
         },
         InstanceCmd::Delete { id } => {
@@ -562,6 +581,8 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
             channels,
             dms,
             private_channels,
+            events,
+            attributes,
         } => {
             let policy = TriggerPolicy {
                 trigger: match trigger {
@@ -571,6 +592,8 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
                 channels: channels.into_iter().filter(|c| !c.is_empty()).collect(),
                 dms,
                 private_channels,
+                events: events.into_iter().filter(|e| !e.is_empty()).collect(),
+                attributes: attributes.into_iter().collect(),
             };
             crate::admin::grant(app, &id, &agent, &policy).await?;
             print_json(out, &policy)?;

@@ -45,6 +45,9 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Larger WorkItems put their payload in S3 and carry its key (SQS caps messages).
     pub inline_payload_bytes: usize,
+    /// How long an unqueued delivery claim blocks the provider's retries: longer than the
+    /// webhook function's timeout, so a retry after a crash between claim and queue is accepted.
+    pub claim_secs: u64,
 }
 
 impl Default for Limits {
@@ -52,18 +55,21 @@ impl Default for Limits {
         Self {
             max_body_bytes: 1024 * 1024,
             inline_payload_bytes: 200_000,
+            claim_secs: 5,
         }
     }
 }
 
 impl Limits {
-    /// Limits from `SWITCHYARD_MAX_BODY_BYTES` and `SWITCHYARD_INLINE_PAYLOAD_BYTES`, else defaults.
+    /// Limits from `SWITCHYARD_MAX_BODY_BYTES`, `SWITCHYARD_INLINE_PAYLOAD_BYTES` and
+    /// `SWITCHYARD_CLAIM_SECS`, else defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
         Ok(Self {
             max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES")?.unwrap_or(defaults.max_body_bytes),
             inline_payload_bytes: number("SWITCHYARD_INLINE_PAYLOAD_BYTES")?
                 .unwrap_or(defaults.inline_payload_bytes),
+            claim_secs: number("SWITCHYARD_CLAIM_SECS")?.map_or(defaults.claim_secs, |n| n as u64),
         })
     }
 }

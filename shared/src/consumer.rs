@@ -8,7 +8,7 @@
 
 use crate::app::App;
 use crate::deliveries::{Begin, Outcome};
-use crate::events::{for_agents, normalize};
+use crate::events::for_agents;
 use crate::workitem::WorkItem;
 
 /// One queue message.
@@ -33,6 +33,8 @@ pub enum ConsumeError {
     Payload(#[from] crate::queue::QueueError),
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
+    #[error("this build has no webhook plugin for provider {0}")]
+    UnknownProvider(String),
 }
 
 /// How long one consumer may hold a delivery before another may take it over.
@@ -98,14 +100,17 @@ async fn deliver(app: &App, item: &WorkItem) -> Result<(Outcome, Vec<String>), C
         return Ok((Outcome::Dropped, Vec::new()));
     };
     let payload = app.queue.payload(item).await?;
-    let Some(normalized) = normalize(item, &payload) else {
+    let Some(plugin) = app.registry.plugin(&item.provider) else {
+        return Err(ConsumeError::UnknownProvider(item.provider.clone()));
+    };
+    let Some(normalized) = plugin.normalize(item, &payload) else {
         return Ok((Outcome::Filtered, Vec::new()));
     };
     let events = for_agents(item, &instance, &normalized, &payload);
     if events.is_empty() {
         return Ok((Outcome::Filtered, Vec::new()));
     }
-    app.sink.publish(&events).await?;
+    app.sink.publish(&events, &item.id).await?;
     Ok((
         Outcome::Delivered,
         events.into_iter().map(|e| e.agent_id).collect(),

@@ -3,14 +3,19 @@
 //! Table `DeliveriesTable`, key `pk` = delivery key `<provider>#<instance>#<provider id>`, TTL
 //! attribute `expires_at`. Access patterns:
 //! - ingress: one conditional `PutItem` claims the key (`attribute_not_exists(pk) OR
-//!   expires_at < :now`); two concurrent deliveries cannot both win. Expired items are treated
-//!   as absent because DynamoDB (and the emulator) may keep them past their TTL.
+//!   expires_at < :now OR (status = queued AND claim_until < :now)`); two concurrent deliveries
+//!   cannot both win. Expired items are treated as absent because DynamoDB (and the emulator) may
+//!   keep them past their TTL. A `queued` claim older than its claim window (longer than the
+//!   webhook function's timeout) may be taken again: its handler died before queueing, or it
+//!   queued and the consumer has not begun; either way the retry is queued, and `begin` below
+//!   lets only one work item of a key publish.
+//! - ingress: a delivery refused for its tenant is recorded (`refused_tenant`), not queued.
 //! - consumer: conditional `UpdateItem` takes a processing lease, then marks the outcome; a
 //!   redelivered message finds the outcome and publishes nothing twice.
 //! - admin: a scan for `events list` (operator only).
 //!
 //! Statuses: `queued` → `processing` → `delivered` | `filtered` (no agent's policy matched) |
-//! `dropped` (instance deleted) | `failed` (retried by SQS, then the DLQ).
+//! `dropped` (instance deleted) | `failed` (retried by SQS, then the DLQ); `refused_<why>`.
 
 use std::collections::HashMap;
 
@@ -38,7 +43,10 @@ pub struct Claim<'a> {
     pub provider: &'a str,
     pub instance_id: &'a str,
     pub kind: &'a str,
+    /// How long the key blocks duplicates.
     pub ttl_secs: u64,
+    /// How long an unqueued claim blocks retries: longer than the webhook function can live.
+    pub claim_secs: u64,
 }
 
 /// The consumer's view of a delivery when it picks up a work item.
@@ -128,11 +136,53 @@ impl DeliveryStore {
                 "expires_at",
                 AttributeValue::N((now + claim.ttl_secs).to_string()),
             )
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .item(
+                "claim_until",
+                AttributeValue::N((now + claim.claim_secs).to_string()),
+            )
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now \
+                 OR (#status = :queued AND claim_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":queued", AttributeValue::S("queued".into()))
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
         match put.send().await {
             Ok(_) => Ok(true),
             Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Records a delivery that was acknowledged but refused (`refused_<reason>`), unless the
+    /// key is already taken. Nothing is queued for it.
+    pub async fn record_refused(
+        &self,
+        item: &crate::workitem::WorkItem,
+        reason: &str,
+        ttl_secs: u64,
+        now: u64,
+    ) -> Result<(), DeliveryError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(item.delivery_key.clone()))
+            .item("work_item_id", AttributeValue::S(item.id.clone()))
+            .item("provider", AttributeValue::S(item.provider.clone()))
+            .item("instance_id", AttributeValue::S(item.instance_id.clone()))
+            .item("kind", AttributeValue::S(item.kind.clone()))
+            .item("status", AttributeValue::S(format!("refused_{reason}")))
+            .item("received_at", AttributeValue::N(now.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N((now + ttl_secs).to_string()),
+            )
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        match put.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }

@@ -1,12 +1,15 @@
 //! `PlatformEvent`: what an agent receives, and how a WorkItem is normalized into one.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::clock::rfc3339;
 use crate::instances::Instance;
-use crate::policy::{Place, Scope};
+use crate::policy::Place;
+pub use crate::providers::plugin::Normalized;
 use crate::workitem::WorkItem;
 
 /// The current PlatformEvent schema version.
@@ -19,9 +22,13 @@ pub struct PlatformEvent {
     pub schema_version: u32,
     /// Stable for a given delivery and agent: republishing yields the same id.
     pub event_id: String,
-    /// `<provider>.<provider event type>`, e.g. `slack.app_mention`, `discord.application_command`.
+    /// `<provider>.<provider event type>`, e.g. `slack.app_mention`, `shopify.orders/create`,
+    /// or a name the definition gives (`email.bounce`).
     #[serde(rename = "type")]
     pub event_type: String,
+    /// `<provider>.<workspace>.<type, '/' as '.'>`, e.g. `shopify.acme.orders.create`: a topic
+    /// name a stream sink (Kafka/MSK) can route on.
+    pub topic: String,
     /// RFC 3339 time the provider says the event happened (else when we received it).
     pub time: String,
     pub source: Source,
@@ -31,12 +38,19 @@ pub struct PlatformEvent {
     pub place: Place,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// Resource attributes (shop, email, phone number id, team id) policies match on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
     /// What the agent needs to answer (Discord interaction token, Slack response_url, thread).
     /// Credentials here are short-lived and scoped to this one event.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub reply: Value,
-    /// The provider's payload as received.
+    /// The provider's payload as received; `null` when it travelled by `payload_ref`.
     pub payload: Value,
+    /// Where the payload is when the event would pass EventBridge's 256 KB limit:
+    /// `s3://<payload bucket>/<key>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<String>,
 }
 
 /// Where an event came from.
@@ -119,27 +133,6 @@ impl IntegrationEvent {
     }
 }
 
-/// A WorkItem understood: its type, scope and how to reply; `None` from [`normalize`] means
-/// there is nothing an agent should see (the app's own messages, for instance).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Normalized {
-    pub event_type: String,
-    pub scope: Scope,
-    pub occurred_at: u64,
-    pub reply: Value,
-}
-
-/// Understands a WorkItem's payload.
-pub fn normalize(item: &WorkItem, payload: &Value) -> Option<Normalized> {
-    match (item.provider.as_str(), item.kind.as_str()) {
-        ("slack", "event_callback") => slack_event(item, payload),
-        ("slack", "slash_command") => Some(slack_command(item, payload)),
-        ("slack", "interaction") => Some(slack_interaction(item, payload)),
-        ("discord", kind) => Some(discord(item, kind, payload)),
-        _ => None,
-    }
-}
-
 /// The events for each agent whose policy allows `normalized`.
 pub fn for_agents(
     item: &WorkItem,
@@ -150,11 +143,18 @@ pub fn for_agents(
     instance
         .grants
         .iter()
-        .filter(|(_, policy)| policy.allows(&normalized.scope))
+        .filter(|(_, policy)| {
+            policy.allows_event(
+                &normalized.event_type,
+                &normalized.attributes,
+                &normalized.scope,
+            )
+        })
         .map(|(agent, _)| PlatformEvent {
             schema_version: PLATFORM_EVENT_VERSION,
             event_id: event_id(&item.delivery_key, agent),
             event_type: normalized.event_type.clone(),
+            topic: topic(&item.provider, &instance.workspace, &normalized.event_type),
             time: rfc3339(normalized.occurred_at),
             source: Source {
                 provider: item.provider.clone(),
@@ -165,10 +165,22 @@ pub fn for_agents(
             work_item_id: item.id.clone(),
             place: normalized.scope.place,
             channel: normalized.scope.channel.clone(),
+            attributes: normalized.attributes.clone(),
             reply: normalized.reply.clone(),
             payload: payload.clone(),
+            payload_ref: None,
         })
         .collect()
+}
+
+/// `<provider>.<workspace>.<entity>.<action>`: the event type without its provider prefix, with
+/// `/` as `.` (`shopify.orders/create` in workspace `acme` → `shopify.acme.orders.create`).
+pub fn topic(provider: &str, workspace: &str, event_type: &str) -> String {
+    let local = event_type
+        .split_once('.')
+        .map_or(event_type, |(_, rest)| rest)
+        .replace('/', ".");
+    format!("{provider}.{workspace}.{local}")
 }
 
 fn event_id(delivery_key: &str, agent: &str) -> String {
@@ -179,119 +191,19 @@ fn event_id(delivery_key: &str, agent: &str) -> String {
     format!("evt_{}", &hex::encode(h.finalize())[..32])
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-/// Slack channel ids: C public, G private (legacy) or group DM, D direct message.
-fn slack_place(channel: Option<&str>, channel_type: Option<&str>) -> Place {
-    match (channel_type, channel.and_then(|c| c.chars().next())) {
-        (Some("im" | "mpim"), _) | (None, Some('D')) => Place::DirectMessage,
-        (Some("group"), _) | (None, Some('G')) => Place::PrivateChannel,
-        (Some("channel"), _) | (None, Some('C')) => Place::PublicChannel,
-        _ => Place::AppSurface,
-    }
-}
-
-fn slack_event(item: &WorkItem, payload: &Value) -> Option<Normalized> {
-    let event = payload.get("event")?;
-    let kind = str_at(event, "/type")?;
-    // The app's own and other bots' messages never trigger agents (no loops).
-    if event.get("bot_id").is_some() || str_at(event, "/subtype") == Some("bot_message") {
-        return None;
-    }
-    let channel = str_at(event, "/channel").or_else(|| str_at(event, "/item/channel"));
-    let place = slack_place(channel, str_at(event, "/channel_type"));
-    let addressed = kind == "app_mention" || place == Place::DirectMessage;
-    let thread = str_at(event, "/thread_ts").or_else(|| str_at(event, "/ts"));
-    Some(Normalized {
-        event_type: format!("slack.{kind}"),
-        scope: Scope {
-            place,
-            channel: channel.map(str::to_owned),
-            addressed,
-        },
-        occurred_at: payload
-            .get("event_time")
-            .and_then(Value::as_u64)
-            .unwrap_or(item.received_at),
-        reply: json!({"channel": channel, "thread_ts": thread}),
-    })
-}
-
-fn slack_command(item: &WorkItem, payload: &Value) -> Normalized {
-    let channel = str_at(payload, "/channel_id");
-    let place = match str_at(payload, "/channel_name") {
-        Some("directmessage") => Place::DirectMessage,
-        Some("privategroup") => Place::PrivateChannel,
-        _ => slack_place(channel, None),
-    };
-    Normalized {
-        event_type: "slack.slash_command".into(),
-        scope: Scope {
-            place,
-            channel: channel.map(str::to_owned),
-            addressed: true,
-        },
-        occurred_at: item.received_at,
-        reply: json!({"response_url": str_at(payload, "/response_url"), "channel": channel}),
-    }
-}
-
-fn slack_interaction(item: &WorkItem, payload: &Value) -> Normalized {
-    let kind = str_at(payload, "/type").unwrap_or("interaction");
-    let channel =
-        str_at(payload, "/channel/id").or_else(|| str_at(payload, "/container/channel_id"));
-    let place = if channel.is_some() {
-        slack_place(channel, None)
-    } else {
-        Place::AppSurface
-    };
-    Normalized {
-        event_type: format!("slack.{kind}"),
-        scope: Scope {
-            place,
-            channel: channel.map(str::to_owned),
-            addressed: true,
-        },
-        occurred_at: item.received_at,
-        reply: json!({
-            "response_url": str_at(payload, "/response_url"),
-            "trigger_id": str_at(payload, "/trigger_id"),
-            "channel": channel,
-        }),
-    }
-}
-
-fn discord(item: &WorkItem, kind: &str, payload: &Value) -> Normalized {
-    let channel = str_at(payload, "/channel_id").or_else(|| str_at(payload, "/channel/id"));
-    let place = if payload.get("guild_id").is_some_and(Value::is_string) {
-        Place::PublicChannel
-    } else {
-        Place::DirectMessage
-    };
-    Normalized {
-        event_type: format!("discord.{kind}"),
-        scope: Scope {
-            place,
-            channel: channel.map(str::to_owned),
-            addressed: true,
-        },
-        occurred_at: item.received_at,
-        reply: json!({
-            "application_id": str_at(payload, "/application_id"),
-            "interaction_id": str_at(payload, "/id"),
-            "interaction_token": str_at(payload, "/token"),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::TriggerPolicy;
+    use serde_json::json;
+
+    fn normalize(item: &WorkItem, payload: &Value) -> Option<Normalized> {
+        let registry = crate::providers::Registry::load().expect("registry");
+        registry
+            .plugin(&item.provider)
+            .expect("plugin")
+            .normalize(item, payload)
+    }
 
     fn item(provider: &str, kind: &str) -> WorkItem {
         WorkItem {
@@ -305,6 +217,7 @@ mod tests {
             retry_num: None,
             payload: None,
             payload_ref: None,
+            event: None,
         }
     }
 
@@ -348,6 +261,7 @@ mod tests {
         assert_eq!(e.agent_id, "a1");
         assert_eq!(e.time, "2018-07-12T18:36:58Z");
         assert_eq!(e.reply["thread_ts"], "1.2");
+        assert_eq!(e.topic, "slack.acme.app_mention");
         assert_eq!(e.event_id, event_id("slack#i#x", "a1"));
         assert_ne!(e.event_id, event_id("slack#i#x", "a2"));
     }
@@ -374,5 +288,20 @@ mod tests {
         assert_eq!(n.scope.channel.as_deref(), Some("C7"));
         assert_eq!(n.reply["interaction_token"], "tok");
         assert_eq!(n.reply["application_id"], "222");
+    }
+}
+
+#[cfg(test)]
+mod topic_tests {
+    #[test]
+    fn topics_follow_provider_workspace_entity_action() {
+        assert_eq!(
+            super::topic("shopify", "acme", "shopify.orders/create"),
+            "shopify.acme.orders.create"
+        );
+        assert_eq!(
+            super::topic("sendgrid", "acme", "email.bounce"),
+            "sendgrid.acme.bounce"
+        );
     }
 }

@@ -172,6 +172,44 @@ impl InstanceStore {
         }
     }
 
+    /// Replaces the sealed secrets and their key names, if the instance was not changed since
+    /// `seen_updated_at` (`Ok(false)`: it was; read it again).
+    pub async fn set_secrets(
+        &self,
+        id: &str,
+        sealed: &Envelope,
+        secret_keys: &[String],
+        seen_updated_at: u64,
+        now: u64,
+    ) -> Result<bool, InstanceError> {
+        let corrupt = |e: serde_json::Error| InstanceError::Corrupt {
+            id: id.to_owned(),
+            detail: e.to_string(),
+        };
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(id.to_owned()))
+            .update_expression("SET sealed = :sealed, secret_keys = :keys, updated_at = :now")
+            .condition_expression("attribute_exists(pk) AND updated_at = :seen")
+            .expression_attribute_values(
+                ":sealed",
+                AttributeValue::S(serde_json::to_string(sealed).map_err(corrupt)?),
+            )
+            .expression_attribute_values(
+                ":keys",
+                AttributeValue::L(secret_keys.iter().cloned().map(AttributeValue::S).collect()),
+            )
+            .expression_attribute_values(":seen", AttributeValue::N(seen_updated_at.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Grants `agent` the instance with `policy` (replacing an earlier grant).
     pub async fn grant(
         &self,

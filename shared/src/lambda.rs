@@ -9,7 +9,7 @@ use crate::consumer::{self, Record};
 use crate::ingest::{self, Reply};
 use crate::App;
 
-/// `POST /webhooks/<provider>/{instance_id}` behind API Gateway (HTTP API, payload 2.0).
+/// `POST|GET /webhooks/<provider>/{instance_id}` behind API Gateway (HTTP API, payload 2.0).
 pub async fn webhook(
     app: &App,
     provider: &str,
@@ -20,14 +20,13 @@ pub async fn webhook(
         .and_then(|p| p.first("instance_id"))
         .unwrap_or_default()
         .to_owned();
-    let reply = ingest::handle(
-        app,
-        provider,
-        &instance_id,
-        request.headers(),
-        request.body().as_ref(),
-    )
-    .await;
+    let request = ingest::WebhookRequest {
+        method: request.method().as_str(),
+        headers: request.headers(),
+        query: request.uri().query().unwrap_or_default(),
+        body: request.body().as_ref(),
+    };
+    let reply = ingest::handle(app, provider, &instance_id, request).await;
     http_response(reply)
 }
 
@@ -130,11 +129,16 @@ pub async fn tool(
             .and_then(serde_json::Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let body = match crate::tools::discover(app, &agent).await {
-            Ok(tools) => serde_json::json!({"tools": tools}),
-            Err(e) => serde_json::json!({"error": e}),
+        // The same statuses as the local host: 400 without an agent, 503 when discovery fails.
+        let (status, body) = if agent.is_empty() {
+            (400, serde_json::json!({"error": "agent_id is required"}))
+        } else {
+            match crate::tools::discover(app, &agent).await {
+                Ok(tools) => (200, serde_json::json!({"tools": tools})),
+                Err(e) => (503, serde_json::json!({"error": e})),
+            }
         };
-        return Ok(if http { http_json(200, &body) } else { body });
+        return Ok(if http { http_json(status, &body) } else { body });
     }
     let request = if http {
         let body = payload

@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod policy;
 pub mod providers;
 pub mod queue;
+pub mod reply;
 pub mod secret;
 pub mod sink;
 pub mod stack;

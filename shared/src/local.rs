@@ -9,7 +9,7 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeN
 use axum::body::Bytes;
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,10 @@ use crate::App;
 /// The HTTP routes of `template.yaml`.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
-        .route("/webhooks/{provider}/{instance_id}", post(webhook))
+        .route(
+            "/webhooks/{provider}/{instance_id}",
+            post(webhook).get(webhook),
+        )
         .route("/oauth/{provider}/start", get(oauth_start))
         .route("/oauth/{provider}/callback", get(oauth_callback))
         .route("/tools/{integration}/{method}", post(tool))
@@ -36,11 +39,18 @@ pub fn router(app: Arc<App>) -> Router {
 async fn webhook(
     State(app): State<Arc<App>>,
     Path((provider, instance_id)): Path<(String, String)>,
+    method: axum::http::Method,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reply = crate::ingest::handle(&app, &provider, &instance_id, &headers, &body).await;
-    into_response(reply)
+    let request = crate::ingest::WebhookRequest {
+        method: method.as_str(),
+        headers: &headers,
+        query: query.as_deref().unwrap_or_default(),
+        body: &body,
+    };
+    into_response(crate::ingest::handle(&app, &provider, &instance_id, request).await)
 }
 
 async fn oauth_start(
@@ -261,6 +271,7 @@ pub async fn seed_demo(app: &App) -> Result<(), crate::admin::AdminError> {
             channels: vec!["*".into()],
             dms: true,
             private_channels: true,
+            ..Default::default()
         };
         crate::admin::grant(app, id, demo::AGENT, &policy).await?;
     }

@@ -1,8 +1,16 @@
 //! Per-agent trigger policy: which of an instance's events reach an agent.
 //!
+//! A policy has two parts:
+//! - generic rules for every provider: event types by glob (`shopify.orders/*`, `email.bounce`)
+//!   and resource attributes by glob (`shop=acme.myshopify.com`); empty means any;
+//! - chat rules for chat places: mentions or all messages, allowlisted channels, DMs, private
+//!   channels. Resource events (an order, a page, an email) have no channel and are addressed.
+//!
 //! Default (what `instance grant` gives without flags): mentions only, no channel allowlisted, no
-//! DMs, so a fresh grant delivers nothing until channels are named. Explicit invocations (slash
-//! commands, interactions, Discord commands) count as addressed to the agent like mentions do.
+//! DMs, so a fresh grant delivers no chat message until channels are named. Explicit invocations
+//! (slash commands, interactions, Discord commands) count as addressed like mentions do.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +36,12 @@ pub struct TriggerPolicy {
     pub dms: bool,
     /// Private channels under `*` (a private channel named by id is always allowed).
     pub private_channels: bool,
+    /// Event type globs (`*` matches any run of characters); empty: every type.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// Attribute value globs every event must match; empty: any.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
 }
 
 /// What kind of place an event happened in.
@@ -39,6 +53,8 @@ pub enum Place {
     DirectMessage,
     /// The app's own surface (a modal, the home tab): no channel.
     AppSurface,
+    /// Not a chat place: a resource changed (an order, a page, an email).
+    Resource,
 }
 
 /// Where an event happened and whether it was addressed to the app.
@@ -50,11 +66,58 @@ pub struct Scope {
     pub addressed: bool,
 }
 
+impl Scope {
+    /// A resource event: no channel, addressed to whoever subscribed.
+    pub fn resource() -> Self {
+        Self {
+            place: Place::Resource,
+            channel: None,
+            addressed: true,
+        }
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
 impl TriggerPolicy {
-    /// Whether an event in `scope` goes to the agent holding this policy.
+    /// Whether an event of `event_type` with `attributes` in `scope` goes to this agent.
+    pub fn allows_event(
+        &self,
+        event_type: &str,
+        attributes: &BTreeMap<String, String>,
+        scope: &Scope,
+    ) -> bool {
+        let type_ok = self.events.is_empty() || self.events.iter().any(|g| glob(g, event_type));
+        let attributes_ok = self.attributes.iter().all(|(key, pattern)| {
+            attributes
+                .get(key)
+                .is_some_and(|value| glob(pattern, value))
+        });
+        type_ok && attributes_ok && self.allows(scope)
+    }
+
+    /// Whether the chat rules let an event in `scope` through.
     pub fn allows(&self, scope: &Scope) -> bool {
         let place_ok = match scope.place {
-            Place::AppSurface => true,
+            Place::AppSurface | Place::Resource => true,
             Place::DirectMessage => self.dms,
             Place::PublicChannel => self.lists(scope.channel.as_deref(), true),
             Place::PrivateChannel => self.lists(scope.channel.as_deref(), self.private_channels),
@@ -116,6 +179,42 @@ mod tests {
             ..p
         };
         assert!(with_private.allows(&scope(Place::PrivateChannel, "G1", false)));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("shopify.orders/*", "shopify.orders/create"));
+        assert!(!glob("shopify.orders/*", "shopify.products/create"));
+        assert!(glob("email.bounce", "email.bounce"));
+        assert!(!glob("email.bounce", "email.bounced"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "a-x-b-y-c"));
+        assert!(!glob("a*b*c", "a-x-c"));
+        assert!(glob("*.myshopify.com", "acme.myshopify.com"));
+        assert!(!glob("ab*ba", "aba"));
+    }
+
+    #[test]
+    fn event_types_and_attributes_for_resource_events() {
+        let p = TriggerPolicy {
+            events: vec!["shopify.orders/*".into()],
+            attributes: [("shop".to_owned(), "acme.*".to_owned())].into(),
+            ..Default::default()
+        };
+        let attrs: BTreeMap<String, String> =
+            [("shop".to_owned(), "acme.myshopify.com".to_owned())].into();
+        let r = Scope::resource();
+        assert!(p.allows_event("shopify.orders/create", &attrs, &r));
+        assert!(!p.allows_event("shopify.products/update", &attrs, &r));
+        assert!(!p.allows_event("shopify.orders/create", &BTreeMap::new(), &r));
+        // A default grant takes every resource event but no chat message.
+        let d = TriggerPolicy::default();
+        assert!(d.allows_event("email.bounce", &BTreeMap::new(), &r));
+        assert!(!d.allows_event(
+            "slack.app_mention",
+            &BTreeMap::new(),
+            &scope(Place::PublicChannel, "C1", true)
+        ));
     }
 
     #[test]

@@ -51,6 +51,85 @@ impl IngressQueue {
 
     /// Queues `item` durably: returns only after SQS accepted the message.
     pub async fn send(&self, item: &WorkItem) -> Result<(), QueueError> {
+        let body = self.body(item).await?;
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| QueueError::Queue(chain(&e)))?;
+        Ok(())
+    }
+
+    /// Queues every item: one `SendMessage` for one item, `SendMessageBatch`es of ten for more.
+    /// Returns the items SQS did not accept, with why.
+    pub async fn send_all<'a>(
+        &self,
+        items: &[&'a WorkItem],
+    ) -> Result<(), Vec<(&'a WorkItem, QueueError)>> {
+        if let [item] = items {
+            return self.send(item).await.map_err(|e| vec![(*item, e)]);
+        }
+        let mut failed = Vec::new();
+        for chunk in items.chunks(10) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, item) in chunk.iter().enumerate() {
+                let entry = self.body(item).await.and_then(|body| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| QueueError::Queue(chain(&e)))
+                });
+                match entry {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => failed.push((*item, e)),
+                }
+            }
+            if entries.is_empty() {
+                continue;
+            }
+            let sent: Vec<&WorkItem> = entries
+                .iter()
+                .filter_map(|e| chunk.get(e.id.parse::<usize>().ok()?).copied())
+                .collect();
+            match self
+                .sqs
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    for entry in out.failed {
+                        if let Some(item) =
+                            entry.id.parse::<usize>().ok().and_then(|i| chunk.get(i))
+                        {
+                            let why = entry.message.unwrap_or(entry.code);
+                            failed.push((*item, QueueError::Queue(why)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    let why = chain(&e);
+                    failed.extend(
+                        sent.into_iter()
+                            .map(|i| (i, QueueError::Queue(why.clone()))),
+                    );
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed)
+        }
+    }
+
+    /// The message body for `item`, its payload moved to S3 first when it is too large.
+    async fn body(&self, item: &WorkItem) -> Result<String, QueueError> {
         let mut body = item.to_json();
         if body.len() > self.inline_limit {
             let key = format!("payloads/{}.json", item.id);
@@ -69,14 +148,7 @@ impl IngressQueue {
             slim.payload_ref = Some(key);
             body = slim.to_json();
         }
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| QueueError::Queue(chain(&e)))?;
-        Ok(())
+        Ok(body)
     }
 
     /// The payload of `item`, fetched from S3 when it travelled by reference.

@@ -1,11 +1,13 @@
 //! Webhook signature verification over the raw request bytes.
 //!
 //! A [`Verifier`] is built from a provider's [`SignatureDef`] and the instance's key material,
-//! then checks a request's headers and raw body: timestamp inside the replay window, then the
-//! signature over the payload template, compared in constant time.
+//! then checks a request's headers and raw body: timestamp inside the replay window (where the
+//! scheme has one), then the signature over the payload template, compared in constant time.
 
+use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::{Hmac, Mac};
+use http::HeaderMap;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -40,22 +42,35 @@ pub enum KeyError {
 pub struct Verifier {
     scheme: Scheme,
     signature_header: String,
-    timestamp_header: String,
+    /// The timestamp header and its replay window, where the scheme has one.
+    timestamp: Option<(String, u64)>,
     template: Template,
-    encoding: Encoding,
-    tolerance_secs: u64,
 }
 
 enum Scheme {
-    Hmac { prefix: String, key: Hmac<Sha256> },
-    Ed25519(VerifyingKey),
+    /// One key, or two during a rotation.
+    Hmac {
+        prefix: String,
+        encoding: Encoding,
+        keys: Vec<Hmac<Sha256>>,
+    },
+    Ed25519 {
+        encoding: Encoding,
+        key: VerifyingKey,
+    },
+    EcdsaP256(p256::ecdsa::VerifyingKey),
+    StandardWebhooks(Hmac<Sha256>),
+    ChannelToken(SecretString),
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let scheme = match self.scheme {
             Scheme::Hmac { .. } => "hmac-sha256",
-            Scheme::Ed25519(_) => "ed25519",
+            Scheme::Ed25519 { .. } => "ed25519",
+            Scheme::EcdsaP256(_) => "ecdsa-p256",
+            Scheme::StandardWebhooks(_) => "standard-webhooks",
+            Scheme::ChannelToken(_) => "channel-token",
         };
         f.debug_struct("Verifier")
             .field("scheme", &scheme)
@@ -64,12 +79,22 @@ impl std::fmt::Debug for Verifier {
     }
 }
 
-/// The parts of a request a verifier reads.
-#[derive(Debug, Clone, Copy)]
-pub struct SignedRequest<'a> {
-    pub signature: Option<&'a str>,
-    pub timestamp: Option<&'a str>,
-    pub body: &'a [u8],
+/// Standard Webhooks' fixed header names.
+const WEBHOOK_ID: &str = "webhook-id";
+const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
+const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+
+fn secret<'a>(
+    lookup: &impl Fn(&str) -> Option<&'a SecretString>,
+    field: &str,
+) -> Result<&'a SecretString, KeyError> {
+    lookup(field)
+        .filter(|s| !s.expose().trim().is_empty())
+        .ok_or_else(|| KeyError::Missing(field.to_owned()))
+}
+
+fn hmac_key(bytes: &[u8], field: &str) -> Result<Hmac<Sha256>, KeyError> {
+    Hmac::<Sha256>::new_from_slice(bytes).map_err(|_| KeyError::Invalid(field.to_owned()))
 }
 
 impl Verifier {
@@ -78,9 +103,16 @@ impl Verifier {
         def: &SignatureDef,
         lookup: impl Fn(&str) -> Option<&'a SecretString>,
     ) -> Result<Self, KeyError> {
-        match def {
+        let verifier = |scheme, signature_header: &str, timestamp, template: &str| Self {
+            scheme,
+            signature_header: signature_header.to_owned(),
+            timestamp,
+            template: Template::parse(template),
+        };
+        Ok(match def {
             SignatureDef::HmacSha256 {
                 secret_field,
+                previous_secret_field,
                 signature_header,
                 timestamp_header,
                 signed_payload,
@@ -88,22 +120,24 @@ impl Verifier {
                 encoding,
                 tolerance_secs,
             } => {
-                let secret = lookup(secret_field)
-                    .filter(|s| !s.expose().trim().is_empty())
-                    .ok_or_else(|| KeyError::Missing(secret_field.clone()))?;
-                let key = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-                    .map_err(|_| KeyError::Invalid(secret_field.clone()))?;
-                Ok(Self {
-                    scheme: Scheme::Hmac {
-                        prefix: prefix.clone(),
-                        key,
-                    },
-                    signature_header: signature_header.clone(),
-                    timestamp_header: timestamp_header.clone(),
-                    template: Template::parse(signed_payload),
+                let mut keys = vec![hmac_key(
+                    secret(&lookup, secret_field)?.expose().as_bytes(),
+                    secret_field,
+                )?];
+                if let Some(field) = previous_secret_field {
+                    if let Ok(previous) = secret(&lookup, field) {
+                        keys.push(hmac_key(previous.expose().as_bytes(), field)?);
+                    }
+                }
+                let timestamp = timestamp_header
+                    .clone()
+                    .map(|h| (h, tolerance_secs.unwrap_or(0)));
+                let scheme = Scheme::Hmac {
+                    prefix: prefix.clone(),
                     encoding: *encoding,
-                    tolerance_secs: *tolerance_secs,
-                })
+                    keys,
+                };
+                verifier(scheme, signature_header, timestamp, signed_payload)
             }
             SignatureDef::Ed25519 {
                 key_field,
@@ -113,85 +147,182 @@ impl Verifier {
                 encoding,
                 tolerance_secs,
             } => {
-                let hex_key =
-                    lookup(key_field).ok_or_else(|| KeyError::Missing(key_field.clone()))?;
-                let bytes: [u8; 32] = hex::decode(hex_key.expose().trim())
+                let bytes: [u8; 32] = hex::decode(secret(&lookup, key_field)?.expose().trim())
                     .ok()
                     .and_then(|b| b.try_into().ok())
                     .ok_or_else(|| KeyError::Invalid(key_field.clone()))?;
                 let key = VerifyingKey::from_bytes(&bytes)
                     .map_err(|_| KeyError::Invalid(key_field.clone()))?;
-                Ok(Self {
-                    scheme: Scheme::Ed25519(key),
-                    signature_header: signature_header.clone(),
-                    timestamp_header: timestamp_header.clone(),
-                    template: Template::parse(signed_payload),
+                let scheme = Scheme::Ed25519 {
                     encoding: *encoding,
-                    tolerance_secs: *tolerance_secs,
-                })
+                    key,
+                };
+                let timestamp = Some((timestamp_header.clone(), *tolerance_secs));
+                verifier(scheme, signature_header, timestamp, signed_payload)
             }
-        }
+            SignatureDef::EcdsaP256 {
+                key_field,
+                signature_header,
+                timestamp_header,
+                signed_payload,
+                tolerance_secs,
+            } => {
+                use p256::pkcs8::DecodePublicKey as _;
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(strip_pem(secret(&lookup, key_field)?.expose()))
+                    .map_err(|_| KeyError::Invalid(key_field.clone()))?;
+                let key = p256::ecdsa::VerifyingKey::from_public_key_der(&der)
+                    .map_err(|_| KeyError::Invalid(key_field.clone()))?;
+                let timestamp = Some((timestamp_header.clone(), *tolerance_secs));
+                verifier(
+                    Scheme::EcdsaP256(key),
+                    signature_header,
+                    timestamp,
+                    signed_payload,
+                )
+            }
+            SignatureDef::StandardWebhooks {
+                secret_field,
+                tolerance_secs,
+            } => {
+                let text = secret(&lookup, secret_field)?.expose().trim();
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.strip_prefix("whsec_").unwrap_or(text))
+                    .map_err(|_| KeyError::Invalid(secret_field.clone()))?;
+                let scheme = Scheme::StandardWebhooks(hmac_key(&bytes, secret_field)?);
+                let timestamp = Some((WEBHOOK_TIMESTAMP.to_owned(), *tolerance_secs));
+                verifier(scheme, WEBHOOK_SIGNATURE, timestamp, "{body}")
+            }
+            SignatureDef::ChannelToken {
+                token_field,
+                header,
+            } => {
+                let token = secret(&lookup, token_field)?.clone();
+                verifier(Scheme::ChannelToken(token), header, None, "{body}")
+            }
+        })
     }
 
-    /// The (lowercase) header names this verifier reads: signature, then timestamp.
-    pub fn header_names(&self) -> (&str, &str) {
-        (&self.signature_header, &self.timestamp_header)
+    /// The (lowercase) signature header this verifier reads.
+    pub fn signature_header(&self) -> &str {
+        &self.signature_header
     }
 
-    /// Verifies `req` at unix time `now`. The timestamp is checked first (cheap), then the
+    /// Verifies a request at unix time `now`. The timestamp is checked first (cheap), then the
     /// signature over the raw body; a timestamp exactly `tolerance` seconds off is accepted.
-    pub fn verify(&self, req: SignedRequest<'_>, now: u64) -> Result<(), VerifyError> {
-        let timestamp = req
-            .timestamp
-            .ok_or_else(|| VerifyError::MissingHeader(self.timestamp_header.clone()))?;
-        let signature = req
-            .signature
-            .ok_or_else(|| VerifyError::MissingHeader(self.signature_header.clone()))?;
-        let sent: u64 = timestamp.parse().map_err(|_| VerifyError::BadTimestamp)?;
-        let skew_secs = now.abs_diff(sent);
-        if skew_secs > self.tolerance_secs {
-            return Err(VerifyError::Stale { skew_secs });
-        }
+    pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: u64) -> Result<(), VerifyError> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
+        };
+        let timestamp = match &self.timestamp {
+            Some((name, tolerance)) => {
+                let text = header(name)?;
+                let sent: u64 = text.parse().map_err(|_| VerifyError::BadTimestamp)?;
+                let skew_secs = now.abs_diff(sent);
+                if skew_secs > *tolerance {
+                    return Err(VerifyError::Stale { skew_secs });
+                }
+                text
+            }
+            None => "",
+        };
+        let signature = header(&self.signature_header)?;
         match &self.scheme {
-            Scheme::Hmac { prefix, key } => {
+            Scheme::Hmac {
+                prefix,
+                encoding,
+                keys,
+            } => {
                 let encoded = signature
                     .strip_prefix(prefix.as_str())
                     .ok_or(VerifyError::Malformed)?;
-                let claimed = self.decode(encoded)?;
+                let claimed = decode(*encoding, encoded)?;
+                let mut matched = false;
+                for key in keys {
+                    let mut mac = key.clone();
+                    self.template.feed(timestamp, body, |part| mac.update(part));
+                    matched |= bool::from(mac.finalize().into_bytes().as_slice().ct_eq(&claimed));
+                }
+                matched.then_some(()).ok_or(VerifyError::Mismatch)
+            }
+            Scheme::Ed25519 { encoding, key } => {
+                let bytes: [u8; 64] = decode(*encoding, signature)?
+                    .try_into()
+                    .map_err(|_| VerifyError::Malformed)?;
+                let signature = Signature::from_bytes(&bytes);
+                // verify_strict rejects small-order keys and malleable signatures.
+                key.verify_strict(&self.message(timestamp, body), &signature)
+                    .map_err(|_| VerifyError::Mismatch)
+            }
+            Scheme::EcdsaP256(key) => {
+                use p256::ecdsa::signature::Verifier as _;
+                let der = decode(Encoding::Base64, signature)?;
+                let signature =
+                    p256::ecdsa::Signature::from_der(&der).map_err(|_| VerifyError::Malformed)?;
+                key.verify(&self.message(timestamp, body), &signature)
+                    .map_err(|_| VerifyError::Mismatch)
+            }
+            Scheme::StandardWebhooks(key) => {
+                let id = header(WEBHOOK_ID)?;
                 let mut mac = key.clone();
-                self.template
-                    .feed(timestamp, req.body, |part| mac.update(part));
+                for part in [id.as_bytes(), b".", timestamp.as_bytes(), b".", body] {
+                    mac.update(part);
+                }
                 let expected = mac.finalize().into_bytes();
-                if expected.as_slice().ct_eq(&claimed).into() {
+                let mut matched = false;
+                let mut well_formed = false;
+                // Several signatures during a key rotation; `v1a` (asymmetric) ones are skipped.
+                for candidate in signature.split(' ') {
+                    let Some(encoded) = candidate.strip_prefix("v1,") else {
+                        continue;
+                    };
+                    let Ok(claimed) = decode(Encoding::Base64, encoded) else {
+                        continue;
+                    };
+                    well_formed = true;
+                    matched |= bool::from(expected.as_slice().ct_eq(&claimed));
+                }
+                match (matched, well_formed) {
+                    (true, _) => Ok(()),
+                    (false, true) => Err(VerifyError::Mismatch),
+                    (false, false) => Err(VerifyError::Malformed),
+                }
+            }
+            Scheme::ChannelToken(token) => {
+                if signature.as_bytes().ct_eq(token.expose().as_bytes()).into() {
                     Ok(())
                 } else {
                     Err(VerifyError::Mismatch)
                 }
             }
-            Scheme::Ed25519(key) => {
-                let bytes: [u8; 64] = self
-                    .decode(signature)?
-                    .try_into()
-                    .map_err(|_| VerifyError::Malformed)?;
-                let signature = Signature::from_bytes(&bytes);
-                let mut message = Vec::with_capacity(timestamp.len() + req.body.len() + 8);
-                self.template
-                    .feed(timestamp, req.body, |part| message.extend_from_slice(part));
-                // verify_strict rejects small-order keys and malleable signatures.
-                key.verify_strict(&message, &signature)
-                    .map_err(|_| VerifyError::Mismatch)
-            }
         }
     }
 
-    fn decode(&self, text: &str) -> Result<Vec<u8>, VerifyError> {
-        use base64::Engine as _;
-        match self.encoding {
-            Encoding::Hex => hex::decode(text).map_err(|_| VerifyError::Malformed),
-            Encoding::Base64 => base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|_| VerifyError::Malformed),
-        }
+    fn message(&self, timestamp: &str, body: &[u8]) -> Vec<u8> {
+        let mut message = Vec::with_capacity(timestamp.len() + body.len() + 8);
+        self.template
+            .feed(timestamp, body, |part| message.extend_from_slice(part));
+        message
+    }
+}
+
+/// A base64 key, with or without PEM armour.
+fn strip_pem(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.split_whitespace())
+        .collect()
+}
+
+fn decode(encoding: Encoding, text: &str) -> Result<Vec<u8>, VerifyError> {
+    match encoding {
+        Encoding::Hex => hex::decode(text).map_err(|_| VerifyError::Malformed),
+        Encoding::Base64 => base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| VerifyError::Malformed),
     }
 }
 
@@ -272,6 +403,61 @@ pub mod sign {
     pub fn discord_public_key(seed: &[u8; 32]) -> String {
         hex::encode(SigningKey::from_bytes(seed).verifying_key().to_bytes())
     }
+
+    /// HMAC-SHA256 of `body` as lowercase hex (Notion and Meta prefix it with `sha256=`).
+    pub fn hmac_hex(secret: &str, body: &[u8]) -> String {
+        hex::encode(hmac(secret.as_bytes(), &[body]))
+    }
+
+    /// HMAC-SHA256 of `body` as standard base64 (Shopify).
+    pub fn hmac_base64(secret: &str, body: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(hmac(secret.as_bytes(), &[body]))
+    }
+
+    /// Standard Webhooks: `v1,` + base64 HMAC of `{id}.{timestamp}.{body}` with a `whsec_` secret.
+    pub fn standard_webhooks(secret: &str, id: &str, timestamp: &str, body: &[u8]) -> String {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::STANDARD;
+        let key = engine
+            .decode(secret.trim_start_matches("whsec_"))
+            .unwrap_or_default();
+        let mac = hmac(
+            &key,
+            &[id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+        );
+        format!("v1,{}", engine.encode(mac))
+    }
+
+    /// SendGrid: base64 DER ECDSA P-256 signature of `{timestamp}{body}` with a 32-byte scalar.
+    pub fn ecdsa_p256(scalar: &[u8; 32], timestamp: &str, body: &[u8]) -> String {
+        use base64::Engine as _;
+        use p256::ecdsa::signature::Signer as _;
+        let key = p256::ecdsa::SigningKey::from_slice(scalar).expect("a valid P-256 scalar");
+        let mut message = timestamp.as_bytes().to_vec();
+        message.extend_from_slice(body);
+        let signature: p256::ecdsa::Signature = key.sign(&message);
+        base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
+    }
+
+    /// The base64 DER SubjectPublicKeyInfo of a 32-byte P-256 scalar (SendGrid's key format).
+    pub fn ecdsa_p256_public_key(scalar: &[u8; 32]) -> String {
+        use base64::Engine as _;
+        // SubjectPublicKeyInfo for id-ecPublicKey / prime256v1, then the uncompressed point.
+        const SPKI_PREFIX: &str = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
+        let key = p256::ecdsa::SigningKey::from_slice(scalar).expect("a valid P-256 scalar");
+        let mut der = hex::decode(SPKI_PREFIX).expect("hex");
+        der.extend_from_slice(key.verifying_key().to_encoded_point(false).as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(der)
+    }
+
+    fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().to_vec()
+    }
 }
 
 #[cfg(test)]
@@ -290,53 +476,55 @@ mod tests {
     const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
     const RFC8032_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
 
-    fn slack() -> Verifier {
+    fn verifier(provider: &str, values: &[(&str, &str)]) -> Result<Verifier, KeyError> {
         let registry = Registry::load().expect("registry");
-        let secret = SecretString::from(SLACK_SECRET);
-        Verifier::new(
-            &registry
-                .get("slack")
-                .expect("slack")
-                .webhook
-                .as_ref()
-                .expect("webhook")
-                .signature,
-            |_| Some(&secret),
-        )
-        .expect("verifier")
+        let values: Vec<(String, SecretString)> = values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), SecretString::from(*v)))
+            .collect();
+        let signature = &registry
+            .get(provider)
+            .expect("provider")
+            .webhook
+            .as_ref()
+            .expect("webhook")
+            .signature;
+        Verifier::new(signature, |key| {
+            values.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        })
     }
 
-    fn discord() -> Verifier {
-        let registry = Registry::load().expect("registry");
-        let key = SecretString::from(RFC8032_PUBLIC);
-        Verifier::new(
-            &registry
-                .get("discord")
-                .expect("discord")
-                .webhook
-                .as_ref()
-                .expect("webhook")
-                .signature,
-            |_| Some(&key),
-        )
-        .expect("verifier")
-    }
-
-    fn req<'a>(sig: &'a str, ts: &'a str, body: &'a [u8]) -> SignedRequest<'a> {
-        SignedRequest {
-            signature: Some(sig),
-            timestamp: Some(ts),
-            body,
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
         }
+        map
+    }
+
+    fn slack() -> Verifier {
+        verifier("slack", &[("signing_secret", SLACK_SECRET)]).expect("verifier")
+    }
+
+    fn slack_req(sig: &str, ts: &str) -> HeaderMap {
+        headers(&[
+            ("x-slack-signature", sig),
+            ("x-slack-request-timestamp", ts),
+        ])
+    }
+
+    fn discord_req(sig: &str, ts: &str) -> HeaderMap {
+        headers(&[("x-signature-ed25519", sig), ("x-signature-timestamp", ts)])
     }
 
     #[test]
     fn slack_official_example_verifies() {
         let now = SLACK_TS.parse().expect("ts");
-        assert_eq!(
-            slack().verify(req(SLACK_SIG, SLACK_TS, SLACK_BODY.as_bytes()), now),
-            Ok(())
-        );
+        let h = slack_req(SLACK_SIG, SLACK_TS);
+        assert_eq!(slack().verify(&h, SLACK_BODY.as_bytes(), now), Ok(()));
         assert_eq!(
             sign::slack(SLACK_SECRET, SLACK_TS, SLACK_BODY.as_bytes()),
             SLACK_SIG
@@ -347,23 +535,25 @@ mod tests {
     fn slack_rejects_changed_body_signature_and_prefix() {
         let now = SLACK_TS.parse().expect("ts");
         let v = slack();
+        let body = SLACK_BODY.as_bytes();
         let changed = format!("{SLACK_BODY}------");
+        let h = slack_req(SLACK_SIG, SLACK_TS);
         assert_eq!(
-            v.verify(req(SLACK_SIG, SLACK_TS, changed.as_bytes()), now),
+            v.verify(&h, changed.as_bytes(), now),
             Err(VerifyError::Mismatch)
         );
         let flipped = SLACK_SIG.replace("a2114d", "a2114e");
         assert_eq!(
-            v.verify(req(&flipped, SLACK_TS, SLACK_BODY.as_bytes()), now),
+            v.verify(&slack_req(&flipped, SLACK_TS), body, now),
             Err(VerifyError::Mismatch)
         );
         let no_prefix = SLACK_SIG.trim_start_matches("v0=");
         assert_eq!(
-            v.verify(req(no_prefix, SLACK_TS, SLACK_BODY.as_bytes()), now),
+            v.verify(&slack_req(no_prefix, SLACK_TS), body, now),
             Err(VerifyError::Malformed)
         );
         assert_eq!(
-            v.verify(req("v0=zz", SLACK_TS, SLACK_BODY.as_bytes()), now),
+            v.verify(&slack_req("v0=zz", SLACK_TS), body, now),
             Err(VerifyError::Malformed)
         );
     }
@@ -372,15 +562,16 @@ mod tests {
     fn slack_window_is_300_seconds_inclusive_both_ways() {
         let ts: u64 = SLACK_TS.parse().expect("ts");
         let v = slack();
-        let r = req(SLACK_SIG, SLACK_TS, SLACK_BODY.as_bytes());
-        assert_eq!(v.verify(r, ts + 300), Ok(()));
-        assert_eq!(v.verify(r, ts - 300), Ok(()));
+        let h = slack_req(SLACK_SIG, SLACK_TS);
+        let body = SLACK_BODY.as_bytes();
+        assert_eq!(v.verify(&h, body, ts + 300), Ok(()));
+        assert_eq!(v.verify(&h, body, ts - 300), Ok(()));
         assert_eq!(
-            v.verify(r, ts + 301),
+            v.verify(&h, body, ts + 301),
             Err(VerifyError::Stale { skew_secs: 301 })
         );
         assert_eq!(
-            v.verify(r, ts - 301),
+            v.verify(&h, body, ts - 301),
             Err(VerifyError::Stale { skew_secs: 301 })
         );
     }
@@ -390,51 +581,31 @@ mod tests {
         let v = slack();
         let now = SLACK_TS.parse().expect("ts");
         let body = SLACK_BODY.as_bytes();
-        let no_sig = SignedRequest {
-            signature: None,
-            timestamp: Some(SLACK_TS),
-            body,
-        };
+        let no_sig = headers(&[("x-slack-request-timestamp", SLACK_TS)]);
         assert_eq!(
-            v.verify(no_sig, now),
+            v.verify(&no_sig, body, now),
             Err(VerifyError::MissingHeader("x-slack-signature".into()))
         );
-        let no_ts = SignedRequest {
-            signature: Some(SLACK_SIG),
-            timestamp: None,
-            body,
-        };
+        let no_ts = headers(&[("x-slack-signature", SLACK_SIG)]);
         assert_eq!(
-            v.verify(no_ts, now),
+            v.verify(&no_ts, body, now),
             Err(VerifyError::MissingHeader(
                 "x-slack-request-timestamp".into()
             ))
         );
         assert_eq!(
-            v.verify(req(SLACK_SIG, "-1", body), now),
+            v.verify(&slack_req(SLACK_SIG, "-1"), body, now),
             Err(VerifyError::BadTimestamp)
         );
         assert_eq!(
-            v.verify(req(SLACK_SIG, "1e9", body), now),
+            v.verify(&slack_req(SLACK_SIG, "1e9"), body, now),
             Err(VerifyError::BadTimestamp)
         );
     }
 
     #[test]
     fn empty_secret_is_a_key_error() {
-        let registry = Registry::load().expect("registry");
-        let blank = SecretString::from("  ");
-        let err = Verifier::new(
-            &registry
-                .get("slack")
-                .expect("slack")
-                .webhook
-                .as_ref()
-                .expect("webhook")
-                .signature,
-            |_| Some(&blank),
-        )
-        .expect_err("must be rejected");
+        let err = verifier("slack", &[("signing_secret", "  ")]).expect_err("must be rejected");
         assert_eq!(err, KeyError::Missing("signing_secret".into()));
     }
 
@@ -471,27 +642,190 @@ mod tests {
         let body = br#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
         let ts = "1700000000";
         let sig = sign::discord(&seed, ts, body);
-        let v = discord();
-        assert_eq!(v.verify(req(&sig, ts, body), 1_700_000_000), Ok(()));
-        assert_eq!(v.verify(req(&sig, ts, body), 1_700_000_300), Ok(()));
+        let v = verifier("discord", &[("public_key", RFC8032_PUBLIC)]).expect("verifier");
+        let h = discord_req(&sig, ts);
+        assert_eq!(v.verify(&h, body, 1_700_000_000), Ok(()));
+        assert_eq!(v.verify(&h, body, 1_700_000_300), Ok(()));
         assert_eq!(
-            v.verify(req(&sig, ts, body), 1_700_000_301),
+            v.verify(&h, body, 1_700_000_301),
             Err(VerifyError::Stale { skew_secs: 301 })
         );
         // The timestamp is part of the signed message: a replay with a fresh timestamp fails.
         assert_eq!(
-            v.verify(req(&sig, "1700000001", body), 1_700_000_000),
+            v.verify(&discord_req(&sig, "1700000001"), body, 1_700_000_000),
             Err(VerifyError::Mismatch)
         );
         let mut tampered = body.to_vec();
         tampered[9] = b'2';
         assert_eq!(
-            v.verify(req(&sig, ts, &tampered), 1_700_000_000),
+            v.verify(&h, &tampered, 1_700_000_000),
             Err(VerifyError::Mismatch)
         );
         assert_eq!(
-            v.verify(req(&sig[..126], ts, body), 1_700_000_000),
+            v.verify(&discord_req(&sig[..126], ts), body, 1_700_000_000),
             Err(VerifyError::Malformed)
+        );
+    }
+
+    #[test]
+    fn shopify_sdk_vector_and_rotation() {
+        // Shopify/shopify-app-js, packages/apps/shopify-api (webhook validation tests):
+        // secret `test_secret_key`, body `{"foo": "bar"}`.
+        let body = br#"{"foo": "bar"}"#;
+        let expected = "B23tXN681gZ0qIWNRrgtzBE9XSDo5yaUu6wfmhu3a7g=";
+        assert_eq!(sign::hmac_base64("test_secret_key", body), expected);
+        let h = headers(&[("x-shopify-hmac-sha256", expected)]);
+        let v = verifier("shopify", &[("client_secret", "test_secret_key")]).expect("verifier");
+        assert_eq!(v.verify(&h, body, 0), Ok(()));
+        assert_eq!(
+            v.verify(&h, br#"{"foo": "baz"}"#, 0),
+            Err(VerifyError::Mismatch)
+        );
+        // During a rotation either secret verifies.
+        let rotating = verifier(
+            "shopify",
+            &[
+                ("client_secret", "new"),
+                ("client_secret_previous", "test_secret_key"),
+            ],
+        )
+        .expect("verifier");
+        assert_eq!(rotating.verify(&h, body, 0), Ok(()));
+        let new_only = verifier("shopify", &[("client_secret", "new")]).expect("verifier");
+        assert_eq!(new_only.verify(&h, body, 0), Err(VerifyError::Mismatch));
+    }
+
+    #[test]
+    fn notion_documented_example() {
+        // https://developers.notion.com/reference/webhooks: the verification request's own
+        // signature with its token.
+        let token = "secret_tMrlL1qK5vuQAh1b6cZGhFChZTSYJlce98V0pYn7yBl";
+        let body = format!(r#"{{"verification_token":"{token}"}}"#);
+        let sig = "sha256=461e8cbcba8a75c3edd866f0e71280f5a85cbf21eff040ebd10fe266df38a735";
+        let v = verifier("notion", &[("verification_token", token)]).expect("verifier");
+        let h = headers(&[("x-notion-signature", sig)]);
+        assert_eq!(v.verify(&h, body.as_bytes(), 0), Ok(()));
+        assert_eq!(
+            v.verify(&h, body.replace("secret_", "secret-").as_bytes(), 0),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            v.verify(&headers(&[]), body.as_bytes(), 0),
+            Err(VerifyError::MissingHeader("x-notion-signature".into()))
+        );
+    }
+
+    #[test]
+    fn meta_signs_the_escaped_bytes_as_received() {
+        let secret = "meta-app-secret";
+        // Meta escapes non-ASCII as \u00e4: verification is over those bytes, not the decoded text.
+        let body = br#"{"text":"\u00e4\u00f6\u00e5"}"#;
+        let sig = format!("sha256={}", sign::hmac_hex(secret, body));
+        let v = verifier("whatsapp", &[("app_secret", secret), ("verify_token", "t")])
+            .expect("verifier");
+        let h = headers(&[("x-hub-signature-256", &sig)]);
+        assert_eq!(v.verify(&h, body, 0), Ok(()));
+        assert_eq!(
+            v.verify(&h, r#"{"text":"äöå"}"#.as_bytes(), 0),
+            Err(VerifyError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn sendgrid_sdk_vector() {
+        // sendgrid/sendgrid-nodejs packages/eventwebhook/src/eventwebhook.spec.js.
+        let key = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEDr2LjtURuePQzplybdC+u4CwrqDqBaWjcMMsTbhdbcwHBcepxo7yAQGhHPTnlvFYPAZFceEu/1FwCM/QmGUhA==";
+        let sig = "MEUCIQCtIHJeH93Y+qpYeWrySphQgpNGNr/U+UyUlBkU6n7RAwIgJTz2C+8a8xonZGi6BpSzoQsbVRamr2nlxFDWYNH2j/0=";
+        let ts = "1588788367";
+        let body =
+            br#"{"category":"example_payload","event":"test_event","message_id":"message_id"}"#;
+        let v = verifier("sendgrid", &[("verification_key", key)]).expect("verifier");
+        let req = |sig: &str, ts: &str| {
+            headers(&[
+                ("x-twilio-email-event-webhook-signature", sig),
+                ("x-twilio-email-event-webhook-timestamp", ts),
+            ])
+        };
+        assert_eq!(v.verify(&req(sig, ts), body, 1_588_788_367), Ok(()));
+        assert_eq!(
+            v.verify(&req(sig, ts), b"payload", 1_588_788_367),
+            Err(VerifyError::Mismatch)
+        );
+        let bad = sig.replace("NH2j/0=", "NH3j/0=");
+        assert!(v.verify(&req(&bad, ts), body, 1_588_788_367).is_err());
+        assert_eq!(
+            v.verify(&req(sig, "timestamp"), body, 1_588_788_367),
+            Err(VerifyError::BadTimestamp)
+        );
+        assert_eq!(
+            v.verify(&req(sig, ts), body, 1_588_788_367 + 601),
+            Err(VerifyError::Stale { skew_secs: 601 })
+        );
+        // The SDK's "invalid key" case.
+        let other = "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEqTxd43gyp8IOEto2LdIfjRQrIbsd4SXZkLW6jDutdhXSJCWHw8REntlo7aNDthvj+y7GjUuFDb/R1NGe1OPzpA==";
+        let v = verifier("sendgrid", &[("verification_key", other)]).expect("verifier");
+        assert_eq!(
+            v.verify(&req(sig, ts), body, 1_588_788_367),
+            Err(VerifyError::Mismatch)
+        );
+        assert!(verifier("sendgrid", &[("verification_key", "not base64!")]).is_err());
+    }
+
+    #[test]
+    fn sendgrid_signing_helper_round_trips() {
+        let scalar = [7u8; 32];
+        let key = sign::ecdsa_p256_public_key(&scalar);
+        let sig = sign::ecdsa_p256(&scalar, "1767225600", b"[]");
+        let v = verifier("sendgrid", &[("verification_key", &key)]).expect("verifier");
+        let h = headers(&[
+            ("x-twilio-email-event-webhook-signature", &sig),
+            ("x-twilio-email-event-webhook-timestamp", "1767225600"),
+        ]);
+        assert_eq!(v.verify(&h, b"[]", 1_767_225_600), Ok(()));
+    }
+
+    #[test]
+    fn standard_webhooks_official_vector() {
+        // standard-webhooks/standard-webhooks libraries/javascript/src/webhook.test.ts.
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let id = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+        let ts = "1614265330";
+        let body = br#"{"test": 2432232314}"#;
+        let expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+        assert_eq!(sign::standard_webhooks(secret, id, ts, body), expected);
+        let v = verifier("standard-webhooks", &[("signing_secret", secret)]).expect("verifier");
+        let req = |sig: &str, id: &str| {
+            headers(&[
+                ("webhook-id", id),
+                ("webhook-timestamp", ts),
+                ("webhook-signature", sig),
+            ])
+        };
+        let now = 1_614_265_330;
+        assert_eq!(v.verify(&req(expected, id), body, now), Ok(()));
+        // Several signatures (rotation): any match verifies; v1a ones are skipped.
+        let several = format!("v1a,AAAA v1,Zm9v {expected}");
+        assert_eq!(v.verify(&req(&several, id), body, now), Ok(()));
+        assert_eq!(
+            v.verify(&req("v1,Zm9v", id), body, now),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            v.verify(&req("v2,abc", id), body, now),
+            Err(VerifyError::Malformed)
+        );
+        // The id is signed: another id does not verify.
+        assert_eq!(
+            v.verify(&req(expected, "msg_other"), body, now),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            v.verify(&req(expected, id), body, now + 301),
+            Err(VerifyError::Stale { skew_secs: 301 })
+        );
+        assert_eq!(
+            v.verify(&req(expected, id), body, now - 301),
+            Err(VerifyError::Stale { skew_secs: 301 })
         );
     }
 

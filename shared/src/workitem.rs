@@ -1,5 +1,7 @@
 //! The versioned message that ingress puts on the ingress queue.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,6 +41,21 @@ pub struct WorkItem {
     /// Where the payload is when it was too large to travel inline (S3 key in the payload bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_ref: Option<String>,
+    /// What ingress understood of the event (providers described by data alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventMeta>,
+}
+
+/// A declared provider's event as ingress understood it: its name, resource attributes and time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMeta {
+    /// The PlatformEvent type, e.g. `shopify.orders/create`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, String>,
+    /// Unix seconds the provider says it happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<u64>,
 }
 
 impl WorkItem {
@@ -85,6 +102,7 @@ mod tests {
             retry_num: None,
             payload: Some(serde_json::json!({"a": 1})),
             payload_ref: None,
+            event: None,
         }
     }
 

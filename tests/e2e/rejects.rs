@@ -134,8 +134,7 @@ async fn unreachable_emulator_is_503_so_the_provider_retries() {
         &app,
         "slack",
         demo::SLACK_INSTANCE,
-        &headers,
-        body.as_bytes(),
+        crate::support::post(&headers, body.as_bytes()),
     )
     .await;
     assert_eq!(reply.status, 503);
@@ -161,8 +160,7 @@ async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
         &broken,
         "slack",
         demo::SLACK_INSTANCE,
-        &headers,
-        body.as_bytes(),
+        crate::support::post(&headers, body.as_bytes()),
     )
     .await;
     assert_eq!(reply.status, 503);
@@ -176,8 +174,7 @@ async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
         &stack.app,
         "slack",
         demo::SLACK_INSTANCE,
-        &headers,
-        body.as_bytes(),
+        crate::support::post(&headers, body.as_bytes()),
     )
     .await;
     assert_eq!(reply.status, 200);

@@ -140,6 +140,19 @@ impl Stack {
     }
 }
 
+/// A POST as the webhook route receives it.
+pub fn post<'a>(
+    headers: &'a http::HeaderMap,
+    body: &'a [u8],
+) -> switchyard::ingest::WebhookRequest<'a> {
+    switchyard::ingest::WebhookRequest {
+        method: "POST",
+        headers,
+        query: "",
+        body,
+    }
+}
+
 /// A signed Slack request.
 pub fn slack_request(
     client: &reqwest::Client,

@@ -1,112 +1,42 @@
-//! Webhook ingress: verify, answer handshakes, claim, queue, acknowledge.
+//! Webhook ingress: verify, answer handshakes, bind the tenant, claim, queue, acknowledge.
 //!
 //! [`handle`] is what the webhook Lambda and the local host call for
-//! `POST /webhooks/{provider}/{instance_id}`. The order matters:
+//! `POST|GET /webhooks/{provider}/{instance_id}`. The order matters:
 //! 1. size limit (413) before any I/O;
 //! 2. instance lookup (404 unknown, 503 store down), cached per warm process for a minute;
-//! 3. signature over the raw bytes (401), then the provider's handshakes;
-//! 4. one conditional `PutItem` claims the delivery key (duplicate: acknowledged, nothing queued);
-//! 5. the WorkItem goes to SQS; if that fails the claim is released and the answer is 503, so
-//!    the provider retries: nothing is acknowledged that was not durably queued.
+//! 3. the handshakes that come unsigned: Meta's `GET ?hub.challenge` (checked against the
+//!    instance's verify token, 403 otherwise) and Notion's one-time verification token;
+//! 4. signature over the raw bytes (401), then the provider's plugin says what the request is;
+//! 5. tenant binding: what the provider signed (team, app, shop, account) must match the
+//!    instance, else a handshake gets 403 and a delivery is acknowledged, recorded, not queued;
+//! 6. one conditional `PutItem` per event claims its delivery key (duplicate: acknowledged);
+//! 7. the WorkItems go to SQS; if that fails the claims are released and the answer is 503, so
+//!    the provider retries. A claim whose handler died before queueing blocks duplicates only
+//!    for the claim window (`Limits::claim_secs`, longer than the function's timeout): a retry
+//!    after it is accepted and queued, and the consumer's outcome record keeps publishing to
+//!    exactly once. Nothing acknowledged is lost.
 
-pub mod discord;
-pub mod slack;
+mod handshake;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::stream::{self, StreamExt as _};
 use http::HeaderMap;
-use serde_json::Value;
 
 use crate::app::App;
 use crate::crypto::CryptoError;
 use crate::deliveries::Claim;
 use crate::instances::{Instance, InstanceError};
-use crate::providers::{ProviderDef, WebhookDef};
+pub use crate::providers::plugin::{
+    tenant_mismatch, Delivery, Inbound, Interpretation, Malformed, TenantFact,
+};
+use crate::providers::{ProviderDef, WebhookDef, WebhookPlugin};
+pub use crate::reply::Reply;
 use crate::secret::SecretString;
-use crate::verify::{KeyError, SignedRequest, Verifier, VerifyError};
+use crate::verify::{KeyError, Verifier, VerifyError};
 use crate::workitem::{WorkItem, WORK_ITEM_VERSION};
-
-/// An HTTP answer to the provider.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    pub content_type: Option<&'static str>,
-    pub body: Vec<u8>,
-    /// A `Location` header (redirects).
-    pub location: Option<String>,
-}
-
-impl Reply {
-    pub fn empty(status: u16) -> Self {
-        Self {
-            status,
-            content_type: None,
-            body: Vec::new(),
-            location: None,
-        }
-    }
-
-    pub fn text(status: u16, text: &str) -> Self {
-        Self {
-            status,
-            content_type: Some("text/plain"),
-            body: text.as_bytes().to_vec(),
-            location: None,
-        }
-    }
-
-    pub fn json(status: u16, value: &Value) -> Self {
-        Self {
-            status,
-            content_type: Some("application/json"),
-            body: serde_json::to_vec(value).unwrap_or_default(),
-            location: None,
-        }
-    }
-
-    pub fn html(status: u16, html: String) -> Self {
-        Self {
-            status,
-            content_type: Some("text/html; charset=utf-8"),
-            body: html.into_bytes(),
-            location: None,
-        }
-    }
-
-    /// A 302 to `location`.
-    pub fn redirect(location: String) -> Self {
-        Self {
-            location: Some(location),
-            ..Self::empty(302)
-        }
-    }
-}
-
-/// A verified body that is not what the provider sends (400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Malformed(pub String);
-
-/// What a verified request asks of us.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Interpretation {
-    /// Answer now, queue nothing (handshakes, health checks).
-    Reply(Reply),
-    /// Claim, queue, then answer with `ack`.
-    Deliver(Delivery),
-}
-
-/// A delivery to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// The provider's stable id, prefixed by its kind (`ev:`, `cmd:`, `ia:`).
-    pub id: String,
-    pub kind: String,
-    pub payload: Value,
-    pub ack: Reply,
-}
 
 /// Why a webhook was refused; each maps to one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +55,10 @@ pub enum IngestError {
     Misconfigured(String),
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("method {0} not allowed")]
+    MethodNotAllowed(String),
 }
 
 impl IngestError {
@@ -137,6 +71,8 @@ impl IngestError {
             Self::Malformed(_) => 400,
             Self::Misconfigured(_) => 500,
             Self::Unavailable(_) => 503,
+            Self::Forbidden(_) => 403,
+            Self::MethodNotAllowed(_) => 405,
         }
     }
 
@@ -183,11 +119,37 @@ impl From<KeyError> for IngestError {
     }
 }
 
+/// A webhook request as the Lambda adapter or the local host received it.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// `POST` for deliveries; `GET` only for handshakes (Meta's subscription check).
+    pub method: &'a str,
+    pub headers: &'a HeaderMap,
+    /// The raw query string, without `?`.
+    pub query: &'a str,
+    pub body: &'a [u8],
+}
+
 /// An instance ready to verify its webhooks.
 #[derive(Debug)]
 pub struct ResolvedInstance {
     pub instance: Instance,
-    pub verifier: Verifier,
+    /// A configuration problem (no key yet, say) surfaces only when a signed request needs it:
+    /// Notion's verification request comes before its key exists.
+    pub verifier: Result<Verifier, KeyError>,
+    /// The instance's secrets that handshakes compare against (Meta's verify token), by key.
+    handshake_secrets: HashMap<String, SecretString>,
+}
+
+impl ResolvedInstance {
+    /// An instance with its verifier and no handshake secrets (benches, tests).
+    pub fn new(instance: Instance, verifier: Verifier) -> Self {
+        Self {
+            instance,
+            verifier: Ok(verifier),
+            handshake_secrets: HashMap::new(),
+        }
+    }
 }
 
 /// Verifiers of recently seen instances, so a warm Lambda decrypts each secret once a minute
@@ -213,58 +175,83 @@ impl VerifierCache {
             map.insert(id.to_owned(), (resolved, Instant::now()));
         }
     }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(id);
+        }
+    }
 }
 
 /// What [`accept`] decided.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Accepted {
     Reply(Reply),
-    Queue { item: WorkItem, ack: Reply },
+    Queue {
+        items: Vec<WorkItem>,
+        /// Deliveries whose tenant did not match the instance: acknowledged, recorded, dropped.
+        refused: Vec<WorkItem>,
+        ack: Reply,
+    },
 }
 
-/// The CPU-only part of ingress: verify, interpret, build the WorkItem. No I/O.
+/// The CPU-only part of ingress: verify, interpret, bind the tenant, build the WorkItems.
 pub fn accept(
     def: &ProviderDef,
+    plugin: &dyn WebhookPlugin,
     resolved: &ResolvedInstance,
     headers: &HeaderMap,
     body: &[u8],
     now: u64,
 ) -> Result<Accepted, IngestError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (sig_header, ts_header) = resolved.verifier.header_names();
-    resolved.verifier.verify(
-        SignedRequest {
-            signature: header(sig_header),
-            timestamp: header(ts_header),
-            body,
-        },
-        now,
-    )?;
-    let interpretation = match def.id.as_str() {
-        "slack" => slack::interpret(header("content-type"), body)?,
-        "discord" => discord::interpret(body)?,
-        other => return Err(IngestError::UnknownProvider(other.to_owned())),
-    };
-    let delivery = match interpretation {
-        Interpretation::Reply(reply) => return Ok(Accepted::Reply(reply)),
-        Interpretation::Deliver(delivery) => delivery,
-    };
+    let verifier = resolved
+        .verifier
+        .as_ref()
+        .map_err(|e| IngestError::from(e.clone()))?;
+    verifier.verify(headers, body, now)?;
     let instance = &resolved.instance;
-    let item = WorkItem {
-        v: WORK_ITEM_VERSION,
-        id: format!("wi_{}", uuid::Uuid::new_v4().simple()),
-        delivery_key: format!("{}#{}#{}", def.id, instance.id, delivery.id),
-        provider: def.id.clone(),
-        instance_id: instance.id.clone(),
-        kind: delivery.kind,
-        received_at: now,
-        retry_num: header("x-slack-retry-num").and_then(|v| v.parse().ok()),
-        payload: Some(delivery.payload),
-        payload_ref: None,
+    let (deliveries, ack) = match plugin.interpret(&Inbound { headers, body })? {
+        Interpretation::Reply { reply, tenant } => {
+            if let Some(mismatch) = tenant_mismatch(&instance.config, &tenant) {
+                return Err(IngestError::Forbidden(mismatch));
+            }
+            return Ok(Accepted::Reply(reply));
+        }
+        Interpretation::Deliver { deliveries, ack } => (deliveries, ack),
     };
+    let retry_num = headers
+        .get("x-slack-retry-num")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut items = Vec::with_capacity(deliveries.len());
+    let mut refused = Vec::new();
+    for delivery in deliveries {
+        let mismatch = tenant_mismatch(&instance.config, &delivery.tenant);
+        let item = WorkItem {
+            v: WORK_ITEM_VERSION,
+            id: format!("wi_{}", uuid::Uuid::new_v4().simple()),
+            delivery_key: format!("{}#{}#{}", def.id, instance.id, delivery.id),
+            provider: def.id.clone(),
+            instance_id: instance.id.clone(),
+            kind: delivery.kind,
+            received_at: now,
+            retry_num,
+            payload: Some(delivery.payload),
+            payload_ref: None,
+            event: delivery.event,
+        };
+        match mismatch {
+            Some(why) => {
+                tracing::warn!(provider = %def.id, instance_id = %instance.id, key = %item.delivery_key, why, "tenant mismatch: acknowledged, not delivered");
+                refused.push(item);
+            }
+            None => items.push(item),
+        }
+    }
     Ok(Accepted::Queue {
-        item,
-        ack: delivery.ack,
+        items,
+        refused,
+        ack,
     })
 }
 
@@ -273,10 +260,9 @@ pub async fn handle(
     app: &App,
     provider: &str,
     instance_id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: WebhookRequest<'_>,
 ) -> Reply {
-    match handle_inner(app, provider, instance_id, headers, body).await {
+    match handle_inner(app, provider, instance_id, request).await {
         Ok(reply) => reply,
         Err(e) => {
             let status = e.status();
@@ -294,30 +280,135 @@ async fn handle_inner(
     app: &App,
     provider: &str,
     instance_id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: WebhookRequest<'_>,
 ) -> Result<Reply, IngestError> {
-    let def = app
-        .registry
-        .get(provider)
-        .ok_or_else(|| IngestError::UnknownProvider(provider.to_owned()))?;
-    let webhook = def
-        .webhook
-        .as_ref()
-        .ok_or_else(|| IngestError::UnknownProvider(provider.to_owned()))?;
+    let unknown = || IngestError::UnknownProvider(provider.to_owned());
+    let def = app.registry.get(provider).ok_or_else(unknown)?;
+    let webhook = def.webhook.as_ref().ok_or_else(unknown)?;
+    let plugin = app.registry.plugin(provider).ok_or_else(unknown)?;
     let limit = app.limits.max_body_bytes;
-    if body.len() > limit {
+    if request.body.len() > limit {
         return Err(IngestError::TooLarge {
-            size: body.len(),
+            size: request.body.len(),
             limit,
         });
     }
     let resolved = resolve(app, def, webhook, instance_id).await?;
+    if request.method.eq_ignore_ascii_case("GET") {
+        return handshake::hub_challenge(webhook, &resolved, request.query);
+    }
+    if !request.method.eq_ignore_ascii_case("POST") {
+        return Err(IngestError::MethodNotAllowed(request.method.to_owned()));
+    }
+    if let Some(reply) = handshake::verification_token(app, webhook, &resolved, request).await? {
+        return Ok(reply);
+    }
     let now = app.clock.now();
-    let (item, ack) = match accept(def, &resolved, headers, body, now)? {
-        Accepted::Reply(reply) => return Ok(reply),
-        Accepted::Queue { item, ack } => (item, ack),
+    let (items, refused, ack) =
+        match accept(def, plugin, &resolved, request.headers, request.body, now)? {
+            Accepted::Reply(reply) => return Ok(reply),
+            Accepted::Queue {
+                items,
+                refused,
+                ack,
+            } => (items, refused, ack),
+        };
+    for item in &refused {
+        if let Err(e) = app
+            .deliveries
+            .record_refused(item, "tenant_mismatch", webhook.dedup_ttl_secs, now)
+            .await
+        {
+            tracing::warn!(key = %item.delivery_key, error = %e, "could not record a refused delivery");
+        }
+    }
+    if let Some(reply) = plugin.unrouted_reply() {
+        if !items.is_empty() && items.iter().all(|i| !routed(plugin, &resolved.instance, i)) {
+            tracing::info!(
+                provider,
+                instance_id,
+                "no granted agent takes it here; answered at once"
+            );
+            return Ok(reply);
+        }
+    }
+    claim_and_queue(app, webhook, &items, now).await?;
+    Ok(ack)
+}
+
+/// Whether any granted agent's policy takes `item` (the consumer decides the same way later).
+fn routed(plugin: &dyn WebhookPlugin, instance: &Instance, item: &WorkItem) -> bool {
+    let Some(payload) = &item.payload else {
+        return true;
     };
+    plugin
+        .normalize(item, payload)
+        .is_some_and(|n| !crate::events::for_agents(item, instance, &n, payload).is_empty())
+}
+
+/// Claims every item's delivery key (one conditional write each) and queues the ones claimed.
+async fn claim_and_queue(
+    app: &App,
+    webhook: &WebhookDef,
+    items: &[WorkItem],
+    now: u64,
+) -> Result<(), IngestError> {
+    // Futures built first: a lazy `map` closure in the stream trips the Send check of handlers.
+    let pending: Vec<_> = items
+        .iter()
+        .map(|item| claim(app, webhook, item, now))
+        .collect();
+    let claims = stream::iter(pending)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let mut claimed = Vec::with_capacity(claims.len());
+    let mut failure = None;
+    for result in claims {
+        match result {
+            Ok((item, true)) => claimed.push(item),
+            Ok((item, false)) => {
+                tracing::info!(key = %item.delivery_key, "duplicate delivery acknowledged");
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    if app.hooks.crash_after_claim() {
+        return Err(IngestError::Unavailable(
+            "injected crash after claim".into(),
+        ));
+    }
+    let unqueued = match app.queue.send_all(&claimed).await {
+        Ok(()) => Vec::new(),
+        Err(failed) => failed,
+    };
+    for (item, error) in &unqueued {
+        tracing::error!(key = %item.delivery_key, %error, "could not queue; releasing the claim");
+        if let Err(release) = app.deliveries.release(&item.delivery_key, &item.id).await {
+            tracing::error!(key = %item.delivery_key, error = %release, "could not release claim after queue failure");
+        }
+    }
+    for item in &claimed {
+        if !unqueued.iter().any(|(u, _)| u.id == item.id) {
+            tracing::info!(provider = %item.provider, instance_id = %item.instance_id, work_item = %item.id, kind = %item.kind, "queued");
+        }
+    }
+    if let Some((_, error)) = unqueued.into_iter().next() {
+        return Err(IngestError::Unavailable(error.to_string()));
+    }
+    // Some claims could not be written: the provider must retry (claimed ones dedup then).
+    if let Some(e) = failure {
+        return Err(IngestError::Unavailable(e.to_string()));
+    }
+    Ok(())
+}
+
+async fn claim<'a>(
+    app: &App,
+    webhook: &WebhookDef,
+    item: &'a WorkItem,
+    now: u64,
+) -> Result<(&'a WorkItem, bool), crate::deliveries::DeliveryError> {
     let claim = Claim {
         key: &item.delivery_key,
         work_item_id: &item.id,
@@ -325,24 +416,12 @@ async fn handle_inner(
         instance_id: &item.instance_id,
         kind: &item.kind,
         ttl_secs: webhook.dedup_ttl_secs,
+        claim_secs: app.limits.claim_secs,
     };
-    let claimed = app
-        .deliveries
+    app.deliveries
         .claim(&claim, now)
         .await
-        .map_err(|e| IngestError::Unavailable(e.to_string()))?;
-    if !claimed {
-        tracing::info!(provider, instance_id, key = %item.delivery_key, "duplicate delivery acknowledged");
-        return Ok(ack);
-    }
-    if let Err(e) = app.queue.send(&item).await {
-        if let Err(release) = app.deliveries.release(&item.delivery_key, &item.id).await {
-            tracing::error!(key = %item.delivery_key, error = %release, "could not release claim after queue failure");
-        }
-        return Err(IngestError::Unavailable(e.to_string()));
-    }
-    tracing::info!(provider, instance_id, work_item = %item.id, kind = %item.kind, "queued");
-    Ok(ack)
+        .map(|won| (item, won))
 }
 
 async fn resolve(
@@ -372,10 +451,16 @@ async fn resolve(
         .iter()
         .map(|(k, v)| (k.as_str(), SecretString::from(v.as_str())))
         .collect();
-    let verifier = Verifier::new(&webhook.signature, |key| {
-        secrets.get(key).or_else(|| config.get(key))
-    })?;
-    let resolved = Arc::new(ResolvedInstance { instance, verifier });
+    let lookup = |key: &str| secrets.get(key).or_else(|| config.get(key));
+    let verifier = Verifier::new(&webhook.signature, lookup);
+    let handshake_secrets = handshake::fields(webhook)
+        .filter_map(|field| Some((field.to_owned(), lookup(field)?.clone())))
+        .collect();
+    let resolved = Arc::new(ResolvedInstance {
+        instance,
+        verifier,
+        handshake_secrets,
+    });
     app.verifiers.put(instance_id, resolved.clone());
     Ok(resolved)
 }

@@ -10,10 +10,47 @@
 //! Every delivery is acknowledged with an empty 200 inside Slack's 3-second deadline; the agent
 //! answers later through `response_url` or the Web API.
 
-use serde_json::{Map, Value};
+//!
+//! Tenant binding: a signing secret belongs to the app, which every installing workspace
+//! shares, so the request's `team_id` and `api_app_id` must match the instance's when set.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Delivery, Interpretation, Malformed, Reply};
+use super::plugin::{
+    Delivery, Inbound, Interpretation, Malformed, Normalized, TenantFact, WebhookPlugin,
+};
+use crate::policy::{Place, Scope};
+use crate::reply::Reply;
+use crate::workitem::WorkItem;
+
+/// Slack's webhook code.
+#[derive(Debug, Default)]
+pub struct Slack;
+
+impl WebhookPlugin for Slack {
+    fn interpret(&self, request: &Inbound<'_>) -> Result<Interpretation, Malformed> {
+        interpret(request.header("content-type"), request.body)
+    }
+
+    fn normalize(&self, item: &WorkItem, payload: &Value) -> Option<Normalized> {
+        match item.kind.as_str() {
+            "event_callback" => event(item, payload),
+            "slash_command" => Some(command(item, payload)),
+            "interaction" => Some(interaction(item, payload)),
+            _ => None,
+        }
+    }
+}
+
+fn tenant(team: Option<&str>, app: Option<&str>) -> Vec<TenantFact> {
+    vec![
+        TenantFact::new("team_id", team),
+        TenantFact::new("api_app_id", app),
+    ]
+}
 
 /// Interprets a verified Slack request body.
 pub fn interpret(content_type: Option<&str>, body: &[u8]) -> Result<Interpretation, Malformed> {
@@ -41,7 +78,7 @@ fn events_api(body: &[u8]) -> Result<Interpretation, Malformed> {
                 .get("challenge")
                 .and_then(Value::as_str)
                 .ok_or_else(|| Malformed("url_verification without challenge".into()))?;
-            Ok(Interpretation::Reply(Reply::text(200, challenge)))
+            Ok(Interpretation::reply(Reply::text(200, challenge)))
         }
         "event_callback" => {
             let event_id = envelope
@@ -52,15 +89,26 @@ fn events_api(body: &[u8]) -> Result<Interpretation, Malformed> {
             if !envelope.get("event").is_some_and(Value::is_object) {
                 return Err(Malformed("event_callback without event".into()));
             }
-            Ok(Interpretation::Deliver(Delivery {
+            let tenant = tenant(
+                str_at(&envelope, "/team_id"),
+                str_at(&envelope, "/api_app_id"),
+            );
+            Ok(deliver(Delivery {
                 id: format!("ev:{event_id}"),
                 kind: "event_callback".into(),
                 payload: envelope,
-                ack: Reply::empty(200),
+                event: None,
+                tenant,
             }))
         }
         // app_rate_limited and future envelope types: acknowledged, nothing to deliver.
-        _ => Ok(Interpretation::Reply(Reply::empty(200))),
+        _ => Ok(Interpretation::Reply {
+            reply: Reply::empty(200),
+            tenant: tenant(
+                str_at(&envelope, "/team_id"),
+                str_at(&envelope, "/api_app_id"),
+            ),
+        }),
     }
 }
 
@@ -70,7 +118,7 @@ fn form(body: &[u8]) -> Result<Interpretation, Malformed> {
         fields.insert(k.into_owned(), Value::String(v.into_owned()));
     }
     if fields.get("ssl_check").and_then(Value::as_str) == Some("1") {
-        return Ok(Interpretation::Reply(Reply::empty(200)));
+        return Ok(Interpretation::reply(Reply::empty(200)));
     }
     if let Some(payload) = fields.get("payload").and_then(Value::as_str) {
         let payload: Value = serde_json::from_str(payload)
@@ -82,11 +130,16 @@ fn form(body: &[u8]) -> Result<Interpretation, Malformed> {
             Some(trigger) if !trigger.is_empty() => format!("ia:{trigger}"),
             _ => format!("ia:sha256:{}", hex::encode(Sha256::digest(body))),
         };
-        return Ok(Interpretation::Deliver(Delivery {
+        let tenant = tenant(
+            str_at(&payload, "/team/id"),
+            str_at(&payload, "/api_app_id"),
+        );
+        return Ok(deliver(Delivery {
             id,
             kind: "interaction".into(),
             payload,
-            ack: Reply::empty(200),
+            event: None,
+            tenant,
         }));
     }
     if fields.get("command").is_some_and(Value::is_string) {
@@ -94,16 +147,125 @@ fn form(body: &[u8]) -> Result<Interpretation, Malformed> {
             Some(trigger) if !trigger.is_empty() => format!("cmd:{trigger}"),
             _ => format!("cmd:sha256:{}", hex::encode(Sha256::digest(body))),
         };
-        return Ok(Interpretation::Deliver(Delivery {
+        let payload = Value::Object(fields);
+        let tenant = tenant(
+            str_at(&payload, "/team_id"),
+            str_at(&payload, "/api_app_id"),
+        );
+        return Ok(deliver(Delivery {
             id,
             kind: "slash_command".into(),
-            payload: Value::Object(fields),
-            ack: Reply::empty(200),
+            payload,
+            event: None,
+            tenant,
         }));
     }
     Err(Malformed(
         "form body is neither a slash command, an interaction payload nor ssl_check".into(),
     ))
+}
+
+/// Every Slack delivery is acknowledged with an empty 200.
+fn deliver(delivery: Delivery) -> Interpretation {
+    Interpretation::Deliver {
+        deliveries: vec![delivery],
+        ack: Reply::empty(200),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Slack channel ids: C public, G private (legacy) or group DM, D direct message.
+fn place(channel: Option<&str>, channel_type: Option<&str>) -> Place {
+    match (channel_type, channel.and_then(|c| c.chars().next())) {
+        (Some("im" | "mpim"), _) | (None, Some('D')) => Place::DirectMessage,
+        (Some("group"), _) | (None, Some('G')) => Place::PrivateChannel,
+        (Some("channel"), _) | (None, Some('C')) => Place::PublicChannel,
+        _ => Place::AppSurface,
+    }
+}
+
+fn team_attributes(team: Option<&str>) -> BTreeMap<String, String> {
+    team.map(|t| ("team_id".to_owned(), t.to_owned()))
+        .into_iter()
+        .collect()
+}
+
+fn event(item: &WorkItem, payload: &Value) -> Option<Normalized> {
+    let event = payload.get("event")?;
+    let kind = str_at(event, "/type")?;
+    // The app's own and other bots' messages never trigger agents (no loops).
+    if event.get("bot_id").is_some() || str_at(event, "/subtype") == Some("bot_message") {
+        return None;
+    }
+    let channel = str_at(event, "/channel").or_else(|| str_at(event, "/item/channel"));
+    let place = place(channel, str_at(event, "/channel_type"));
+    let addressed = kind == "app_mention" || place == Place::DirectMessage;
+    let thread = str_at(event, "/thread_ts").or_else(|| str_at(event, "/ts"));
+    Some(Normalized {
+        event_type: format!("slack.{kind}"),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed,
+        },
+        occurred_at: payload
+            .get("event_time")
+            .and_then(Value::as_u64)
+            .unwrap_or(item.received_at),
+        attributes: team_attributes(str_at(payload, "/team_id")),
+        reply: json!({"channel": channel, "thread_ts": thread}),
+    })
+}
+
+fn command(item: &WorkItem, payload: &Value) -> Normalized {
+    let channel = str_at(payload, "/channel_id");
+    let place = match str_at(payload, "/channel_name") {
+        Some("directmessage") => Place::DirectMessage,
+        Some("privategroup") => Place::PrivateChannel,
+        _ => place(channel, None),
+    };
+    Normalized {
+        event_type: "slack.slash_command".into(),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed: true,
+        },
+        occurred_at: item.received_at,
+        attributes: team_attributes(str_at(payload, "/team_id")),
+        reply: json!({"response_url": str_at(payload, "/response_url"), "channel": channel}),
+    }
+}
+
+fn interaction(item: &WorkItem, payload: &Value) -> Normalized {
+    let kind = str_at(payload, "/type").unwrap_or("interaction");
+    let channel =
+        str_at(payload, "/channel/id").or_else(|| str_at(payload, "/container/channel_id"));
+    let place = if channel.is_some() {
+        place(channel, None)
+    } else {
+        Place::AppSurface
+    };
+    Normalized {
+        event_type: format!("slack.{kind}"),
+        scope: Scope {
+            place,
+            channel: channel.map(str::to_owned),
+            addressed: true,
+        },
+        occurred_at: item.received_at,
+        attributes: team_attributes(str_at(payload, "/team/id")),
+        reply: json!({
+            "response_url": str_at(payload, "/response_url"),
+            "trigger_id": str_at(payload, "/trigger_id"),
+            "channel": channel,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -112,8 +274,15 @@ mod tests {
 
     fn delivery(i: Interpretation) -> Delivery {
         match i {
-            Interpretation::Deliver(d) => d,
-            Interpretation::Reply(r) => panic!("expected a delivery, got {r:?}"),
+            Interpretation::Deliver {
+                mut deliveries,
+                ack,
+            } => {
+                assert_eq!(ack.status, 200);
+                assert_eq!(deliveries.len(), 1);
+                deliveries.remove(0)
+            }
+            Interpretation::Reply { reply, .. } => panic!("expected a delivery, got {reply:?}"),
         }
     }
 
@@ -121,7 +290,7 @@ mod tests {
     fn url_verification_answers_the_challenge_in_plain_text() {
         let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
         match interpret(Some("application/json"), body).expect("ok") {
-            Interpretation::Reply(r) => {
+            Interpretation::Reply { reply: r, .. } => {
                 assert_eq!(r.status, 200);
                 assert_eq!(r.content_type, Some("text/plain"));
                 assert_eq!(
@@ -139,7 +308,13 @@ mod tests {
         let d = delivery(interpret(Some("application/json"), body).expect("ok"));
         assert_eq!(d.id, "ev:Ev01");
         assert_eq!(d.kind, "event_callback");
-        assert_eq!(d.ack.status, 200);
+        assert_eq!(
+            d.tenant,
+            [
+                TenantFact::new("team_id", Some("T1")),
+                TenantFact::new("api_app_id", None)
+            ]
+        );
     }
 
     #[test]
@@ -150,7 +325,7 @@ mod tests {
         assert_eq!(d.payload["text"], "hello");
         assert!(matches!(
             interpret(None, b"ssl_check=1&token=x").expect("ok"),
-            Interpretation::Reply(_)
+            Interpretation::Reply { .. }
         ));
     }
 

@@ -1,27 +1,36 @@
-//! Provider definitions as data.
+//! Providers: each is one place, its definition (data) plus code only for what data cannot say.
 //!
-//! Each provider is one YAML file under `shared/providers/`: its config keys (and which are
-//! sensitive), its webhook signature scheme and its dedup horizon. The files are compiled in and
-//! checked once per cold start by [`Registry::load`]; adding an HMAC or Ed25519 provider is a new
-//! file plus, where the provider has handshakes or its own event shapes, a small ingest module.
+//! A definition is one YAML file under `shared/providers/`: config keys (and which are
+//! sensitive), OAuth, and the webhook section ([`webhook`]): signature scheme, handshakes, how a
+//! request becomes events, tenant binding, dedup horizon. The files are compiled in and checked
+//! once per cold start by [`Registry::load`], which also gives every webhook provider its
+//! [`WebhookPlugin`]: the one listed in [`CODE_PLUGINS`], or [`declared::Declared`] reading the
+//! definition's `events`. A provider with a webhook and nothing to interpret it fails the load
+//! (and so the unit tests), never a delivery.
+
+pub mod declared;
+pub mod discord;
+pub mod plugin;
+pub mod samples;
+pub mod slack;
+pub mod template;
+pub mod webhook;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
-/// The definitions shipped with this build, by file name.
-const BUILTIN: &[(&str, &str)] = &[
-    ("slack.yaml", include_str!("../providers/slack.yaml")),
-    ("discord.yaml", include_str!("../providers/discord.yaml")),
-    ("google.yaml", include_str!("../providers/google.yaml")),
-    ("notion.yaml", include_str!("../providers/notion.yaml")),
-    ("shopify.yaml", include_str!("../providers/shopify.yaml")),
-    ("tiktok.yaml", include_str!("../providers/tiktok.yaml")),
-    (
-        "generic-oauth2.yaml",
-        include_str!("../providers/generic-oauth2.yaml"),
-    ),
-    ("http.yaml", include_str!("../providers/http.yaml")),
+pub use plugin::WebhookPlugin;
+pub use webhook::{Encoding, HandshakeDef, SignatureDef, WebhookDef};
+
+/// The definitions shipped with this build (every `shared/providers/*.yaml`), by file name.
+const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/providers.rs"));
+
+/// The providers whose webhooks need code, each registered once.
+pub const CODE_PLUGINS: &[(&str, fn() -> Arc<dyn WebhookPlugin>)] = &[
+    ("slack", || Arc::new(slack::Slack)),
+    ("discord", || Arc::new(discord::Discord)),
 ];
 
 /// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
@@ -178,86 +187,11 @@ impl ConfigKeys {
     }
 }
 
-/// How a provider's webhooks are delivered and signed.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebhookDef {
-    /// How long a claimed delivery key blocks duplicates; longer than the retry horizon.
-    pub dedup_ttl_secs: u64,
-    pub signature: SignatureDef,
-}
-
-/// A webhook signature scheme, as data.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "scheme", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum SignatureDef {
-    /// HMAC-SHA256 with a shared secret over a payload template.
-    HmacSha256 {
-        secret_field: String,
-        signature_header: String,
-        timestamp_header: String,
-        signed_payload: String,
-        #[serde(default)]
-        prefix: String,
-        encoding: Encoding,
-        tolerance_secs: u64,
-    },
-    /// Ed25519 with the provider's public key over a payload template.
-    Ed25519 {
-        key_field: String,
-        signature_header: String,
-        timestamp_header: String,
-        signed_payload: String,
-        encoding: Encoding,
-        tolerance_secs: u64,
-    },
-}
-
-/// How a signature is written in its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    Hex,
-    Base64,
-}
-
-impl SignatureDef {
-    fn headers(&self) -> [&str; 2] {
-        match self {
-            Self::HmacSha256 {
-                signature_header,
-                timestamp_header,
-                ..
-            }
-            | Self::Ed25519 {
-                signature_header,
-                timestamp_header,
-                ..
-            } => [signature_header, timestamp_header],
-        }
-    }
-
-    fn key_field(&self) -> &str {
-        match self {
-            Self::HmacSha256 { secret_field, .. } => secret_field,
-            Self::Ed25519 { key_field, .. } => key_field,
-        }
-    }
-
-    /// The payload template, e.g. `v0:{timestamp}:{body}`.
-    pub fn signed_payload(&self) -> &str {
-        match self {
-            Self::HmacSha256 { signed_payload, .. } | Self::Ed25519 { signed_payload, .. } => {
-                signed_payload
-            }
-        }
-    }
-}
-
-/// All provider definitions, checked.
+/// All provider definitions, checked, with their webhook plugins.
 #[derive(Debug, Clone)]
 pub struct Registry {
     providers: BTreeMap<String, ProviderDef>,
+    plugins: BTreeMap<String, Arc<dyn WebhookPlugin>>,
 }
 
 impl Registry {
@@ -271,6 +205,7 @@ impl Registry {
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, DefinitionError> {
         let mut providers = BTreeMap::new();
+        let mut plugins = BTreeMap::new();
         for (file, text) in sources {
             let mut def: ProviderDef =
                 serde_yaml::from_str(text).map_err(|source| DefinitionError::Parse {
@@ -295,9 +230,27 @@ impl Registry {
                     problem: format!("provider id {:?} defined twice", def.id),
                 });
             }
+            if let Some(webhook) = &def.webhook {
+                let plugin =
+                    plugin_for(&def.id, webhook).map_err(|problem| DefinitionError::Invalid {
+                        file: file.to_owned(),
+                        problem,
+                    })?;
+                plugins.insert(def.id.clone(), plugin);
+            }
             providers.insert(def.id.clone(), def);
         }
-        Ok(Self { providers })
+        Ok(Self { providers, plugins })
+    }
+
+    /// The webhook plugin of `provider`, if it takes webhooks.
+    pub fn plugin(&self, provider: &str) -> Option<&dyn WebhookPlugin> {
+        self.plugins.get(provider).map(|p| p.as_ref())
+    }
+
+    /// The providers that take webhooks, sorted.
+    pub fn webhook_ids(&self) -> impl Iterator<Item = &str> {
+        self.plugins.keys().map(String::as_str)
     }
 
     /// The definition of `provider`, if known.
@@ -308,6 +261,22 @@ impl Registry {
     /// Every provider id, sorted.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.providers.keys().map(String::as_str)
+    }
+}
+
+/// The code plugin registered for `id`, else the declared one; an error when neither exists or
+/// both would (a provider is interpreted in exactly one place).
+fn plugin_for(id: &str, webhook: &WebhookDef) -> Result<Arc<dyn WebhookPlugin>, String> {
+    let code = CODE_PLUGINS.iter().find(|(name, _)| *name == id);
+    match (code, webhook.events.is_empty()) {
+        (Some((_, make)), true) => Ok(make()),
+        (Some(_), false) => Err(format!(
+            "{id} has a code plugin and declared events: keep one"
+        )),
+        (None, false) => Ok(Arc::new(declared::Declared::new(id, webhook)?)),
+        (None, true) => Err(format!(
+            "{id} has a webhook but nothing to interpret it: declare webhook.events or register a code plugin"
+        )),
     }
 }
 
@@ -335,39 +304,10 @@ fn check(def: &ProviderDef) -> Result<(), String> {
         ));
     }
     if let Some(webhook) = &def.webhook {
-        check_webhook(def, webhook)?;
+        webhook::check(def, webhook)?;
     }
     if let Some(oauth) = &def.oauth {
         check_oauth(def, oauth)?;
-    }
-    Ok(())
-}
-
-fn check_webhook(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), String> {
-    let sig = &webhook.signature;
-    for header in sig.headers() {
-        if header.is_empty() || header.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Err(format!("header {header:?} must be non-empty and lowercase"));
-        }
-    }
-    if !def.config.knows(sig.key_field()) {
-        return Err(format!(
-            "signature key field {:?} is not a config key",
-            sig.key_field()
-        ));
-    }
-    let template = sig.signed_payload();
-    if !template.contains("{body}") {
-        return Err(format!("signed_payload {template:?} must contain {{body}}"));
-    }
-    let stripped = template.replace("{timestamp}", "").replace("{body}", "");
-    if stripped.contains('{') || stripped.contains('}') {
-        return Err(format!(
-            "signed_payload {template:?} has an unknown placeholder (known: {{timestamp}}, {{body}})"
-        ));
-    }
-    if webhook.dedup_ttl_secs == 0 {
-        return Err("dedup_ttl_secs must be positive".into());
     }
     Ok(())
 }
@@ -447,9 +387,24 @@ mod tests {
                 "google",
                 "http",
                 "notion",
+                "sendgrid",
                 "shopify",
                 "slack",
-                "tiktok"
+                "standard-webhooks",
+                "tiktok",
+                "whatsapp"
+            ]
+        );
+        assert_eq!(
+            registry.webhook_ids().collect::<Vec<_>>(),
+            [
+                "discord",
+                "notion",
+                "sendgrid",
+                "shopify",
+                "slack",
+                "standard-webhooks",
+                "whatsapp"
             ]
         );
         let slack = registry.get("slack").expect("slack");
@@ -465,12 +420,12 @@ mod tests {
 
     #[test]
     fn rejects_unknown_placeholder_and_key_field() {
-        let bad = include_str!("../providers/slack.yaml").replace("{body}", "{raw}");
+        let bad = include_str!("../../providers/slack.yaml").replace("{body}", "{raw}");
         let err =
             Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
         assert!(err.to_string().contains("{body}"), "{err}");
 
-        let bad = include_str!("../providers/slack.yaml")
+        let bad = include_str!("../../providers/slack.yaml")
             .replace("secret_field: signing_secret", "secret_field: nope");
         let err =
             Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
@@ -479,13 +434,13 @@ mod tests {
 
     #[test]
     fn oauth_urls_must_be_https_and_placeholders_known() {
-        let google = include_str!("../providers/google.yaml");
+        let google = include_str!("../../providers/google.yaml");
         let http = google.replace(
             "https://oauth2.googleapis.com/token",
             "http://oauth2.googleapis.com/token",
         );
         assert!(Registry::from_sources([("g.yaml", http.as_str())]).is_err());
-        let shopify = include_str!("../providers/shopify.yaml").replace(
+        let shopify = include_str!("../../providers/shopify.yaml").replace(
             "{shop}/admin/oauth/authorize",
             "{store}/admin/oauth/authorize",
         );
@@ -499,8 +454,51 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_needs_something_to_interpret_it() {
+        let shopify = include_str!("../../providers/shopify.yaml");
+        let start = shopify.find("  events:").expect("events");
+        let end = shopify.find("  tenant:").expect("tenant");
+        let bare = format!("{}{}", &shopify[..start], &shopify[end..]);
+        let err = Registry::from_sources([("s.yaml", bare.as_str())]).expect_err("refused");
+        assert!(err.to_string().contains("nothing to interpret"), "{err}");
+        // Code and declared events at once: one place only.
+        let slack = include_str!("../../providers/slack.yaml").replace(
+            "    tolerance_secs: 300\n",
+            "    tolerance_secs: 300\n  events:\n    - {id: \"{/event_id}\", type: \"{/type}\"}\n",
+        );
+        let err = Registry::from_sources([("s.yaml", slack.as_str())]).expect_err("refused");
+        assert!(err.to_string().contains("keep one"), "{err}");
+        // Every code plugin belongs to a provider that takes webhooks.
+        let registry = Registry::load().expect("registry");
+        for (id, _) in CODE_PLUGINS {
+            assert!(registry.plugin(id).is_some(), "{id}");
+        }
+    }
+
+    #[test]
+    fn bad_templates_and_handshake_fields_are_refused() {
+        let shopify = include_str!("../../providers/shopify.yaml");
+        let bad = shopify.replace("{header:x-shopify-topic}", "{header:X-Shopify-Topic}");
+        assert!(Registry::from_sources([("s.yaml", bad.as_str())]).is_err());
+        let bad = shopify.replace("{header:x-shopify-topic}", "{topic}");
+        assert!(Registry::from_sources([("s.yaml", bad.as_str())]).is_err());
+        let whatsapp = include_str!("../../providers/whatsapp.yaml");
+        let bad = whatsapp.replace(
+            "verify_token_field: verify_token",
+            "verify_token_field: nope",
+        );
+        assert!(Registry::from_sources([("w.yaml", bad.as_str())]).is_err());
+        let notion = include_str!("../../providers/notion.yaml");
+        let bad = notion.replace(
+            "sensitive: [token, verification_token]",
+            "sensitive: [token]\n  optional: [verification_token]",
+        );
+        assert!(Registry::from_sources([("n.yaml", bad.as_str())]).is_err());
+    }
+
+    #[test]
     fn rejects_duplicate_ids_and_unknown_fields() {
-        let slack = include_str!("../providers/slack.yaml");
+        let slack = include_str!("../../providers/slack.yaml");
         assert!(Registry::from_sources([("a.yaml", slack), ("b.yaml", slack)]).is_err());
         let extra = format!("{slack}\nsurprise: 1\n");
         assert!(Registry::from_sources([("a.yaml", extra.as_str())]).is_err());
