@@ -12,6 +12,7 @@ mod discord;
 mod fakes;
 mod keys;
 mod oauth;
+mod providers;
 mod rejects;
 mod samples;
 mod slack;
