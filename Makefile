@@ -16,7 +16,8 @@ export AWS_REGION            ?= us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export VENV
 
-.PHONY: dev test bench tools emulator emulator-stop fmt lint check validate build events clean
+.PHONY: dev test bench tools emulator emulator-stop fmt lint check validate template build sam-build \
+        invoke events clean
 
 ## dev: install tools, start the emulator (unless one answers), create the stack, seed demo
 ##      instances, serve the template's routes on 127.0.0.1:$(PORT) and drive the consumer.
@@ -56,13 +57,35 @@ emulator: tools
 emulator-stop:
 	infra/emulator.sh stop $(EMULATOR_PORT)
 
-## validate: cfn-lint and sam validate --lint (also run by the test suite).
+## validate: template.yaml up to date with the definitions, cfn-lint and sam validate --lint
+##           (also run by the test suite).
 validate: tools
+	$(VENV)/bin/python infra/gen_template.py --check
 	infra/validate-template.sh
+
+## template: regenerate the generated regions of template.yaml (webhook functions, their log groups
+##           and URL outputs, tool functions) from shared/providers/*.yaml and
+##           shared/integrations/*.json. `make test` fails while template.yaml is stale.
+template: tools
+	$(VENV)/bin/python infra/gen_template.py
+
+## invoke: one function of the template, run locally like `sam local invoke` but without Docker
+##         (cargo lambda watch + invoke, against the emulator; stack provisioned if missing):
+##         make invoke FUNCTION=SlackWebhookFunction EVENT=events/slack-webhook-app-mention.json
+invoke: tools
+	$(VENV)/bin/python infra/invoke.py --prefix $(PREFIX) --emulator-port $(EMULATOR_PORT) \
+	  "$(FUNCTION)" "$(EVENT)"
 
 ## build: the Lambda artifacts (arm64, provided.al2023) with cargo-lambda and zig.
 build: tools
 	PATH=$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin consumer --bin oauth --bin token-refresher --bin tool
+
+## sam-build: `sam build` of every function in template.yaml into .aws-sam/build (what
+##            `sam deploy` and `sam local invoke` use). SAM's rust-cargolambda build method is a beta
+##            feature, and it finds cargo-lambda (and cargo-lambda finds zig) on PATH: both are in
+##            the venv. One release arm64 cross-build per binary, sharing the cargo target dir.
+sam-build: tools
+	PATH=$(VENV)/bin:$$PATH $(VENV)/bin/sam build --beta-features --template template.yaml
 
 ## events: re-sign the sample events in events/ with the demo secrets.
 events: tools

@@ -27,8 +27,11 @@ pub use webhook::{Encoding, HandshakeDef, SignatureDef, WebhookDef};
 /// The definitions shipped with this build (every `shared/providers/*.yaml`), by file name.
 const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/providers.rs"));
 
+/// Makes a provider's code plugin.
+pub type MakePlugin = fn() -> Arc<dyn WebhookPlugin>;
+
 /// The providers whose webhooks need code, each registered once.
-pub const CODE_PLUGINS: &[(&str, fn() -> Arc<dyn WebhookPlugin>)] = &[
+pub const CODE_PLUGINS: &[(&str, MakePlugin)] = &[
     ("slack", || Arc::new(slack::Slack)),
     ("discord", || Arc::new(discord::Discord)),
 ];
