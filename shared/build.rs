@@ -1,17 +1,24 @@
-//! Compiles every provider definition under `providers/` into the library, so adding a provider
-//! is adding its file: `$OUT_DIR/providers.rs` lists `(file name, YAML text)` pairs.
+//! Compiles every provider definition under `providers/` (and every sample under
+//! `providers/samples/`) into the library, so adding a provider is adding its files:
+//! `$OUT_DIR/providers.rs` and `$OUT_DIR/samples.rs` list `(file name, text)` pairs.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
+    embed(&dir, "yaml", "providers.rs");
+    embed(&dir.join("samples"), "json", "samples.rs");
+}
+
+/// Writes `$OUT_DIR/<out>`: the `(file name, text)` of every `*.<extension>` file in `dir`.
+fn embed(dir: &Path, extension: &str, out_name: &str) {
     println!("cargo:rerun-if-changed={}", dir.display());
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("shared/providers exists")
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("the directory exists")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| p.extension().is_some_and(|x| x == extension))
         .collect();
     files.sort();
     let mut out = String::from("&[\n");
@@ -28,6 +35,6 @@ fn main() {
         );
     }
     out.push(']');
-    let target = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("providers.rs");
+    let target = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join(out_name);
     std::fs::write(target, out).expect("write providers.rs");
 }

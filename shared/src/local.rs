@@ -241,10 +241,12 @@ pub mod demo {
     pub const AGENT: &str = "demo-agent";
 }
 
-/// Creates the demo instances and grants `demo-agent` every channel, all messages and DMs.
-/// Existing demo instances are left as they are.
+/// Creates the demo instances and grants `demo-agent` every channel, all messages and DMs:
+/// `demo-slack` and `demo-discord`, and `demo-<provider>` for every other webhook provider with
+/// its sample's test configuration (`shared/providers/samples/`), so the signed samples in
+/// `events/` verify against them. Existing demo instances are left as they are.
 pub async fn seed_demo(app: &App) -> Result<(), crate::admin::AdminError> {
-    let seeds = [
+    let mut seeds = vec![
         (
             "slack",
             demo::SLACK_INSTANCE,
@@ -262,6 +264,16 @@ pub async fn seed_demo(app: &App) -> Result<(), crate::admin::AdminError> {
             ],
         ),
     ];
+    let samples = crate::providers::samples::builtin().unwrap_or_default();
+    let others: Vec<(String, Vec<(String, String)>)> = samples
+        .into_iter()
+        .filter(|(provider, _)| provider != "slack" && provider != "discord")
+        .map(|(provider, sample)| (provider, sample.config.into_iter().collect()))
+        .collect();
+    let ids: Vec<String> = others.iter().map(|(p, _)| format!("demo-{p}")).collect();
+    for ((provider, settings), id) in others.iter().zip(&ids) {
+        seeds.push((provider.as_str(), id.as_str(), settings.clone()));
+    }
     for (provider, id, settings) in seeds {
         if app.instances.get(id).await?.is_none() {
             crate::admin::create_instance(app, provider, id, demo::WORKSPACE, &settings).await?;

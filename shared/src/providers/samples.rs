@@ -45,7 +45,22 @@ impl SampleRequest {
     }
 }
 
-/// The samples shipped beside the definitions, by provider id.
+/// The samples compiled in (every `shared/providers/samples/*.json`), by file name.
+const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/samples.rs"));
+
+/// The samples compiled into this build, by provider id.
+pub fn builtin() -> Result<BTreeMap<String, Sample>, String> {
+    BUILTIN
+        .iter()
+        .map(|(file, text)| {
+            let id = file.trim_end_matches(".json").to_owned();
+            let sample = serde_json::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+            Ok((id, sample))
+        })
+        .collect()
+}
+
+/// The samples in a directory, by provider id.
 pub fn load(dir: &std::path::Path) -> Result<BTreeMap<String, Sample>, String> {
     let mut samples = BTreeMap::new();
     let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -74,8 +89,10 @@ mod tests {
     use crate::workitem::WorkItem;
 
     fn samples() -> BTreeMap<String, Sample> {
-        load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers/samples"))
-            .expect("samples")
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers/samples");
+        let loaded = load(&dir).expect("samples");
+        assert_eq!(builtin().expect("builtin").len(), loaded.len());
+        loaded
     }
 
     #[test]
