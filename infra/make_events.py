@@ -105,6 +105,15 @@ def self_checks() -> None:
 # ------------------------------------------------------------------ HTTP API (payload 2.0) events
 
 
+def provider_samples() -> dict[str, dict]:
+    """The signed samples of the providers declared by data (shared/providers/samples/)."""
+    out = {}
+    for path in sorted((ROOT / "shared" / "providers" / "samples").glob("*.json")):
+        if path.stem not in ("slack", "discord"):
+            out[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+    return out
+
+
 def http_event(
     *,
     provider: str,
@@ -115,7 +124,7 @@ def http_event(
 ) -> dict:
     path = f"/webhooks/{provider}/{instance_id}"
     route_key = f"POST /webhooks/{provider}/{{instance_id}}"
-    ua = SLACK_UA if provider == "slack" else DISCORD_UA
+    ua = {"slack": SLACK_UA, "discord": DISCORD_UA}.get(provider, f"{provider}-webhooks/1.0")
     ip = SLACK_IP if provider == "slack" else DISCORD_IP
     all_headers = {
         "content-length": str(len(body.encode("utf-8"))),
@@ -447,6 +456,28 @@ def build() -> list[tuple[str, dict, dict]]:
             "expect_duplicate": False, "note": note,
         }))
 
+    def from_samples() -> None:
+        # Providers declared by data: each sample request as is, and with one byte flipped.
+        for provider, sample in provider_samples().items():
+            for request in sample["requests"]:
+                for tampered in (False, True):
+                    body = request["body"]
+                    if tampered:
+                        mid = len(body) // 2
+                        body = body[:mid] + chr(ord(body[mid]) ^ 1) + body[mid + 1:]
+                    headers = {k.lower(): v for k, v in request["headers"].items()}
+                    event = http_event(provider=provider, instance_id=f"demo-{provider}",
+                                       body=body, headers=headers, request_no=next(req))
+                    case = request["name"] + ("-tampered" if tampered else "")
+                    cases.append((f"{provider}-webhook-{case}.json", event, {
+                        "function": f"{provider}-webhook", "provider": provider,
+                        "expect_status": 401 if tampered else 200,
+                        "expect_queued": 0 if tampered else len(request["events"]),
+                        "expect_duplicate": False,
+                        "note": ("one byte flipped: 401, nothing stored" if tampered else
+                                 f"{sample['note']} Becomes {', '.join(request['events'])}."),
+                    }))
+
     def consumer(case: str, records: list[dict], failed: list[str], note: str) -> None:
         cases.append((f"ingress-consumer-{case}.json", {"Records": records}, {
             "function": "ingress-consumer", "provider": None, "expect_status": None,
@@ -568,6 +599,7 @@ def build() -> list[tuple[str, dict, dict]]:
         "detail": {},
     }, {"function": "token-refresher", "provider": None, "expect_status": None,
         "expect_duplicate": False, "note": "the 5-minute schedule; refreshes tokens expiring within 15 minutes"}))
+    from_samples()
     return cases
 
 
@@ -617,6 +649,14 @@ def verify_written() -> int:
 
         h = event["headers"]
         body = event["body"].encode("utf-8")
+        if entry["provider"] not in ("slack", "discord"):
+            # Signed by the sample's author; `cargo test` verifies every sample's signature.
+            sample = provider_samples()[entry["provider"]]
+            request = next(r for r in sample["requests"] if name.startswith(
+                f"{entry['provider']}-webhook-{r['name']}"))
+            assert (event["body"] == request["body"]) == (entry["expect_status"] == 200), name
+            checked += 1
+            continue
         assert not event["isBase64Encoded"], name
         assert h["content-length"] == str(len(body)), name
         assert event["rawPath"] == event["requestContext"]["http"]["path"], name
