@@ -52,6 +52,7 @@ pub struct App {
     catalog: OnceLock<Result<crate::tools::definitions::Catalog, String>>,
     pub tool_state: crate::tools::state::ToolState,
     pub receipts: crate::tools::receipts::ReceiptStore,
+    pub cursors: crate::cursors::CursorStore,
     /// Discord rate-limit buckets seen by this warm process.
     pub buckets: crate::tools::outbound::Buckets,
     /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
@@ -245,6 +246,10 @@ impl App {
             receipts: crate::tools::receipts::ReceiptStore::new(
                 aws.dynamodb.clone(),
                 &resources.receipts_table,
+            ),
+            cursors: crate::cursors::CursorStore::new(
+                aws.dynamodb.clone(),
+                &resources.cursors_table,
             ),
             buckets: crate::tools::outbound::Buckets::default(),
             secure_http: OnceLock::new(),

@@ -32,6 +32,8 @@ pub struct Resources {
     pub audit_table: String,
     pub tool_state_table: String,
     pub receipts_table: String,
+    /// Sync cursors of scheduled workers (Notion polling).
+    pub cursors_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
@@ -91,6 +93,7 @@ impl Resources {
             platform_keys_secret: required("SWITCHYARD_PLATFORM_KEYS_SECRET")?,
             tool_state_table: required("SWITCHYARD_TOOL_STATE_TABLE")?,
             receipts_table: required("SWITCHYARD_RECEIPTS_TABLE")?,
+            cursors_table: required("SWITCHYARD_CURSORS_TABLE")?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }

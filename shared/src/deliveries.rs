@@ -9,7 +9,8 @@
 //!   webhook function's timeout) may be taken again: its handler died before queueing, or it
 //!   queued and the consumer has not begun; either way the retry is queued, and `begin` below
 //!   lets only one work item of a key publish.
-//! - ingress: a delivery refused for its tenant is recorded (`refused_tenant`), not queued.
+//! - ingress: a delivery refused for its tenant is recorded (`refused_tenant_mismatch`), not
+//!   queued; the Notion poller's first run records what it found as `baseline`.
 //! - consumer: conditional `UpdateItem` takes a processing lease, then marks the outcome; a
 //!   redelivered message finds the outcome and publishes nothing twice.
 //! - admin: a scan for `events list` (operator only).
@@ -154,12 +155,12 @@ impl DeliveryStore {
         }
     }
 
-    /// Records a delivery that was acknowledged but refused (`refused_<reason>`), unless the
-    /// key is already taken. Nothing is queued for it.
-    pub async fn record_refused(
+    /// Records a delivery that is not queued, with `status` (`refused_tenant_mismatch`, or
+    /// `baseline` for what a poller's first run found), unless the key is already taken.
+    pub async fn record_unqueued(
         &self,
         item: &crate::workitem::WorkItem,
-        reason: &str,
+        status: &str,
         ttl_secs: u64,
         now: u64,
     ) -> Result<(), DeliveryError> {
@@ -172,7 +173,7 @@ impl DeliveryStore {
             .item("provider", AttributeValue::S(item.provider.clone()))
             .item("instance_id", AttributeValue::S(item.instance_id.clone()))
             .item("kind", AttributeValue::S(item.kind.clone()))
-            .item("status", AttributeValue::S(format!("refused_{reason}")))
+            .item("status", AttributeValue::S(status.to_owned()))
             .item("received_at", AttributeValue::N(now.to_string()))
             .item(
                 "expires_at",

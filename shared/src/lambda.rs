@@ -66,6 +66,23 @@ pub async fn refresh_tokens(
     Ok(report)
 }
 
+/// The scheduled Notion poller (EventBridge schedule), bounded by the invocation's deadline.
+pub async fn poll_notion(
+    app: &App,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<crate::notion_poll::PollReport, lambda_runtime::Error> {
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(std::time::Duration::from_secs(2));
+    let deadline = tokio::time::Instant::now() + remaining;
+    let report = crate::notion_poll::run(app, deadline).await?;
+    tracing::info!(?report, "notion poller ran");
+    Ok(report)
+}
+
 fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {

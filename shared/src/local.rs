@@ -211,7 +211,7 @@ pub async fn drive(app: Arc<App>, settings: DriverSettings) {
 }
 
 /// Fires the scheduled functions of the template (EventBridge schedules never fire in the
-/// emulator): the token refresher every `every`.
+/// emulator): the token refresher and the Notion poller every `every`.
 pub async fn fire_schedules(app: Arc<App>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -221,6 +221,14 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
             Ok(report) if report.checked > 0 => tracing::info!(?report, "token refresher ran"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token refresher failed"),
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
+        match crate::notion_poll::run(&app, deadline).await {
+            Ok(report) if report.data_sources > 0 => {
+                tracing::info!(?report, "notion poller ran")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "notion poller failed"),
         }
     }
 }

@@ -36,6 +36,7 @@ pub mod logical {
     pub const PLATFORM_KEYS_SECRET: &str = "PlatformKeysSecret";
     pub const TOOL_STATE_TABLE: &str = "ToolStateTable";
     pub const RECEIPTS_TABLE: &str = "ReceiptsTable";
+    pub const CURSORS_TABLE: &str = "CursorsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -221,6 +222,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         platform_keys_secret: physical_name(prefix, logical::PLATFORM_KEYS_SECRET, ""),
         tool_state_table: physical_name(prefix, logical::TOOL_STATE_TABLE, ""),
         receipts_table: physical_name(prefix, logical::RECEIPTS_TABLE, ""),
+        cursors_table: physical_name(prefix, logical::CURSORS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }

@@ -256,6 +256,34 @@ impl Fake {
         );
     }
 
+    /// Notion: sets page `page_id`'s `last_edited_time` (an edit at that time).
+    pub fn notion_touch(&self, page_id: &str, time: &str) {
+        if let Some(page) = lock(&self.state).notion.pages.get_mut(page_id) {
+            page["last_edited_time"] = time.into();
+        }
+    }
+
+    /// Notion: the page ids of data source `id` in query order (seeding it on first use).
+    pub fn notion_pages(&self, id: &str) -> Vec<String> {
+        lock(&self.state).notion.data_source(id).clone()
+    }
+
+    /// Notion: adds a page created (and last edited) at `time` to data source `id`.
+    pub fn notion_add_page(&self, id: &str, time: &str) -> String {
+        let mut state = lock(&self.state);
+        let parent = state.notion.data_source_parent(id);
+        let page_id = new_uuid();
+        let properties = notion_properties(&object(json!({
+            "Name": {"title": [{"text": {"content": "Added"}}]},
+        })));
+        let mut page = notion_page(&page_id, &parent, &properties);
+        page["created_time"] = time.into();
+        page["last_edited_time"] = time.into();
+        state.notion.pages.insert(page_id.clone(), page);
+        state.notion.data_source(id).push(page_id.clone());
+        page_id
+    }
+
     /// Notion: first-level children appended to `block_id` (a page or block; dashes optional),
     /// through `PATCH /v1/blocks/{id}/children` and the `children` of `POST /v1/pages`.
     pub fn notion_children(&self, block_id: &str) -> usize {
@@ -1549,11 +1577,43 @@ fn notion_query(
     };
     let page_size = usize::try_from(page_size).unwrap_or(usize::MAX);
     let ids = notion.data_source(id).clone();
-    let live: Vec<&Value> = ids
+    // Timestamp filters (`{"timestamp": "last_edited_time", "last_edited_time": {"on_or_after":
+    // …}}`) and timestamp sorts, as the API applies them; property filters are not modelled.
+    let edited_bound = body
+        .get("filter")
+        .filter(|f| f["timestamp"] == "last_edited_time")
+        .and_then(|f| f.get("last_edited_time"));
+    let mut live: Vec<&Value> = ids
         .iter()
         .filter_map(|page_id| notion.pages.get(page_id))
         .filter(|page| page["in_trash"] != true)
+        .filter(|page| {
+            let edited = page["last_edited_time"].as_str().unwrap_or_default();
+            match edited_bound {
+                Some(b) => match (b["on_or_after"].as_str(), b["after"].as_str()) {
+                    (Some(t), _) => edited >= t,
+                    (_, Some(t)) => edited > t,
+                    _ => true,
+                },
+                None => true,
+            }
+        })
         .collect();
+    if let Some(sort) = body
+        .get("sorts")
+        .and_then(Value::as_array)
+        .and_then(|s| s.first())
+        .filter(|s| s["timestamp"] == "last_edited_time")
+    {
+        live.sort_by(|a, b| {
+            a["last_edited_time"]
+                .as_str()
+                .cmp(&b["last_edited_time"].as_str())
+        });
+        if sort["direction"] == "descending" {
+            live.reverse();
+        }
+    }
     let start = match body.get("start_cursor") {
         None | Some(Value::Null) => 0,
         Some(raw) => {

@@ -11,6 +11,7 @@ mod consumer;
 mod discord;
 mod fakes;
 mod keys;
+mod notion_poll;
 mod oauth;
 mod providers;
 mod rejects;

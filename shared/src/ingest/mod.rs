@@ -316,7 +316,7 @@ async fn handle_inner(
     for item in &refused {
         if let Err(e) = app
             .deliveries
-            .record_refused(item, "tenant_mismatch", webhook.dedup_ttl_secs, now)
+            .record_unqueued(item, "refused_tenant_mismatch", webhook.dedup_ttl_secs, now)
             .await
         {
             tracing::warn!(key = %item.delivery_key, error = %e, "could not record a refused delivery");
@@ -346,13 +346,15 @@ fn routed(plugin: &dyn WebhookPlugin, instance: &Instance, item: &WorkItem) -> b
         .is_some_and(|n| !crate::events::for_agents(item, instance, &n, payload).is_empty())
 }
 
-/// Claims every item's delivery key (one conditional write each) and queues the ones claimed.
-async fn claim_and_queue(
+/// Claims every item's delivery key (one conditional write each) and queues the ones claimed;
+/// duplicates are dropped. Used by webhooks and by pollers that produce the same events.
+/// Returns how many were queued.
+pub async fn claim_and_queue(
     app: &App,
     webhook: &WebhookDef,
     items: &[WorkItem],
     now: u64,
-) -> Result<(), IngestError> {
+) -> Result<usize, IngestError> {
     // Futures built first: a lazy `map` closure in the stream trips the Send check of handlers.
     let pending: Vec<_> = items
         .iter()
@@ -400,7 +402,7 @@ async fn claim_and_queue(
     if let Some(e) = failure {
         return Err(IngestError::Unavailable(e.to_string()));
     }
-    Ok(())
+    Ok(claimed.len())
 }
 
 async fn claim<'a>(

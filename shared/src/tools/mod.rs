@@ -344,6 +344,41 @@ pub async fn invoke(
     response
 }
 
+/// Calls `tool_id` on `instance` for a gateway worker (`caller`, e.g. `system:notion-poller`),
+/// not an agent: no grant, guardrail or idempotency check, but the same credentials, retries,
+/// rate limits, schemas and receipt as an agent's call.
+pub async fn call_for_worker(
+    app: &App,
+    tool_id: &str,
+    instance: &Instance,
+    caller: &str,
+    input: Value,
+    deadline: Instant,
+) -> ToolResponse {
+    let catalog = match app.catalog() {
+        Ok(c) => c,
+        Err(e) => return fail(ToolError::internal(&e.to_string())),
+    };
+    let Some(method) = catalog.method(tool_id) else {
+        return fail(ToolError::new(
+            "unknown_tool",
+            format!("no tool {tool_id}"),
+            false,
+        ));
+    };
+    if let Err(violations) = method.check_input(&input) {
+        return fail(ToolError::invalid_input(violations));
+    }
+    let request = ToolRequest {
+        instance_id: instance.id.clone(),
+        agent_id: caller.to_owned(),
+        input,
+        idempotency_key: None,
+        trace_id: None,
+    };
+    call_provider(app, method, instance, &request, deadline).await
+}
+
 async fn credential(
     app: &App,
     method: &Method,
