@@ -82,14 +82,14 @@ pub fn load(dir: &std::path::Path) -> Result<BTreeMap<String, Sample>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::plugin::{tenant_mismatch, Interpretation};
-    use crate::providers::Registry;
-    use crate::secret::SecretString;
+    use crate::plugin::{tenant_mismatch, Interpretation};
     use crate::verify::Verifier;
-    use crate::workitem::WorkItem;
+    use crate::Registry;
+    use switchyard_core::secret::SecretString;
+    use switchyard_core::workitem::WorkItem;
 
     fn samples() -> BTreeMap<String, Sample> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers/samples");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
         let loaded = load(&dir).expect("samples");
         assert_eq!(builtin().expect("builtin").len(), loaded.len());
         loaded
@@ -127,7 +127,7 @@ mod tests {
                     "{what}: a tampered body verified"
                 );
                 let Interpretation::Deliver { deliveries, .. } = plugin
-                    .interpret(&crate::providers::plugin::Inbound {
+                    .interpret(&crate::plugin::Inbound {
                         headers: &headers,
                         body,
                     })
@@ -175,7 +175,7 @@ mod tests {
         let headers = request.header_map();
         let plugin = registry.plugin("shopify").expect("plugin");
         let Interpretation::Deliver { deliveries, .. } = plugin
-            .interpret(&crate::providers::plugin::Inbound {
+            .interpret(&crate::plugin::Inbound {
                 headers: &headers,
                 body: request.body.as_bytes(),
             })

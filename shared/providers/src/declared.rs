@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::plugin::{Delivery, Inbound, Interpretation, Malformed, TenantFact, WebhookPlugin};
 use super::template::{check_path, Context, Path, Source, Template};
 use super::webhook::{EventSource, WebhookDef};
-use crate::reply::Reply;
-use crate::workitem::EventMeta;
+use switchyard_core::reply::Reply;
+use switchyard_core::workitem::EventMeta;
 
 /// A provider's declared events, compiled.
 #[derive(Debug)]

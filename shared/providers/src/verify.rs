@@ -11,8 +11,8 @@ use http::HeaderMap;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::providers::{Encoding, SignatureDef};
-use crate::secret::SecretString;
+use crate::{Encoding, SignatureDef};
+use switchyard_core::secret::SecretString;
 
 /// Why a request's signature was rejected. Every variant maps to 401.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -463,7 +463,7 @@ pub mod sign {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::Registry;
+    use crate::Registry;
 
     // Official example: https://docs.slack.dev/authentication/verifying-requests-from-slack/,
     // reused in python-slack-sdk tests/slack_sdk/signature/test_signature_verifier.py.

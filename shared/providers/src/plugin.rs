@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use http::HeaderMap;
 use serde_json::Value;
 
-use crate::policy::Scope;
-use crate::reply::Reply;
-use crate::workitem::WorkItem;
+use switchyard_core::policy::Scope;
+use switchyard_core::reply::Reply;
+use switchyard_core::workitem::WorkItem;
 
 /// A verified body that is not what the provider sends (400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,7 +101,7 @@ pub struct Delivery {
     pub kind: String,
     pub payload: Value,
     /// What ingress already understood (declared providers); code plugins normalize later.
-    pub event: Option<crate::workitem::EventMeta>,
+    pub event: Option<switchyard_core::workitem::EventMeta>,
     pub tenant: Vec<TenantFact>,
 }
 

@@ -14,6 +14,7 @@ pub mod plugin;
 pub mod samples;
 pub mod slack;
 pub mod template;
+pub mod verify;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -423,12 +424,12 @@ mod tests {
 
     #[test]
     fn rejects_unknown_placeholder_and_key_field() {
-        let bad = include_str!("../../providers/slack.yaml").replace("{body}", "{raw}");
+        let bad = include_str!("../slack.yaml").replace("{body}", "{raw}");
         let err =
             Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
         assert!(err.to_string().contains("{body}"), "{err}");
 
-        let bad = include_str!("../../providers/slack.yaml")
+        let bad = include_str!("../slack.yaml")
             .replace("secret_field: signing_secret", "secret_field: nope");
         let err =
             Registry::from_sources([("bad.yaml", bad.as_str())]).expect_err("must be rejected");
@@ -437,13 +438,13 @@ mod tests {
 
     #[test]
     fn oauth_urls_must_be_https_and_placeholders_known() {
-        let google = include_str!("../../providers/google.yaml");
+        let google = include_str!("../google.yaml");
         let http = google.replace(
             "https://oauth2.googleapis.com/token",
             "http://oauth2.googleapis.com/token",
         );
         assert!(Registry::from_sources([("g.yaml", http.as_str())]).is_err());
-        let shopify = include_str!("../../providers/shopify.yaml").replace(
+        let shopify = include_str!("../shopify.yaml").replace(
             "{shop}/admin/oauth/authorize",
             "{store}/admin/oauth/authorize",
         );
@@ -458,14 +459,14 @@ mod tests {
 
     #[test]
     fn a_webhook_needs_something_to_interpret_it() {
-        let shopify = include_str!("../../providers/shopify.yaml");
+        let shopify = include_str!("../shopify.yaml");
         let start = shopify.find("  events:").expect("events");
         let end = shopify.find("  tenant:").expect("tenant");
         let bare = format!("{}{}", &shopify[..start], &shopify[end..]);
         let err = Registry::from_sources([("s.yaml", bare.as_str())]).expect_err("refused");
         assert!(err.to_string().contains("nothing to interpret"), "{err}");
         // Code and declared events at once: one place only.
-        let slack = include_str!("../../providers/slack.yaml").replace(
+        let slack = include_str!("../slack.yaml").replace(
             "    tolerance_secs: 300\n",
             "    tolerance_secs: 300\n  events:\n    - {id: \"{/event_id}\", type: \"{/type}\"}\n",
         );
@@ -480,18 +481,18 @@ mod tests {
 
     #[test]
     fn bad_templates_and_handshake_fields_are_refused() {
-        let shopify = include_str!("../../providers/shopify.yaml");
+        let shopify = include_str!("../shopify.yaml");
         let bad = shopify.replace("{header:x-shopify-topic}", "{header:X-Shopify-Topic}");
         assert!(Registry::from_sources([("s.yaml", bad.as_str())]).is_err());
         let bad = shopify.replace("{header:x-shopify-topic}", "{topic}");
         assert!(Registry::from_sources([("s.yaml", bad.as_str())]).is_err());
-        let whatsapp = include_str!("../../providers/whatsapp.yaml");
+        let whatsapp = include_str!("../whatsapp.yaml");
         let bad = whatsapp.replace(
             "verify_token_field: verify_token",
             "verify_token_field: nope",
         );
         assert!(Registry::from_sources([("w.yaml", bad.as_str())]).is_err());
-        let notion = include_str!("../../providers/notion.yaml");
+        let notion = include_str!("../notion.yaml");
         let bad = notion.replace(
             "sensitive: [token, verification_token]",
             "sensitive: [token]\n  optional: [verification_token]",
@@ -501,7 +502,7 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_ids_and_unknown_fields() {
-        let slack = include_str!("../../providers/slack.yaml");
+        let slack = include_str!("../slack.yaml");
         assert!(Registry::from_sources([("a.yaml", slack), ("b.yaml", slack)]).is_err());
         let extra = format!("{slack}\nsurprise: 1\n");
         assert!(Registry::from_sources([("a.yaml", extra.as_str())]).is_err());

@@ -19,9 +19,9 @@ use serde_json::{json, Value};
 use super::plugin::{
     Delivery, Inbound, Interpretation, Malformed, Normalized, TenantFact, WebhookPlugin,
 };
-use crate::policy::{Place, Scope};
-use crate::reply::Reply;
-use crate::workitem::WorkItem;
+use switchyard_core::policy::{Place, Scope};
+use switchyard_core::reply::Reply;
+use switchyard_core::workitem::WorkItem;
 
 /// What a user sees when no agent is enabled where they invoked the app (only they see it).
 pub const NOT_ENABLED: &str = "This app is not enabled in this channel.";

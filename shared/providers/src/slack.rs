@@ -22,9 +22,9 @@ use sha2::{Digest, Sha256};
 use super::plugin::{
     Delivery, Inbound, Interpretation, Malformed, Normalized, TenantFact, WebhookPlugin,
 };
-use crate::policy::{Place, Scope};
-use crate::reply::Reply;
-use crate::workitem::WorkItem;
+use switchyard_core::policy::{Place, Scope};
+use switchyard_core::reply::Reply;
+use switchyard_core::workitem::WorkItem;
 
 /// Slack's webhook code.
 #[derive(Debug, Default)]

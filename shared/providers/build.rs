@@ -1,13 +1,13 @@
-//! Compiles every provider definition under `providers/` (and every sample under
-//! `providers/samples/`) into the library, so adding a provider is adding its files:
+//! Compiles every provider definition beside this file (and every sample under `samples/`)
+//! into the library, so adding a provider is adding its files:
 //! `$OUT_DIR/providers.rs` and `$OUT_DIR/samples.rs` list `(file name, text)` pairs.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("providers");
-    embed(&dir, "yaml", "providers.rs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    embed(dir, "yaml", "providers.rs");
     embed(&dir.join("samples"), "json", "samples.rs");
 }
 
