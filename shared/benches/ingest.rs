@@ -9,7 +9,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use http::HeaderMap;
 use switchyard::ingest::{accept, Accepted, ResolvedInstance};
 use switchyard::instances::Instance;
-use switchyard::local::demo;
+use switchyard::providers::demo;
 use switchyard::providers::Registry;
 use switchyard::secret::SecretString;
 use switchyard::verify::{sign, Verifier};

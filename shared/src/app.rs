@@ -24,8 +24,6 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Definitions(#[from] DefinitionError),
-    #[error(transparent)]
-    Stack(#[from] crate::stack::StackError),
     #[error("integration definitions: {0}")]
     Tools(String),
 }
@@ -140,14 +138,12 @@ fn default_actor() -> String {
 }
 
 impl App {
-    /// From the environment: resources named one by one (Lambda), or derived from the template
-    /// when `SWITCHYARD_STACK_PREFIX` is set (local stack, CLI).
-    pub async fn from_env() -> Result<Self, AppError> {
+    /// From the environment, as a Lambda of the given `needs` has it: only the resources its
+    /// template entry names. (The CLI and local host also accept a stack prefix:
+    /// `switchyard_ops::app_from_env`.)
+    pub async fn from_env(needs: &[crate::config::Need]) -> Result<Self, AppError> {
         let aws = AwsClients::from_env().await;
-        let resources = match std::env::var("SWITCHYARD_STACK_PREFIX") {
-            Ok(prefix) if !prefix.is_empty() => crate::stack::resolve(&aws, &prefix).await?,
-            _ => Resources::from_env()?,
-        };
+        let resources = Resources::from_env_for(needs)?;
         Self::new(aws, resources, Limits::from_env()?, Clock::default())
     }
 

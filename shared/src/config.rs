@@ -2,7 +2,7 @@
 //!
 //! On Lambda every value comes from an environment variable set by `template.yaml`. Locally,
 //! `SWITCHYARD_STACK_PREFIX=<prefix>` derives the names from the template instead (see
-//! [`crate::stack`]), so the CLI and the local host need one variable, not ten.
+//! `switchyard_ops::stack`), so the CLI and the local host need one variable, not ten.
 
 use std::env;
 
@@ -76,26 +76,180 @@ impl Limits {
     }
 }
 
+/// A resource a function may need, and the environment variable that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Instances,
+    Deliveries,
+    IngressQueue,
+    IngressDlq,
+    PayloadBucket,
+    KmsKey,
+    EventBus,
+    OAuthStates,
+    Connections,
+    Audit,
+    PlatformKeys,
+    ToolState,
+    Receipts,
+    Cursors,
+}
+
+impl Need {
+    /// Every resource, in the order `switchyard env` prints them.
+    pub const ALL: [Need; 14] = [
+        Need::Instances,
+        Need::Deliveries,
+        Need::IngressQueue,
+        Need::IngressDlq,
+        Need::PayloadBucket,
+        Need::KmsKey,
+        Need::EventBus,
+        Need::OAuthStates,
+        Need::Connections,
+        Need::Audit,
+        Need::PlatformKeys,
+        Need::ToolState,
+        Need::Receipts,
+        Need::Cursors,
+    ];
+
+    /// The environment variable naming this resource.
+    pub fn var(self) -> &'static str {
+        match self {
+            Need::Instances => "SWITCHYARD_INSTANCES_TABLE",
+            Need::Deliveries => "SWITCHYARD_DELIVERIES_TABLE",
+            Need::IngressQueue => "SWITCHYARD_INGRESS_QUEUE_URL",
+            Need::IngressDlq => "SWITCHYARD_INGRESS_DLQ_URL",
+            Need::PayloadBucket => "SWITCHYARD_PAYLOAD_BUCKET",
+            Need::KmsKey => "SWITCHYARD_KMS_KEY_ID",
+            Need::EventBus => "SWITCHYARD_EVENT_BUS",
+            Need::OAuthStates => "SWITCHYARD_OAUTH_STATES_TABLE",
+            Need::Connections => "SWITCHYARD_CONNECTIONS_TABLE",
+            Need::Audit => "SWITCHYARD_AUDIT_TABLE",
+            Need::PlatformKeys => "SWITCHYARD_PLATFORM_KEYS_SECRET",
+            Need::ToolState => "SWITCHYARD_TOOL_STATE_TABLE",
+            Need::Receipts => "SWITCHYARD_RECEIPTS_TABLE",
+            Need::Cursors => "SWITCHYARD_CURSORS_TABLE",
+        }
+    }
+}
+
+/// What each function's binary needs; its template entry sets exactly these variables (a test
+/// holds the template to it) and its IAM policy grants access to these resources only.
+pub mod needs {
+    use super::Need::{self, *};
+
+    /// Webhook ingress: verify (instance secrets), claim, queue (large payloads to S3), and
+    /// Notion's handshake (seal, audit).
+    pub const WEBHOOK: &[Need] = &[
+        Instances,
+        Deliveries,
+        IngressQueue,
+        PayloadBucket,
+        KmsKey,
+        Audit,
+    ];
+    /// The ingress consumer: lease and outcome, payloads, publish.
+    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus];
+    /// OAuth start and callback.
+    pub const OAUTH: &[Need] = &[Instances, KmsKey, OAuthStates, Connections, Audit, EventBus];
+    /// The scheduled token refresher.
+    pub const TOKEN_REFRESHER: &[Need] = &[Instances, KmsKey, Connections, Audit, EventBus];
+    /// Tool methods and discovery.
+    pub const TOOL: &[Need] = &[
+        Instances,
+        KmsKey,
+        Connections,
+        Audit,
+        EventBus,
+        PlatformKeys,
+        ToolState,
+        Receipts,
+    ];
+    /// The Notion poller: a tool call plus ingress.
+    pub const NOTION_POLLER: &[Need] = &[
+        Instances,
+        Deliveries,
+        IngressQueue,
+        PayloadBucket,
+        KmsKey,
+        EventBus,
+        Connections,
+        Audit,
+        ToolState,
+        Receipts,
+        Cursors,
+    ];
+
+    /// The needs of a binary, by its name in `functions/src/bin`.
+    pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
+        Some(match binary {
+            "webhook" => WEBHOOK,
+            "consumer" => CONSUMER,
+            "oauth" => OAUTH,
+            "token-refresher" => TOKEN_REFRESHER,
+            "tool" => TOOL,
+            "notion-poller" => NOTION_POLLER,
+            _ => return None,
+        })
+    }
+}
+
 impl Resources {
-    /// Resources named one by one in the environment (as `template.yaml` sets them).
+    /// Every resource named one by one in the environment (the CLI on a deployed stack).
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_for(&Need::ALL)
+    }
+
+    /// The resources a function `needs`, each named by its variable; the others are left empty
+    /// and never touched by that function's code path. A missing needed variable is an error
+    /// at cold start, naming it.
+    pub fn from_env_for(needs: &[Need]) -> Result<Self, ConfigError> {
+        let get = |need: Need| -> Result<String, ConfigError> {
+            if needs.contains(&need) {
+                required(need.var())
+            } else {
+                Ok(env::var(need.var()).unwrap_or_default())
+            }
+        };
         Ok(Self {
-            instances_table: required("SWITCHYARD_INSTANCES_TABLE")?,
-            deliveries_table: required("SWITCHYARD_DELIVERIES_TABLE")?,
-            ingress_queue_url: required("SWITCHYARD_INGRESS_QUEUE_URL")?,
-            ingress_dlq_url: required("SWITCHYARD_INGRESS_DLQ_URL")?,
-            payload_bucket: required("SWITCHYARD_PAYLOAD_BUCKET")?,
-            kms_key_id: required("SWITCHYARD_KMS_KEY_ID")?,
-            event_bus: required("SWITCHYARD_EVENT_BUS")?,
-            states_table: required("SWITCHYARD_OAUTH_STATES_TABLE")?,
-            connections_table: required("SWITCHYARD_CONNECTIONS_TABLE")?,
-            audit_table: required("SWITCHYARD_AUDIT_TABLE")?,
-            platform_keys_secret: required("SWITCHYARD_PLATFORM_KEYS_SECRET")?,
-            tool_state_table: required("SWITCHYARD_TOOL_STATE_TABLE")?,
-            receipts_table: required("SWITCHYARD_RECEIPTS_TABLE")?,
-            cursors_table: required("SWITCHYARD_CURSORS_TABLE")?,
+            instances_table: get(Need::Instances)?,
+            deliveries_table: get(Need::Deliveries)?,
+            ingress_queue_url: get(Need::IngressQueue)?,
+            ingress_dlq_url: get(Need::IngressDlq)?,
+            payload_bucket: get(Need::PayloadBucket)?,
+            kms_key_id: get(Need::KmsKey)?,
+            event_bus: get(Need::EventBus)?,
+            states_table: get(Need::OAuthStates)?,
+            connections_table: get(Need::Connections)?,
+            audit_table: get(Need::Audit)?,
+            platform_keys_secret: get(Need::PlatformKeys)?,
+            tool_state_table: get(Need::ToolState)?,
+            receipts_table: get(Need::Receipts)?,
+            cursors_table: get(Need::Cursors)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
+    }
+
+    /// The value of `need`'s variable.
+    pub fn value(&self, need: Need) -> &str {
+        match need {
+            Need::Instances => &self.instances_table,
+            Need::Deliveries => &self.deliveries_table,
+            Need::IngressQueue => &self.ingress_queue_url,
+            Need::IngressDlq => &self.ingress_dlq_url,
+            Need::PayloadBucket => &self.payload_bucket,
+            Need::KmsKey => &self.kms_key_id,
+            Need::EventBus => &self.event_bus,
+            Need::OAuthStates => &self.states_table,
+            Need::Connections => &self.connections_table,
+            Need::Audit => &self.audit_table,
+            Need::PlatformKeys => &self.platform_keys_secret,
+            Need::ToolState => &self.tool_state_table,
+            Need::Receipts => &self.receipts_table,
+            Need::Cursors => &self.cursors_table,
+        }
     }
 }
 

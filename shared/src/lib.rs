@@ -2,13 +2,12 @@
 //!
 //! All behaviour lives here; the Lambda mains in `functions/` are a few lines each. Start at
 //! [`ingest::handle`] (webhooks in), [`consumer::handle_batch`] (work items to agent events),
-//! [`admin`] (the CLI's operations) and [`local`] (the local host).
+//! [`tools::invoke`] and [`oauth`]. The CLI, the local host and the template reader are in
+//! `switchyard-ops`, which no Lambda links.
 
-pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod aws;
-pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod consumer;
@@ -22,12 +21,10 @@ pub mod ingest;
 pub mod instances;
 pub mod keys;
 pub mod lambda;
-pub mod local;
 pub mod notion_poll;
 pub mod oauth;
 pub mod queue;
 pub mod sink;
-pub mod stack;
 pub mod telemetry;
 pub mod tools;
 

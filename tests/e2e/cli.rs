@@ -2,8 +2,8 @@
 //! stored in plaintext.
 
 use clap::Parser;
-use switchyard::cli::{run_with_app, Cli};
-use switchyard::local::demo;
+use switchyard_ops::cli::{run_with_app, Cli};
+use switchyard_ops::local::demo;
 
 use crate::support::Stack;
 

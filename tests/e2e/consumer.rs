@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use switchyard::config::Limits;
-use switchyard::local::{demo, DriverSettings};
+use switchyard_ops::local::{demo, DriverSettings};
 
 use crate::support::{slack_mention, slack_request, Stack, NOW};
 
@@ -52,7 +52,7 @@ async fn poison_message_lands_in_the_dlq_and_redrive_brings_it_back() {
     let mut failures = 0;
     let mut landed = false;
     for _ in 0..20 {
-        let (_, failed) = switchyard::local::drive_once(&stack.app, settings)
+        let (_, failed) = switchyard_ops::local::drive_once(&stack.app, settings)
             .await
             .expect("drive");
         failures += failed;
@@ -69,7 +69,9 @@ async fn poison_message_lands_in_the_dlq_and_redrive_brings_it_back() {
     );
     assert_eq!(stack.ingress_depth().await, 0);
 
-    let entries = switchyard::admin::dlq_list(&stack.app).await.expect("list");
+    let entries = switchyard_ops::admin::dlq_list(&stack.app)
+        .await
+        .expect("list");
     assert_eq!(entries.len(), 1);
     assert!(entries[0]
         .problem
@@ -82,7 +84,7 @@ async fn poison_message_lands_in_the_dlq_and_redrive_brings_it_back() {
         "listing leaves messages in place"
     );
 
-    let moved = switchyard::admin::dlq_redrive(&stack.app)
+    let moved = switchyard_ops::admin::dlq_redrive(&stack.app)
         .await
         .expect("redrive");
     assert_eq!(moved, 1);
@@ -195,7 +197,7 @@ async fn publish_failure_is_retried_and_nothing_is_lost() {
         visibility_timeout: 1,
         wait_secs: 0,
     };
-    let (received, failed) = switchyard::local::drive_once(&broken, settings)
+    let (received, failed) = switchyard_ops::local::drive_once(&broken, settings)
         .await
         .expect("drive");
     assert_eq!((received, failed), (1, 1));

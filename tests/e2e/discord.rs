@@ -1,7 +1,7 @@
 //! Discord interactions end to end: PING, deferred command and component responses.
 
 use serde_json::{json, Value};
-use switchyard::local::demo;
+use switchyard_ops::local::demo;
 
 use crate::support::{discord_request, Stack, NOW};
 

@@ -22,10 +22,10 @@ async fn polling_emits_new_and_edited_pages_once() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let app = &stack.app;
-    switchyard::admin::create_instance(app, "notion", "polled", "acme", &settings)
+    switchyard_ops::admin::create_instance(app, "notion", "polled", "acme", &settings)
         .await
         .expect("instance");
-    switchyard::admin::grant(app, "polled", "agent-n", &Default::default())
+    switchyard_ops::admin::grant(app, "polled", "agent-n", &Default::default())
         .await
         .expect("grant");
     let deadline = || tokio::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -115,7 +115,7 @@ async fn a_failing_query_moves_no_cursor_and_the_next_run_retries() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     let app = &stack.app;
-    switchyard::admin::create_instance(app, "notion", "flaky", "acme", &settings)
+    switchyard_ops::admin::create_instance(app, "notion", "flaky", "acme", &settings)
         .await
         .expect("instance");
     notion.script(

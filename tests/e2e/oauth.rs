@@ -156,7 +156,7 @@ impl Fixture {
         let logs = LogCapture::install();
         let (stack, base) = serving_stack().await;
         let server = AuthServer::start(&format!("{base}/oauth/generic-oauth2/callback")).await;
-        switchyard::admin::create_instance(
+        switchyard_ops::admin::create_instance(
             &stack.app,
             "generic-oauth2",
             INSTANCE,
@@ -666,8 +666,8 @@ async fn connection_cli_never_prints_tokens() {
         vec!["switchyard", "audit", "list"],
         vec!["switchyard", "connection", "disconnect", "--id", &id],
     ] {
-        let cli = switchyard::cli::Cli::try_parse_from(args).expect("args");
-        switchyard::cli::run_with_app(&f.stack.app, cli, &mut out)
+        let cli = switchyard_ops::cli::Cli::try_parse_from(args).expect("args");
+        switchyard_ops::cli::run_with_app(&f.stack.app, cli, &mut out)
             .await
             .expect("command");
     }

@@ -39,10 +39,10 @@ async fn instance(
 ) {
     let settings: Vec<(String, String)> =
         config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    switchyard::admin::create_instance(&stack.app, provider, id, "acme", &settings)
+    switchyard_ops::admin::create_instance(&stack.app, provider, id, "acme", &settings)
         .await
         .expect("create instance");
-    switchyard::admin::grant(&stack.app, id, AGENT, policy)
+    switchyard_ops::admin::grant(&stack.app, id, AGENT, policy)
         .await
         .expect("grant");
 }
@@ -139,7 +139,7 @@ async fn two_instances_of_one_slack_app_only_take_their_own_workspace() {
     let stack = Stack::new().await;
     let base = stack.serve().await;
     let client = reqwest::Client::new();
-    let secret = switchyard::local::demo::SLACK_SIGNING_SECRET;
+    let secret = switchyard_ops::local::demo::SLACK_SIGNING_SECRET;
     for (id, team) in [("team-one", "T0DEMO"), ("team-two", "T0OTHER")] {
         let config = BTreeMap::from([
             ("signing_secret".to_owned(), secret.to_owned()),
@@ -314,7 +314,7 @@ async fn whatsapp_subscription_check_answers_only_the_right_token() {
     let slack = client
         .get(format!(
             "{base}/webhooks/slack/{}",
-            switchyard::local::demo::SLACK_INSTANCE
+            switchyard_ops::local::demo::SLACK_INSTANCE
         ))
         .send()
         .await
@@ -341,8 +341,8 @@ async fn notion_verification_token_is_sealed_revealed_and_then_keys_the_signatur
         .expect("get")
         .expect("instance");
     assert!(matches!(
-        switchyard::admin::reveal_verification_token(app, &fresh).await,
-        Err(switchyard::admin::AdminError::NoVerificationToken(_))
+        switchyard_ops::admin::reveal_verification_token(app, &fresh).await,
+        Err(switchyard_ops::admin::AdminError::NoVerificationToken(_))
     ));
 
     let handshake = serde_json::json!({"verification_token": token}).to_string();
@@ -370,7 +370,7 @@ async fn notion_verification_token_is_sealed_revealed_and_then_keys_the_signatur
             .contains(&token),
         "only ciphertext is stored"
     );
-    let revealed = switchyard::admin::reveal_verification_token(app, &stored)
+    let revealed = switchyard_ops::admin::reveal_verification_token(app, &stored)
         .await
         .expect("reveal");
     assert_eq!(revealed.expose(), token);
@@ -418,7 +418,7 @@ async fn a_crash_between_claim_and_queue_loses_nothing_and_publishes_once() {
     let base = stack.serve().await;
     let url = format!(
         "{base}/webhooks/slack/{}",
-        switchyard::local::demo::SLACK_INSTANCE
+        switchyard_ops::local::demo::SLACK_INSTANCE
     );
     let client = reqwest::Client::new();
     let body = slack_mention("EvCrash", "C1", "<@U0BOT> are you there?");
@@ -478,7 +478,7 @@ async fn a_retry_while_the_first_copy_waits_in_the_queue_is_published_once() {
     let base = stack.serve().await;
     let url = format!(
         "{base}/webhooks/slack/{}",
-        switchyard::local::demo::SLACK_INSTANCE
+        switchyard_ops::local::demo::SLACK_INSTANCE
     );
     let client = reqwest::Client::new();
     let body = slack_mention("EvSlowQueue", "C1", "<@U0BOT> hi");
@@ -507,7 +507,7 @@ async fn a_600_kb_slack_event_is_published_by_claim_check() {
     let base = stack.serve().await;
     let url = format!(
         "{base}/webhooks/slack/{}",
-        switchyard::local::demo::SLACK_INSTANCE
+        switchyard_ops::local::demo::SLACK_INSTANCE
     );
     let client = reqwest::Client::new();
     let text = format!("<@U0BOT> {}", "x".repeat(600 * 1024));

@@ -1,7 +1,7 @@
 //! Bad input gets a precise status and stores nothing; an unreachable store is a 503.
 
 use switchyard::config::Limits;
-use switchyard::local::demo;
+use switchyard_ops::local::demo;
 
 use crate::support::{slack_mention, slack_request, Stack, NOW};
 

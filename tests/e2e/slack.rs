@@ -1,8 +1,8 @@
 //! Slack ingress end to end: signed events reach the agent bus exactly once.
 
 use futures::future::join_all;
-use switchyard::local::demo;
 use switchyard::policy::TriggerPolicy;
+use switchyard_ops::local::demo;
 
 use crate::support::{slack_mention, slack_request, Stack, NOW};
 
@@ -157,7 +157,7 @@ async fn trigger_policy_filters_per_agent() {
     let stack = Stack::new().await;
     let app = &stack.app;
     // A second instance whose only agent wants mentions in C1.
-    switchyard::admin::create_instance(
+    switchyard_ops::admin::create_instance(
         app,
         "slack",
         "acme-slack",
@@ -170,10 +170,10 @@ async fn trigger_policy_filters_per_agent() {
         channels: vec!["C1".into()],
         ..Default::default()
     };
-    switchyard::admin::grant(app, "acme-slack", "picky-agent", &policy)
+    switchyard_ops::admin::grant(app, "acme-slack", "picky-agent", &policy)
         .await
         .expect("grant");
-    switchyard::admin::grant(
+    switchyard_ops::admin::grant(
         app,
         "acme-slack",
         "default-agent",

@@ -6,8 +6,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use switchyard::aws::AwsClients;
 use switchyard::clock::Clock;
 use switchyard::config::Limits;
-use switchyard::local::{demo, DriverSettings};
 use switchyard::App;
+use switchyard_ops::local::{demo, DriverSettings};
 
 /// The instant every test runs at (the sample events are signed for it).
 pub const NOW: u64 = 1_767_225_600;
@@ -36,11 +36,11 @@ impl Stack {
     pub async fn with_limits(limits: Limits) -> Self {
         let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
         let aws = AwsClients::with_endpoint(&endpoint()).await;
-        let resources = switchyard::stack::provision(&aws, &prefix)
+        let resources = switchyard_ops::stack::provision(&aws, &prefix)
             .await
             .expect("provision the template's resources in the emulator");
         let app = App::new(aws, resources, limits, Clock::fixed(NOW)).expect("app");
-        switchyard::local::seed_demo(&app)
+        switchyard_ops::local::seed_demo(&app)
             .await
             .expect("seed demo instances");
         Self { app: Arc::new(app) }
@@ -65,7 +65,7 @@ impl Stack {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let router = switchyard::local::router(self.app.clone());
+        let router = switchyard_ops::local::router(self.app.clone());
         tokio::spawn(async move {
             axum::serve(listener, router).await.expect("serve");
         });
@@ -81,7 +81,7 @@ impl Stack {
         };
         let mut total = 0;
         loop {
-            let (received, _) = switchyard::local::drive_once(&self.app, settings)
+            let (received, _) = switchyard_ops::local::drive_once(&self.app, settings)
                 .await
                 .expect("drive consumer");
             if received == 0 {
@@ -101,8 +101,8 @@ impl Stack {
     }
 
     /// Everything that reached the agent bus (agent and integration events), removing it.
-    pub async fn tapped_raw(&self) -> Vec<switchyard::admin::TappedEvent> {
-        switchyard::admin::tap_take(&self.app)
+    pub async fn tapped_raw(&self) -> Vec<switchyard_ops::admin::TappedEvent> {
+        switchyard_ops::admin::tap_take(&self.app)
             .await
             .expect("read tap")
     }
@@ -227,18 +227,18 @@ pub async fn serving_stack_with(adjust: impl FnOnce(App) -> App) -> (Stack, Stri
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let prefix = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
     let aws = AwsClients::with_endpoint(&endpoint()).await;
-    let resources = switchyard::stack::provision(&aws, &prefix)
+    let resources = switchyard_ops::stack::provision(&aws, &prefix)
         .await
         .expect("provision the template's resources in the emulator");
     let app = App::new(aws, resources, Limits::default(), Clock::fixed(NOW))
         .expect("app")
         .with_public_url(&base)
         .with_actor("test");
-    switchyard::local::seed_demo(&app)
+    switchyard_ops::local::seed_demo(&app)
         .await
         .expect("seed demo instances");
     let app = Arc::new(adjust(app));
-    let router = switchyard::local::router(app.clone());
+    let router = switchyard_ops::local::router(app.clone());
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");
     });

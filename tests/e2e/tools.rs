@@ -26,10 +26,10 @@ async fn instance(stack: &Stack, provider: &str, id: &str, fake: &Fake, extra: &
     for (k, v) in secrets.iter().chain(extra) {
         settings.push(((*k).into(), (*v).into()));
     }
-    switchyard::admin::create_instance(&stack.app, provider, id, "acme", &settings)
+    switchyard_ops::admin::create_instance(&stack.app, provider, id, "acme", &settings)
         .await
         .expect("instance");
-    switchyard::admin::grant(&stack.app, id, AGENT, &Default::default())
+    switchyard_ops::admin::grant(&stack.app, id, AGENT, &Default::default())
         .await
         .expect("grant");
 }
@@ -272,10 +272,10 @@ async fn guardrail_denials_make_no_provider_call() {
     let (stack, base) = serving_stack().await;
     let slack = Fake::slack().await;
     instance(&stack, "slack", "acme-slack", &slack, &[]).await;
-    switchyard::admin::set_guardrails(
+    switchyard_ops::admin::set_guardrails(
         &stack.app,
         "acme-slack",
-        switchyard::admin::GuardrailChange {
+        switchyard_ops::admin::GuardrailChange {
             tool: Some("slack.post_message".into()),
             field: Some("/channel".into()),
             allow: vec!["C1".into()],
@@ -386,7 +386,7 @@ async fn repeated_failures_disable_the_tool_until_reenabled() {
 
     notion.script("/v1/pages", Vec::new());
     let mut out = Vec::new();
-    let cli = <switchyard::cli::Cli as clap::Parser>::try_parse_from([
+    let cli = <switchyard_ops::cli::Cli as clap::Parser>::try_parse_from([
         "switchyard",
         "tool",
         "enable",
@@ -396,7 +396,7 @@ async fn repeated_failures_disable_the_tool_until_reenabled() {
         "notion.retrieve_page",
     ])
     .expect("args");
-    switchyard::cli::run_with_app(&stack.app, cli, &mut out)
+    switchyard_ops::cli::run_with_app(&stack.app, cli, &mut out)
         .await
         .expect("enable");
     let (status, ok) = call(
@@ -590,7 +590,7 @@ async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
         .expect("addr");
     let (stack, base) =
         crate::support::serving_stack_with(|app| app.with_ssrf_exemptions(vec![addr])).await;
-    switchyard::admin::create_instance(
+    switchyard_ops::admin::create_instance(
         &stack.app,
         "http",
         "acme-http",
@@ -608,7 +608,7 @@ async fn secure_http_request_injects_credentials_and_refuses_ssrf() {
     )
     .await
     .expect("instance");
-    switchyard::admin::grant(&stack.app, "acme-http", AGENT, &Default::default())
+    switchyard_ops::admin::grant(&stack.app, "acme-http", AGENT, &Default::default())
         .await
         .expect("grant");
     let request = |url: String| json!({"method": "POST", "url": url, "body": {"channel": "C1", "text": "via http"}});

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use clap::Parser;
-use switchyard::local::{demo, DriverSettings};
+use switchyard_ops::local::{demo, DriverSettings};
 
 #[derive(Parser)]
 #[command(about = "Switchyard local host (template routes + consumer on an AWS emulator)")]
@@ -31,7 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     switchyard::telemetry::init();
     let args = Args::parse();
     let aws = switchyard::aws::AwsClients::from_env().await;
-    let resources = switchyard::stack::provision(&aws, &args.prefix).await?;
+    let resources = switchyard_ops::stack::provision(&aws, &args.prefix).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let base = format!("http://{}", listener.local_addr()?);
     let app = Arc::new(
@@ -44,14 +44,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_public_url(std::env::var("SWITCHYARD_PUBLIC_URL").unwrap_or_else(|_| base.clone()))
         .with_actor("local-host"),
     );
-    switchyard::local::seed_demo(&app).await?;
+    switchyard_ops::local::seed_demo(&app).await?;
     let settings = DriverSettings {
         batch_size: args.batch_size,
         visibility_timeout: args.visibility_timeout,
         ..DriverSettings::default()
     };
-    tokio::spawn(switchyard::local::drive(app.clone(), settings));
-    tokio::spawn(switchyard::local::fire_schedules(
+    tokio::spawn(switchyard_ops::local::drive(app.clone(), settings));
+    tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
     ));
@@ -82,7 +82,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "switchyard local host ready on {base} (prefix {})",
         args.prefix
     );
-    axum::serve(listener, switchyard::local::router(app))
+    axum::serve(listener, switchyard_ops::local::router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

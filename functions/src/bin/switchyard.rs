@@ -1,4 +1,4 @@
-//! `switchyard`: the admin CLI (see `switchyard::cli`).
+//! `switchyard`: the admin CLI (see `switchyard_ops::cli`).
 
 use std::process::ExitCode;
 
@@ -6,7 +6,7 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     switchyard::telemetry::init();
     let mut out = std::io::stdout().lock();
-    match switchyard::cli::run(std::env::args().collect(), &mut out).await {
+    match switchyard_ops::cli::run(std::env::args().collect(), &mut out).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             drop(out);

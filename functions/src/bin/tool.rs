@@ -7,7 +7,7 @@ use lambda_runtime::{service_fn, Error};
 async fn main() -> Result<(), Error> {
     switchyard::telemetry::init();
     let tool = std::env::var("SWITCHYARD_TOOL")?;
-    let app = switchyard::App::from_env().await?;
+    let app = switchyard::App::from_env(switchyard::config::needs::TOOL).await?;
     // Load and compile the definitions during init, not on the first call.
     if tool != "discovery" && app.catalog()?.method(&tool).is_none() {
         return Err(format!("SWITCHYARD_TOOL={tool} is not a defined tool").into());

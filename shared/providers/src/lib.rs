@@ -9,6 +9,7 @@
 //! (and so the unit tests), never a delivery.
 
 pub mod declared;
+pub mod demo;
 pub mod discord;
 pub mod plugin;
 pub mod samples;

@@ -15,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::consumer::{self, Record};
-use crate::error::chain;
-use crate::ingest::Reply;
-use crate::policy::{Trigger, TriggerPolicy};
-use crate::App;
+use switchyard::consumer::{self, Record};
+use switchyard::error::chain;
+use switchyard::ingest::Reply;
+use switchyard::policy::{Trigger, TriggerPolicy};
+use switchyard::App;
 
 /// The HTTP routes of `template.yaml`.
 pub fn router(app: Arc<App>) -> Router {
@@ -44,13 +44,13 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let request = crate::ingest::WebhookRequest {
+    let request = switchyard::ingest::WebhookRequest {
         method: method.as_str(),
         headers: &headers,
         query: query.as_deref().unwrap_or_default(),
         body: &body,
     };
-    into_response(crate::ingest::handle(&app, &provider, &instance_id, request).await)
+    into_response(switchyard::ingest::handle(&app, &provider, &instance_id, request).await)
 }
 
 async fn oauth_start(
@@ -58,7 +58,7 @@ async fn oauth_start(
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    into_response(crate::oauth::flow::start(&app, &provider, &query).await)
+    into_response(switchyard::oauth::flow::start(&app, &provider, &query).await)
 }
 
 async fn oauth_callback(
@@ -66,7 +66,7 @@ async fn oauth_callback(
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    into_response(crate::oauth::flow::callback(&app, &provider, &query).await)
+    into_response(switchyard::oauth::flow::callback(&app, &provider, &query).await)
 }
 
 async fn tool(
@@ -74,12 +74,13 @@ async fn tool(
     Path((integration, method)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let response = match serde_json::from_slice::<crate::tools::ToolRequest>(&body) {
+    let response = match serde_json::from_slice::<switchyard::tools::ToolRequest>(&body) {
         Ok(request) => {
-            let deadline = tokio::time::Instant::now() + crate::tools::DEFAULT_DEADLINE;
-            crate::tools::invoke(&app, &format!("{integration}.{method}"), request, deadline).await
+            let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
+            switchyard::tools::invoke(&app, &format!("{integration}.{method}"), request, deadline)
+                .await
         }
-        Err(e) => crate::tools::ToolResponse::invalid_request(&e.to_string()),
+        Err(e) => switchyard::tools::ToolResponse::invalid_request(&e.to_string()),
     };
     json_response(response.http_status(), &response)
 }
@@ -91,7 +92,7 @@ async fn discover(
     let Some(agent) = query.get("agent_id") else {
         return json_response(400, &serde_json::json!({"error": "agent_id is required"}));
     };
-    match crate::tools::discover(&app, agent).await {
+    match switchyard::tools::discover(&app, agent).await {
         Ok(tools) => json_response(200, &serde_json::json!({"tools": tools})),
         Err(e) => json_response(503, &serde_json::json!({"error": e})),
     }
@@ -216,14 +217,18 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        match crate::oauth::vault::refresh_expiring(&app, crate::lambda::REFRESH_WINDOW_SECS).await
+        match switchyard::oauth::vault::refresh_expiring(
+            &app,
+            switchyard::lambda::REFRESH_WINDOW_SECS,
+        )
+        .await
         {
             Ok(report) if report.checked > 0 => tracing::info!(?report, "token refresher ran"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "token refresher failed"),
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
-        match crate::notion_poll::run(&app, deadline).await {
+        match switchyard::notion_poll::run(&app, deadline).await {
             Ok(report) if report.data_sources > 0 => {
                 tracing::info!(?report, "notion poller ran")
             }
@@ -234,20 +239,7 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
 }
 
 /// The demo instances `make dev` seeds, with their documented test credentials.
-pub mod demo {
-    /// Slack's documented example signing secret (docs.slack.dev, "Verifying requests").
-    pub const SLACK_SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
-    /// RFC 8032 section 7.1 TEST 1 secret key, used as the demo Discord application key.
-    pub const DISCORD_SEED_HEX: &str =
-        "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
-    /// Its public key (what the Discord Developer Portal would show).
-    pub const DISCORD_PUBLIC_KEY: &str =
-        "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-    pub const SLACK_INSTANCE: &str = "demo-slack";
-    pub const DISCORD_INSTANCE: &str = "demo-discord";
-    pub const WORKSPACE: &str = "demo";
-    pub const AGENT: &str = "demo-agent";
-}
+pub use switchyard::providers::demo;
 
 /// Creates the demo instances and grants `demo-agent` every channel, all messages and DMs:
 /// `demo-slack` and `demo-discord`, and `demo-<provider>` for every other webhook provider with
@@ -272,7 +264,7 @@ pub async fn seed_demo(app: &App) -> Result<(), crate::admin::AdminError> {
             ],
         ),
     ];
-    let samples = crate::providers::samples::builtin().unwrap_or_default();
+    let samples = switchyard::providers::samples::builtin().unwrap_or_default();
     let others: Vec<(String, Vec<(String, String)>)> = samples
         .into_iter()
         .filter(|(provider, _)| provider != "slack" && provider != "discord")

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use serde::Serialize;
 
-use crate::crypto::CryptoError;
-use crate::error::chain;
-use crate::instances::{check_id, Instance, InstanceError};
-use crate::policy::TriggerPolicy;
-use crate::secret::SecretString;
-use crate::workitem::WorkItem;
-use crate::App;
+use switchyard::crypto::CryptoError;
+use switchyard::error::chain;
+use switchyard::instances::{check_id, Instance, InstanceError};
+use switchyard::policy::TriggerPolicy;
+use switchyard::secret::SecretString;
+use switchyard::workitem::WorkItem;
+use switchyard::App;
 
 /// Why an admin action failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +34,7 @@ pub enum AdminError {
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]
-    Deliveries(#[from] crate::deliveries::DeliveryError),
+    Deliveries(#[from] switchyard::deliveries::DeliveryError),
     #[error("queue: {0}")]
     Queue(String),
     #[error("audit log: {0}")]
@@ -214,8 +214,8 @@ pub async fn set_guardrails(
     app: &App,
     id: &str,
     change: GuardrailChange,
-) -> Result<crate::tools::guardrails::Guardrails, AdminError> {
-    use crate::tools::guardrails::{Guardrails, Lists, CONFIG_KEY};
+) -> Result<switchyard::tools::guardrails::Guardrails, AdminError> {
+    use switchyard::tools::guardrails::{Guardrails, Lists, CONFIG_KEY};
     let instance = app
         .instances
         .get(id)

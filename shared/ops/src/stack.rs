@@ -14,11 +14,11 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
 
-use crate::aws::AwsClients;
-use crate::config::Resources;
+use switchyard::aws::AwsClients;
+use switchyard::config::Resources;
 
 /// The deployment template, compiled in.
-pub const TEMPLATE: &str = include_str!("../../template.yaml");
+pub const TEMPLATE: &str = include_str!("../../../template.yaml");
 
 /// Logical ids the code depends on (checked against the template by the tests).
 pub mod logical {
@@ -557,7 +557,7 @@ mod tests {
 
     #[test]
     fn every_tool_method_has_its_function_and_route() {
-        let catalog = crate::tools::definitions::Catalog::load().expect("definitions");
+        let catalog = switchyard::tools::definitions::Catalog::load().expect("definitions");
         let all = resources(TEMPLATE).expect("template parses");
         for method in catalog.methods() {
             let function = all

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::policy::{Trigger, TriggerPolicy};
-use crate::App;
+use switchyard::policy::{Trigger, TriggerPolicy};
+use switchyard::App;
 
 /// A failed command (printed as `error: ...`, exit status 1).
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,6 +45,14 @@ enum Command {
     /// Receipts of provider calls.
     #[command(subcommand)]
     Receipts(ReceiptsCmd),
+    /// Prints the environment a function binary reads (`NAME=value` lines) for this stack:
+    /// what `make invoke` gives the real binary.
+    Env {
+        /// The binary (`webhook`, `consumer`, `oauth`, `token-refresher`, `tool`,
+        /// `notion-poller`); every resource when absent.
+        #[arg(long)]
+        binary: Option<String>,
+    },
     /// Signs a body as a provider would (for trying webhooks by hand); prints the headers.
     Sign {
         #[arg(long, value_enum)]
@@ -307,20 +315,30 @@ pub async fn run(args: Vec<String>, out: &mut dyn Write) -> Result<(), CliError>
     {
         return sign(out, *provider, key, body_file, *timestamp);
     }
-    let app = App::from_env().await?;
+    let app = crate::app_from_env().await?;
     run_with_app(&app, cli, out).await
 }
 
 /// Runs a parsed command against `app`.
 pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
+        Command::Env { binary } => {
+            let needs = match binary.as_deref() {
+                Some(b) => switchyard::config::needs::of_binary(b)
+                    .ok_or_else(|| format!("no function binary {b:?}"))?,
+                None => &switchyard::config::Need::ALL[..],
+            };
+            for need in needs {
+                writeln!(out, "{}={}", need.var(), app.resources.value(*need))?;
+            }
+        }
         Command::Instance(cmd) => instance(app, cmd, out).await?,
         Command::Events(EventsCmd::List { limit }) => {
             for d in app.deliveries.recent(limit).await? {
                 writeln!(
                     out,
                     "{}  {:<10} {:<8} {:<16} {:<20} {:<34} attempts={} agents={}{}",
-                    crate::clock::rfc3339(d.received_at),
+                    switchyard::clock::rfc3339(d.received_at),
                     d.status,
                     d.provider,
                     d.instance_id,
@@ -362,7 +380,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
         } => sign(out, provider, &key, &body_file, timestamp)?,
         Command::Connection(cmd) => connection(app, cmd, out).await?,
         Command::Tool(ToolCmd::List { agent }) => {
-            for t in crate::tools::discover(app, &agent).await? {
+            for t in switchyard::tools::discover(app, &agent).await? {
                 writeln!(out, "{:<34} {:<20} {}", t.tool, t.instance_id, t.name)?;
             }
         }
@@ -373,15 +391,15 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
             input,
             idempotency_key,
         }) => {
-            let request = crate::tools::ToolRequest {
+            let request = switchyard::tools::ToolRequest {
                 instance_id: instance,
                 agent_id: agent,
                 input: serde_json::from_str(&input)?,
                 idempotency_key,
                 trace_id: None,
             };
-            let deadline = tokio::time::Instant::now() + crate::tools::DEFAULT_DEADLINE;
-            let response = crate::tools::invoke(app, &tool, request, deadline).await;
+            let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
+            let response = switchyard::tools::invoke(app, &tool, request, deadline).await;
             print_json(out, &response)?;
         }
         Command::Tool(ToolCmd::Enable { instance, tool }) => {
@@ -405,7 +423,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
             limit,
             full,
         }) => {
-            let filter = crate::tools::receipts::ReceiptFilter {
+            let filter = switchyard::tools::receipts::ReceiptFilter {
                 instance_id: instance,
                 tool,
                 agent_id: agent,
@@ -418,7 +436,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
                     writeln!(
                         out,
                         "{}  {:<38} {:<30} {:<16} {:<12} {:<20} attempts={} {} ms",
-                        crate::clock::rfc3339(r.created_at),
+                        switchyard::clock::rfc3339(r.created_at),
                         r.receipt_id,
                         r.tool,
                         r.instance_id,
@@ -433,23 +451,24 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
         Command::Key(KeyCmd::Set { name, workspace }) => {
             let mut value = String::new();
             std::io::stdin().read_line(&mut value)?;
-            let value = crate::secret::SecretString::from(value.trim_end_matches(['\r', '\n']));
+            let value =
+                switchyard::secret::SecretString::from(value.trim_end_matches(['\r', '\n']));
             if value.expose().is_empty() {
                 return Err("no key on standard input".into());
             }
             match workspace {
                 Some(w) => {
-                    let id = crate::keys::set_workspace_key(app, &w, &name, &value).await?;
+                    let id = switchyard::keys::set_workspace_key(app, &w, &name, &value).await?;
                     writeln!(out, "set workspace {w} key {name} ({id})")?;
                 }
                 None => {
-                    crate::keys::set_platform_key(app, &name, &value).await?;
+                    switchyard::keys::set_platform_key(app, &name, &value).await?;
                     writeln!(out, "set platform key {name}")?;
                 }
             }
         }
         Command::Key(KeyCmd::Show { name, workspace }) => {
-            let key = crate::keys::api_key(app, &workspace, &name).await?;
+            let key = switchyard::keys::api_key(app, &workspace, &name).await?;
             writeln!(
                 out,
                 "{name} for workspace {workspace}: {:?} key",
@@ -465,7 +484,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
                 writeln!(
                     out,
                     "{}  {:<32} {:<18} {:<20} {}",
-                    crate::clock::rfc3339(e.at),
+                    switchyard::clock::rfc3339(e.at),
                     e.target,
                     e.action,
                     e.actor,
@@ -478,7 +497,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
 }
 
 async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Result<(), CliError> {
-    use crate::oauth::vault;
+    use switchyard::oauth::vault;
     match cmd {
         ConnectionCmd::List => {
             for c in app.connections.list().await? {
@@ -494,7 +513,7 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
                         .or(c.account_id.as_deref())
                         .unwrap_or("-"),
                     c.token_expires_at
-                        .map(crate::clock::rfc3339)
+                        .map(switchyard::clock::rfc3339)
                         .unwrap_or_else(|| "never".into()),
                     c.scopes.join(" "),
                 )?;
@@ -511,7 +530,7 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
                 "refreshed {id}; expires {}",
                 token
                     .expires_at
-                    .map(crate::clock::rfc3339)
+                    .map(switchyard::clock::rfc3339)
                     .unwrap_or_else(|| "never".into())
             )?;
         }
@@ -639,7 +658,7 @@ fn sign(
 ) -> Result<(), CliError> {
     let body = std::fs::read(body_file)?;
     let ts = timestamp
-        .unwrap_or_else(|| crate::clock::Clock::default().now())
+        .unwrap_or_else(|| switchyard::clock::Clock::default().now())
         .to_string();
     match provider {
         SignProvider::Slack => {
@@ -647,7 +666,7 @@ fn sign(
             writeln!(
                 out,
                 "X-Slack-Signature: {}",
-                crate::verify::sign::slack(key, &ts, &body)
+                switchyard::verify::sign::slack(key, &ts, &body)
             )?;
         }
         SignProvider::Discord => {
@@ -659,7 +678,7 @@ fn sign(
             writeln!(
                 out,
                 "X-Signature-Ed25519: {}",
-                crate::verify::sign::discord(&seed, &ts, &body)
+                switchyard::verify::sign::discord(&seed, &ts, &body)
             )?;
         }
     }
@@ -688,7 +707,7 @@ mod tests {
             text.contains("X-Slack-Request-Timestamp: 1531420618"),
             "{text}"
         );
-        let expected = crate::verify::sign::slack("secret", "1531420618", b"token=x");
+        let expected = switchyard::verify::sign::slack("secret", "1531420618", b"token=x");
         assert!(
             text.contains(&format!("X-Slack-Signature: {expected}")),
             "{text}"
