@@ -8,10 +8,8 @@ use crate::support::Stack;
 const DATA_SOURCE: &str = "2f26ee68-df30-4251-aad4-8ddc420cba3d";
 const LATER: &str = "2099-01-01T00:00:00.000Z";
 
-#[tokio::test]
-async fn polling_emits_new_and_edited_pages_once() {
-    let stack = Stack::new().await;
-    let notion = Fake::notion().await;
+/// A Notion instance `id` polling [`DATA_SOURCE`] of `notion` with an integration token.
+async fn polled_instance(stack: &Stack, notion: &Fake, id: &str) {
     let settings: Vec<(String, String)> = [
         ("api_base_url", notion.base_url.as_str()),
         ("token", "ntn_test_token"),
@@ -21,10 +19,17 @@ async fn polling_emits_new_and_edited_pages_once() {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let app = &stack.app;
-    switchyard_ops::admin::create_instance(app, "notion", "polled", "acme", &settings)
+    switchyard_ops::admin::create_instance(&stack.app, "notion", id, "acme", &settings)
         .await
         .expect("instance");
+}
+
+#[tokio::test]
+async fn polling_emits_new_and_edited_pages_once() {
+    let stack = Stack::new().await;
+    let notion = Fake::notion().await;
+    polled_instance(&stack, &notion, "polled").await;
+    let app = &stack.app;
     switchyard_ops::admin::grant(app, "polled", "agent-n", &Default::default())
         .await
         .expect("grant");
@@ -106,18 +111,8 @@ async fn polling_emits_new_and_edited_pages_once() {
 async fn a_failing_query_moves_no_cursor_and_the_next_run_retries() {
     let stack = Stack::new().await;
     let notion = Fake::notion().await;
-    let settings: Vec<(String, String)> = [
-        ("api_base_url", notion.base_url.as_str()),
-        ("token", "ntn_test_token"),
-        ("data_sources", DATA_SOURCE),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    polled_instance(&stack, &notion, "flaky").await;
     let app = &stack.app;
-    switchyard_ops::admin::create_instance(app, "notion", "flaky", "acme", &settings)
-        .await
-        .expect("instance");
     notion.script(
         "/v1/data_sources",
         vec![crate::fakes::Scripted::json(

@@ -234,6 +234,16 @@ fn fail(error: ToolError) -> ToolResponse {
 /// The default deadline of a call outside Lambda (Lambda passes its own).
 pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
 
+/// The method `tool_id` of the catalog.
+fn method<'a>(app: &'a App, tool_id: &str) -> Result<&'a Method, ToolError> {
+    let catalog = app
+        .catalog()
+        .map_err(|e| ToolError::internal(&e.to_string()))?;
+    catalog
+        .method(tool_id)
+        .ok_or_else(|| ToolError::new("unknown_tool", format!("no tool {tool_id}"), false))
+}
+
 /// Runs one tool call end to end; always produces an answer.
 pub async fn invoke(
     app: &App,
@@ -241,16 +251,9 @@ pub async fn invoke(
     request: ToolRequest,
     deadline: Instant,
 ) -> ToolResponse {
-    let catalog = match app.catalog() {
-        Ok(c) => c,
-        Err(e) => return fail(ToolError::internal(&e.to_string())),
-    };
-    let Some(method) = catalog.method(tool_id) else {
-        return fail(ToolError::new(
-            "unknown_tool",
-            format!("no tool {tool_id}"),
-            false,
-        ));
+    let method = match method(app, tool_id) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
     };
     if request.instance_id.is_empty() || request.agent_id.is_empty() {
         return fail(ToolError::new(
@@ -355,16 +358,9 @@ pub async fn call_for_worker(
     input: Value,
     deadline: Instant,
 ) -> ToolResponse {
-    let catalog = match app.catalog() {
-        Ok(c) => c,
-        Err(e) => return fail(ToolError::internal(&e.to_string())),
-    };
-    let Some(method) = catalog.method(tool_id) else {
-        return fail(ToolError::new(
-            "unknown_tool",
-            format!("no tool {tool_id}"),
-            false,
-        ));
+    let method = match method(app, tool_id) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
     };
     if let Err(violations) = method.check_input(&input) {
         return fail(ToolError::invalid_input(violations));
