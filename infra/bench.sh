@@ -4,6 +4,9 @@
 #   2. cold start: release webhook binary vs a minimal C runtime, to the first /next poll
 #   3. release binary sizes (stripped by the release profile)
 #   4. DynamoDB and SQS calls per accepted webhook (counted by the SDK interceptor, on moto)
+#   5. every Lambda's arm64 zip (cargo lambda build --release --arm64), and with
+#      BENCH_BASELINE_REF=<commit> the same zips and the webhook's init for that commit, built
+#      in its own worktree in the same run (before/after figures)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,8 +37,37 @@ python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
   --env SWITCHYARD_PLATFORM_KEYS_SECRET=bench-PlatformKeysSecret \
   --env SWITCHYARD_TOOL_STATE_TABLE=bench-ToolStateTable \
   --env SWITCHYARD_RECEIPTS_TABLE=bench-ReceiptsTable \
+  --env SWITCHYARD_CURSORS_TABLE=bench-CursorsTable \
   --env SWITCHYARD_PUBLIC_URL=https://bench.example \
   "$target/release/webhook"
+
+base_args=()
+if [ -n "${BENCH_BASELINE_REF:-}" ]; then
+  ref="$BENCH_BASELINE_REF"
+  python3 infra/bench/sizes.py --ref "$ref" --json "$out/sizes-base.json"
+  tree="$out/tree-$ref"
+  (cd "$tree" && CARGO_TARGET_DIR="$out/target-$ref" cargo build --release --bin webhook)
+  echo "== cold start of $ref's webhook (30 runs each, alternating)"
+  python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart-base.json" \
+    --env SWITCHYARD_PROVIDER=slack \
+    --env SWITCHYARD_INSTANCES_TABLE=bench-InstancesTable \
+    --env SWITCHYARD_DELIVERIES_TABLE=bench-DeliveriesTable \
+    --env SWITCHYARD_INGRESS_QUEUE_URL=http://127.0.0.1:9/123456789012/bench-IngressQueue \
+    --env SWITCHYARD_INGRESS_DLQ_URL=http://127.0.0.1:9/123456789012/bench-IngressDLQ \
+    --env SWITCHYARD_PAYLOAD_BUCKET=bench-payloadbucket \
+    --env SWITCHYARD_KMS_KEY_ID=alias/bench \
+    --env SWITCHYARD_EVENT_BUS=bench-AgentEventBus \
+    --env SWITCHYARD_OAUTH_STATES_TABLE=bench-OAuthStatesTable \
+    --env SWITCHYARD_CONNECTIONS_TABLE=bench-ConnectionsTable \
+    --env SWITCHYARD_AUDIT_TABLE=bench-AuditTable \
+    --env SWITCHYARD_PLATFORM_KEYS_SECRET=bench-PlatformKeysSecret \
+    --env SWITCHYARD_TOOL_STATE_TABLE=bench-ToolStateTable \
+    --env SWITCHYARD_RECEIPTS_TABLE=bench-ReceiptsTable \
+    --env SWITCHYARD_PUBLIC_URL=https://bench.example \
+    "$out/target-$ref/release/webhook"
+  base_args=(--sizes-base "$out/sizes-base.json" --coldstart-base "$out/coldstart-base.json")
+fi
+python3 infra/bench/sizes.py --ref HEAD --json "$out/sizes.json"
 
 echo "== AWS calls per accepted webhook (moto)"
 VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
@@ -43,4 +75,5 @@ VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-c
   | tee "$out/calls.log" | grep -E 'calls per accepted webhook|PASS|FAIL' || true
 
 python3 infra/bench/report.py --criterion "$target/criterion" --coldstart "$out/coldstart.json" \
-  --calls "$out/calls.log" --binary "$target/release/webhook" --binary "$target/release/consumer"
+  --calls "$out/calls.log" --binary "$target/release/webhook" --binary "$target/release/consumer" \
+  --sizes "$out/sizes.json" "${base_args[@]}"

@@ -22,6 +22,9 @@ def main():
     ap.add_argument("--coldstart", required=True)
     ap.add_argument("--calls", required=True)
     ap.add_argument("--binary", action="append", default=[])
+    ap.add_argument("--sizes", help="sizes.py JSON of this tree")
+    ap.add_argument("--sizes-base", help="sizes.py JSON of the baseline ref")
+    ap.add_argument("--coldstart-base", help="coldstart.py JSON of the baseline ref's webhook")
     args = ap.parse_args()
 
     rows = []
@@ -46,6 +49,30 @@ def main():
             ratio = f"{cold['ratio_median']:.2f}× minimal C runtime ({baseline['median_ms']:.2f} ms)"
         rows.append(("webhook init (exec → first /next)", f"{med:.2f} ms (p90 {binary['p90_ms']:.2f})",
                      "≤ 25 ms", ratio, "ok" if med <= 25 else "OVER"))
+
+    if args.coldstart_base:
+        with open(args.coldstart_base) as f:
+            base = json.load(f)
+        if base["binary"].get("median_ms") and med:
+            b = base["binary"]["median_ms"]
+            rows.append((f"webhook init, baseline {base.get('ref', 'ref')}", f"{b:.2f} ms",
+                         "", f"now {med / b:.2f}× the baseline's", ""))
+
+    if args.sizes:
+        with open(args.sizes) as f:
+            sizes = json.load(f)["functions"]
+        base_sizes = {}
+        if args.sizes_base:
+            with open(args.sizes_base) as f:
+                based = json.load(f)
+            base_sizes = based["functions"]
+        for name, s in sorted(sizes.items()):
+            was = base_sizes.get(name)
+            vs = f"was {was['zip'] / 1e6:.2f} MB ({s['zip'] / was['zip']:.2f}×)" if was else ""
+            target = "≤ 4 MB" if name == "webhook" else ""
+            verdict = ("ok" if s["zip"] <= 4e6 else "OVER") if name == "webhook" else ""
+            rows.append((f"arm64 zip {name} (binary {s['binary'] / 1e6:.1f} MB)",
+                         f"{s['zip'] / 1e6:.2f} MB", target, vs, verdict))
 
     for path in args.binary:
         size = os.path.getsize(path)
