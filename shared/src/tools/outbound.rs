@@ -77,8 +77,9 @@ impl Buckets {
             .and_then(|v| v.parse::<f64>().ok());
         if let (Some(remaining), Some(after), Ok(mut map)) = (remaining, reset_after, self.0.lock())
         {
-            let reset = Instant::now() + Duration::from_secs_f64(after.max(0.0));
-            map.insert(route.to_owned(), (remaining, reset));
+            if let Some(wait) = provider_wait(after) {
+                map.insert(route.to_owned(), (remaining, Instant::now() + wait));
+            }
         }
     }
 }
@@ -240,21 +241,39 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(exp + rand::random::<u64>() % 100)
 }
 
+/// The longest wait a provider header is taken at: longer asks are capped (the caller then fails
+/// fast with `rate_limited` when the wait passes its deadline).
+const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(3600);
+
+/// A provider-given wait in seconds, safely: negative is none, NaN is ignored, `inf` and
+/// `1e300` are capped, never a panic.
+fn provider_wait(secs: f64) -> Option<Duration> {
+    if secs.is_nan() {
+        return None;
+    }
+    let capped = secs.clamp(0.0, MAX_PROVIDER_WAIT.as_secs_f64());
+    Some(Duration::try_from_secs_f64(capped).unwrap_or(MAX_PROVIDER_WAIT))
+}
+
 /// The wait a 429/503 asks for: `Retry-After` (seconds or HTTP date), else Discord's
 /// `retry_after` body field (seconds, decimals).
 fn retry_after(headers: &BTreeMap<String, String>, body: &Value) -> Option<Duration> {
     if let Some(value) = headers.get("retry-after") {
         if let Ok(secs) = value.trim().parse::<f64>() {
-            return Some(Duration::from_secs_f64(secs.max(0.0)));
+            return provider_wait(secs);
         }
         if let Some(at) = http_date(value) {
             let now = std::time::SystemTime::now();
-            return Some(at.duration_since(now).unwrap_or_default());
+            return Some(
+                at.duration_since(now)
+                    .unwrap_or_default()
+                    .min(MAX_PROVIDER_WAIT),
+            );
         }
     }
     body.get("retry_after")
         .and_then(Value::as_f64)
-        .map(|s| Duration::from_secs_f64(s.max(0.0)))
+        .and_then(provider_wait)
 }
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -286,13 +305,53 @@ fn http_date(text: &str) -> Option<std::time::SystemTime> {
     let doy = (153 * m + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe as i64 - 719_468;
-    let secs = u64::try_from(days).ok()? * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2];
-    Some(std::time::UNIX_EPOCH + Duration::from_secs(secs))
+    if hms[0] > 23 || hms[1] > 59 || hms[2] > 60 || !(1..=31).contains(&day) {
+        return None;
+    }
+    let secs = u64::try_from(days)
+        .ok()?
+        .checked_mul(86_400)?
+        .checked_add(hms[0] * 3600 + hms[1] * 60 + hms[2])?;
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_provider_waits_are_capped_not_panics() {
+        let cap = Some(MAX_PROVIDER_WAIT);
+        for value in ["inf", "1e300", "+inf", "99999999999999999999"] {
+            let h = BTreeMap::from([("retry-after".to_owned(), value.to_owned())]);
+            assert_eq!(retry_after(&h, &Value::Null), cap, "{value}");
+        }
+        let nan = BTreeMap::from([("retry-after".to_owned(), "NaN".to_owned())]);
+        assert_eq!(retry_after(&nan, &Value::Null), None);
+        let far = BTreeMap::from([(
+            "retry-after".to_owned(),
+            "Fri, 31 Dec 99999999999 23:59:59 GMT".to_owned(),
+        )]);
+        assert!(retry_after(&far, &Value::Null).is_none_or(|w| w <= MAX_PROVIDER_WAIT));
+        let year_9999 = BTreeMap::from([(
+            "retry-after".to_owned(),
+            "Fri, 31 Dec 9999 23:59:59 GMT".to_owned(),
+        )]);
+        assert_eq!(retry_after(&year_9999, &Value::Null), cap);
+        assert_eq!(
+            retry_after(&BTreeMap::new(), &serde_json::json!({"retry_after": 1e300})),
+            cap
+        );
+        let buckets = Buckets::default();
+        let headers = BTreeMap::from([
+            ("x-ratelimit-remaining".to_owned(), "0".to_owned()),
+            ("x-ratelimit-reset-after".to_owned(), "1e300".to_owned()),
+        ]);
+        buckets.update("r", &headers);
+        assert!(buckets
+            .wait_for("r")
+            .is_some_and(|w| w <= MAX_PROVIDER_WAIT));
+    }
 
     #[test]
     fn retry_after_reads_seconds_dates_and_discord_bodies() {
