@@ -681,3 +681,55 @@ async fn connection_cli_never_prints_tokens() {
     }
     assert!(!text.contains(CLIENT_SECRET));
 }
+
+/// A tool whose instance names another instance's connection is refused before any token is
+/// read (issue 10, finding 3): the owner check is on the connection, not the config.
+#[tokio::test]
+async fn a_connection_serves_only_its_own_instance() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let app = &f.stack.app;
+    // The owner gets a token.
+    let owner = vault::access_token_for(app, &id, INSTANCE, "generic-oauth2").await;
+    assert!(owner.is_ok(), "{owner:?}");
+    // Another instance (or provider) naming the same connection does not.
+    let other = vault::access_token_for(app, &id, "someone-else", "generic-oauth2").await;
+    assert!(
+        matches!(other, Err(VaultError::NotThisInstances(_))),
+        "{other:?}"
+    );
+    let wrong_provider = vault::access_token_for(app, &id, INSTANCE, "notion").await;
+    assert!(matches!(
+        wrong_provider,
+        Err(VaultError::NotThisInstances(_))
+    ));
+    // Through a tool: a Notion instance whose config names the generic-oauth2 connection.
+    switchyard_ops::admin::create_instance(
+        app,
+        "notion",
+        "borrower",
+        "acme",
+        &[("connection_id".into(), id.clone())],
+    )
+    .await
+    .expect("instance");
+    switchyard_ops::admin::grant(app, "borrower", "agent-b", &Default::default())
+        .await
+        .expect("grant");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let response = switchyard::tools::invoke(
+        app,
+        "notion.retrieve_page",
+        switchyard::tools::ToolRequest {
+            instance_id: "borrower".into(),
+            agent_id: "agent-b".into(),
+            input: serde_json::json!({"page_id": "59833787-2cf9-4fdf-8782-e53db20768a5"}),
+            idempotency_key: None,
+            trace_id: None,
+        },
+        deadline,
+    )
+    .await;
+    let error = response.error().expect("refused");
+    assert_eq!(error.code, "auth_failed", "{error:?}");
+}

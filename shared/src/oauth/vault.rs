@@ -42,6 +42,8 @@ pub enum VaultError {
     Unavailable(String),
     #[error("instance misconfigured: {0}")]
     Misconfigured(String),
+    #[error("connection {0} belongs to another instance or provider")]
+    NotThisInstances(String),
 }
 
 impl VaultError {
@@ -147,15 +149,32 @@ async fn token_of(app: &App, connection: &Connection) -> Result<AccessToken, Vau
 
 /// A usable access token for `connection_id`, refreshing it when it is about to expire.
 pub async fn access_token(app: &App, connection_id: &str) -> Result<AccessToken, VaultError> {
-    obtain(app, connection_id, false).await
+    obtain(app, connection_id, false, None).await
+}
+
+/// A usable access token of `connection_id` for `instance` of `provider`: a connection of
+/// another instance or provider is refused before any token is read or refreshed, so an
+/// instance's config cannot borrow another tenant's connection.
+pub async fn access_token_for(
+    app: &App,
+    connection_id: &str,
+    instance_id: &str,
+    provider: &str,
+) -> Result<AccessToken, VaultError> {
+    obtain(app, connection_id, false, Some((instance_id, provider))).await
 }
 
 /// Refreshes now, whatever the expiry (CLI `connection refresh`).
 pub async fn force_refresh(app: &App, connection_id: &str) -> Result<AccessToken, VaultError> {
-    obtain(app, connection_id, true).await
+    obtain(app, connection_id, true, None).await
 }
 
-async fn obtain(app: &App, connection_id: &str, force: bool) -> Result<AccessToken, VaultError> {
+async fn obtain(
+    app: &App,
+    connection_id: &str,
+    force: bool,
+    owner_expected: Option<(&str, &str)>,
+) -> Result<AccessToken, VaultError> {
     let owner = format!("lease_{}", uuid::Uuid::new_v4().simple());
     let started = tokio::time::Instant::now();
     let mut forced_version = None;
@@ -166,6 +185,11 @@ async fn obtain(app: &App, connection_id: &str, force: bool) -> Result<AccessTok
             .get(connection_id)
             .await?
             .ok_or_else(|| VaultError::NotFound(connection_id.to_owned()))?;
+        if let Some((instance_id, provider)) = owner_expected {
+            if connection.instance_id != instance_id || connection.provider != provider {
+                return Err(VaultError::NotThisInstances(connection_id.to_owned()));
+            }
+        }
         check_status(&connection)?;
         let now = app.clock.now();
         let wants_refresh = match force {

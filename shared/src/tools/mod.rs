@@ -381,13 +381,18 @@ async fn credential(
     instance: &Instance,
 ) -> Result<Option<SecretString>, ToolError> {
     if let Some(connection) = instance.config.get("connection_id") {
-        return crate::oauth::vault::access_token(app, connection)
-            .await
-            .map(|t| Some(t.token))
-            .map_err(|e| ToolError {
-                retryable: e.retryable(),
-                ..ToolError::auth(&e.to_string())
-            });
+        return crate::oauth::vault::access_token_for(
+            app,
+            connection,
+            &instance.id,
+            &instance.provider,
+        )
+        .await
+        .map(|t| Some(t.token))
+        .map_err(|e| ToolError {
+            retryable: e.retryable(),
+            ..ToolError::auth(&e.to_string())
+        });
     }
     let Some(def) = &method.integration.exec.credential else {
         return Ok(None);
