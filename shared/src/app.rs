@@ -144,7 +144,13 @@ impl App {
     pub async fn from_env(needs: &[crate::config::Need]) -> Result<Self, AppError> {
         let aws = AwsClients::from_env().await;
         let resources = Resources::from_env_for(needs)?;
-        Self::new(aws, resources, Limits::from_env()?, Clock::default())
+        let app = Self::new(aws, resources, Limits::from_env()?, Clock::default())?;
+        // The OAuth function builds redirect URIs: refuse to start without an absolute base.
+        if needs.contains(&crate::config::Need::OAuthStates) {
+            let url = std::env::var("SWITCHYARD_PUBLIC_URL").ok();
+            return Ok(app.with_public_url(crate::config::public_base_url(url.as_deref())?));
+        }
+        Ok(app)
     }
 
     /// The same app with another public URL (the local host knows its port only once bound).

@@ -15,6 +15,30 @@ pub enum ConfigError {
     NotANumber { name: &'static str, value: String },
     #[error("could not resolve local stack resources: {0}")]
     Stack(String),
+    #[error("environment variable {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// The public base URL OAuth redirect URIs are built from (`SWITCHYARD_PUBLIC_URL`, the
+/// template's `PublicBaseUrl`): it must be an absolute http(s) URL, or every redirect URI would
+/// be relative and every consent would fail at the provider.
+pub fn public_base_url(value: Option<&str>) -> Result<String, ConfigError> {
+    const NAME: &str = "SWITCHYARD_PUBLIC_URL";
+    let value = value.map(str::trim).unwrap_or_default();
+    let host = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() => Ok(value.trim_end_matches('/').to_owned()),
+        _ => Err(ConfigError::Invalid {
+            name: NAME,
+            why: format!(
+                "{value:?} is not an absolute http(s) URL; set the stack parameter PublicBaseUrl \
+                 to the API's URL (the ApiUrl output) so OAuth redirect URIs are absolute"
+            ),
+        }),
+    }
 }
 
 /// The AWS resources one deployment uses.
@@ -249,6 +273,30 @@ impl Resources {
             Need::ToolState => &self.tool_state_table,
             Need::Receipts => &self.receipts_table,
             Need::Cursors => &self.cursors_table,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_base_url_must_be_absolute() {
+        assert_eq!(
+            public_base_url(Some("https://api.example.com/")).expect("ok"),
+            "https://api.example.com"
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("  "),
+            Some("/oauth"),
+            Some("https://"),
+            Some("api.example.com"),
+        ] {
+            let err = public_base_url(bad).expect_err("refused");
+            assert!(err.to_string().contains("PublicBaseUrl"), "{err}");
         }
     }
 }
