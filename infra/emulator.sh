@@ -22,7 +22,7 @@ case "$cmd" in
       echo "emulator: already answering on 127.0.0.1:$port"
       exit 0
     fi
-    nohup "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
+    nohup "$venv/bin/python" "$root/infra/moto_server.py" -H 127.0.0.1 -p "$port" >"$state/moto-$port.log" 2>&1 &
     echo $! >"$pidfile"
     for _ in $(seq 1 100); do
       if answers; then

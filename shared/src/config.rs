@@ -187,7 +187,6 @@ pub mod needs {
         Connections,
         Audit,
         EventBus,
-        PlatformKeys,
         ToolState,
         Receipts,
     ];
@@ -277,6 +276,24 @@ impl Resources {
     }
 }
 
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn number(name: &'static str) -> Result<Option<usize>, ConfigError> {
+    match env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::NotANumber { name, value }),
+        Err(_) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,23 +315,5 @@ mod tests {
             let err = public_base_url(bad).expect_err("refused");
             assert!(err.to_string().contains("PublicBaseUrl"), "{err}");
         }
-    }
-}
-
-fn required(name: &'static str) -> Result<String, ConfigError> {
-    env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-fn number(name: &'static str) -> Result<Option<usize>, ConfigError> {
-    match env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| ConfigError::NotANumber { name, value }),
-        Err(_) => Ok(None),
     }
 }

@@ -528,14 +528,8 @@ mod tests {
 
     #[test]
     fn function_environment_points_at_the_named_resources() {
-        let doc: Value = serde_yaml::from_str(TEMPLATE).expect("template parses");
-        let env = doc
-            .get("Globals")
-            .and_then(|g| g.get("Function"))
-            .and_then(|f| f.get("Environment"))
-            .and_then(|e| e.get("Variables"))
-            .expect("Globals.Function.Environment.Variables");
-        for (var, id) in [
+        let all = resources(TEMPLATE).expect("template parses");
+        let pairs = [
             ("SWITCHYARD_INSTANCES_TABLE", logical::INSTANCES_TABLE),
             ("SWITCHYARD_DELIVERIES_TABLE", logical::DELIVERIES_TABLE),
             ("SWITCHYARD_INGRESS_QUEUE_URL", logical::INGRESS_QUEUE),
@@ -550,9 +544,27 @@ mod tests {
                 "SWITCHYARD_PLATFORM_KEYS_SECRET",
                 logical::PLATFORM_KEYS_SECRET,
             ),
-        ] {
-            assert_eq!(env.get(var).and_then(reference), Some(id), "{var}");
+            ("SWITCHYARD_TOOL_STATE_TABLE", logical::TOOL_STATE_TABLE),
+            ("SWITCHYARD_RECEIPTS_TABLE", logical::RECEIPTS_TABLE),
+            ("SWITCHYARD_CURSORS_TABLE", logical::CURSORS_TABLE),
+        ];
+        let mut seen = 0;
+        for function in all.iter().filter(|r| r.kind == "AWS::Serverless::Function") {
+            let Some(env) = function
+                .properties
+                .get("Environment")
+                .and_then(|e| e.get("Variables"))
+            else {
+                continue;
+            };
+            for (var, id) in pairs {
+                if let Some(value) = env.get(var) {
+                    assert_eq!(reference(value), Some(id), "{}: {var}", function.logical_id);
+                    seen += 1;
+                }
+            }
         }
+        assert!(seen > 50, "only {seen} resource variables");
     }
 
     #[test]

@@ -1,0 +1,555 @@
+#!/usr/bin/env python3
+"""Generates the repetitive parts of template.yaml from the definitions.
+
+    python3 infra/gen_template.py            rewrite template.yaml in place (make template)
+    python3 infra/gen_template.py --check    exit 1 if template.yaml differs from what would be
+                                             generated (run by the test suite)
+
+Only the regions between marker comments are rewritten; every other byte of the template is
+left as it is:
+
+    # >>> generated: <region> (infra/gen_template.py; do not edit)
+    ...
+    # <<< generated: <region>
+
+Regions (each must appear exactly once):
+
+  webhook functions    one `<Pascal>WebhookFunction` per provider file shared/providers/*.yaml with
+                       a top-level `webhook:` key: binary `webhook`, SWITCHYARD_PROVIDER=<id>,
+                       `POST /webhooks/<id>/{instance_id}`, plus `GET` on the same path when
+                       `webhook.handshakes` has an entry of `kind: hub-challenge` (Meta's
+                       verification handshake), and the IAM statements of the
+                       `verification-token` handshake (Notion) only where it is declared.
+  webhook log groups   `<Pascal>WebhookLogGroup` for each of those functions.
+  webhook outputs      `<Pascal>WebhookUrl` for each of those functions.
+  tool functions       one `Tool<Integration><Method>Function` per method of
+                       shared/integrations/*.json: binary `tool`, SWITCHYARD_TOOL=<integration>.<method>,
+                       `POST /tools/<integration>/<method>` with IAM auth.
+
+Each generated function carries the resource variables its binary needs (NEEDS, mirroring
+switchyard::config::needs) in its own Environment.
+
+Files are read in file-name order. Stdlib + PyYAML (in the venv: make template uses it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STALE = "template.yaml is stale: run make template"
+
+BEGIN = re.compile(r"^(?P<indent>[ ]*)# >>> generated: (?P<name>[a-z][a-z ]*?)\s*(?:\(.*\))?\s*$")
+END = re.compile(r"^[ ]*# <<< generated: (?P<name>[a-z][a-z ]*?)\s*$")
+BEGIN_LINE = "# >>> generated: {name} (infra/gen_template.py; do not edit)"
+
+# Provider and integration ids become API path segments, environment values and (PascalCased)
+# logical ids, so they are kept to this alphabet.
+ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class DefinitionError(Exception):
+    """A definition file the template cannot be generated from."""
+
+
+# ---------------------------------------------------------------- definitions
+
+
+def pascal(identifier: str) -> str:
+    """`standard-webhooks` -> `StandardWebhooks`, `post_message` -> `PostMessage`."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", identifier) if part)
+
+
+def scalar(value: str) -> str:
+    """`value` as a YAML scalar: plain when that reads back as the same string, else quoted."""
+    plain_ok = (
+        value == value.strip()
+        and value != ""
+        and not value.startswith(("!", "&", "*", "'", '"', "%", "@", "`", "|", ">", "#", "-", "?", ":", "[", "{"))
+        and ": " not in value
+        and " #" not in value
+        and "\n" not in value
+    )
+    if plain_ok:
+        try:
+            if yaml.safe_load(value) == value:
+                return value
+        except yaml.YAMLError:
+            pass
+    return json.dumps(value, ensure_ascii=False)
+
+
+def webhook_providers(root: Path) -> list[dict]:
+    """Providers with a `webhook:` section, by file name."""
+    found = []
+    for path in sorted((root / "shared/providers").glob("*.yaml")):
+        rel = path.relative_to(root)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise DefinitionError(f"{rel}: not valid YAML: {e}") from e
+        if not isinstance(doc, dict) or "webhook" not in doc:
+            continue
+        pid, name = doc.get("id"), doc.get("name")
+        if not isinstance(pid, str) or not ID.match(pid):
+            raise DefinitionError(f"{rel}: id {pid!r} must match {ID.pattern}")
+        if not isinstance(name, str) or not name.strip():
+            raise DefinitionError(f"{rel}: name is required")
+        webhook = doc["webhook"] or {}
+        if not isinstance(webhook, dict):
+            raise DefinitionError(f"{rel}: webhook must be a mapping")
+        handshakes = webhook.get("handshakes") or []
+        if not isinstance(handshakes, list):
+            raise DefinitionError(f"{rel}: webhook.handshakes must be a list")
+        kinds = [h.get("kind") if isinstance(h, dict) else h for h in handshakes]
+        found.append(
+            {
+                "id": pid,
+                "name": name.strip(),
+                "pascal": pascal(pid),
+                "hub_challenge": "hub-challenge" in kinds,
+                "verification_token": "verification-token" in kinds,
+                "file": str(rel),
+            }
+        )
+    return found
+
+
+def tool_methods(root: Path) -> list[dict]:
+    """Every method of every integration definition, by file name, then as listed."""
+    found = []
+    for path in sorted((root / "shared/integrations").glob("*.json")):
+        rel = path.relative_to(root)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise DefinitionError(f"{rel}: not valid JSON: {e}") from e
+        iid = doc.get("integrationId") if isinstance(doc, dict) else None
+        if not isinstance(iid, str) or not ID.match(iid):
+            raise DefinitionError(f"{rel}: integrationId {iid!r} must match {ID.pattern}")
+        methods = doc.get("methods")
+        if not isinstance(methods, list) or not methods:
+            raise DefinitionError(f"{rel}: no methods")
+        for method in methods:
+            mid = method.get("id") if isinstance(method, dict) else None
+            if not isinstance(mid, str) or not ID.match(mid):
+                raise DefinitionError(f"{rel}: method id {mid!r} must match {ID.pattern}")
+            name = method.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise DefinitionError(f"{rel}: method {mid}: name is required")
+            found.append(
+                {
+                    "integration": iid,
+                    "method": mid,
+                    "tool_id": f"{iid}.{mid}",
+                    "name": name.strip(),
+                    "logical_id": f"Tool{pascal(iid)}{pascal(mid)}Function",
+                    "file": str(rel),
+                }
+            )
+    return found
+
+
+# ---------------------------------------------------------------- resources per binary
+
+# The resource variables each generated function is given, in its own entry (none come from
+# Globals): `switchyard::config::needs::WEBHOOK` and `::TOOL`, with the logical id each variable
+# names. tests/e2e/template.rs holds every function of the template to its binary's needs list,
+# so a change there that is not mirrored here fails `make test`.
+NEEDS = {
+    "webhook": [
+        ("SWITCHYARD_INSTANCES_TABLE", "InstancesTable"),
+        ("SWITCHYARD_DELIVERIES_TABLE", "DeliveriesTable"),
+        ("SWITCHYARD_INGRESS_QUEUE_URL", "IngressQueue"),
+        ("SWITCHYARD_PAYLOAD_BUCKET", "PayloadBucket"),
+        ("SWITCHYARD_KMS_KEY_ID", "TokenKey"),
+        ("SWITCHYARD_AUDIT_TABLE", "AuditTable"),
+    ],
+    "tool": [
+        ("SWITCHYARD_INSTANCES_TABLE", "InstancesTable"),
+        ("SWITCHYARD_KMS_KEY_ID", "TokenKey"),
+        ("SWITCHYARD_CONNECTIONS_TABLE", "ConnectionsTable"),
+        ("SWITCHYARD_AUDIT_TABLE", "AuditTable"),
+        ("SWITCHYARD_EVENT_BUS", "AgentEventBus"),
+        ("SWITCHYARD_TOOL_STATE_TABLE", "ToolStateTable"),
+        ("SWITCHYARD_RECEIPTS_TABLE", "ReceiptsTable"),
+    ],
+}
+
+
+def resource_vars(binary: str) -> str:
+    """The `Variables:` lines naming the binary's resources (indented for the templates below)."""
+    return "".join(f"        {var}: !Ref {logical_id}\n" for var, logical_id in NEEDS[binary])
+
+
+# ---------------------------------------------------------------- regions (text at column 0)
+
+WEBHOOK_FUNCTION = """\
+{pascal}WebhookFunction:
+  Type: AWS::Serverless::Function
+  Metadata:
+    BuildMethod: rust-cargolambda
+    BuildProperties:
+      Binary: webhook
+  Properties:
+    Description: {description}
+    CodeUri: .
+    Timeout: 3
+    Environment:
+      Variables:
+        SWITCHYARD_PROVIDER: {provider}
+{resource_vars}    Policies:
+      - Version: "2012-10-17"
+        Statement:
+          - Sid: ReadInstance
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt InstancesTable.Arn
+          # PutItem claims a delivery; DeleteItem releases this delivery's own claim when
+          # the queue refused the WorkItem (conditional on its work_item_id).
+          - Sid: ClaimDelivery
+            Effect: Allow
+            Action:
+              - dynamodb:PutItem
+              - dynamodb:DeleteItem
+            Resource: !GetAtt DeliveriesTable.Arn
+          - Sid: Enqueue
+            Effect: Allow
+            Action: sqs:SendMessage
+            Resource: !GetAtt IngressQueue.Arn
+          - Sid: StoreLargePayload
+            Effect: Allow
+            Action: s3:PutObject
+            Resource: !Sub ${{PayloadBucket.Arn}}/payloads/*
+          - Sid: DecryptInstanceSecrets
+            Effect: Allow
+            Action: kms:Decrypt
+            Resource: !GetAtt TokenKey.Arn
+{handshake_statements}    Events:
+      Webhook:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: POST
+          Path: {path}
+          PayloadFormatVersion: "2.0"
+"""
+
+# Only for providers with a `verification-token` handshake (Notion): the one-time unsigned token
+# is sealed into the instance's secrets with a conditional update, and audited (so is a refused
+# second token).
+VERIFICATION_TOKEN_STATEMENTS = """\
+          # The verification-token handshake: seal the provider's token into the instance's
+          # secrets (conditional UpdateItem) and audit it, or audit a refused replacement.
+          - Sid: CaptureVerificationToken
+            Effect: Allow
+            Action: dynamodb:UpdateItem
+            Resource: !GetAtt InstancesTable.Arn
+          - Sid: SealVerificationToken
+            Effect: Allow
+            Action: kms:GenerateDataKey
+            Resource: !GetAtt TokenKey.Arn
+          - Sid: AuditVerificationToken
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt AuditTable.Arn
+"""
+
+WEBHOOK_VERIFY_EVENT = """\
+      # The provider's GET verification handshake (hub.mode=subscribe, hub.challenge).
+      WebhookVerify:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: GET
+          Path: {path}
+          PayloadFormatVersion: "2.0"
+"""
+
+WEBHOOK_LOG_GROUP = """\
+{pascal}WebhookLogGroup:
+  Type: AWS::Logs::LogGroup
+  Properties:
+    LogGroupName: !Sub /aws/lambda/${{{pascal}WebhookFunction}}
+    RetentionInDays: 14
+"""
+
+WEBHOOK_OUTPUT = """\
+{pascal}WebhookUrl:
+  Description: {description}
+  Value: !Sub https://${{HttpApi}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/webhooks/{provider}/{{instance_id}}
+"""
+
+TOOL_FUNCTION = """\
+{logical_id}:
+  Type: AWS::Serverless::Function
+  Metadata:
+    BuildMethod: rust-cargolambda
+    BuildProperties:
+      Binary: tool
+  Properties:
+    Description: {description}
+    CodeUri: .
+    Timeout: 30
+    Environment:
+      Variables:
+        SWITCHYARD_TOOL: {tool_id}
+{resource_vars}    Policies:
+      - Version: "2012-10-17"
+        Statement:
+          - Sid: ReadInstance
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt InstancesTable.Arn
+          - Sid: BreakerAndIdempotency
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+              - dynamodb:UpdateItem
+              - dynamodb:DeleteItem
+            Resource: !GetAtt ToolStateTable.Arn
+          - Sid: WriteReceipt
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt ReceiptsTable.Arn
+          # OAuth connections through the token vault (refresh lease, rotated tokens).
+          - Sid: TokenVault
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:UpdateItem
+            Resource: !GetAtt ConnectionsTable.Arn
+          - Sid: Audit
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt AuditTable.Arn
+          # Decrypt instance secrets and tokens; seal refreshed tokens.
+          - Sid: Credentials
+            Effect: Allow
+            Action:
+              - kms:Decrypt
+              - kms:GenerateDataKey
+            Resource: !GetAtt TokenKey.Arn
+          # integration.error (tool disabled) and integration.disconnected events.
+          - Sid: AnnounceIntegrationEvents
+            Effect: Allow
+            Action: events:PutEvents
+            Resource: !GetAtt AgentEventBus.Arn
+    Events:
+      Http:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: POST
+          Path: {path}
+          PayloadFormatVersion: "2.0"
+          Auth:
+            Authorizer: AWS_IAM
+"""
+
+
+def webhook_functions(root: Path) -> list[str]:
+    blocks = []
+    for p in webhook_providers(root):
+        path = scalar(f"/webhooks/{p['id']}/{{instance_id}}")
+        block = WEBHOOK_FUNCTION.format(
+            pascal=p["pascal"],
+            description=scalar(f"{p['name']} webhooks into the ingress queue."),
+            provider=scalar(p["id"]),
+            path=path,
+            resource_vars=resource_vars("webhook"),
+            handshake_statements=VERIFICATION_TOKEN_STATEMENTS if p["verification_token"] else "",
+        )
+        if p["hub_challenge"]:
+            block += WEBHOOK_VERIFY_EVENT.format(path=path)
+        blocks.append(block)
+    return blocks
+
+
+def webhook_log_groups(root: Path) -> list[str]:
+    return [WEBHOOK_LOG_GROUP.format(pascal=p["pascal"]) for p in webhook_providers(root)]
+
+
+def webhook_outputs(root: Path) -> list[str]:
+    return [
+        WEBHOOK_OUTPUT.format(
+            pascal=p["pascal"],
+            provider=p["id"],
+            description=scalar(f"{p['name']} webhook URL; replace {{instance_id}} with the plugin instance id."),
+        )
+        for p in webhook_providers(root)
+    ]
+
+
+def tool_functions(root: Path) -> list[str]:
+    return [
+        TOOL_FUNCTION.format(
+            logical_id=m["logical_id"],
+            description=scalar(f"Tool {m['tool_id']} ({m['name']})."),
+            tool_id=scalar(m["tool_id"]),
+            path=scalar(f"/tools/{m['integration']}/{m['method']}"),
+            resource_vars=resource_vars("tool"),
+        )
+        for m in tool_methods(root)
+    ]
+
+
+REGIONS = {
+    "webhook functions": webhook_functions,
+    "webhook log groups": webhook_log_groups,
+    "webhook outputs": webhook_outputs,
+    "tool functions": tool_functions,
+}
+
+
+# ---------------------------------------------------------------- splicing
+
+
+def render(blocks: list[str], indent: str) -> list[str]:
+    """The region's lines: blocks separated by one blank line, indented like the marker."""
+    text = "\n".join(blocks)
+    return [(indent + line if line else line) + "\n" for line in text.splitlines()]
+
+
+def generate(template: str, root: Path) -> str:
+    """`template` with every region regenerated."""
+    lines = template.splitlines(keepends=True)
+    out: list[str] = []
+    seen: set[str] = set()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if END.match(line.rstrip("\n")):
+            raise DefinitionError(f"template.yaml:{i + 1}: end marker without a begin marker")
+        begin = BEGIN.match(line.rstrip("\n"))
+        if not begin:
+            out.append(line)
+            i += 1
+            continue
+        name, indent = begin["name"], begin["indent"]
+        if name not in REGIONS:
+            raise DefinitionError(f"template.yaml:{i + 1}: unknown generated region {name!r} (known: {', '.join(REGIONS)})")
+        if name in seen:
+            raise DefinitionError(f"template.yaml:{i + 1}: region {name!r} appears twice")
+        seen.add(name)
+        j = i + 1
+        while j < len(lines):
+            if BEGIN.match(lines[j].rstrip("\n")):
+                raise DefinitionError(f"template.yaml:{j + 1}: begin marker inside region {name!r}")
+            end = END.match(lines[j].rstrip("\n"))
+            if end:
+                if end["name"] != name:
+                    raise DefinitionError(f"template.yaml:{j + 1}: region {name!r} ends with {end['name']!r}")
+                break
+            j += 1
+        else:
+            raise DefinitionError(f"template.yaml:{i + 1}: region {name!r} has no end marker")
+        out.append(indent + BEGIN_LINE.format(name=name) + "\n")
+        out.extend(render(REGIONS[name](root), indent))
+        out.append(lines[j])
+        i = j + 1
+    missing = [name for name in REGIONS if name not in seen]
+    if missing:
+        raise DefinitionError(f"template.yaml: no marker for region(s) {', '.join(missing)}")
+    result = "".join(out)
+    sanity_check(result)
+    return result
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form tags (!Ref, !Sub, !GetAtt...) as plain values."""
+
+
+_CfnLoader.add_multi_constructor(
+    "!",
+    lambda loader, suffix, node: (
+        loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node)
+        if isinstance(node, yaml.SequenceNode)
+        else loader.construct_mapping(node)
+    ),
+)
+
+
+def sanity_check(text: str) -> None:
+    """The result parses and no logical id is declared twice (YAML would keep the last one)."""
+    try:
+        yaml.load(text, Loader=_CfnLoader)  # noqa: S506 (SafeLoader subclass)
+    except yaml.YAMLError as e:
+        raise DefinitionError(f"generated template does not parse: {e}") from e
+    section, seen, dupes = None, {}, []
+    for number, line in enumerate(text.splitlines(), 1):
+        top = re.match(r"^([A-Za-z]+):", line)
+        if top:
+            section = top[1]
+            continue
+        key = re.match(r"^  ([A-Za-z0-9]+):", line)
+        if key and section:
+            # Parameters and Resources share CloudFormation's logical-id namespace.
+            space = "Resources" if section == "Parameters" else section
+            where = seen.setdefault(space, {})
+            if key[1] in where:
+                dupes.append(f"{section}.{key[1]} (lines {where[key[1]]} and {number})")
+            where[key[1]] = number
+    if dupes:
+        raise DefinitionError("logical id declared twice: " + "; ".join(dupes))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if template.yaml is stale; change nothing")
+    parser.add_argument("--template", type=Path, default=ROOT / "template.yaml", help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    current = args.template.read_text(encoding="utf-8")
+    try:
+        wanted = generate(current, args.root)
+    except DefinitionError as e:
+        print(f"gen_template: {e}", file=sys.stderr)
+        return 2
+
+    if args.check:
+        if current == wanted:
+            print("template.yaml is up to date")
+            return 0
+        diff = list(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                wanted.splitlines(keepends=True),
+                "template.yaml",
+                "template.yaml (generated)",
+                n=2,
+            )
+        )
+        shown = "".join(diff[:80]) + (f"... ({len(diff) - 80} more diff lines)\n" if len(diff) > 80 else "")
+        print(f"{STALE}\n{shown}", file=sys.stderr)
+        print(STALE, file=sys.stderr)
+        return 1
+
+    if current == wanted:
+        print("template.yaml: up to date")
+        return 0
+    # Write only on change (stack.rs compiles the template in, so a touch means a rebuild).
+    fd, tmp = tempfile.mkstemp(dir=args.template.parent, prefix=".template.", suffix=".yaml")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        f.write(wanted)
+    os.chmod(tmp, args.template.stat().st_mode & 0o777)
+    os.replace(tmp, args.template)
+    print("template.yaml: regenerated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
