@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""moto's server, with DynamoDB requests applied one at a time.
+"""moto's server, with DynamoDB writes to one table applied one at a time.
 
 Real DynamoDB evaluates a conditional write atomically; moto's threaded server does not (two
 concurrent `PutItem ... attribute_not_exists(pk)` can both succeed), which would make the
-gateway's dedup tests measure the emulator instead of the code. Serializing DynamoDB calls gives
-the emulator DynamoDB's per-item atomicity; every other service stays concurrent (SQS long polls
-must not block the rest).
+gateway's dedup tests measure the emulator instead of the code. Serializing the writes of each
+table gives the emulator DynamoDB's per-item atomicity; reads, other tables (every test has its
+own) and every other service stay concurrent.
 
 Usage: moto_server.py -H 127.0.0.1 -p 4566   (the same flags as moto_server)
 """
 
 import argparse
+import io
+import json
 import os
 import threading
 
@@ -22,15 +24,32 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
 def serialized_dynamodb(app):
-    lock = threading.Lock()
+    guard = threading.Lock()
+    locks: dict[str, threading.Lock] = {}
+
+    def lock_for(table: str) -> threading.Lock:
+        with guard:
+            return locks.setdefault(table, threading.Lock())
 
     def wrapped(environ, start_response):
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
-            with lock:
-                # Materialize the body inside the lock: the write happens while it is built.
-                return list(app(environ, start_response))
-        return app(environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        service, _, operation = target.partition(".")
+        if not service.startswith("DynamoDB") or operation not in WRITES:
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            table = json.loads(body or b"{}").get("TableName") or "*multi-table*"
+        except ValueError:
+            table = "*unparsed*"
+        with lock_for(table):
+            # Materialize the response inside the lock: the write happens while it is built.
+            return list(app(environ, start_response))
 
     return wrapped
 
