@@ -21,24 +21,32 @@ cargo build --release --bin webhook --bin consumer
 echo "== criterion: ingest path"
 cargo bench -p switchyard --bench ingest -- --noplot --warm-up-time 1 --measurement-time 3
 
+# The webhook's environment for the cold-start runs (its own needs plus the rest, so older
+# builds that read every resource variable start too).
+webhook_env=()
+for pair in \
+  SWITCHYARD_PROVIDER=slack \
+  SWITCHYARD_INSTANCES_TABLE=bench-InstancesTable \
+  SWITCHYARD_DELIVERIES_TABLE=bench-DeliveriesTable \
+  SWITCHYARD_INGRESS_QUEUE_URL=http://127.0.0.1:9/123456789012/bench-IngressQueue \
+  SWITCHYARD_INGRESS_DLQ_URL=http://127.0.0.1:9/123456789012/bench-IngressDLQ \
+  SWITCHYARD_PAYLOAD_BUCKET=bench-payloadbucket \
+  SWITCHYARD_KMS_KEY_ID=alias/bench \
+  SWITCHYARD_EVENT_BUS=bench-AgentEventBus \
+  SWITCHYARD_OAUTH_STATES_TABLE=bench-OAuthStatesTable \
+  SWITCHYARD_CONNECTIONS_TABLE=bench-ConnectionsTable \
+  SWITCHYARD_AUDIT_TABLE=bench-AuditTable \
+  SWITCHYARD_PLATFORM_KEYS_SECRET=bench-PlatformKeysSecret \
+  SWITCHYARD_TOOL_STATE_TABLE=bench-ToolStateTable \
+  SWITCHYARD_RECEIPTS_TABLE=bench-ReceiptsTable \
+  SWITCHYARD_CURSORS_TABLE=bench-CursorsTable \
+  SWITCHYARD_PUBLIC_URL=https://bench.example; do
+  webhook_env+=(--env "$pair")
+done
+
 echo "== cold start (30 runs each, alternating)"
 python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
-  --env SWITCHYARD_PROVIDER=slack \
-  --env SWITCHYARD_INSTANCES_TABLE=bench-InstancesTable \
-  --env SWITCHYARD_DELIVERIES_TABLE=bench-DeliveriesTable \
-  --env SWITCHYARD_INGRESS_QUEUE_URL=http://127.0.0.1:9/123456789012/bench-IngressQueue \
-  --env SWITCHYARD_INGRESS_DLQ_URL=http://127.0.0.1:9/123456789012/bench-IngressDLQ \
-  --env SWITCHYARD_PAYLOAD_BUCKET=bench-payloadbucket \
-  --env SWITCHYARD_KMS_KEY_ID=alias/bench \
-  --env SWITCHYARD_EVENT_BUS=bench-AgentEventBus \
-  --env SWITCHYARD_OAUTH_STATES_TABLE=bench-OAuthStatesTable \
-  --env SWITCHYARD_CONNECTIONS_TABLE=bench-ConnectionsTable \
-  --env SWITCHYARD_AUDIT_TABLE=bench-AuditTable \
-  --env SWITCHYARD_PLATFORM_KEYS_SECRET=bench-PlatformKeysSecret \
-  --env SWITCHYARD_TOOL_STATE_TABLE=bench-ToolStateTable \
-  --env SWITCHYARD_RECEIPTS_TABLE=bench-ReceiptsTable \
-  --env SWITCHYARD_CURSORS_TABLE=bench-CursorsTable \
-  --env SWITCHYARD_PUBLIC_URL=https://bench.example \
+  "${webhook_env[@]}" \
   "$target/release/webhook"
 
 base_args=()
@@ -49,21 +57,7 @@ if [ -n "${BENCH_BASELINE_REF:-}" ]; then
   (cd "$tree" && CARGO_TARGET_DIR="$out/target-$ref" cargo build --release --bin webhook)
   echo "== cold start of $ref's webhook (30 runs each, alternating)"
   python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart-base.json" \
-    --env SWITCHYARD_PROVIDER=slack \
-    --env SWITCHYARD_INSTANCES_TABLE=bench-InstancesTable \
-    --env SWITCHYARD_DELIVERIES_TABLE=bench-DeliveriesTable \
-    --env SWITCHYARD_INGRESS_QUEUE_URL=http://127.0.0.1:9/123456789012/bench-IngressQueue \
-    --env SWITCHYARD_INGRESS_DLQ_URL=http://127.0.0.1:9/123456789012/bench-IngressDLQ \
-    --env SWITCHYARD_PAYLOAD_BUCKET=bench-payloadbucket \
-    --env SWITCHYARD_KMS_KEY_ID=alias/bench \
-    --env SWITCHYARD_EVENT_BUS=bench-AgentEventBus \
-    --env SWITCHYARD_OAUTH_STATES_TABLE=bench-OAuthStatesTable \
-    --env SWITCHYARD_CONNECTIONS_TABLE=bench-ConnectionsTable \
-    --env SWITCHYARD_AUDIT_TABLE=bench-AuditTable \
-    --env SWITCHYARD_PLATFORM_KEYS_SECRET=bench-PlatformKeysSecret \
-    --env SWITCHYARD_TOOL_STATE_TABLE=bench-ToolStateTable \
-    --env SWITCHYARD_RECEIPTS_TABLE=bench-ReceiptsTable \
-    --env SWITCHYARD_PUBLIC_URL=https://bench.example \
+    "${webhook_env[@]}" \
     "$out/target-$ref/release/webhook"
   base_args=(--sizes-base "$out/sizes-base.json" --coldstart-base "$out/coldstart-base.json")
 fi
