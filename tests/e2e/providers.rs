@@ -59,6 +59,18 @@ fn post(
         .body(body)
 }
 
+/// Sends a sample request, as signed, to `url`.
+async fn send_sample(
+    client: &reqwest::Client,
+    url: &str,
+    request: &samples::SampleRequest,
+) -> reqwest::Response {
+    post(client, url, &request.headers, request.body.clone())
+        .send()
+        .await
+        .expect("post")
+}
+
 #[tokio::test]
 async fn every_provider_sample_is_accepted_once_and_reaches_the_bus() {
     let stack = Stack::new().await;
@@ -83,10 +95,7 @@ async fn every_provider_sample_is_accepted_once_and_reaches_the_bus() {
             assert_eq!(refused.status(), 401, "{what}: tampered");
 
             let before = stack.deliveries().await.len();
-            let accepted = post(&client, &url, &request.headers, request.body.clone())
-                .send()
-                .await
-                .expect("post");
+            let accepted = send_sample(&client, &url, request).await;
             assert!(
                 accepted.status().is_success(),
                 "{what}: {}",
@@ -95,10 +104,7 @@ async fn every_provider_sample_is_accepted_once_and_reaches_the_bus() {
             let claimed = stack.deliveries().await.len() - before;
             assert_eq!(claimed, request.events.len(), "{what}: one claim per event");
 
-            let again = post(&client, &url, &request.headers, request.body.clone())
-                .send()
-                .await
-                .expect("post");
+            let again = send_sample(&client, &url, request).await;
             assert!(again.status().is_success(), "{what}: duplicate");
             assert_eq!(
                 stack.deliveries().await.len() - before,
@@ -194,15 +200,12 @@ async fn shops_and_discord_applications_are_bound_too() {
     config.insert("shop".into(), "other.myshopify.com".into());
     instance(&stack, "shopify", "other-shop", &config, &everything()).await;
     let request = &shopify.requests[0];
-    let reply = post(
+    let reply = send_sample(
         &client,
         &format!("{base}/webhooks/shopify/other-shop"),
-        &request.headers,
-        request.body.clone(),
+        request,
     )
-    .send()
-    .await
-    .expect("post");
+    .await;
     assert_eq!(reply.status(), 200);
     assert_eq!(stack.ingress_depth().await, 0);
     assert_eq!(
@@ -232,15 +235,12 @@ async fn shops_and_discord_applications_are_bound_too() {
     config.insert("guild_ids".into(), "1,2".into());
     instance(&stack, "discord", "two-guilds", &config, &everything()).await;
     let request = &discord.requests[0];
-    let reply = post(
+    let reply = send_sample(
         &client,
         &format!("{base}/webhooks/discord/two-guilds"),
-        &request.headers,
-        request.body.clone(),
+        request,
     )
-    .send()
-    .await
-    .expect("post");
+    .await;
     assert_eq!(reply.status(), 200);
     assert_eq!(stack.ingress_depth().await, 0);
 }
@@ -258,15 +258,7 @@ async fn a_filtered_discord_interaction_is_answered_ephemerally_at_once() {
     };
     instance(&stack, "discord", "narrow", &discord.config, &policy).await;
     let request = &discord.requests[0];
-    let reply = post(
-        &client,
-        &format!("{base}/webhooks/discord/narrow"),
-        &request.headers,
-        request.body.clone(),
-    )
-    .send()
-    .await
-    .expect("post");
+    let reply = send_sample(&client, &format!("{base}/webhooks/discord/narrow"), request).await;
     assert_eq!(reply.status(), 200);
     let body: serde_json::Value = reply.json().await.expect("json");
     assert_eq!(body["type"], 4);
@@ -403,10 +395,7 @@ async fn notion_verification_token_is_sealed_revealed_and_then_keys_the_signatur
 
     // Events signed with the token now verify and reach the bus.
     let request = &notion.requests[0];
-    let reply = post(&client, &url, &request.headers, request.body.clone())
-        .send()
-        .await
-        .expect("post");
+    let reply = send_sample(&client, &url, request).await;
     assert_eq!(reply.status(), 200);
     assert_eq!(stack.drain().await, 1);
     assert_eq!(stack.tapped().await[0].event_type, "notion.page.created");
