@@ -51,6 +51,8 @@ pub struct App {
     pub tool_state: crate::tools::state::ToolState,
     pub receipts: crate::tools::receipts::ReceiptStore,
     pub cursors: crate::cursors::CursorStore,
+    /// Which connection this process is refreshing (one lease attempt per burst of callers).
+    pub(crate) refresh_turns: crate::oauth::turns::Turns,
     /// Discord rate-limit buckets seen by this warm process.
     pub buckets: crate::tools::outbound::Buckets,
     /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
@@ -253,6 +255,7 @@ impl App {
                 aws.dynamodb.clone(),
                 &resources.cursors_table,
             ),
+            refresh_turns: Default::default(),
             buckets: crate::tools::outbound::Buckets::default(),
             secure_http: OnceLock::new(),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")

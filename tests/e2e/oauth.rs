@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 use switchyard::connections::Status;
@@ -11,7 +12,7 @@ use switchyard::oauth::vault::{self, VaultError};
 use switchyard::secret::SecretString;
 use tokio::io::AsyncBufReadExt;
 
-use crate::support::{serving_stack, LogCapture, Stack, NOW};
+use crate::support::{self, serving_stack, LogCapture, Stack, NOW};
 
 const CLIENT_ID: &str = "switchyard-test";
 const CLIENT_SECRET: &str = "switchyard-test-secret-9f8e7d6c";
@@ -455,12 +456,21 @@ async fn fifty_concurrent_requests_at_expiry_make_exactly_one_refresh() {
     let id = f.connect().await;
     let before = vault::access_token(&f.stack.app, &id).await.expect("token");
     f.server.reset_stats().await;
-    f.stack.app.clock.set(NOW + 120); // the 60-second access token has expired
 
-    let app = f.stack.app.clone();
+    // Five warm processes (their own clients, clocks and in-process turns), ten callers each:
+    // the lease elects one refresher across processes, turns one lease attempt per process.
+    let mut processes = vec![f.stack.app.clone()];
+    for _ in 0..4 {
+        processes.push(Arc::new(
+            f.stack.variant(&support::endpoint(), |_| {}).await,
+        ));
+    }
+    for app in &processes {
+        app.clock.set(NOW + 120); // the 60-second access token has expired
+    }
     let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let app = app.clone();
+        .map(|i| {
+            let app = processes[i % processes.len()].clone();
             let id = id.clone();
             tokio::spawn(async move { vault::access_token(&app, &id).await })
         })

@@ -7,6 +7,7 @@ pub mod client;
 pub mod flow;
 pub mod pkce;
 pub mod state;
+pub mod turns;
 pub mod vault;
 
 use crate::connections::Connection;

@@ -5,7 +5,8 @@
 //! wins the refresh lease (a conditional write on the connection's `version`), refreshes, and
 //! persists the new tokens (rotated refresh token included) with a conditional write *before*
 //! anyone uses the new access token. The others use the current token while it is still valid,
-//! or wait for the new version. `invalid_grant` marks the connection `needs_reauth` and emits an
+//! or wait for the new version. Within one warm process, callers take turns per connection first
+//! ([`super::turns`]), so a burst makes one lease attempt. `invalid_grant` marks the connection `needs_reauth` and emits an
 //! `integration.disconnected` event; transient errors retry with backoff.
 
 use std::collections::BTreeMap;
@@ -179,6 +180,7 @@ async fn obtain(
     let started = tokio::time::Instant::now();
     let mut forced_version = None;
     let mut pause = Duration::from_millis(50);
+    let mut turn = None;
     loop {
         let connection = app
             .connections
@@ -201,6 +203,16 @@ async fn obtain(
             return token_of(app, &connection).await;
         }
         forced_version.get_or_insert(connection.version);
+        if turn.is_none() {
+            // Wait for this process's other callers first, then read again: their refresh
+            // is usually done by then.
+            let left = WAIT_FOR_REFRESH.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, app.refresh_turns.take(connection_id)).await {
+                Ok(taken) => turn = Some(taken),
+                Err(_) => return Err(waited_too_long()),
+            }
+            continue;
+        }
         if !connection.has_refresh_token {
             if usable(&connection, now, 0) {
                 return token_of(app, &connection).await;
@@ -209,10 +221,14 @@ async fn obtain(
                 "access token expired and there is no refresh token".into(),
             ));
         }
-        if app
-            .connections
-            .try_lease(&connection.id, &owner, connection.version, now, LEASE_SECS)
-            .await?
+        // A live lease seen on the read is someone else's refresh: wait for it without a write
+        // (fifty callers at expiry make one conditional write each at most, not one per poll).
+        let leased_by_other = connection.lease_until.is_some_and(|until| until >= now);
+        if !leased_by_other
+            && app
+                .connections
+                .try_lease(&connection.id, &owner, connection.version, now, LEASE_SECS)
+                .await?
         {
             return refresh_holding_lease(app, &connection, &owner).await;
         }
@@ -221,13 +237,16 @@ async fn obtain(
             return token_of(app, &connection).await;
         }
         if started.elapsed() > WAIT_FOR_REFRESH {
-            return Err(VaultError::Unavailable(
-                "timed out waiting for another caller's refresh".into(),
-            ));
+            return Err(waited_too_long());
         }
-        tokio::time::sleep(pause).await;
+        let jitter = Duration::from_millis(rand::random::<u64>() % 50);
+        tokio::time::sleep(pause + jitter).await;
         pause = (pause * 2).min(Duration::from_millis(400));
     }
+}
+
+fn waited_too_long() -> VaultError {
+    VaultError::Unavailable("timed out waiting for another caller's refresh".into())
 }
 
 async fn oauth_app(app: &App, connection: &Connection) -> Result<OAuthApp, VaultError> {
