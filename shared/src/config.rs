@@ -74,6 +74,9 @@ pub struct Limits {
     /// How long an unqueued delivery claim blocks the provider's retries: longer than the
     /// webhook function's timeout, so a retry after a crash between claim and queue is accepted.
     pub claim_secs: u64,
+    /// How long a token refresher holds the connection's lease. The refresher's token calls end
+    /// within two thirds of it, the rest is for persisting, so no lease expires mid-refresh.
+    pub refresh_lease_secs: u64,
 }
 
 impl Default for Limits {
@@ -82,13 +85,14 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             inline_payload_bytes: 200_000,
             claim_secs: 5,
+            refresh_lease_secs: 60,
         }
     }
 }
 
 impl Limits {
-    /// Limits from `SWITCHYARD_MAX_BODY_BYTES`, `SWITCHYARD_INLINE_PAYLOAD_BYTES` and
-    /// `SWITCHYARD_CLAIM_SECS`, else defaults.
+    /// Limits from `SWITCHYARD_MAX_BODY_BYTES`, `SWITCHYARD_INLINE_PAYLOAD_BYTES`,
+    /// `SWITCHYARD_CLAIM_SECS` and `SWITCHYARD_REFRESH_LEASE_SECS`, else defaults.
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
         Ok(Self {
@@ -96,6 +100,8 @@ impl Limits {
             inline_payload_bytes: number("SWITCHYARD_INLINE_PAYLOAD_BYTES")?
                 .unwrap_or(defaults.inline_payload_bytes),
             claim_secs: number("SWITCHYARD_CLAIM_SECS")?.map_or(defaults.claim_secs, |n| n as u64),
+            refresh_lease_secs: number("SWITCHYARD_REFRESH_LEASE_SECS")?
+                .map_or(defaults.refresh_lease_secs, |n| n as u64),
         })
     }
 }

@@ -324,6 +324,41 @@ impl ConnectionStore {
         }
     }
 
+    /// Marks the connection `needs_reauth` only while it is still `version` and `owner` holds
+    /// its refresh lease: a refresher whose lease ran out, or that lost a race to a fresher
+    /// refresh or a reconnect, must not disable a good connection. `false`: it moved on.
+    pub async fn set_needs_reauth(
+        &self,
+        id: &str,
+        version: u64,
+        owner: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<bool, ConnectionError> {
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(id))
+            .update_expression(
+                "SET #status = :status, last_error = :reason, updated_at = :now, \
+                 version = version + :one REMOVE lease_owner, lease_until",
+            )
+            .condition_expression("version = :v AND lease_owner = :owner")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(Status::NeedsReauth.as_str()))
+            .expression_attribute_values(":reason", s(truncate(reason)))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":v", n(version))
+            .expression_attribute_values(":owner", s(owner));
+        match update.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Sets `status` with a reason. `revoked` also deletes the token ciphertext.
     pub async fn set_status(
         &self,

@@ -139,6 +139,92 @@ impl AuthServer {
     }
 }
 
+/// The token endpoint as the vault sees it: passes requests through to the server, except
+/// that the next one can be held (a slow or lost request) until the test releases it.
+struct TokenGate {
+    url: String,
+    state: Arc<GateState>,
+}
+
+#[derive(Default)]
+struct GateState {
+    upstream: String,
+    hold_next: std::sync::atomic::AtomicBool,
+    held: tokio::sync::Notify,
+    release: tokio::sync::Notify,
+}
+
+impl TokenGate {
+    async fn start(upstream: String) -> Self {
+        let state = Arc::new(GateState {
+            upstream,
+            ..GateState::default()
+        });
+        let router = axum::Router::new()
+            .route("/token", axum::routing::post(gate_token))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/token", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        Self { url, state }
+    }
+
+    /// Holds the next token request until [`TokenGate::release`] (forever if never released).
+    fn hold_next(&self) {
+        self.state
+            .hold_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until a request is being held.
+    async fn until_held(&self) {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            self.state.held.notified(),
+        )
+        .await
+        .expect("a token request reached the gate");
+    }
+
+    fn release(&self) {
+        self.state.release.notify_one();
+    }
+}
+
+async fn gate_token(
+    axum::extract::State(gate): axum::extract::State<Arc<GateState>>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> (http::StatusCode, http::HeaderMap, axum::body::Bytes) {
+    if gate
+        .hold_next
+        .swap(false, std::sync::atomic::Ordering::SeqCst)
+    {
+        gate.held.notify_one();
+        gate.release.notified().await;
+    }
+    let mut forward = reqwest::Client::new()
+        .post(format!("{}/token", gate.upstream))
+        .body(body);
+    for name in ["content-type", "authorization", "accept"] {
+        if let Some(value) = headers.get(name) {
+            forward = forward.header(name, value.as_bytes());
+        }
+    }
+    let answer = forward.send().await.expect("forward to the server");
+    let status = http::StatusCode::from_u16(answer.status().as_u16()).expect("status");
+    let mut out = http::HeaderMap::new();
+    if let Some(kind) = answer.headers().get("content-type") {
+        out.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_bytes(kind.as_bytes()).expect("header"),
+        );
+    }
+    (status, out, answer.bytes().await.expect("body"))
+}
+
 impl Drop for AuthServer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
@@ -149,6 +235,7 @@ struct Fixture {
     stack: Stack,
     base: String,
     server: AuthServer,
+    gate: TokenGate,
     logs: LogCapture,
 }
 
@@ -157,6 +244,7 @@ impl Fixture {
         let logs = LogCapture::install();
         let (stack, base) = serving_stack().await;
         let server = AuthServer::start(&format!("{base}/oauth/generic-oauth2/callback")).await;
+        let gate = TokenGate::start(server.issuer.clone()).await;
         switchyard_ops::admin::create_instance(
             &stack.app,
             "generic-oauth2",
@@ -169,7 +257,7 @@ impl Fixture {
                     "authorization_url".into(),
                     format!("{}/auth", server.issuer),
                 ),
-                ("token_url".into(), format!("{}/token", server.issuer)),
+                ("token_url".into(), gate.url.clone()),
                 (
                     "revocation_url".into(),
                     format!("{}/token/revocation", server.issuer),
@@ -183,6 +271,7 @@ impl Fixture {
             stack,
             base,
             server,
+            gate,
             logs,
         }
     }
@@ -495,6 +584,106 @@ async fn fifty_concurrent_requests_at_expiry_make_exactly_one_refresh() {
 }
 
 #[tokio::test]
+async fn a_token_call_that_hangs_ends_within_the_lease_and_frees_it() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    f.server.reset_stats().await;
+    // A second process whose refresh lease is 3 s; its token request is lost (never answered).
+    let limits = switchyard::config::Limits {
+        refresh_lease_secs: 3,
+        ..Default::default()
+    };
+    let mut slow = f.stack.variant(&support::endpoint(), |_| {}).await;
+    slow.limits = limits;
+    let slow = Arc::new(slow);
+    slow.clock.set(NOW + 120);
+    f.stack.app.clock.set(NOW + 120);
+    f.gate.hold_next();
+
+    let started = tokio::time::Instant::now();
+    let err = vault::access_token(&slow, &id)
+        .await
+        .expect_err("the token endpoint never answered");
+    let took = started.elapsed();
+    assert!(err.retryable(), "{err:?}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "the token call ended within the 3 s lease: took {took:?}"
+    );
+    let connection = f
+        .stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(connection.status, Status::Active);
+    assert_eq!(connection.lease_until, None, "the lease was given back");
+
+    // So the next caller refreshes at once, with the refresh token nobody used.
+    let token = vault::access_token(&f.stack.app, &id).await.expect("token");
+    assert!(f.server.active(token.token.expose()).await);
+    let stats = f.server.stats().await;
+    assert_eq!(AuthServer::refreshes(&stats), 1, "{stats}");
+}
+
+#[tokio::test]
+async fn a_refresh_that_loses_to_a_reconnect_leaves_the_connection_active() {
+    let f = Fixture::new().await;
+    let id = f.connect().await;
+    let old_refresh = f.stored_tokens(&id).await["refresh_token"]
+        .expose()
+        .to_owned();
+    f.stack.app.clock.set(NOW + 120);
+
+    // A refresh starts with the old grant and its token call is slow...
+    f.gate.hold_next();
+    let app = f.stack.app.clone();
+    let refreshing = tokio::spawn({
+        let id = id.clone();
+        async move { vault::access_token(&app, &id).await }
+    });
+    f.gate.until_held().await;
+    // ...meanwhile the user revokes the old grant and connects again.
+    f.server.revoke(&old_refresh).await;
+    assert_eq!(
+        f.connect().await,
+        id,
+        "the same account, the same connection"
+    );
+    f.gate.release();
+
+    // The slow refresh gets invalid_grant for the old grant: it must not disable the new one.
+    let token = refreshing
+        .await
+        .expect("join")
+        .expect("the caller gets the reconnected token");
+    assert!(f.server.active(token.token.expose()).await);
+    let connection = f
+        .stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        connection.status,
+        Status::Active,
+        "{:?}",
+        connection.last_error
+    );
+    let events = f.stack.tapped_raw().await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e.detail_type == "integration.disconnected"),
+        "no disconnect was announced: {events:?}"
+    );
+}
+
+#[tokio::test]
 async fn rotated_refresh_token_survives_a_crash_between_refresh_and_use() {
     let f = Fixture::new().await;
     let id = f.connect().await;
@@ -700,15 +889,15 @@ async fn a_connection_serves_only_its_own_instance() {
     let id = f.connect().await;
     let app = &f.stack.app;
     // The owner gets a token.
-    let owner = vault::access_token_for(app, &id, INSTANCE, "generic-oauth2").await;
+    let owner = vault::access_token_for(app, &id, INSTANCE, "generic-oauth2", soon()).await;
     assert!(owner.is_ok(), "{owner:?}");
     // Another instance (or provider) naming the same connection does not.
-    let other = vault::access_token_for(app, &id, "someone-else", "generic-oauth2").await;
+    let other = vault::access_token_for(app, &id, "someone-else", "generic-oauth2", soon()).await;
     assert!(
         matches!(other, Err(VaultError::NotThisInstances(_))),
         "{other:?}"
     );
-    let wrong_provider = vault::access_token_for(app, &id, INSTANCE, "notion").await;
+    let wrong_provider = vault::access_token_for(app, &id, INSTANCE, "notion", soon()).await;
     assert!(matches!(
         wrong_provider,
         Err(VaultError::NotThisInstances(_))
@@ -742,4 +931,8 @@ async fn a_connection_serves_only_its_own_instance() {
     .await;
     let error = response.error().expect("refused");
     assert_eq!(error.code, "auth_failed", "{error:?}");
+}
+
+fn soon() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(20)
 }

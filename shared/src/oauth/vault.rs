@@ -12,6 +12,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::connections::{Connection, ConnectionError, Status};
 use crate::crypto::CryptoError;
 use crate::oauth::client::{AppConfigError, OAuthApp, TokenError, TokenSet};
@@ -21,10 +23,19 @@ use crate::App;
 /// Refresh when the access token has less than this left (or half its lifetime, for tokens
 /// that live less than ten minutes: a 60-second token is not refreshed the moment it arrives).
 pub const REFRESH_AHEAD_SECS: u64 = 300;
-/// How long a refresher may hold the lease (longer than a token call with retries).
-pub const LEASE_SECS: u64 = 30;
 /// How long a caller waits for another caller's refresh before giving up (retryable).
 const WAIT_FOR_REFRESH: Duration = Duration::from_secs(15);
+/// The deadline of callers that do not give one (CLI, scheduled refresher, tests).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(25);
+/// Longest single token call (the HTTP client's own timeout is the same).
+const TOKEN_CALL: Duration = Duration::from_secs(10);
+/// A token call is not started with less than this left.
+const MIN_TOKEN_CALL: Duration = Duration::from_secs(1);
+/// Kept after the token calls for sealing and storing what they returned (KMS + DynamoDB, each
+/// bounded by the SDK's 2.5 s operation timeout).
+const PERSIST_RESERVE: Duration = Duration::from_secs(5);
+/// No refresh lease is taken with less than this left before the caller's deadline.
+const MIN_REFRESH: Duration = Duration::from_secs(6);
 /// Encryption context key of connection tokens.
 pub const CONTEXT: &str = "connection_id";
 
@@ -148,26 +159,37 @@ async fn token_of(app: &App, connection: &Connection) -> Result<AccessToken, Vau
     })
 }
 
-/// A usable access token for `connection_id`, refreshing it when it is about to expire.
+/// A usable access token for `connection_id`, refreshing it when it is about to expire
+/// (within [`DEFAULT_BUDGET`]).
 pub async fn access_token(app: &App, connection_id: &str) -> Result<AccessToken, VaultError> {
-    obtain(app, connection_id, false, None).await
+    let deadline = Instant::now() + DEFAULT_BUDGET;
+    obtain(app, connection_id, false, None, deadline).await
 }
 
-/// A usable access token of `connection_id` for `instance` of `provider`: a connection of
-/// another instance or provider is refused before any token is read or refreshed, so an
-/// instance's config cannot borrow another tenant's connection.
+/// A usable access token of `connection_id` for `instance` of `provider`, by `deadline`: a
+/// connection of another instance or provider is refused before any token is read or
+/// refreshed, so an instance's config cannot borrow another tenant's connection.
 pub async fn access_token_for(
     app: &App,
     connection_id: &str,
     instance_id: &str,
     provider: &str,
+    deadline: Instant,
 ) -> Result<AccessToken, VaultError> {
-    obtain(app, connection_id, false, Some((instance_id, provider))).await
+    obtain(
+        app,
+        connection_id,
+        false,
+        Some((instance_id, provider)),
+        deadline,
+    )
+    .await
 }
 
-/// Refreshes now, whatever the expiry (CLI `connection refresh`).
+/// Refreshes now, whatever the expiry (CLI `connection refresh`, the scheduled refresher).
 pub async fn force_refresh(app: &App, connection_id: &str) -> Result<AccessToken, VaultError> {
-    obtain(app, connection_id, true, None).await
+    let deadline = Instant::now() + DEFAULT_BUDGET;
+    obtain(app, connection_id, true, None, deadline).await
 }
 
 async fn obtain(
@@ -175,9 +197,10 @@ async fn obtain(
     connection_id: &str,
     force: bool,
     owner_expected: Option<(&str, &str)>,
+    deadline: Instant,
 ) -> Result<AccessToken, VaultError> {
     let owner = format!("lease_{}", uuid::Uuid::new_v4().simple());
-    let started = tokio::time::Instant::now();
+    let waiting_until = deadline.min(Instant::now() + WAIT_FOR_REFRESH);
     let mut forced_version = None;
     let mut pause = Duration::from_millis(50);
     let mut turn = None;
@@ -206,7 +229,7 @@ async fn obtain(
         if turn.is_none() {
             // Wait for this process's other callers first, then read again: their refresh
             // is usually done by then.
-            let left = WAIT_FOR_REFRESH.saturating_sub(started.elapsed());
+            let left = waiting_until.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, app.refresh_turns.take(connection_id)).await {
                 Ok(taken) => turn = Some(taken),
                 Err(_) => return Err(waited_too_long()),
@@ -224,23 +247,40 @@ async fn obtain(
         // A live lease seen on the read is someone else's refresh: wait for it without a write
         // (fifty callers at expiry make one conditional write each at most, not one per poll).
         let leased_by_other = connection.lease_until.is_some_and(|until| until >= now);
-        if !leased_by_other
-            && app
+        let time_to_refresh = deadline.saturating_duration_since(Instant::now()) >= MIN_REFRESH;
+        if !leased_by_other && time_to_refresh {
+            let lease_secs = app.limits.refresh_lease_secs;
+            if app
                 .connections
-                .try_lease(&connection.id, &owner, connection.version, now, LEASE_SECS)
+                .try_lease(&connection.id, &owner, connection.version, now, lease_secs)
                 .await?
-        {
-            return refresh_holding_lease(app, &connection, &owner).await;
+            {
+                let lease = Duration::from_secs(lease_secs);
+                match refresh_holding_lease(app, &connection, &owner, lease, deadline).await {
+                    Ok(token) => return Ok(token),
+                    Err(RefreshFailure::Superseded) => continue,
+                    Err(RefreshFailure::Grant(reason)) => {
+                        return Err(VaultError::NeedsReauth(reason))
+                    }
+                    Err(RefreshFailure::Other(e)) => return Err(e),
+                }
+            }
         }
         // Someone else is refreshing: the current token is fine while it lasts.
         if !force && usable(&connection, now, 0) {
             return token_of(app, &connection).await;
         }
-        if started.elapsed() > WAIT_FOR_REFRESH {
+        if !leased_by_other && !time_to_refresh {
+            return Err(VaultError::Unavailable(
+                "too little time left to refresh the token; retry".into(),
+            ));
+        }
+        let left = waiting_until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(waited_too_long());
         }
         let jitter = Duration::from_millis(rand::random::<u64>() % 50);
-        tokio::time::sleep(pause + jitter).await;
+        tokio::time::sleep((pause + jitter).min(left)).await;
         pause = (pause * 2).min(Duration::from_millis(400));
     }
 }
@@ -273,17 +313,34 @@ async fn oauth_app(app: &App, connection: &Connection) -> Result<OAuthApp, Vault
     )?)
 }
 
+/// Refreshes while holding the lease taken just now for `lease`. The token calls end within
+/// two thirds of the lease and [`PERSIST_RESERVE`] before the caller's deadline, so the lease
+/// never runs out under a refresh that could still rotate the refresh token.
 async fn refresh_holding_lease(
     app: &App,
     connection: &Connection,
     owner: &str,
-) -> Result<AccessToken, VaultError> {
-    let result = refresh_inner(app, connection).await;
-    match result {
+    lease: Duration,
+    deadline: Instant,
+) -> Result<AccessToken, RefreshFailure> {
+    let persist_from = deadline.checked_sub(PERSIST_RESERVE).unwrap_or(deadline);
+    let calls_until = (Instant::now() + lease * 2 / 3).min(persist_from);
+    match refresh_inner(app, connection, calls_until).await {
         Ok(token) => Ok(token),
         Err(RefreshFailure::Grant(reason)) => {
-            mark_needs_reauth(app, connection, &reason).await;
-            Err(VaultError::NeedsReauth(reason))
+            let now = app.clock.now();
+            let marked = app
+                .connections
+                .set_needs_reauth(&connection.id, connection.version, owner, &reason, now)
+                .await
+                .map_err(VaultError::from)?;
+            if !marked {
+                // A fresher refresh or a reconnect won: the grant we used is simply old.
+                tracing::info!(connection_id = %connection.id, "refresh lost to a newer version; using it");
+                return Err(RefreshFailure::Superseded);
+            }
+            announce_needs_reauth(app, connection, &reason).await;
+            Err(RefreshFailure::Grant(reason))
         }
         Err(RefreshFailure::Other(e)) => {
             if let Err(release) = app
@@ -293,13 +350,17 @@ async fn refresh_holding_lease(
             {
                 tracing::warn!(connection_id = %connection.id, error = %release, "could not release refresh lease");
             }
-            Err(e)
+            Err(RefreshFailure::Other(e))
         }
+        Err(RefreshFailure::Superseded) => Err(RefreshFailure::Superseded),
     }
 }
 
 enum RefreshFailure {
+    /// The provider refused the grant (`invalid_grant`).
     Grant(String),
+    /// The connection moved on (refreshed or reconnected elsewhere): read it again.
+    Superseded,
     Other(VaultError),
 }
 
@@ -309,7 +370,11 @@ impl<E: Into<VaultError>> From<E> for RefreshFailure {
     }
 }
 
-async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken, RefreshFailure> {
+async fn refresh_inner(
+    app: &App,
+    connection: &Connection,
+    calls_until: Instant,
+) -> Result<AccessToken, RefreshFailure> {
     let oauth = oauth_app(app, connection).await?;
     let tokens = open_tokens(app, connection).await?;
     let refresh_token = tokens
@@ -318,7 +383,21 @@ async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken
     let mut attempt = 0;
     let fresh = loop {
         attempt += 1;
-        match oauth.refresh(app.http(), refresh_token).await {
+        let left = calls_until.saturating_duration_since(Instant::now());
+        if left < MIN_TOKEN_CALL {
+            return Err(RefreshFailure::Other(VaultError::Unavailable(
+                "no time left for a token call within the refresh lease; retry".into(),
+            )));
+        }
+        let call = oauth.refresh(app.http(), refresh_token);
+        let outcome = match tokio::time::timeout(left.min(TOKEN_CALL), call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(TokenError::Transient(format!(
+                "token endpoint did not answer within {} ms",
+                left.min(TOKEN_CALL).as_millis()
+            ))),
+        };
+        match outcome {
             Ok(set) => break set,
             Err(TokenError::InvalidGrant(reason)) => return Err(RefreshFailure::Grant(reason)),
             Err(TokenError::Rejected { error, .. }) => {
@@ -327,14 +406,17 @@ async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken
             Err(TokenError::Transient(detail)) if attempt < 3 => {
                 tracing::warn!(connection_id = %connection.id, attempt, error = %detail, "token refresh failed; retrying");
                 let jitter = rand::random::<u64>() % 100;
-                tokio::time::sleep(Duration::from_millis(200 * attempt + jitter)).await;
+                let pause = Duration::from_millis(200 * attempt + jitter);
+                let left = calls_until.saturating_duration_since(Instant::now());
+                tokio::time::sleep(pause.min(left)).await;
             }
             Err(TokenError::Transient(detail)) => {
                 return Err(RefreshFailure::Other(VaultError::Unavailable(detail)))
             }
         }
     };
-    // Persist before use: a rotated refresh token must survive whatever happens next.
+    // Persist before use: a rotated refresh token must survive whatever happens next. This
+    // step is not cut short by the deadline (PERSIST_RESERVE is kept for it).
     let sealed = seal_tokens(app, &connection.id, &fresh).await?;
     let now = app.clock.now();
     let expires_at = fresh.expires_in.map(|s| now + s);
@@ -351,9 +433,7 @@ async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken
         .await?;
     if !stored {
         // The connection changed under us (reconnected or disconnected): use what is there.
-        return Err(RefreshFailure::Other(VaultError::Unavailable(
-            "connection changed during refresh; retry".into(),
-        )));
+        return Err(RefreshFailure::Superseded);
     }
     tracing::info!(connection_id = %connection.id, "access token refreshed");
     app.hooks.after_refresh_persisted();
@@ -364,16 +444,8 @@ async fn refresh_inner(app: &App, connection: &Connection) -> Result<AccessToken
     })
 }
 
-async fn mark_needs_reauth(app: &App, connection: &Connection, reason: &str) {
-    let now = app.clock.now();
+async fn announce_needs_reauth(app: &App, connection: &Connection, reason: &str) {
     tracing::warn!(connection_id = %connection.id, reason, "grant is gone; connection needs reauthorization");
-    if let Err(e) = app
-        .connections
-        .set_status(&connection.id, Status::NeedsReauth, reason, now)
-        .await
-    {
-        tracing::error!(connection_id = %connection.id, error = %e, "could not mark needs_reauth");
-    }
     crate::oauth::announce(app, connection, "needs_reauth", reason).await;
     crate::oauth::audit(app, connection, "needs_reauth", reason).await;
 }

@@ -386,6 +386,7 @@ async fn credential(
             connection,
             &instance.id,
             &instance.provider,
+            Instant::now() + crate::oauth::vault::DEFAULT_BUDGET,
         )
         .await
         .map(|t| Some(t.token))
