@@ -550,9 +550,11 @@ def build() -> list[tuple[str, dict, dict]]:
             "expect_duplicate": False, "note": note,
         }))
 
-    oauth("start", "unknown-instance", {"instance_id": "no-such-instance"}, status=404,
-          note="consent for an instance that does not exist")
-    oauth("start", "missing-instance", {}, status=400, note="no instance_id")
+    oauth("start", "unsigned", {"instance_id": "demo-slack"}, status=403,
+          note="an instance id alone is not a start link (`switchyard connection link` issues one)")
+    oauth("start", "forged-signature", {"instance_id": "demo-slack", "exp": "4102444800",
+                                        "nonce": "n", "sig": "AAAA"}, status=403,
+          note="a link whose signature does not match: refused before any KMS call or write")
     oauth("callback", "forged-state", {"code": "abc", "state": "forged"}, status=400,
           note="a state that was never issued: refused, nothing stored")
     oauth("callback", "denied", {"error": "access_denied",

@@ -45,6 +45,8 @@ pub struct App {
     pub connections: ConnectionStore,
     pub audit: AuditLog,
     pub platform_keys: crate::keys::PlatformKeys,
+    /// The key signing OAuth start links, read on first use.
+    pub link_key: crate::oauth::links::LinkKey,
     /// Tool method definitions, checked and compiled once per cold start, on first use (tool
     /// Lambdas load them during init).
     catalog: OnceLock<Result<crate::tools::definitions::Catalog, String>>,
@@ -240,6 +242,10 @@ impl App {
                 aws.secrets.clone(),
                 &resources.platform_keys_secret,
                 crate::keys::PLATFORM_KEYS_TTL,
+            ),
+            link_key: crate::oauth::links::LinkKey::new(
+                aws.secrets.clone(),
+                &resources.oauth_link_key_secret,
             ),
             http: OnceLock::new(),
             catalog: OnceLock::new(),

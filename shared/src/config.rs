@@ -60,6 +60,8 @@ pub struct Resources {
     pub cursors_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
+    /// The Secrets Manager secret holding the key that signs OAuth start links.
+    pub oauth_link_key_secret: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
     pub tap_queue_url: Option<String>,
 }
@@ -123,11 +125,12 @@ pub enum Need {
     ToolState,
     Receipts,
     Cursors,
+    OAuthLinkKey,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 14] = [
+    pub const ALL: [Need; 15] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -142,6 +145,7 @@ impl Need {
         Need::ToolState,
         Need::Receipts,
         Need::Cursors,
+        Need::OAuthLinkKey,
     ];
 
     /// The environment variable naming this resource.
@@ -161,6 +165,7 @@ impl Need {
             Need::ToolState => "SWITCHYARD_TOOL_STATE_TABLE",
             Need::Receipts => "SWITCHYARD_RECEIPTS_TABLE",
             Need::Cursors => "SWITCHYARD_CURSORS_TABLE",
+            Need::OAuthLinkKey => "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
         }
     }
 }
@@ -182,8 +187,16 @@ pub mod needs {
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
     pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus];
-    /// OAuth start and callback.
-    pub const OAUTH: &[Need] = &[Instances, KmsKey, OAuthStates, Connections, Audit, EventBus];
+    /// OAuth start (verifies signed links) and callback.
+    pub const OAUTH: &[Need] = &[
+        Instances,
+        KmsKey,
+        OAuthStates,
+        Connections,
+        Audit,
+        EventBus,
+        OAuthLinkKey,
+    ];
     /// The scheduled token refresher.
     pub const TOKEN_REFRESHER: &[Need] = &[Instances, KmsKey, Connections, Audit, EventBus];
     /// Tool methods and discovery.
@@ -257,6 +270,7 @@ impl Resources {
             tool_state_table: get(Need::ToolState)?,
             receipts_table: get(Need::Receipts)?,
             cursors_table: get(Need::Cursors)?,
+            oauth_link_key_secret: get(Need::OAuthLinkKey)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -278,6 +292,7 @@ impl Resources {
             Need::ToolState => &self.tool_state_table,
             Need::Receipts => &self.receipts_table,
             Need::Cursors => &self.cursors_table,
+            Need::OAuthLinkKey => &self.oauth_link_key_secret,
         }
     }
 }

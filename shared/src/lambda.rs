@@ -46,7 +46,14 @@ pub async fn oauth(app: &App, request: Request) -> Result<Response<Body>, lambda
         })
         .unwrap_or_default();
     let reply = if request.uri().path().ends_with("/callback") {
-        crate::oauth::flow::callback(app, &provider, &query).await
+        let cookies = request
+            .headers()
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join("; ");
+        crate::oauth::flow::callback(app, &provider, &query, &cookies).await
     } else {
         crate::oauth::flow::start(app, &provider, &query).await
     };
@@ -90,6 +97,9 @@ fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     }
     if let Some(location) = &reply.location {
         builder = builder.header("location", location);
+    }
+    if let Some(cookie) = &reply.set_cookie {
+        builder = builder.header("set-cookie", cookie);
     }
     let body = if reply.body.is_empty() {
         Body::Empty

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use switchyard::connections::Status;
+use switchyard::oauth::links::StartLink;
 use switchyard::oauth::vault::{self, VaultError};
 use switchyard::secret::SecretString;
 use tokio::io::AsyncBufReadExt;
@@ -137,6 +138,17 @@ impl AuthServer {
             .status();
         assert_eq!(status, 200);
     }
+}
+
+/// A browser mid-consent: its cookie jar and where the provider sent it back to.
+struct Consent {
+    browser: reqwest::Client,
+    callback: String,
+}
+
+async fn visit(browser: &reqwest::Client, url: &str) -> (u16, String) {
+    let r = browser.get(url).send().await.expect("visit");
+    (r.status().as_u16(), r.text().await.expect("body"))
 }
 
 /// The token endpoint as the vault sees it: passes requests through to the server, except
@@ -276,16 +288,30 @@ impl Fixture {
         }
     }
 
-    fn start_url(&self) -> String {
+    /// A signed start link, as `switchyard connection link` prints it, on the served host.
+    async fn start_url(&self) -> String {
+        self.link_for(None, 600).await
+    }
+
+    async fn link_for(&self, principal: Option<&str>, ttl: u64) -> String {
+        let link = StartLink {
+            provider: "generic-oauth2".into(),
+            instance_id: INSTANCE.into(),
+            principal: principal.map(str::to_owned),
+            expires_at: self.stack.app.clock.now() + ttl,
+            nonce: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let key = self.stack.app.link_key.get().await.expect("link key");
         format!(
-            "{}/oauth/generic-oauth2/start?instance_id={INSTANCE}",
-            self.base
+            "{}/oauth/generic-oauth2/start?{}",
+            self.base,
+            link.query(&key).expect("sign")
         )
     }
 
-    /// A browser: keeps cookies, follows redirects, but stops at our callback and returns its
-    /// URL (with `code` and `state`) without calling it.
-    async fn consent_until_callback(&self, start_url: &str) -> String {
+    /// A browser: keeps cookies, follows redirects, but stops at our callback; returns the
+    /// browser and the callback URL (with `code` and `state`) without calling it.
+    async fn consent(&self, start_url: &str) -> Consent {
         let browser = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -299,14 +325,21 @@ impl Fixture {
             .expect("browser");
         let response = browser.get(start_url).send().await.expect("consent");
         assert!(response.status().is_redirection(), "{}", response.status());
-        response
+        let callback = response
             .headers()
             .get("location")
             .and_then(|l| l.to_str().ok())
             .map(str::to_owned)
-            .unwrap_or_else(|| panic!("no redirect to the callback: {}", response.status()))
+            .unwrap_or_else(|| panic!("no redirect to the callback: {}", response.status()));
+        Consent { browser, callback }
     }
 
+    /// The browser that consented follows the redirect to our callback.
+    async fn finish(&self, consent: &Consent) -> (u16, String) {
+        visit(&consent.browser, &consent.callback).await
+    }
+
+    /// A request from a browser that never started a flow (no cookies).
     async fn call(&self, url: &str) -> (u16, String) {
         let r = reqwest::get(url).await.expect("callback");
         (r.status().as_u16(), r.text().await.expect("body"))
@@ -314,8 +347,8 @@ impl Fixture {
 
     /// Runs the whole consent flow; returns the connection id.
     async fn connect(&self) -> String {
-        let callback = self.consent_until_callback(&self.start_url()).await;
-        let (status, page) = self.call(&callback).await;
+        let consent = self.consent(&self.start_url().await).await;
+        let (status, page) = self.finish(&consent).await;
         assert_eq!(status, 200, "{page}");
         assert!(page.contains("Connected"), "{page}");
         let connections = self.stack.app.connections.list().await.expect("list");
@@ -343,6 +376,20 @@ impl Fixture {
             )
             .await
             .expect("open")
+    }
+
+    /// How many items the OAuth states table holds (pending authorizations, spent links).
+    async fn pending_items(&self) -> usize {
+        self.stack
+            .app
+            .aws
+            .dynamodb
+            .scan()
+            .table_name(&self.stack.app.resources.states_table)
+            .send()
+            .await
+            .expect("scan")
+            .count as usize
     }
 
     /// Every item of every table of this stack, as text.
@@ -430,9 +477,9 @@ async fn state_reuse_expiry_and_forgery_are_refused_and_store_nothing() {
     assert!(page.contains("invalid or was already used"));
 
     // Expired: the user took longer than ten minutes.
-    let late = f.consent_until_callback(&f.start_url()).await;
+    let late = f.consent(&f.start_url().await).await;
     f.stack.app.clock.set(NOW + 601);
-    let (status, page) = f.call(&late).await;
+    let (status, page) = f.finish(&late).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("expired"), "{page}");
     assert!(f
@@ -446,9 +493,9 @@ async fn state_reuse_expiry_and_forgery_are_refused_and_store_nothing() {
     f.stack.app.clock.set(NOW);
 
     // Reused: the second use of a good callback URL.
-    let good = f.consent_until_callback(&f.start_url()).await;
-    assert_eq!(f.call(&good).await.0, 200);
-    let (status, page) = f.call(&good).await;
+    let good = f.consent(&f.start_url().await).await;
+    assert_eq!(f.finish(&good).await.0, 200);
+    let (status, page) = f.finish(&good).await;
     assert_eq!(status, 400, "{page}");
     assert_eq!(f.stack.app.connections.list().await.expect("list").len(), 1);
 
@@ -459,29 +506,155 @@ async fn state_reuse_expiry_and_forgery_are_refused_and_store_nothing() {
             .0,
         400
     );
-    assert_eq!(
-        f.call(&format!("{}/oauth/generic-oauth2/start", f.base))
-            .await
-            .0,
-        400,
-        "start without instance_id"
+}
+
+#[tokio::test]
+async fn start_links_must_be_signed_unexpired_and_unused() {
+    let f = Fixture::new().await;
+    let start = format!("{}/oauth/generic-oauth2/start", f.base);
+    let refused = |(status, page): (u16, String), says: &str| {
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains(says), "{says}: {page}");
+    };
+    // Anonymous: an instance id alone, or nothing.
+    refused(
+        f.call(&format!("{start}?instance_id={INSTANCE}")).await,
+        "not a valid sign-in link",
     );
-    assert_eq!(
-        f.call(&format!(
-            "{}/oauth/generic-oauth2/start?instance_id=nope",
-            f.base
-        ))
+    refused(f.call(&start).await, "not a valid sign-in link");
+    // Tampered: a good link pointed at another instance, or given another principal.
+    let good = f.link_for(Some("ada@example.com"), 600).await;
+    refused(
+        f.call(&good.replace(INSTANCE, "someone-else")).await,
+        "not a valid sign-in link",
+    );
+    refused(
+        f.call(&good.replace("ada%40example.com", "eve%40example.com"))
+            .await,
+        "not a valid sign-in link",
+    );
+    // Expired.
+    let short = f.link_for(None, 60).await;
+    f.stack.app.clock.set(NOW + 61);
+    refused(f.call(&short).await, "expired");
+    f.stack.app.clock.set(NOW);
+    // Nothing was stored for any of them.
+    assert_eq!(f.pending_items().await, 0, "refused starts write nothing");
+
+    // A good link works once.
+    let consent = f.consent(&good).await;
+    assert_eq!(f.finish(&consent).await.0, 200);
+    refused(f.call(&good).await, "already used");
+}
+
+#[tokio::test]
+async fn the_callback_must_come_from_the_browser_that_started_it() {
+    let f = Fixture::new().await;
+    let victim = f.consent(&f.start_url().await).await;
+    // Someone else's browser (no binding cookie) finishes the flow: refused, nothing stored,
+    // and the state is spent so the real browser cannot be raced either.
+    let (status, page) = f.call(&victim.callback).await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("another browser"), "{page}");
+    assert!(f
+        .stack
+        .app
+        .connections
+        .list()
         .await
-        .0,
-        404
+        .expect("list")
+        .is_empty());
+    assert_eq!(f.finish(&victim).await.0, 400);
+    let history = f
+        .stack
+        .app
+        .audit
+        .history(&format!("instance#{INSTANCE}"))
+        .await
+        .expect("audit");
+    assert!(history.iter().any(|e| e.action == "connect_refused"));
+
+    // A cookie with the right name and a wrong value is refused too.
+    let other = f.consent(&f.start_url().await).await;
+    let state = reqwest::Url::parse(&other.callback)
+        .expect("url")
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let short: String = state.chars().take(16).collect();
+    let forged = reqwest::Client::new()
+        .get(&other.callback)
+        .header("cookie", format!("switchyard-oauth-{short}=guessed"))
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(forged.status(), 400);
+}
+
+#[tokio::test]
+async fn the_cli_issues_a_link_that_connects_for_the_named_principal() {
+    use clap::Parser;
+    let f = Fixture::new().await;
+    let mut out = Vec::new();
+    let cli = switchyard_ops::cli::Cli::try_parse_from([
+        "switchyard",
+        "connection",
+        "link",
+        "--instance",
+        INSTANCE,
+        "--for",
+        "ada@example.com",
+        "--ttl",
+        "900",
+    ])
+    .expect("args");
+    switchyard_ops::cli::run_with_app(&f.stack.app, cli, &mut out)
+        .await
+        .expect("link");
+    let printed = String::from_utf8(out).expect("utf8");
+    let query = printed
+        .trim()
+        .split_once('?')
+        .map(|(_, q)| q.to_owned())
+        .unwrap_or_else(|| panic!("a URL: {printed}"));
+    assert!(
+        printed.contains("/oauth/generic-oauth2/start?"),
+        "{printed}"
+    );
+    let consent = f
+        .consent(&format!("{}/oauth/generic-oauth2/start?{query}", f.base))
+        .await;
+    assert_eq!(f.finish(&consent).await.0, 200);
+    let history = f
+        .stack
+        .app
+        .audit
+        .history(&format!("instance#{INSTANCE}"))
+        .await
+        .expect("audit");
+    assert!(history.iter().any(|e| e.action == "link_issued"));
+    let connections = f.stack.app.connections.list().await.expect("list");
+    let connected = f
+        .stack
+        .app
+        .audit
+        .history(&format!("connection#{}", connections[0].id))
+        .await
+        .expect("audit");
+    assert!(
+        connected
+            .iter()
+            .any(|e| e.action == "connected" && e.detail.contains("ada@example.com")),
+        "{connected:?}"
     );
 }
 
 #[tokio::test]
 async fn pkce_mismatch_is_refused() {
     let f = Fixture::new().await;
-    let a = f.consent_until_callback(&f.start_url()).await;
-    let b = f.consent_until_callback(&f.start_url()).await;
+    let a = f.consent(&f.start_url().await).await;
+    let b = f.consent(&f.start_url().await).await;
     let param = |url: &str, name: &str| {
         reqwest::Url::parse(url)
             .expect("url")
@@ -494,10 +667,10 @@ async fn pkce_mismatch_is_refused() {
     let swapped = format!(
         "{}/oauth/generic-oauth2/callback?code={}&state={}",
         f.base,
-        param(&a, "code"),
-        param(&b, "state")
+        param(&a.callback, "code"),
+        param(&b.callback, "state")
     );
-    let (status, page) = f.call(&swapped).await;
+    let (status, page) = visit(&b.browser, &swapped).await;
     assert_eq!(status, 400, "{page}");
     assert!(page.contains("invalid_grant"), "{page}");
     assert!(f
@@ -513,10 +686,9 @@ async fn pkce_mismatch_is_refused() {
 #[tokio::test]
 async fn user_denial_is_shown_and_recorded() {
     let f = Fixture::new().await;
-    let denied = f
-        .consent_until_callback(&format!("{}&login_hint=deny", f.start_url()))
-        .await;
-    let (status, page) = f.call(&denied).await;
+    // The test server denies consent for the login hint `deny` (a link's principal).
+    let denied = f.consent(&f.link_for(Some("deny"), 600).await).await;
+    let (status, page) = f.finish(&denied).await;
     assert_eq!(status, 400);
     assert!(page.contains("access_denied"), "{page}");
     let history = f

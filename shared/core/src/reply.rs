@@ -11,6 +11,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// A `Location` header (redirects).
     pub location: Option<String>,
+    /// A `Set-Cookie` header (the OAuth flow's browser binding).
+    pub set_cookie: Option<String>,
 }
 
 impl Reply {
@@ -20,6 +22,7 @@ impl Reply {
             content_type: None,
             body: Vec::new(),
             location: None,
+            set_cookie: None,
         }
     }
 
@@ -29,6 +32,7 @@ impl Reply {
             content_type: Some("text/plain"),
             body: text.as_bytes().to_vec(),
             location: None,
+            set_cookie: None,
         }
     }
 
@@ -38,6 +42,7 @@ impl Reply {
             content_type: Some("application/json"),
             body: serde_json::to_vec(value).unwrap_or_default(),
             location: None,
+            set_cookie: None,
         }
     }
 
@@ -47,7 +52,14 @@ impl Reply {
             content_type: Some("text/html; charset=utf-8"),
             body: html.into_bytes(),
             location: None,
+            set_cookie: None,
         }
+    }
+
+    /// This reply, setting `cookie` (a full `Set-Cookie` value).
+    pub fn with_cookie(mut self, cookie: String) -> Self {
+        self.set_cookie = Some(cookie);
+        self
     }
 
     /// A 302 to `location`.

@@ -181,6 +181,18 @@ enum EventsCmd {
 
 #[derive(Debug, Subcommand)]
 enum ConnectionCmd {
+    /// Prints a signed, expiring, single-use link that starts the consent flow for an instance
+    /// (the start route refuses anything else). Give it to the person who should connect.
+    Link {
+        #[arg(long)]
+        instance: String,
+        /// Who should connect (an email or user id): recorded, and sent as a login hint.
+        #[arg(long = "for")]
+        principal: Option<String>,
+        /// Seconds the link stays valid (at most 7 days).
+        #[arg(long, default_value_t = switchyard::oauth::links::DEFAULT_LINK_TTL_SECS)]
+        ttl: u64,
+    },
     /// Lists connections with status, scopes and expiry.
     List,
     /// Shows one connection.
@@ -499,6 +511,32 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
 async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Result<(), CliError> {
     use switchyard::oauth::vault;
     match cmd {
+        ConnectionCmd::Link {
+            instance,
+            principal,
+            ttl,
+        } => {
+            let Some(found) = app.instances.get(&instance).await? else {
+                return Err(format!("instance {instance} does not exist").into());
+            };
+            let url = switchyard::oauth::links::issue(
+                app,
+                &found.provider,
+                &found.id,
+                principal.as_deref(),
+                ttl,
+            )
+            .await?;
+            writeln!(out, "{url}")?;
+            let target = format!("instance#{}", found.id);
+            let detail = match &principal {
+                Some(p) => format!("start link for {p}, valid {ttl} s"),
+                None => format!("start link, valid {ttl} s"),
+            };
+            app.audit
+                .record(&target, &app.actor, "link_issued", &detail, app.clock.now())
+                .await?;
+        }
         ConnectionCmd::List => {
             for c in app.connections.list().await? {
                 writeln!(

@@ -65,8 +65,15 @@ async fn oauth_callback(
     State(app): State<Arc<App>>,
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
-    into_response(switchyard::oauth::flow::callback(&app, &provider, &query).await)
+    let cookies = headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    into_response(switchyard::oauth::flow::callback(&app, &provider, &query, &cookies).await)
 }
 
 async fn tool(
@@ -114,6 +121,12 @@ fn into_response(reply: Reply) -> Response {
     }
     if let Some(location) = reply.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert("location", location);
+    }
+    if let Some(cookie) = reply
+        .set_cookie
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        headers.insert("set-cookie", cookie);
     }
     response
 }

@@ -37,6 +37,7 @@ pub mod logical {
     pub const TOOL_STATE_TABLE: &str = "ToolStateTable";
     pub const RECEIPTS_TABLE: &str = "ReceiptsTable";
     pub const CURSORS_TABLE: &str = "CursorsTable";
+    pub const OAUTH_LINK_KEY_SECRET: &str = "OAuthLinkKeySecret";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -169,11 +170,16 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
     }
     for secret in by_kind("AWS::SecretsManager::Secret") {
         let name = physical_name(prefix, &secret.logical_id, &secret.kind);
-        let initial = secret
-            .properties
-            .get("SecretString")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
+        // `GenerateSecretString` is CloudFormation making a random value; do the same here.
+        let initial = match secret.properties.get("GenerateSecretString") {
+            Some(_) => switchyard::oauth::pkce::random_token(),
+            None => secret
+                .properties
+                .get("SecretString")
+                .and_then(Value::as_str)
+                .unwrap_or("{}")
+                .to_owned(),
+        };
         if let Err(e) = aws
             .secrets
             .create_secret()
@@ -223,6 +229,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         tool_state_table: physical_name(prefix, logical::TOOL_STATE_TABLE, ""),
         receipts_table: physical_name(prefix, logical::RECEIPTS_TABLE, ""),
         cursors_table: physical_name(prefix, logical::CURSORS_TABLE, ""),
+        oauth_link_key_secret: physical_name(prefix, logical::OAUTH_LINK_KEY_SECRET, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -547,6 +554,10 @@ mod tests {
             ("SWITCHYARD_TOOL_STATE_TABLE", logical::TOOL_STATE_TABLE),
             ("SWITCHYARD_RECEIPTS_TABLE", logical::RECEIPTS_TABLE),
             ("SWITCHYARD_CURSORS_TABLE", logical::CURSORS_TABLE),
+            (
+                "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
+                logical::OAUTH_LINK_KEY_SECRET,
+            ),
         ];
         let mut seen = 0;
         for function in all.iter().filter(|r| r.kind == "AWS::Serverless::Function") {

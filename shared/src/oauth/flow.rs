@@ -1,16 +1,22 @@
-//! `GET /oauth/{provider}/start?instance_id=…` and `GET /oauth/{provider}/callback?code&state`.
+//! `GET /oauth/{provider}/start?<signed link>` and `GET /oauth/{provider}/callback?code&state`.
 //!
-//! Start: an unguessable `state` bound to the instance, a PKCE S256 verifier (sealed with KMS,
-//! stored with the state for ten minutes, single use), then a redirect to the provider.
-//! Callback: the state is taken (unknown, reused or expired → 400, nothing stored), the code is
-//! exchanged with the verifier, the connection is stored with its tokens sealed, and a small
-//! page says what happened. A provider `error=` (the user denied) is shown and audited.
+//! Start: only a signed, unexpired, unused start link ([`super::links`]) gets in; anything
+//! else is 403 before any KMS call or write. Then an unguessable `state` bound to the instance,
+//! a PKCE S256 verifier (sealed with KMS, stored with the state for ten minutes, single use),
+//! a random browser binding set as a cookie (`__Host-` prefixed, `Secure`, `HttpOnly`,
+//! `SameSite=Lax` when the public URL is https) whose hash is stored with the state, and a
+//! redirect to the provider.
+//! Callback: the state is taken (unknown, reused or expired → 400, nothing stored), the browser
+//! must present the cookie bound to it (another browser → 400), the code is exchanged with the
+//! verifier, the connection is stored with its tokens sealed, and a small page says what
+//! happened. A provider `error=` (the user denied) is shown and audited.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::connections::{connection_id, Connection, Status};
 use crate::ingest::Reply;
 use crate::oauth::client::{OAuthApp, TokenError};
+use crate::oauth::links::{LinkError, StartLink};
 use crate::oauth::pkce;
 use crate::oauth::state::{PendingAuth, StateError, STATE_TTL_SECS};
 use crate::secret::SecretString;
@@ -39,6 +45,20 @@ pub enum FlowError {
     Misconfigured(String),
     #[error("temporarily unavailable, try again: {0}")]
     Unavailable(String),
+    #[error(transparent)]
+    Link(LinkError),
+    #[error("this sign-in was started in another browser; open your link again here")]
+    OtherBrowser,
+}
+
+impl From<LinkError> for FlowError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Unavailable(d) => Self::Unavailable(d),
+            LinkError::WeakKey => Self::Misconfigured(e.to_string()),
+            other => Self::Link(other),
+        }
+    }
 }
 
 impl FlowError {
@@ -49,7 +69,9 @@ impl FlowError {
             | Self::BadState
             | Self::ExpiredState
             | Self::Denied(_)
-            | Self::Exchange(_) => 400,
+            | Self::Exchange(_)
+            | Self::OtherBrowser => 400,
+            Self::Link(_) => 403,
             Self::Misconfigured(_) => 500,
             Self::Unavailable(_) => 503,
         }
@@ -88,7 +110,7 @@ fn escape(text: &str) -> String {
 /// Handles the start route; always produces an answer.
 pub async fn start(app: &App, provider: &str, query: &HashMap<String, String>) -> Reply {
     match start_inner(app, provider, query).await {
-        Ok(location) => Reply::redirect(location),
+        Ok((location, cookie)) => Reply::redirect(location).with_cookie(cookie),
         Err(e) => {
             tracing::warn!(provider, status = e.status(), error = %e, "oauth start refused");
             e.page()
@@ -100,12 +122,20 @@ async fn start_inner(
     app: &App,
     provider: &str,
     query: &HashMap<String, String>,
-) -> Result<String, FlowError> {
-    let instance_id = query
-        .get("instance_id")
-        .ok_or(FlowError::MissingParam("instance_id"))?;
-    let oauth = oauth_app(app, provider, instance_id, false).await?;
+) -> Result<(String, String), FlowError> {
+    let now = app.clock.now();
+    let link = StartLink::verify(provider, query, &app.link_key.get().await?, now)?;
+    let oauth = oauth_app(app, provider, &link.instance_id, false).await?;
+    let spent = app
+        .states
+        .spend_link(&link.nonce, link.expires_at)
+        .await
+        .map_err(|e| FlowError::Unavailable(e.to_string()))?;
+    if !spent {
+        return Err(LinkError::Used.into());
+    }
     let state = pkce::random_token();
+    let browser = pkce::random_token();
     let verifier = oauth.pkce().then(pkce::random_token);
     let sealed_verifier = match &verifier {
         Some(v) => {
@@ -122,16 +152,70 @@ async fn start_inner(
     app.states
         .put(&PendingAuth {
             state: state.clone(),
-            instance_id: instance_id.clone(),
+            instance_id: link.instance_id.clone(),
             provider: provider.to_owned(),
             sealed_verifier,
-            expires_at: app.clock.now() + STATE_TTL_SECS,
+            browser_hash: browser_hash(&browser),
+            principal: link.principal.clone(),
+            expires_at: now + STATE_TTL_SECS,
         })
         .await
         .map_err(|e| FlowError::Unavailable(e.to_string()))?;
     let challenge = verifier.as_deref().map(pkce::challenge);
-    let login_hint = query.get("login_hint").map(String::as_str);
-    Ok(oauth.authorize_url(&state, challenge.as_deref(), login_hint))
+    let location = oauth.authorize_url(&state, challenge.as_deref(), link.principal.as_deref());
+    let cookie = BrowserCookie::for_state(&state, &app.public_url).set(&browser);
+    Ok((location, cookie))
+}
+
+fn browser_hash(browser: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(browser.as_bytes()))
+}
+
+/// The cookie binding one pending authorization to the browser that started it. One cookie per
+/// state, so two flows in one browser do not overwrite each other.
+struct BrowserCookie {
+    name: String,
+    secure: bool,
+}
+
+impl BrowserCookie {
+    fn for_state(state: &str, public_url: &str) -> Self {
+        // `__Host-` requires `Secure`, `Path=/` and no `Domain`: the cookie cannot be set or
+        // shadowed by a sibling subdomain. Plain http is the local stack only.
+        let secure = public_url.starts_with("https://");
+        let prefix = if secure { "__Host-" } else { "" };
+        let short: String = state.chars().take(16).collect();
+        Self {
+            name: format!("{prefix}switchyard-oauth-{short}"),
+            secure,
+        }
+    }
+
+    fn set(&self, value: &str) -> String {
+        self.header(value, STATE_TTL_SECS)
+    }
+
+    fn clear(&self) -> String {
+        self.header("", 0)
+    }
+
+    fn header(&self, value: &str, max_age: u64) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!(
+            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+            self.name
+        )
+    }
+
+    /// This cookie's value in a `Cookie` header.
+    fn find<'a>(&self, cookies: &'a str) -> Option<&'a str> {
+        cookies
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, value)| value)
+    }
 }
 
 /// The instance's OAuth app; `with_secrets` opens the sealed client secret (token calls only).
@@ -168,8 +252,16 @@ async fn oauth_app(
 }
 
 /// Handles the callback route; always produces an answer.
-pub async fn callback(app: &App, provider: &str, query: &HashMap<String, String>) -> Reply {
-    match callback_inner(app, provider, query).await {
+pub async fn callback(
+    app: &App,
+    provider: &str,
+    query: &HashMap<String, String>,
+    cookies: &str,
+) -> Reply {
+    let cookie = query
+        .get("state")
+        .map(|state| BrowserCookie::for_state(state, &app.public_url));
+    let reply = match callback_inner(app, provider, query, cookie.as_ref(), cookies).await {
         Ok(connection) => {
             let who = connection
                 .account_email
@@ -190,6 +282,11 @@ pub async fn callback(app: &App, provider: &str, query: &HashMap<String, String>
             tracing::warn!(provider, status = e.status(), error = %e, "oauth callback refused");
             e.page()
         }
+    };
+    // The binding is single use, like the state.
+    match cookie {
+        Some(cookie) => reply.with_cookie(cookie.clear()),
+        None => reply,
     }
 }
 
@@ -197,6 +294,8 @@ async fn callback_inner(
     app: &App,
     provider: &str,
     query: &HashMap<String, String>,
+    cookie: Option<&BrowserCookie>,
+    cookies: &str,
 ) -> Result<Connection, FlowError> {
     let now = app.clock.now();
     if let Some(error) = query.get("error") {
@@ -228,6 +327,23 @@ async fn callback_inner(
     })?;
     if pending.provider != provider {
         return Err(FlowError::BadState);
+    }
+    let presented = cookie.and_then(|c| c.find(cookies)).map(browser_hash);
+    let same_browser = presented.is_some_and(|hash| {
+        use subtle::ConstantTimeEq;
+        bool::from(hash.as_bytes().ct_eq(pending.browser_hash.as_bytes()))
+    });
+    if !same_browser {
+        let target = format!("instance#{}", pending.instance_id);
+        let detail = "callback without the starting browser's cookie";
+        if let Err(e) = app
+            .audit
+            .record(&target, &app.actor, "connect_refused", detail, now)
+            .await
+        {
+            tracing::error!(error = %e, "could not audit a refused callback");
+        }
+        return Err(FlowError::OtherBrowser);
     }
     let oauth = oauth_app(app, provider, &pending.instance_id, true).await?;
     let verifier = match &pending.sealed_verifier {
@@ -294,8 +410,52 @@ async fn callback_inner(
         .upsert(&connection, now)
         .await
         .map_err(|e| FlowError::Unavailable(e.to_string()))?;
-    let detail = format!("scopes: {}", connection.scopes.join(" "));
+    let detail = match &pending.principal {
+        Some(principal) => format!(
+            "scopes: {}; link issued for {principal}",
+            connection.scopes.join(" ")
+        ),
+        None => format!("scopes: {}", connection.scopes.join(" ")),
+    };
     crate::oauth::audit(app, &connection, "connected", &detail).await;
     tracing::info!(connection_id = %connection.id, provider, "connection stored");
     Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn over_https_the_binding_is_a_host_only_secure_cookie() {
+        let cookie =
+            BrowserCookie::for_state("abcdefghijklmnopqrstuvwxyz", "https://api.example.com");
+        assert_eq!(
+            cookie.set("v4lue"),
+            "__Host-switchyard-oauth-abcdefghijklmnop=v4lue; Path=/; Max-Age=600; HttpOnly; \
+             SameSite=Lax; Secure"
+        );
+        assert!(cookie.clear().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn the_local_http_stack_gets_the_same_cookie_without_the_secure_prefix() {
+        let cookie =
+            BrowserCookie::for_state("abcdefghijklmnopqrstuvwxyz", "http://127.0.0.1:3000");
+        let header = cookie.set("v");
+        assert!(
+            header.starts_with("switchyard-oauth-abcdefghijklmnop=v;"),
+            "{header}"
+        );
+        assert!(!header.contains("Secure"));
+    }
+
+    #[test]
+    fn the_binding_is_found_among_other_cookies_by_its_exact_name() {
+        let cookie = BrowserCookie::for_state("abcdefghijklmnopqrstuvwxyz", "https://x.example");
+        let name = "__Host-switchyard-oauth-abcdefghijklmnop";
+        let header = format!("a=1; {name}x=wrong; {name}=right; b=2");
+        assert_eq!(cookie.find(&header), Some("right"));
+        assert_eq!(cookie.find("a=1"), None);
+    }
 }

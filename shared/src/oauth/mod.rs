@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod flow;
+pub mod links;
 pub mod pkce;
 pub mod state;
 pub mod turns;

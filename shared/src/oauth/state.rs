@@ -2,7 +2,8 @@
 //!
 //! Table `OAuthStatesTable`, key `pk` = state (256 random bits), TTL `expires_at`. Written by
 //! the start function, taken exactly once by the callback with a conditional delete that
-//! returns the item; an expired item is refused even if TTL has not removed it yet.
+//! returns the item; an expired item is refused even if TTL has not removed it yet. Spent start
+//! links leave a `link#<nonce>` marker in the same table until the link's expiry.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
@@ -31,6 +32,11 @@ pub struct PendingAuth {
     pub provider: String,
     /// The PKCE verifier, sealed with the state as encryption context.
     pub sealed_verifier: Option<Envelope>,
+    /// SHA-256 (hex) of the random value set as a cookie in the browser that started the flow:
+    /// the callback must come from that browser.
+    pub browser_hash: String,
+    /// Who the start link was issued for, if anyone.
+    pub principal: Option<String>,
     pub expires_at: u64,
 }
 
@@ -61,11 +67,15 @@ impl StateStore {
                 AttributeValue::S(pending.instance_id.clone()),
             )
             .item("provider", AttributeValue::S(pending.provider.clone()))
+            .item("browser", AttributeValue::S(pending.browser_hash.clone()))
             .item(
                 "expires_at",
                 AttributeValue::N(pending.expires_at.to_string()),
             )
             .condition_expression("attribute_not_exists(pk)");
+        if let Some(principal) = &pending.principal {
+            put = put.item("principal", AttributeValue::S(principal.clone()));
+        }
         if let Some(sealed) = &pending.sealed_verifier {
             let json = serde_json::to_string(sealed)
                 .map_err(|e| StateError::Unavailable(e.to_string()))?;
@@ -79,7 +89,8 @@ impl StateStore {
 
     /// Takes `state` (single use): deletes it and returns what it held.
     pub async fn take(&self, state: &str, now: u64) -> Result<PendingAuth, StateError> {
-        if state.is_empty() || state.len() > 128 {
+        // States are base64url; `#` only appears in the spent-link markers, never taken here.
+        if state.is_empty() || state.len() > 128 || state.contains('#') {
             return Err(StateError::Unknown);
         }
         let delete = self
@@ -108,7 +119,26 @@ impl StateStore {
             instance_id: get("instance_id").ok_or(StateError::Unknown)?,
             provider: get("provider").ok_or(StateError::Unknown)?,
             sealed_verifier: get("verifier").and_then(|v| serde_json::from_str(&v).ok()),
+            browser_hash: get("browser").ok_or(StateError::Unknown)?,
+            principal: get("principal"),
             expires_at,
         })
+    }
+
+    /// Spends a start link's nonce: `true` the first time, `false` ever after (until the
+    /// marker's TTL, which is the link's own expiry, so an expired link is refused anyway).
+    pub async fn spend_link(&self, nonce: &str, expires_at: u64) -> Result<bool, StateError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(format!("link#{nonce}")))
+            .item("expires_at", AttributeValue::N(expires_at.to_string()))
+            .condition_expression("attribute_not_exists(pk)");
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(StateError::Unavailable(chain(&e))),
+        }
     }
 }
