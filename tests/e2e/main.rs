@@ -16,6 +16,7 @@ mod oauth;
 mod providers;
 mod rejects;
 mod samples;
+mod secret_scan;
 mod slack;
 mod support;
 mod template;

@@ -16,7 +16,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::support::{self, serving_stack, LogCapture, Stack, NOW};
 
 const CLIENT_ID: &str = "switchyard-test";
-const CLIENT_SECRET: &str = "switchyard-test-secret-9f8e7d6c";
+pub(crate) const CLIENT_SECRET: &str = "switchyard-test-secret-9f8e7d6c";
 const INSTANCE: &str = "acme-idp";
 
 /// The oidc-provider process; killed on drop.
@@ -243,16 +243,16 @@ impl Drop for AuthServer {
     }
 }
 
-struct Fixture {
-    stack: Stack,
-    base: String,
+pub(crate) struct Fixture {
+    pub(crate) stack: Stack,
+    pub(crate) base: String,
     server: AuthServer,
     gate: TokenGate,
-    logs: LogCapture,
+    pub(crate) logs: LogCapture,
 }
 
 impl Fixture {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let logs = LogCapture::install();
         let (stack, base) = serving_stack().await;
         let server = AuthServer::start(&format!("{base}/oauth/generic-oauth2/callback")).await;
@@ -346,7 +346,7 @@ impl Fixture {
     }
 
     /// Runs the whole consent flow; returns the connection id.
-    async fn connect(&self) -> String {
+    pub(crate) async fn connect(&self) -> String {
         let consent = self.consent(&self.start_url().await).await;
         let (status, page) = self.finish(&consent).await;
         assert_eq!(status, 200, "{page}");
@@ -357,7 +357,7 @@ impl Fixture {
     }
 
     /// The tokens as stored, decrypted (for checks against the server and for secret scans).
-    async fn stored_tokens(&self, id: &str) -> BTreeMap<String, SecretString> {
+    pub(crate) async fn stored_tokens(&self, id: &str) -> BTreeMap<String, SecretString> {
         let c = self
             .stack
             .app
