@@ -14,6 +14,9 @@
    resource replaced by the local stack's value of that variable, as `switchyard env` prints
    it for SWITCHYARD_STACK_PREFIX (table names, queue URLs, key id...).
 4. `cargo lambda invoke <binary> --data-file EVENT`, prints the response, stops the watcher.
+   Events listed in events/manifest.json run with the function's clock pinned to the instant
+   they were signed for (SWITCHYARD_CLOCK_PIN, honoured only next to a loopback emulator), so
+   the fixed-time samples verify; `--no-pin` runs at real time.
 
 Other variables already in the environment are passed through (SWITCHYARD_STACK_PREFIX and
 resource variables the template does not give the function are removed), unless the template
@@ -273,6 +276,15 @@ def stack_env(env: dict[str, str]) -> dict[str, str]:
     return values
 
 
+def signed_at(event: Path) -> int | None:
+    """The instant events/manifest.json says `event` was signed for, if it is listed there."""
+    manifest = event.parent / "manifest.json"
+    if not manifest.is_file():
+        return None
+    entries = json.loads(manifest.read_text(encoding="utf-8")).get("events", [])
+    return next((e.get("clock") for e in entries if e.get("file") == event.name), None)
+
+
 def invoke(binary: str, event: Path, env: dict[str, str], watch_port: int, log_path: Path) -> int:
     cargo_lambda = str(VENV / "bin/cargo-lambda")
     watch_cmd = [
@@ -325,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--emulator-port", type=int, default=int(os.environ.get("EMULATOR_PORT", "4566")))
     parser.add_argument("--watch-port", type=int, default=0, help="cargo lambda watch port (default: a free one)")
     parser.add_argument("--log", help="RUST_LOG for the function (default: the template's LogLevel)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="run at real time, not at the instant events/manifest.json says the event was signed for")
     parser.add_argument("--provision", action="store_true", help="provision and seed even if the stack looks complete")
     args = parser.parse_args(argv)
     if not args.function or not args.event:
@@ -383,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         function_env.update(given)
         if args.log:
             function_env["RUST_LOG"] = args.log
+        pin = signed_at(event)
+        if pin is not None and not args.no_pin:
+            # The samples are signed for a fixed instant: run the function at that instant
+            # (honoured only next to this loopback emulator; see config::clock).
+            function_env["SWITCHYARD_CLOCK_PIN"] = str(pin)
+            say(f"clock pinned to {pin} (the instant {event.name} was signed for; --no-pin: real time)")
         say(f"{args.function}: binary {binary}")
         for name, value in given.items():
             say(f"  {name}={value}")

@@ -471,6 +471,7 @@ def build() -> list[tuple[str, dict, dict]]:
                     case = request["name"] + ("-tampered" if tampered else "")
                     cases.append((f"{provider}-webhook-{case}.json", event, {
                         "function": f"{provider}-webhook", "provider": provider,
+                        "clock": request["now"],
                         "expect_status": 401 if tampered else 200,
                         "expect_queued": 0 if tampered else len(request["events"]),
                         "expect_duplicate": False,
@@ -617,7 +618,9 @@ def write(cases: list[tuple[str, dict, dict]]) -> None:
     manifest = []
     for name, event, entry in cases:
         (OUT / name).write_text(dump(event), encoding="utf-8", newline="\n")
-        manifest.append({"file": name, **entry})
+        # `clock`: the instant the event was signed for; `make invoke` pins the function's
+        # clock to it (SWITCHYARD_CLOCK_PIN) so the signature is inside the replay window.
+        manifest.append({"file": name, "clock": TS, **entry})
     (OUT / "manifest.json").write_text(
         dump({"timestamp": TS, "events": manifest}), encoding="utf-8", newline="\n"
     )

@@ -148,7 +148,11 @@ impl App {
     pub async fn from_env(needs: &[crate::config::Need]) -> Result<Self, AppError> {
         let aws = AwsClients::from_env().await;
         let resources = Resources::from_env_for(needs)?;
-        let app = Self::new(aws, resources, Limits::from_env()?, Clock::default())?;
+        let clock = crate::config::clock(
+            std::env::var("SWITCHYARD_CLOCK_PIN").ok().as_deref(),
+            std::env::var("AWS_ENDPOINT_URL").ok().as_deref(),
+        )?;
+        let app = Self::new(aws, resources, Limits::from_env()?, clock)?;
         // The OAuth function builds redirect URIs: refuse to start without an absolute base.
         if needs.contains(&crate::config::Need::OAuthStates) {
             let url = std::env::var("SWITCHYARD_PUBLIC_URL").ok();

@@ -6,6 +6,8 @@
 
 use std::env;
 
+use crate::clock::Clock;
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -17,6 +19,37 @@ pub enum ConfigError {
     Stack(String),
     #[error("environment variable {name} is invalid: {why}")]
     Invalid { name: &'static str, why: String },
+}
+
+/// The clock a function runs on: the system's, or pinned by `SWITCHYARD_CLOCK_PIN` (unix
+/// seconds) so `make invoke` can replay the fixed-time signed samples in `events/` through the
+/// real binary. A pinned clock defeats replay windows, so the pin is honoured only next to a
+/// loopback AWS emulator (`AWS_ENDPOINT_URL` on 127.0.0.1, ::1 or localhost); anywhere else the
+/// function refuses to start. The template never sets it (a test holds it to that).
+pub fn clock(pin: Option<&str>, endpoint: Option<&str>) -> Result<Clock, ConfigError> {
+    const NAME: &str = "SWITCHYARD_CLOCK_PIN";
+    let Some(pin) = pin.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(Clock::default());
+    };
+    let secs: u64 = pin.parse().map_err(|_| ConfigError::NotANumber {
+        name: NAME,
+        value: pin.to_owned(),
+    })?;
+    let host = endpoint
+        .and_then(|e| e.strip_prefix("http://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default())
+        .map(|authority| match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => authority,
+        });
+    match host {
+        Some("127.0.0.1" | "[::1]" | "localhost") => Ok(Clock::fixed(secs)),
+        _ => Err(ConfigError::Invalid {
+            name: NAME,
+            why: "a pinned clock is only for a local emulator (AWS_ENDPOINT_URL on loopback)"
+                .into(),
+        }),
+    }
 }
 
 /// The public base URL OAuth redirect URIs are built from (`SWITCHYARD_PUBLIC_URL`, the
@@ -318,6 +351,29 @@ fn number(name: &'static str) -> Result<Option<usize>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clock_is_pinned_only_next_to_a_loopback_emulator() {
+        let pinned = clock(Some("1767225600"), Some("http://127.0.0.1:4566")).expect("pinned");
+        assert_eq!(pinned.now(), 1_767_225_600);
+        assert!(clock(Some("1767225600"), Some("http://localhost:4566/")).is_ok());
+        assert!(clock(Some("1767225600"), Some("http://[::1]:4566")).is_ok());
+        for endpoint in [
+            None,
+            Some("https://dynamodb.us-east-1.amazonaws.com"),
+            Some("http://10.0.0.5:4566"),
+            Some("http://127.0.0.1.evil.example:4566"),
+            Some("http://localhost.evil.example"),
+        ] {
+            let refused = clock(Some("1767225600"), endpoint).expect_err("refused");
+            assert!(refused.to_string().contains("SWITCHYARD_CLOCK_PIN"), "{refused}");
+        }
+        assert!(clock(Some("soon"), Some("http://127.0.0.1:4566")).is_err());
+        let system = clock(None, None).expect("system");
+        assert!(system.now() > 1_767_225_600);
+        let template = include_str!("../../template.yaml");
+        assert!(!template.contains("SWITCHYARD_CLOCK_PIN"), "never in a deployed function");
+    }
 
     #[test]
     fn public_base_url_must_be_absolute() {
