@@ -4,6 +4,9 @@
 #   2. cold start: release webhook binary vs a minimal C runtime, to the first /next poll
 #   3. release binary sizes (stripped by the release profile)
 #   4. DynamoDB and SQS calls per accepted webhook (counted by the SDK interceptor, on moto)
+#   6. steady state: the release webhook (Slack, Discord) and consumer under a stub Runtime API
+#      against the emulator, 1,000 signed events with 10 % duplicates, beside a lambda_runtime
+#      echo function as the floor: CPU per event, p50/p99, peak RSS, init, AWS calls per event
 #   5. every Lambda's arm64 zip (cargo lambda build --release --arm64), and with
 #      BENCH_BASELINE_REF=<commit> the same zips and the webhook's init for that commit, built
 #      in its own worktree in the same run (before/after figures)
@@ -15,8 +18,10 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 out="$root/.local/bench"
 mkdir -p "$out"
 
-echo "== release build (webhook, consumer)"
+echo "== release build (webhook, consumer, the echo floor; the local host for provisioning)"
 cargo build --release --bin webhook --bin consumer
+cargo build --release -p switchyard-bench-echo
+cargo build --bin switchyard --bin switchyard-local
 
 echo "== criterion: ingest path"
 cargo bench -p switchyard --bench ingest -- --noplot --warm-up-time 1 --measurement-time 3
@@ -67,6 +72,11 @@ echo "== AWS calls per accepted webhook (moto)"
 VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
   -E 'test(an_accepted_webhook_costs_one_dynamodb_write_and_one_sqs_send)' 2>&1 \
   | tee "$out/calls.log" | grep -E 'calls per accepted webhook|PASS|FAIL' || true
+
+echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
+VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \
+  --webhook "$target/release/webhook" --consumer "$target/release/consumer" \
+  --floor "$target/release/bench-echo" --events "${BENCH_EVENTS:-1000}" --json "$out/steady.json"
 
 python3 infra/bench/report.py --criterion "$target/criterion" --coldstart "$out/coldstart.json" \
   --calls "$out/calls.log" --binary "$target/release/webhook" --binary "$target/release/consumer" \
