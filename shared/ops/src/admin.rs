@@ -95,7 +95,7 @@ pub async fn create_instance(
     let sealed = if secrets.is_empty() {
         None
     } else {
-        Some(app.keyring.seal(id, &secrets).await?)
+        Some(app.keyring.seal(provider, id, &secrets).await?)
     };
     let now = app.clock.now();
     let instance = Instance {
