@@ -114,13 +114,39 @@ impl Keyring {
         id: &str,
         secrets: &BTreeMap<String, SecretString>,
     ) -> Result<Envelope, CryptoError> {
-        let data_key = self
+        self.seal_bound(Some(provider), context_key, id, secrets)
+            .await
+    }
+
+    /// Seals in the format from before the provider binding (`v: 1`, context `{context_key:
+    /// id}` only): what `switchyard instance reseal` migrates. Only for testing that migration.
+    #[doc(hidden)]
+    pub async fn seal_legacy(
+        &self,
+        context_key: &str,
+        id: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Envelope, CryptoError> {
+        self.seal_bound(None, context_key, id, secrets).await
+    }
+
+    async fn seal_bound(
+        &self,
+        provider: Option<&str>,
+        context_key: &str,
+        id: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Envelope, CryptoError> {
+        let mut request = self
             .kms
             .generate_data_key()
             .key_id(&self.key_id)
             .key_spec(DataKeySpec::Aes256)
-            .encryption_context(PROVIDER_CONTEXT, provider)
-            .encryption_context(context_key, id)
+            .encryption_context(context_key, id);
+        if let Some(provider) = provider {
+            request = request.encryption_context(PROVIDER_CONTEXT, provider);
+        }
+        let data_key = request
             .send()
             .await
             .map_err(|e| kms_err("GenerateDataKey", e))?;
@@ -145,11 +171,15 @@ impl Keyring {
             )
             .map_err(|_| CryptoError::Corrupt)?;
         Ok(Envelope {
-            v: V_PROVIDER,
+            v: if provider.is_some() {
+                V_PROVIDER
+            } else {
+                V_LEGACY
+            },
             wrapped_key: B64.encode(wrapped.as_ref()),
             nonce: B64.encode(nonce),
             ciphertext: B64.encode(ciphertext),
-            provider: Some(provider.to_owned()),
+            provider: provider.map(str::to_owned),
         })
     }
 
