@@ -29,6 +29,13 @@ Regions (each must appear exactly once):
 Each generated function carries the resource variables its binary needs (NEEDS, mirroring
 switchyard::config::needs) in its own Environment.
 
+KMS grants are conditioned on the encryption context switchyard::crypto seals with
+(`provider=<id>` plus `instance_id`, `connection_id`): a webhook function may only decrypt
+(`instance_id` envelopes of) its own provider; a tool function only its integration's provider
+(`x-switchyard.provider`), with `connection_id` envelopes (decrypt, and seal refreshed tokens)
+only when that provider has an `oauth:` section. tests/e2e/template.rs holds every function's
+policy to a least-privilege table.
+
 Files are read in file-name order. Stdlib + PyYAML (in the venv: make template uses it).
 """
 
@@ -124,6 +131,20 @@ def webhook_providers(root: Path) -> list[dict]:
     return found
 
 
+def provider_definitions(root: Path) -> dict[str, dict]:
+    """Every provider definition, by id."""
+    found = {}
+    for path in sorted((root / "shared/providers").glob("*.yaml")):
+        rel = path.relative_to(root)
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise DefinitionError(f"{rel}: not valid YAML: {e}") from e
+        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
+            found[doc["id"]] = doc
+    return found
+
+
 def tool_methods(root: Path) -> list[dict]:
     """Every method of every integration definition, by file name, then as listed."""
     found = []
@@ -139,6 +160,12 @@ def tool_methods(root: Path) -> list[dict]:
         methods = doc.get("methods")
         if not isinstance(methods, list) or not methods:
             raise DefinitionError(f"{rel}: no methods")
+        exec_ = doc.get("x-switchyard") if isinstance(doc.get("x-switchyard"), dict) else {}
+        provider = exec_.get("provider")
+        providers = provider_definitions(root)
+        if not isinstance(provider, str) or provider not in providers:
+            raise DefinitionError(f"{rel}: x-switchyard.provider {provider!r} names no provider definition")
+        oauth = isinstance(providers[provider], dict) and "oauth" in providers[provider]
         for method in methods:
             mid = method.get("id") if isinstance(method, dict) else None
             if not isinstance(mid, str) or not ID.match(mid):
@@ -153,6 +180,8 @@ def tool_methods(root: Path) -> list[dict]:
                     "tool_id": f"{iid}.{mid}",
                     "name": name.strip(),
                     "logical_id": f"Tool{pascal(iid)}{pascal(mid)}Function",
+                    "provider": provider,
+                    "oauth": oauth,
                     "file": str(rel),
                 }
             )
@@ -189,6 +218,50 @@ NEEDS = {
 def resource_vars(binary: str) -> str:
     """The `Variables:` lines naming the binary's resources (indented for the templates below)."""
     return "".join(f"        {var}: !Ref {logical_id}\n" for var, logical_id in NEEDS[binary])
+
+
+# ---------------------------------------------------------------- KMS grants
+
+
+def kms_statement(sid: str, action: str, provider: str, context_keys: list[str], comment: str = "") -> str:
+    """One TokenKey statement whose encryption context must name `provider` and use no key but
+    `provider` and `context_keys` (indented for the templates below)."""
+    keys = "".join(f"                  - {key}\n" for key in ["provider", *context_keys])
+    lines = "".join(f"          # {line}\n" for line in comment.splitlines())
+    return (
+        f"{lines}"
+        f"          - Sid: {sid}\n"
+        f"            Effect: Allow\n"
+        f"            Action: {action}\n"
+        f"            Resource: !GetAtt TokenKey.Arn\n"
+        f"            Condition:\n"
+        f"              StringEquals:\n"
+        f"                kms:EncryptionContext:provider: {scalar(provider)}\n"
+        f"              ForAllValues:StringEquals:\n"
+        f"                kms:EncryptionContextKeys:\n"
+        f"{keys}"
+    )
+
+
+def tool_kms_statements(method: dict) -> str:
+    """Open the instance's secrets (and, for OAuth providers, its connection's tokens, sealing
+    refreshed ones), for the integration's provider only."""
+    provider = method["provider"]
+    if not method["oauth"]:
+        return kms_statement(
+            "OpenInstanceSecrets",
+            "kms:Decrypt",
+            provider,
+            ["instance_id"],
+            f"Instance secrets of {provider} instances only (the encryption context names the provider).",
+        )
+    return kms_statement(
+        "OpenCredentials",
+        "kms:Decrypt",
+        provider,
+        ["instance_id", "connection_id"],
+        f"Instance secrets and OAuth tokens of {provider} only (the encryption context names the provider).",
+    ) + kms_statement("SealRefreshedTokens", "kms:GenerateDataKey", provider, ["connection_id"])
 
 
 # ---------------------------------------------------------------- regions (text at column 0)
@@ -230,11 +303,7 @@ WEBHOOK_FUNCTION = """\
             Effect: Allow
             Action: s3:PutObject
             Resource: !Sub ${{PayloadBucket.Arn}}/payloads/*
-          - Sid: DecryptInstanceSecrets
-            Effect: Allow
-            Action: kms:Decrypt
-            Resource: !GetAtt TokenKey.Arn
-{handshake_statements}    Events:
+{decrypt_statement}{handshake_statements}    Events:
       Webhook:
         Type: HttpApi
         Properties:
@@ -254,11 +323,7 @@ VERIFICATION_TOKEN_STATEMENTS = """\
             Effect: Allow
             Action: dynamodb:UpdateItem
             Resource: !GetAtt InstancesTable.Arn
-          - Sid: SealVerificationToken
-            Effect: Allow
-            Action: kms:GenerateDataKey
-            Resource: !GetAtt TokenKey.Arn
-          - Sid: AuditVerificationToken
+{seal_statement}          - Sid: AuditVerificationToken
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt AuditTable.Arn
@@ -322,25 +387,7 @@ TOOL_FUNCTION = """\
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt ReceiptsTable.Arn
-          # OAuth connections through the token vault (refresh lease, rotated tokens).
-          - Sid: TokenVault
-            Effect: Allow
-            Action:
-              - dynamodb:GetItem
-              - dynamodb:UpdateItem
-            Resource: !GetAtt ConnectionsTable.Arn
-          - Sid: Audit
-            Effect: Allow
-            Action: dynamodb:PutItem
-            Resource: !GetAtt AuditTable.Arn
-          # Decrypt instance secrets and tokens; seal refreshed tokens.
-          - Sid: Credentials
-            Effect: Allow
-            Action:
-              - kms:Decrypt
-              - kms:GenerateDataKey
-            Resource: !GetAtt TokenKey.Arn
-          # integration.error (tool disabled) and integration.disconnected events.
+{vault_statements}{kms_statements}          # integration.error (tool disabled) and integration.disconnected events.
           - Sid: AnnounceIntegrationEvents
             Effect: Allow
             Action: events:PutEvents
@@ -368,7 +415,18 @@ def webhook_functions(root: Path) -> list[str]:
             provider=scalar(p["id"]),
             path=path,
             resource_vars=resource_vars("webhook"),
-            handshake_statements=VERIFICATION_TOKEN_STATEMENTS if p["verification_token"] else "",
+            decrypt_statement=kms_statement(
+                "DecryptInstanceSecrets",
+                "kms:Decrypt",
+                p["id"],
+                ["instance_id"],
+                f"Secrets of {p['id']} instances only: no other provider's, and no OAuth tokens.",
+            ),
+            handshake_statements=VERIFICATION_TOKEN_STATEMENTS.format(
+                seal_statement=kms_statement("SealVerificationToken", "kms:GenerateDataKey", p["id"], ["instance_id"])
+            )
+            if p["verification_token"]
+            else "",
         )
         if p["hub_challenge"]:
             block += WEBHOOK_VERIFY_EVENT.format(path=path)
@@ -391,6 +449,24 @@ def webhook_outputs(root: Path) -> list[str]:
     ]
 
 
+# Only for tools of OAuth providers: a provider without an `oauth:` section has no connections,
+# so its tools never read one, refresh it or audit its disconnection.
+TOKEN_VAULT_STATEMENTS = """\
+          # OAuth connections through the token vault (refresh lease, rotated tokens), and the
+          # audit entry of a connection found revoked or needing re-consent.
+          - Sid: TokenVault
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:UpdateItem
+            Resource: !GetAtt ConnectionsTable.Arn
+          - Sid: Audit
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt AuditTable.Arn
+"""
+
+
 def tool_functions(root: Path) -> list[str]:
     return [
         TOOL_FUNCTION.format(
@@ -399,6 +475,8 @@ def tool_functions(root: Path) -> list[str]:
             tool_id=scalar(m["tool_id"]),
             path=scalar(f"/tools/{m['integration']}/{m['method']}"),
             resource_vars=resource_vars("tool"),
+            vault_statements=TOKEN_VAULT_STATEMENTS if m["oauth"] else "",
+            kms_statements=tool_kms_statements(m),
         )
         for m in tool_methods(root)
     ]

@@ -366,13 +366,19 @@ mod tests {
             Some("http://localhost.evil.example"),
         ] {
             let refused = clock(Some("1767225600"), endpoint).expect_err("refused");
-            assert!(refused.to_string().contains("SWITCHYARD_CLOCK_PIN"), "{refused}");
+            assert!(
+                refused.to_string().contains("SWITCHYARD_CLOCK_PIN"),
+                "{refused}"
+            );
         }
         assert!(clock(Some("soon"), Some("http://127.0.0.1:4566")).is_err());
         let system = clock(None, None).expect("system");
         assert!(system.now() > 1_767_225_600);
         let template = include_str!("../../template.yaml");
-        assert!(!template.contains("SWITCHYARD_CLOCK_PIN"), "never in a deployed function");
+        assert!(
+            !template.contains("SWITCHYARD_CLOCK_PIN"),
+            "never in a deployed function"
+        );
     }
 
     #[test]

@@ -1,9 +1,21 @@
 //! Envelope encryption of sensitive instance fields with a KMS data key.
 //!
 //! `seal` asks KMS for a fresh AES-256 data key bound to the encryption context
-//! `{"instance_id": <id>}`, encrypts the secrets with AES-256-GCM (instance id as associated data)
-//! and keeps only the wrapped key, nonce and ciphertext. `open` reverses it; a ciphertext copied to
-//! another instance fails both the KMS context check and the GCM tag.
+//! `{"provider": <provider id>, "instance_id": <id>}` (or `connection_id`, `oauth_state`),
+//! encrypts the secrets with AES-256-GCM (the id as associated data) and keeps only the wrapped
+//! key, nonce and ciphertext. `open` reverses it; a ciphertext copied to another instance fails
+//! both the KMS context check and the GCM tag.
+//!
+//! The provider in the context is what IAM conditions on: each function's role may only decrypt
+//! (`kms:EncryptionContext:provider`) what was sealed for its own provider, so the Slack tools
+//! cannot open an HTTP instance's credential even though both sit in the same table under the same
+//! key. The envelope records the provider it was sealed for, so `open` sends the same context; a
+//! tampered `provider` field changes the context and KMS refuses to unwrap the key.
+//!
+//! Envelopes from before the provider binding (`v: 1`, no `provider`) open with the old
+//! `{key: id}` context. The operator's credentials can still do that; the functions' roles cannot
+//! (their policies require a provider), so such envelopes must be resealed once
+//! (`switchyard instance reseal`, see the README).
 
 use std::collections::BTreeMap;
 
@@ -27,14 +39,35 @@ pub enum CryptoError {
     Corrupt,
 }
 
-/// What is stored: the KMS-wrapped data key, the nonce and the AES-GCM ciphertext, base64.
+/// What is stored: the KMS-wrapped data key, the nonce and the AES-GCM ciphertext, base64, and
+/// the provider the data key is bound to (absent in `v: 1` envelopes, sealed before the binding).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     pub v: u8,
     pub wrapped_key: String,
     pub nonce: String,
     pub ciphertext: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
+
+impl Envelope {
+    /// Sealed before the provider binding: only the operator can open it (see the module docs).
+    pub fn is_legacy(&self) -> bool {
+        self.provider.is_none()
+    }
+}
+
+/// The encryption-context key naming the provider; IAM policies condition on it
+/// (`kms:EncryptionContext:provider`).
+pub const PROVIDER_CONTEXT: &str = "provider";
+/// The encryption-context key of instance secrets.
+pub const INSTANCE_CONTEXT: &str = "instance_id";
+
+/// Envelope format with the provider in the context.
+const V_PROVIDER: u8 = 2;
+/// Envelope format without it.
+const V_LEGACY: u8 = 1;
 
 /// Seals and opens instance secrets with one KMS key.
 #[derive(Debug, Clone)]
@@ -42,8 +75,6 @@ pub struct Keyring {
     kms: aws_sdk_kms::Client,
     key_id: String,
 }
-
-const CONTEXT_KEY: &str = "instance_id";
 
 impl Keyring {
     /// A keyring using the KMS key `key_id` (id, ARN or alias).
@@ -54,13 +85,15 @@ impl Keyring {
         }
     }
 
-    /// Encrypts `secrets` for `instance_id`.
+    /// Encrypts `secrets` of the instance `instance_id` of `provider`.
     pub async fn seal(
         &self,
+        provider: &str,
         instance_id: &str,
         secrets: &BTreeMap<String, SecretString>,
     ) -> Result<Envelope, CryptoError> {
-        self.seal_for(CONTEXT_KEY, instance_id, secrets).await
+        self.seal_for(provider, INSTANCE_CONTEXT, instance_id, secrets)
+            .await
     }
 
     /// Decrypts an envelope sealed for `instance_id`.
@@ -69,23 +102,51 @@ impl Keyring {
         instance_id: &str,
         envelope: &Envelope,
     ) -> Result<BTreeMap<String, SecretString>, CryptoError> {
-        self.open_for(CONTEXT_KEY, instance_id, envelope).await
+        self.open_for(INSTANCE_CONTEXT, instance_id, envelope).await
     }
 
-    /// Encrypts `secrets` bound to `{context_key: id}` (e.g. `connection_id`); `id` is also the
-    /// GCM associated data.
+    /// Encrypts `secrets` bound to `{"provider": provider, context_key: id}` (e.g.
+    /// `connection_id`); `id` is also the GCM associated data.
     pub async fn seal_for(
+        &self,
+        provider: &str,
+        context_key: &str,
+        id: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Envelope, CryptoError> {
+        self.seal_bound(Some(provider), context_key, id, secrets)
+            .await
+    }
+
+    /// Seals in the format from before the provider binding (`v: 1`, context `{context_key:
+    /// id}` only): what `switchyard instance reseal` migrates. Only for testing that migration.
+    #[doc(hidden)]
+    pub async fn seal_legacy(
         &self,
         context_key: &str,
         id: &str,
         secrets: &BTreeMap<String, SecretString>,
     ) -> Result<Envelope, CryptoError> {
-        let data_key = self
+        self.seal_bound(None, context_key, id, secrets).await
+    }
+
+    async fn seal_bound(
+        &self,
+        provider: Option<&str>,
+        context_key: &str,
+        id: &str,
+        secrets: &BTreeMap<String, SecretString>,
+    ) -> Result<Envelope, CryptoError> {
+        let mut request = self
             .kms
             .generate_data_key()
             .key_id(&self.key_id)
             .key_spec(DataKeySpec::Aes256)
-            .encryption_context(context_key, id)
+            .encryption_context(context_key, id);
+        if let Some(provider) = provider {
+            request = request.encryption_context(PROVIDER_CONTEXT, provider);
+        }
+        let data_key = request
             .send()
             .await
             .map_err(|e| kms_err("GenerateDataKey", e))?;
@@ -110,14 +171,20 @@ impl Keyring {
             )
             .map_err(|_| CryptoError::Corrupt)?;
         Ok(Envelope {
-            v: 1,
+            v: if provider.is_some() {
+                V_PROVIDER
+            } else {
+                V_LEGACY
+            },
             wrapped_key: B64.encode(wrapped.as_ref()),
             nonce: B64.encode(nonce),
             ciphertext: B64.encode(ciphertext),
+            provider: provider.map(str::to_owned),
         })
     }
 
-    /// Decrypts an envelope sealed by [`Keyring::seal_for`] with the same context.
+    /// Decrypts an envelope sealed by [`Keyring::seal_for`] with the same `context_key` and `id`
+    /// (the provider comes from the envelope; see the module docs for why that is safe).
     pub async fn open_for(
         &self,
         context_key: &str,
@@ -130,26 +197,32 @@ impl Keyring {
             decode(&envelope.nonce)?,
             decode(&envelope.ciphertext)?,
         );
-        if envelope.v != 1 || nonce.len() != 12 {
+        let provider = match (envelope.v, &envelope.provider) {
+            (V_PROVIDER, Some(provider)) => Some(provider),
+            (V_LEGACY, None) => None,
+            _ => return Err(CryptoError::Corrupt),
+        };
+        if nonce.len() != 12 {
             return Err(CryptoError::Corrupt);
         }
-        let data_key = self
+        let mut decrypt = self
             .kms
             .decrypt()
             .key_id(&self.key_id)
             .ciphertext_blob(Blob::new(wrapped))
-            .encryption_context(context_key, id)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_invalid_ciphertext_exception())
-                {
-                    CryptoError::Corrupt
-                } else {
-                    kms_err("Decrypt", e)
-                }
-            })?;
+            .encryption_context(context_key, id);
+        if let Some(provider) = provider {
+            decrypt = decrypt.encryption_context(PROVIDER_CONTEXT, provider);
+        }
+        let data_key = decrypt.send().await.map_err(|e| {
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_ciphertext_exception())
+            {
+                CryptoError::Corrupt
+            } else {
+                kms_err("Decrypt", e)
+            }
+        })?;
         let plain_key = data_key.plaintext.ok_or(CryptoError::Corrupt)?;
         let cipher =
             Aes256Gcm::new_from_slice(plain_key.as_ref()).map_err(|_| CryptoError::Corrupt)?;

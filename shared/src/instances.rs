@@ -426,6 +426,7 @@ mod tests {
                 wrapped_key: "a".into(),
                 nonce: "b".into(),
                 ciphertext: "c".into(),
+                provider: None,
             }),
             grants,
             created_at: 1,

@@ -200,6 +200,7 @@ pub async fn set_workspace_key(
     let sealed = app
         .keyring
         .seal_for(
+            name,
             crate::oauth::vault::CONTEXT,
             &id,
             &BTreeMap::from([("api_key".to_owned(), value.clone())]),

@@ -98,3 +98,415 @@ fn every_function_is_given_exactly_the_resources_its_binary_needs() {
     }
     assert!(checked >= 20, "only {checked} functions");
 }
+
+// ---------------------------------------------------------------- least privilege
+
+/// Providers with an `oauth:` section: the only ones with connections, so the only ones whose
+/// tools, OAuth functions and token refresher may touch `connection_id` envelopes.
+const OAUTH_PROVIDERS: &[&str] = &[
+    "discord",
+    "generic-oauth2",
+    "google",
+    "notion",
+    "shopify",
+    "slack",
+    "tiktok",
+];
+/// Providers whose webhook captures a one-time verification token (seals it into the instance).
+const VERIFICATION_TOKEN_PROVIDERS: &[&str] = &["notion"];
+/// The provider each integration's tools run on (`x-switchyard.provider`).
+const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
+    ("discord", "discord"),
+    ("http", "http"),
+    ("notion", "notion"),
+    ("slack", "slack"),
+];
+
+/// One permission of a function's role: an action on a resource (logical id, plus a path for
+/// S3 objects), and for KMS the encryption context the call must carry: the providers it may
+/// name (`kms:EncryptionContext:provider`) and the keys it may use (`kms:EncryptionContextKeys`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Grant {
+    action: String,
+    resource: String,
+    providers: Vec<String>,
+    context_keys: Vec<String>,
+}
+
+fn allow(actions: &[&str], resource: &str) -> Vec<Grant> {
+    actions
+        .iter()
+        .map(|a| Grant {
+            action: (*a).to_owned(),
+            resource: resource.to_owned(),
+            providers: Vec::new(),
+            context_keys: Vec::new(),
+        })
+        .collect()
+}
+
+/// A TokenKey grant for envelopes of `providers` bound to `keys` (plus `provider`).
+fn kms(action: &str, providers: &[&str], keys: &[&str]) -> Vec<Grant> {
+    let mut providers: Vec<String> = providers.iter().map(|p| (*p).to_owned()).collect();
+    let mut context_keys: Vec<String> = std::iter::once("provider")
+        .chain(keys.iter().copied())
+        .map(str::to_owned)
+        .collect();
+    providers.sort();
+    context_keys.sort();
+    vec![Grant {
+        action: action.to_owned(),
+        resource: "TokenKey".to_owned(),
+        providers,
+        context_keys,
+    }]
+}
+
+/// What each function may do, reviewed by hand against the code paths of its binary. A
+/// permission the template grants beyond this, or lacks, fails
+/// `every_function_policy_matches_the_least_privilege_table`.
+fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant> {
+    let var = |name: &str| {
+        env.get(name)
+            .and_then(serde_yaml::Value::as_str)
+            .unwrap_or_else(|| panic!("{id}: no {name}"))
+            .to_owned()
+    };
+    let mut grants = Vec::new();
+    match (binary, id) {
+        ("webhook", _) => {
+            let provider = var("SWITCHYARD_PROVIDER");
+            let p = provider.as_str();
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                "DeliveriesTable",
+            ));
+            grants.extend(allow(&["sqs:SendMessage"], "IngressQueue"));
+            grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/*"));
+            // Its own provider's instance secrets; never OAuth tokens.
+            grants.extend(kms("kms:Decrypt", &[p], &["instance_id"]));
+            if VERIFICATION_TOKEN_PROVIDERS.contains(&p) {
+                grants.extend(allow(&["dynamodb:UpdateItem"], "InstancesTable"));
+                grants.extend(kms("kms:GenerateDataKey", &[p], &["instance_id"]));
+                grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            }
+        }
+        ("consumer", "IngressConsumerFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:UpdateItem", "dynamodb:GetItem"],
+                "DeliveriesTable",
+            ));
+            grants.extend(allow(&["s3:GetObject"], "PayloadBucket/payloads/*"));
+            grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/events/*"));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(
+                &[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "IngressQueue",
+            ));
+        }
+        ("oauth", "OAuthStartFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(&["dynamodb:PutItem"], "OAuthStatesTable"));
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "OAuthLinkKeySecret",
+            ));
+            grants.extend(kms(
+                "kms:GenerateDataKey",
+                OAUTH_PROVIDERS,
+                &["oauth_state"],
+            ));
+        }
+        ("oauth", "OAuthCallbackFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(&["dynamodb:DeleteItem"], "OAuthStatesTable"));
+            grants.extend(allow(&["dynamodb:UpdateItem"], "ConnectionsTable"));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(kms(
+                "kms:Decrypt",
+                OAUTH_PROVIDERS,
+                &["instance_id", "oauth_state"],
+            ));
+            grants.extend(kms(
+                "kms:GenerateDataKey",
+                OAUTH_PROVIDERS,
+                &["connection_id"],
+            ));
+        }
+        ("token-refresher", "TokenRefreshFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(kms(
+                "kms:Decrypt",
+                OAUTH_PROVIDERS,
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms(
+                "kms:GenerateDataKey",
+                OAUTH_PROVIDERS,
+                &["connection_id"],
+            ));
+        }
+        ("notion-poller", "NotionPollerFunction") => {
+            grants.extend(allow(
+                &["dynamodb:Scan", "dynamodb:GetItem"],
+                "InstancesTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "CursorsTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                "DeliveriesTable",
+            ));
+            grants.extend(allow(&["sqs:SendMessage"], "IngressQueue"));
+            grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/*"));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(&["dynamodb:UpdateItem"], "ToolStateTable"));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(kms(
+                "kms:Decrypt",
+                &["notion"],
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms("kms:GenerateDataKey", &["notion"], &["connection_id"]));
+        }
+        ("tool", "ToolDiscoveryFunction") => {
+            grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
+            grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
+        }
+        ("tool", _) => {
+            let tool = var("SWITCHYARD_TOOL");
+            let integration = tool.split('.').next().unwrap_or_default();
+            let p = INTEGRATION_PROVIDERS
+                .iter()
+                .find(|(i, _)| *i == integration)
+                .map(|(_, p)| *p)
+                .unwrap_or_else(|| panic!("{id}: integration {integration} is not in the table"));
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "ToolStateTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            if OAUTH_PROVIDERS.contains(&p) {
+                grants.extend(allow(
+                    &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                    "ConnectionsTable",
+                ));
+                grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+                grants.extend(kms("kms:Decrypt", &[p], &["instance_id", "connection_id"]));
+                grants.extend(kms("kms:GenerateDataKey", &[p], &["connection_id"]));
+            } else {
+                grants.extend(kms("kms:Decrypt", &[p], &["instance_id"]));
+            }
+        }
+        _ => panic!("{id} ({binary}) is not in the least-privilege table"),
+    }
+    grants
+}
+
+/// `!GetAtt X.Arn` -> `X`; `!Sub ${X.Arn}/path` -> `X/path`; `!Ref X` -> `X`.
+fn resource_name(value: &serde_yaml::Value) -> String {
+    let serde_yaml::Value::Tagged(tagged) = value else {
+        panic!("resource {value:?} is not a reference to a template resource");
+    };
+    let text = tagged
+        .value
+        .as_str()
+        .unwrap_or_else(|| panic!("resource {value:?}"));
+    match tagged.tag.to_string().as_str() {
+        "!GetAtt" => text
+            .strip_suffix(".Arn")
+            .unwrap_or_else(|| panic!("{text}: not an ARN"))
+            .to_owned(),
+        "!Ref" => text.to_owned(),
+        "!Sub" => {
+            let rest = text
+                .strip_prefix("${")
+                .unwrap_or_else(|| panic!("{text}: not ${{X.Arn}}/..."));
+            let (arn, path) = rest.split_once('}').unwrap_or_else(|| panic!("{text}"));
+            format!(
+                "{}{path}",
+                arn.strip_suffix(".Arn")
+                    .unwrap_or_else(|| panic!("{text}: not an ARN"))
+            )
+        }
+        other => panic!("resource {text}: unexpected tag {other}"),
+    }
+}
+
+fn strings(value: &serde_yaml::Value) -> Vec<String> {
+    match value {
+        serde_yaml::Value::String(s) => vec![s.clone()],
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .unwrap_or_else(|| panic!("{v:?} is not a string"))
+                    .to_owned()
+            })
+            .collect(),
+        other => panic!("{other:?} is neither a string nor a list"),
+    }
+}
+
+/// Every permission the function's `Policies` grant, after checking they are inline statements
+/// only (no SAM policy template, managed policy or `Role`: those grant what this test cannot see).
+fn granted(id: &str, properties: &serde_yaml::Value) -> Vec<Grant> {
+    assert!(
+        properties.get("Role").is_none(),
+        "{id}: an explicit Role escapes this check"
+    );
+    let policies = properties["Policies"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: Policies must be a list of inline policy documents"));
+    let mut grants = Vec::new();
+    for policy in policies {
+        let statements = policy
+            .get("Statement")
+            .and_then(serde_yaml::Value::as_sequence)
+            .unwrap_or_else(|| {
+                panic!("{id}: {policy:?} is not an inline policy document (SAM policy templates and managed policies grant more than this table sees)")
+            });
+        for statement in statements {
+            let sid = statement["Sid"].as_str().unwrap_or("(no Sid)");
+            let known = ["Sid", "Effect", "Action", "Resource", "Condition"];
+            for key in statement.as_mapping().expect("statement").keys() {
+                let key = key.as_str().unwrap_or_default();
+                assert!(known.contains(&key), "{id}/{sid}: {key} is not allowed");
+            }
+            assert_eq!(statement["Effect"], "Allow", "{id}/{sid}");
+            let (mut providers, mut context_keys) = (Vec::new(), Vec::new());
+            if let Some(condition) = statement.get("Condition") {
+                for (operator, tests) in condition.as_mapping().expect("Condition") {
+                    for (key, value) in tests.as_mapping().expect("condition tests") {
+                        match (
+                            operator.as_str().unwrap_or_default(),
+                            key.as_str().unwrap_or_default(),
+                        ) {
+                            ("StringEquals", "kms:EncryptionContext:provider") => {
+                                providers = strings(value);
+                            }
+                            ("ForAllValues:StringEquals", "kms:EncryptionContextKeys") => {
+                                context_keys = strings(value);
+                            }
+                            (op, k) => panic!("{id}/{sid}: unexpected condition {op} {k}"),
+                        }
+                    }
+                }
+            }
+            providers.sort();
+            context_keys.sort();
+            let resources = match &statement["Resource"] {
+                serde_yaml::Value::Sequence(items) => items.iter().map(resource_name).collect(),
+                one => vec![resource_name(one)],
+            };
+            for action in strings(&statement["Action"]) {
+                for resource in &resources {
+                    grants.push(Grant {
+                        action: action.clone(),
+                        resource: resource.clone(),
+                        providers: providers.clone(),
+                        context_keys: context_keys.clone(),
+                    });
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// Every function's role grants exactly what the table above allows it: each action on each
+/// table, queue, bucket path and bus it uses, and KMS only for envelopes of its own provider(s)
+/// with the context keys it seals or opens. No event source may make SAM attach a managed
+/// policy (an `SQS` event attaches AWSLambdaSQSQueueExecutionRole: every queue of the account).
+#[test]
+fn every_function_policy_matches_the_least_privilege_table() {
+    use std::collections::BTreeSet;
+    let registry = switchyard::providers::Registry::load().expect("provider definitions");
+    let oauth: BTreeSet<&str> = registry
+        .ids()
+        .filter(|p| registry.get(p).is_some_and(|d| d.oauth.is_some()))
+        .collect();
+    assert_eq!(
+        oauth,
+        OAUTH_PROVIDERS.iter().copied().collect(),
+        "OAUTH_PROVIDERS is out of date: review what the new provider's functions may decrypt"
+    );
+
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("template parses");
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (id, resource) in resources {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let id = id.as_str().unwrap_or_default();
+        let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id} names no binary"));
+        let properties = &resource["Properties"];
+        if let Some(events) = properties.get("Events").and_then(|e| e.as_mapping()) {
+            for (name, event) in events {
+                let kind = event["Type"].as_str().unwrap_or_default();
+                if !["HttpApi", "Schedule"].contains(&kind) {
+                    problems.push(format!(
+                        "{id}: event {name:?} of type {kind} makes SAM attach a managed policy"
+                    ));
+                }
+            }
+        }
+        let wanted: BTreeSet<Grant> =
+            least_privilege(id, binary, &properties["Environment"]["Variables"])
+                .into_iter()
+                .collect();
+        let given: BTreeSet<Grant> = granted(id, properties).into_iter().collect();
+        for extra in given.difference(&wanted) {
+            problems.push(format!("{id}: grants more than the table: {extra:?}"));
+        }
+        for missing in wanted.difference(&given) {
+            problems.push(format!("{id}: lacks {missing:?}"));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} functions");
+
+    // The consumer still drains the ingress queue: through an explicit event source mapping.
+    let mapped = resources.values().any(|r| {
+        r["Type"] == "AWS::Lambda::EventSourceMapping"
+            && resource_name(&r["Properties"]["EventSourceArn"]) == "IngressQueue"
+            && resource_name(&r["Properties"]["FunctionName"]) == "IngressConsumerFunction"
+    });
+    if !mapped {
+        problems
+            .push("no event source mapping from IngressQueue to IngressConsumerFunction".into());
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -43,6 +43,8 @@ pub enum AdminError {
     Guardrail(String),
     #[error("instance {0} has no verification token yet: the provider sends it when the webhook subscription is created")]
     NoVerificationToken(String),
+    #[error("instance {0} changed while it was being resealed: run the command again")]
+    Changed(String),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -95,7 +97,7 @@ pub async fn create_instance(
     let sealed = if secrets.is_empty() {
         None
     } else {
-        Some(app.keyring.seal(id, &secrets).await?)
+        Some(app.keyring.seal(provider, id, &secrets).await?)
     };
     let now = app.clock.now();
     let instance = Instance {
@@ -124,6 +126,55 @@ pub async fn create_instance(
         audit(app, id, "secret_update", &detail).await?;
     }
     Ok(instance)
+}
+
+/// Seals again, with the provider in the KMS encryption context, the secrets of `only` (or of
+/// every instance) that were sealed before the provider binding: the functions' IAM policies
+/// require the provider, so until then only the operator can open them. Returns the ids
+/// resealed; instances already bound are left as they are. Audited per instance.
+pub async fn reseal(app: &App, only: Option<&str>) -> Result<Vec<String>, AdminError> {
+    let instances = match only {
+        Some(id) => vec![app
+            .instances
+            .get(id)
+            .await?
+            .ok_or_else(|| InstanceError::NotFound(id.to_owned()))?],
+        None => app.instances.list().await?,
+    };
+    let mut resealed = Vec::new();
+    for instance in instances {
+        let Some(sealed) = instance.sealed.as_ref().filter(|s| s.is_legacy()) else {
+            continue;
+        };
+        let secrets = app.keyring.open(&instance.id, sealed).await?;
+        let bound = app
+            .keyring
+            .seal(&instance.provider, &instance.id, &secrets)
+            .await?;
+        let keys: Vec<String> = secrets.into_keys().collect();
+        let written = app
+            .instances
+            .set_secrets(
+                &instance.id,
+                &bound,
+                &keys,
+                instance.updated_at,
+                app.clock.now(),
+            )
+            .await?;
+        if !written {
+            return Err(AdminError::Changed(instance.id));
+        }
+        audit(
+            app,
+            &instance.id,
+            "secret_resealed",
+            &format!("provider {} bound into the KMS context", instance.provider),
+        )
+        .await?;
+        resealed.push(instance.id);
+    }
+    Ok(resealed)
 }
 
 /// The verification token a provider sent to `instance` (Notion's handshake), for the operator

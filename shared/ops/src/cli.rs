@@ -1,8 +1,13 @@
 //! The `switchyard` admin CLI. Same environment as the functions: `AWS_ENDPOINT_URL` for the
 //! emulator, and `SWITCHYARD_STACK_PREFIX` (local) or the `SWITCHYARD_*` resource variables
 //! (a deployed stack). Never prints secret values. Output goes to a writer so tests can read it.
+//!
+//! Secret values are taken from standard input (`--secret-stdin KEY`) or a file
+//! (`--set-file KEY=PATH`), not the command line: argv stays in shell history and is readable by
+//! every local user in the process list. A sensitive key passed with `--set` still works, with a
+//! warning on stderr.
 
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -21,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Plugin instances: create, list, show, delete, grant, revoke.
+    /// Plugin instances: create, list, show, delete, grant, revoke, reseal.
     #[command(subcommand)]
     Instance(InstanceCmd),
     /// Accepted deliveries and the events agents received.
@@ -85,9 +90,18 @@ enum InstanceCmd {
         id: String,
         #[arg(long)]
         workspace: String,
-        /// key=value, repeatable.
+        /// key=value, repeatable. For the provider's sensitive keys use --secret-stdin or
+        /// --set-file instead (a warning says so).
         #[arg(long = "set", value_parser = parse_setting)]
         settings: Vec<(String, String)>,
+        /// KEY=PATH: KEY's value is the file's content (one trailing newline trimmed);
+        /// repeatable.
+        #[arg(long = "set-file", value_parser = parse_setting)]
+        files: Vec<(String, String)>,
+        /// KEY: KEY's value is read from standard input, to its end (one trailing newline
+        /// trimmed), e.g. `printf %s "$SECRET" | switchyard instance create ... --secret-stdin KEY`.
+        #[arg(long = "secret-stdin")]
+        secret_stdin: Option<String>,
     },
     /// Lists instances.
     List,
@@ -154,6 +168,12 @@ enum InstanceCmd {
         id: String,
         #[arg(long)]
         agent: String,
+    },
+    /// Seals secrets stored before the provider was bound into the KMS context again, so the
+    /// functions (whose policies require it) can open them: one instance, or every one.
+    Reseal {
+        #[arg(long)]
+        id: Option<String>,
     },
 }
 
@@ -315,6 +335,19 @@ fn print_json(out: &mut dyn Write, value: &impl serde::Serialize) -> Result<(), 
     Ok(())
 }
 
+/// Where a command reads secret values from and writes its output and warnings.
+pub struct Io<'a> {
+    pub stdin: &'a mut dyn BufRead,
+    pub out: &'a mut dyn Write,
+    pub err: &'a mut dyn Write,
+}
+
+impl std::fmt::Debug for Io<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Io")
+    }
+}
+
 /// Runs the CLI on `args` (including the program name), building the app from the environment.
 pub async fn run(args: Vec<String>, out: &mut dyn Write) -> Result<(), CliError> {
     let cli = Cli::try_parse_from(args)?;
@@ -331,8 +364,21 @@ pub async fn run(args: Vec<String>, out: &mut dyn Write) -> Result<(), CliError>
     run_with_app(&app, cli, out).await
 }
 
-/// Runs a parsed command against `app`.
+/// Runs a parsed command against `app`, with the process's stdin and stderr.
 pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut stdin = std::io::stdin().lock();
+    let mut err = std::io::stderr();
+    let io = Io {
+        stdin: &mut stdin,
+        out,
+        err: &mut err,
+    };
+    run_with_io(app, cli, io).await
+}
+
+/// Runs a parsed command against `app` with the given streams.
+pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError> {
+    let Io { stdin, out, err } = io;
     match cli.command {
         Command::Env { binary } => {
             let needs = match binary.as_deref() {
@@ -344,7 +390,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
                 writeln!(out, "{}={}", need.var(), app.resources.value(*need))?;
             }
         }
-        Command::Instance(cmd) => instance(app, cmd, out).await?,
+        Command::Instance(cmd) => instance(app, cmd, stdin, out, err).await?,
         Command::Events(EventsCmd::List { limit }) => {
             for d in app.deliveries.recent(limit).await? {
                 writeln!(
@@ -462,7 +508,7 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
         }
         Command::Key(KeyCmd::Set { name, workspace }) => {
             let mut value = String::new();
-            std::io::stdin().read_line(&mut value)?;
+            stdin.read_line(&mut value)?;
             let value =
                 switchyard::secret::SecretString::from(value.trim_end_matches(['\r', '\n']));
             if value.expose().is_empty() {
@@ -588,14 +634,30 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
     Ok(())
 }
 
-async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<(), CliError> {
+async fn instance(
+    app: &App,
+    cmd: InstanceCmd,
+    stdin: &mut dyn BufRead,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), CliError> {
     match cmd {
         InstanceCmd::Create {
             provider,
             id,
             workspace,
             settings,
+            files,
+            secret_stdin,
         } => {
+            if let Some(def) = app.registry.get(&provider) {
+                for (key, _) in &settings {
+                    if def.config.is_sensitive(key) {
+                        warn_secret_on_argv(err, &provider, key)?;
+                    }
+                }
+            }
+            let settings = with_secret_inputs(settings, &files, secret_stdin, stdin)?;
             let created =
                 crate::admin::create_instance(app, &provider, &id, &workspace, &settings).await?;
             print_json(out, &created)?;
@@ -683,8 +745,88 @@ async fn instance(app: &App, cmd: InstanceCmd, out: &mut dyn Write) -> Result<()
             crate::admin::revoke_grant(app, &id, &agent).await?;
             writeln!(out, "revoked {agent} on {id}")?;
         }
+        InstanceCmd::Reseal { id } => {
+            let resealed = crate::admin::reseal(app, id.as_deref()).await?;
+            for id in &resealed {
+                writeln!(out, "resealed {id}")?;
+            }
+            writeln!(out, "{} instance(s) resealed", resealed.len())?;
+        }
     }
     Ok(())
+}
+
+/// Says on stderr (never with the value) that `key` should not come from the command line.
+fn warn_secret_on_argv(err: &mut dyn Write, provider: &str, key: &str) -> Result<(), CliError> {
+    writeln!(
+        err,
+        "warning: {key} is a secret of {provider}: on the command line it stays in shell history \
+         and shows in the process list; pass it with --secret-stdin {key} or --set-file {key}=PATH"
+    )?;
+    Ok(())
+}
+
+/// Why a secret input could not be read.
+#[derive(Debug, thiserror::Error)]
+enum SecretInputError {
+    #[error("--set-file {key}: cannot read {path}: {source}")]
+    File {
+        key: String,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("--secret-stdin {key}: cannot read standard input: {source}")]
+    Stdin { key: String, source: std::io::Error },
+    #[error("{0} is empty")]
+    Empty(String),
+    #[error("{0} is given twice")]
+    Twice(String),
+}
+
+/// `settings` plus the values read from `files` (`KEY=PATH`) and, for `stdin_key`, from
+/// `stdin`; each with one trailing newline trimmed (what `echo` and editors add).
+fn with_secret_inputs(
+    mut settings: Vec<(String, String)>,
+    files: &[(String, String)],
+    stdin_key: Option<String>,
+    stdin: &mut dyn Read,
+) -> Result<Vec<(String, String)>, SecretInputError> {
+    let mut read = Vec::new();
+    for (key, path) in files {
+        let text = std::fs::read_to_string(path).map_err(|source| SecretInputError::File {
+            key: key.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        read.push((key.clone(), text, format!("the file {path}")));
+    }
+    if let Some(key) = stdin_key {
+        let mut text = String::new();
+        stdin
+            .read_to_string(&mut text)
+            .map_err(|source| SecretInputError::Stdin {
+                key: key.clone(),
+                source,
+            })?;
+        read.push((key, text, "standard input".to_owned()));
+    }
+    for (key, text, source) in read {
+        let value = trim_one_newline(&text);
+        if value.is_empty() {
+            return Err(SecretInputError::Empty(format!("{key} from {source}")));
+        }
+        if settings.iter().any(|(k, _)| *k == key) {
+            return Err(SecretInputError::Twice(key));
+        }
+        settings.push((key, value.to_owned()));
+    }
+    Ok(settings)
+}
+
+fn trim_one_newline(text: &str) -> &str {
+    text.strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(text)
 }
 
 fn sign(
@@ -751,5 +893,25 @@ mod tests {
             "{text}"
         );
         let _ = std::fs::remove_file(dir);
+    }
+
+    #[test]
+    fn secret_inputs_trim_one_newline_and_refuse_duplicates() {
+        assert_eq!(trim_one_newline("s\n\n"), "s\n");
+        assert_eq!(trim_one_newline("s\r\n"), "s");
+        assert_eq!(trim_one_newline("s"), "s");
+        let set = vec![("team_id".to_owned(), "T1".to_owned())];
+        let got = with_secret_inputs(
+            set.clone(),
+            &[],
+            Some("signing_secret".into()),
+            &mut &b"abc\n"[..],
+        )
+        .expect("read");
+        assert_eq!(got[1], ("signing_secret".to_owned(), "abc".to_owned()));
+        let twice = with_secret_inputs(set, &[], Some("team_id".into()), &mut &b"x"[..]);
+        assert!(matches!(twice, Err(SecretInputError::Twice(k)) if k == "team_id"));
+        let empty = with_secret_inputs(Vec::new(), &[], Some("k".into()), &mut &b"\n"[..]);
+        assert!(matches!(empty, Err(SecretInputError::Empty(_))));
     }
 }

@@ -126,7 +126,7 @@ pub(super) async fn verification_token(
         ));
     }
     secrets.insert(field.clone(), token.as_str().into());
-    let sealed = app.keyring.seal(id, &secrets).await?;
+    let sealed = app.keyring.seal(&instance.provider, id, &secrets).await?;
     let keys: Vec<String> = secrets.keys().cloned().collect();
     if !app
         .instances

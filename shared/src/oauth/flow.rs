@@ -142,7 +142,7 @@ async fn start_inner(
             let map = BTreeMap::from([("verifier".to_owned(), SecretString::from(v.as_str()))]);
             Some(
                 app.keyring
-                    .seal_for(VERIFIER_CONTEXT, &state, &map)
+                    .seal_for(provider, VERIFIER_CONTEXT, &state, &map)
                     .await
                     .map_err(|e| FlowError::Unavailable(e.to_string()))?,
             )
@@ -380,7 +380,7 @@ async fn callback_inner(
         .clone()
         .unwrap_or_else(|| format!("anonymous-{}", uuid::Uuid::new_v4().simple()));
     let id = connection_id(&instance.id, &account);
-    let sealed = crate::oauth::vault::seal_tokens(app, &id, &tokens)
+    let sealed = crate::oauth::vault::seal_tokens(app, provider, &id, &tokens)
         .await
         .map_err(|e| FlowError::Unavailable(e.to_string()))?;
     let mut connection = Connection {

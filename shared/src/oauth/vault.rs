@@ -97,6 +97,7 @@ pub struct AccessToken {
 /// Seals an access/refresh token pair for a connection.
 pub(crate) async fn seal_tokens(
     app: &App,
+    provider: &str,
     connection_id: &str,
     tokens: &TokenSet,
 ) -> Result<crate::crypto::Envelope, CryptoError> {
@@ -105,7 +106,9 @@ pub(crate) async fn seal_tokens(
     if let Some(refresh) = &tokens.refresh_token {
         map.insert("refresh_token".to_owned(), refresh.clone());
     }
-    app.keyring.seal_for(CONTEXT, connection_id, &map).await
+    app.keyring
+        .seal_for(provider, CONTEXT, connection_id, &map)
+        .await
 }
 
 async fn open_tokens(
@@ -417,7 +420,7 @@ async fn refresh_inner(
     };
     // Persist before use: a rotated refresh token must survive whatever happens next. This
     // step is not cut short by the deadline (PERSIST_RESERVE is kept for it).
-    let sealed = seal_tokens(app, &connection.id, &fresh).await?;
+    let sealed = seal_tokens(app, &connection.provider, &connection.id, &fresh).await?;
     let now = app.clock.now();
     let expires_at = fresh.expires_in.map(|s| now + s);
     let stored = app
