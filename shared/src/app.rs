@@ -55,6 +55,8 @@ pub struct App {
     pub cursors: crate::cursors::CursorStore,
     /// Which connection this process is refreshing (one lease attempt per burst of callers).
     pub(crate) refresh_turns: crate::oauth::turns::Turns,
+    /// Access tokens this process decrypted, by connection version (one KMS call per version).
+    pub(crate) opened_tokens: crate::oauth::opened::OpenedTokens,
     /// Discord rate-limit buckets seen by this warm process.
     pub buckets: crate::tools::outbound::Buckets,
     /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
@@ -266,6 +268,7 @@ impl App {
                 &resources.cursors_table,
             ),
             refresh_turns: Default::default(),
+            opened_tokens: Default::default(),
             buckets: crate::tools::outbound::Buckets::default(),
             secure_http: OnceLock::new(),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")

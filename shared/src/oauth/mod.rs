@@ -6,6 +6,7 @@
 pub mod client;
 pub mod flow;
 pub mod links;
+pub mod opened;
 pub mod pkce;
 pub mod state;
 pub mod turns;

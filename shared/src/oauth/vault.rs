@@ -150,16 +150,21 @@ fn check_status(connection: &Connection) -> Result<(), VaultError> {
 }
 
 async fn token_of(app: &App, connection: &Connection) -> Result<AccessToken, VaultError> {
+    if let Some(token) = app.opened_tokens.get(&connection.id, connection.version) {
+        return Ok(token);
+    }
     let tokens = open_tokens(app, connection).await?;
     let token = tokens
         .get("access_token")
         .cloned()
         .ok_or_else(|| VaultError::NeedsReauth("no access token stored".into()))?;
-    Ok(AccessToken {
+    let token = AccessToken {
         connection_id: connection.id.clone(),
         token,
         expires_at: connection.token_expires_at,
-    })
+    };
+    app.opened_tokens.put(connection.version, &token);
+    Ok(token)
 }
 
 /// A usable access token for `connection_id`, refreshing it when it is about to expire
@@ -440,11 +445,14 @@ async fn refresh_inner(
     }
     tracing::info!(connection_id = %connection.id, "access token refreshed");
     app.hooks.after_refresh_persisted();
-    Ok(AccessToken {
+    let token = AccessToken {
         connection_id: connection.id.clone(),
         token: fresh.access_token,
         expires_at,
-    })
+    };
+    // store_refreshed wrote version + 1.
+    app.opened_tokens.put(connection.version + 1, &token);
+    Ok(token)
 }
 
 async fn announce_needs_reauth(app: &App, connection: &Connection, reason: &str) {
