@@ -6,7 +6,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read at run time, not baked in with env!(): a target directory shared between checkouts
+    // (CI keeps one outside the clone) must not send this script to another checkout's files.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest_dir);
     embed(dir, "yaml", "providers.rs");
     embed(&dir.join("samples"), "json", "samples.rs");
 }
