@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use serde_json::Value;
 
+use crate::policy::glob;
 use crate::workitem::{EventMeta, WorkItem, WorkItemError, WORK_ITEM_VERSION};
 
 /// `base` cases in `make test`; `make fuzz` sets `SWITCHYARD_FUZZ_MULTIPLIER` to run more.
@@ -88,8 +89,34 @@ prop_compose! {
     }
 }
 
+/// The textbook matcher `glob` must agree with: `*` matches any run, anything else itself.
+fn reference_glob(pattern: &[char], text: &[char]) -> bool {
+    // matches[i][j]: pattern[i..] matches text[j..].
+    let mut matches = vec![vec![false; text.len() + 1]; pattern.len() + 1];
+    matches[pattern.len()][text.len()] = true;
+    for i in (0..pattern.len()).rev() {
+        for j in (0..=text.len()).rev() {
+            matches[i][j] = if pattern[i] == '*' {
+                matches[i + 1][j] || (j < text.len() && matches[i][j + 1])
+            } else {
+                j < text.len() && pattern[i] == text[j] && matches[i + 1][j + 1]
+            };
+        }
+    }
+    matches[0][0]
+}
+
 proptest! {
     #![proptest_config(config(2000))]
+
+    /// Trigger-policy globs (event types, attributes) match exactly what the textbook
+    /// definition matches; a small alphabet makes overlaps and repeats common.
+    #[test]
+    fn globs_match_like_the_reference(pattern in "[ab*./]{0,12}", text in "[ab./]{0,16}") {
+        let p: Vec<char> = pattern.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        prop_assert_eq!(glob(&pattern, &text), reference_glob(&p, &t), "{} on {}", pattern, text);
+    }
 
     /// Encode → decode is the identity for every WorkItem ingress can build.
     #[test]
