@@ -61,7 +61,10 @@ fn textual_forms(ip: Ipv4Addr) -> Vec<String> {
         format!("0{n:o}"),
         format!("{a:#x}.{b:#x}.{c:#x}.{d:#x}"),
         format!("0{a:o}.0{b:o}.0{c:o}.0{d:o}"),
-        format!("{a}.{}", (u32::from(b) << 16) | (u32::from(c) << 8) | u32::from(d)),
+        format!(
+            "{a}.{}",
+            (u32::from(b) << 16) | (u32::from(c) << 8) | u32::from(d)
+        ),
         format!("{a}.{b}.{}", (u32::from(c) << 8) | u32::from(d)),
         format!("{a:#x}.{b}.0{c:o}.{d}"),
         v6(mapped),
@@ -76,12 +79,30 @@ fn textual_forms(ip: Ipv4Addr) -> Vec<String> {
 
 fn nat64(ip: Ipv4Addr) -> Ipv6Addr {
     let [a, b, c, d] = ip.octets();
-    Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))
+    Ipv6Addr::new(
+        0x64,
+        0xff9b,
+        0,
+        0,
+        0,
+        0,
+        u16::from_be_bytes([a, b]),
+        u16::from_be_bytes([c, d]),
+    )
 }
 
 fn six_to_four(ip: Ipv4Addr, subnet: u16) -> Ipv6Addr {
     let [a, b, c, d] = ip.octets();
-    Ipv6Addr::new(0x2002, u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]), subnet, 0, 0, 0, 1)
+    Ipv6Addr::new(
+        0x2002,
+        u16::from_be_bytes([a, b]),
+        u16::from_be_bytes([c, d]),
+        subnet,
+        0,
+        0,
+        0,
+        1,
+    )
 }
 
 static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {

@@ -34,13 +34,15 @@ const EVENT_KEYS: &[&str] = &[
 ];
 
 fn place() -> impl Strategy<Value = Place> {
-    prop::sample::select(&[
-        Place::PublicChannel,
-        Place::PrivateChannel,
-        Place::DirectMessage,
-        Place::AppSurface,
-        Place::Resource,
-    ][..])
+    prop::sample::select(
+        &[
+            Place::PublicChannel,
+            Place::PrivateChannel,
+            Place::DirectMessage,
+            Place::AppSurface,
+            Place::Resource,
+        ][..],
+    )
 }
 
 prop_compose! {

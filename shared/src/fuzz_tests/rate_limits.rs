@@ -46,7 +46,7 @@ fn date_like() -> impl Strategy<Value = String> {
 fn absurd_dates() -> impl Strategy<Value = String> {
     imf_shaped(
         prop_oneof![Just(0u64), any::<u64>()],
-        prop_oneof![any::<i64>(), 10_000_000_000_000i64..]
+        prop_oneof![any::<i64>(), 10_000_000_000_000i64..],
     )
 }
 
@@ -57,13 +57,18 @@ fn imf_shaped(
     (
         prop::sample::select(DAYS),
         day,
-        prop_oneof![prop::sample::select(MONTHS).prop_map(str::to_owned), "[A-Za-z]{3}"],
+        prop_oneof![
+            prop::sample::select(MONTHS).prop_map(str::to_owned),
+            "[A-Za-z]{3}"
+        ],
         year,
         prop_oneof![0u64..62, any::<u64>()],
         prop_oneof![0u64..62, any::<u64>()],
         prop_oneof![0u64..62, any::<u64>()],
     )
-        .prop_map(|(wd, d, mo, y, h, mi, s)| format!("{wd}, {d:02} {mo} {y} {h:02}:{mi:02}:{s:02} GMT"))
+        .prop_map(|(wd, d, mo, y, h, mi, s)| {
+            format!("{wd}, {d:02} {mo} {y} {h:02}:{mi:02}:{s:02} GMT")
+        })
 }
 
 proptest! {

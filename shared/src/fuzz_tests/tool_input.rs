@@ -68,7 +68,9 @@ fn shaped<'a>(schema: &Value, seeds: &mut impl Iterator<Item = &'a Value>) -> Va
         }
         Some("array") => {
             let items = schema.get("items").unwrap_or(&Value::Null);
-            let count = rule("minItems").unwrap_or(0).max(u64::from(seed.is_array()));
+            let count = rule("minItems")
+                .unwrap_or(0)
+                .max(u64::from(seed.is_array()));
             Value::Array((0..count.min(3)).map(|_| shaped(items, seeds)).collect())
         }
         Some("string") => {
@@ -77,7 +79,10 @@ fn shaped<'a>(schema: &Value, seeds: &mut impl Iterator<Item = &'a Value>) -> Va
                 other => other.to_string(),
             };
             if let Some(max) = rule("maxLength") {
-                text = text.chars().take(usize::try_from(max).unwrap_or(usize::MAX)).collect();
+                text = text
+                    .chars()
+                    .take(usize::try_from(max).unwrap_or(usize::MAX))
+                    .collect();
             }
             let min = usize::try_from(rule("minLength").unwrap_or(0)).unwrap_or(0);
             while text.chars().count() < min {
@@ -86,8 +91,14 @@ fn shaped<'a>(schema: &Value, seeds: &mut impl Iterator<Item = &'a Value>) -> Va
             Value::String(text)
         }
         Some("integer") => {
-            let low = schema.get("minimum").and_then(Value::as_i64).unwrap_or(i64::MIN);
-            let high = schema.get("maximum").and_then(Value::as_i64).unwrap_or(i64::MAX);
+            let low = schema
+                .get("minimum")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MIN);
+            let high = schema
+                .get("maximum")
+                .and_then(Value::as_i64)
+                .unwrap_or(i64::MAX);
             Value::from(seed.as_i64().unwrap_or(1).clamp(low, high.max(low)))
         }
         Some("number") => Value::from(seed.as_f64().unwrap_or(1.0)),

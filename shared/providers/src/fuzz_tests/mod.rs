@@ -40,14 +40,12 @@ pub(crate) fn config(base: u32) -> ProptestConfig {
 /// like the signatures and timestamps the verifiers parse, so parsing gets past the first check.
 pub(crate) fn header_value() -> impl Strategy<Value = HeaderValue> {
     let text = prop_oneof![
-        prop::collection::vec(
-            prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff],
-            0..80
-        ),
+        prop::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff], 0..80),
         "[0-9]{0,12}".prop_map(String::into_bytes),
         "-?[0-9]{1,25}".prop_map(String::into_bytes),
         "(v0=|sha256=|v1,|v1a,|)[0-9a-fA-F]{0,130}".prop_map(String::into_bytes),
-        "(v1,|v1a,|)[A-Za-z0-9+/]{0,90}={0,2}( v1,[A-Za-z0-9+/=]{0,50})?".prop_map(String::into_bytes),
+        "(v1,|v1a,|)[A-Za-z0-9+/]{0,90}={0,2}( v1,[A-Za-z0-9+/=]{0,50})?"
+            .prop_map(String::into_bytes),
     ];
     text.prop_filter_map("not a header value", |bytes| {
         HeaderValue::from_bytes(&bytes).ok()
@@ -183,8 +181,17 @@ pub(crate) fn body() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(
             (
                 prop_oneof![
-                    prop::sample::select(&["command", "payload", "ssl_check", "trigger_id", "team_id", "channel_id"][..])
-                        .prop_map(str::to_owned),
+                    prop::sample::select(
+                        &[
+                            "command",
+                            "payload",
+                            "ssl_check",
+                            "trigger_id",
+                            "team_id",
+                            "channel_id"
+                        ][..]
+                    )
+                    .prop_map(str::to_owned),
                     any::<String>()
                 ],
                 prop_oneof![json().prop_map(|v| v.to_string()), any::<String>()],

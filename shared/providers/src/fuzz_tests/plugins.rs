@@ -72,7 +72,8 @@ fn event_meta() -> impl Strategy<Value = Option<EventMeta>> {
 /// RFC 3339's fixed shape `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`, digits where digits go.
 fn rfc3339_shaped(text: &str) -> bool {
     let b = text.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     if !(digits(0..4)
         && b.get(4) == Some(&b'-')
         && digits(5..7)

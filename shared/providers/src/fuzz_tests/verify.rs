@@ -78,7 +78,10 @@ fn all_verifiers() -> Vec<(&'static str, Verifier)> {
     let discord_key = sign::discord_public_key(&ED25519_SEED);
     let sendgrid_key = sign::ecdsa_p256_public_key(&P256_SCALAR);
     vec![
-        ("slack", provider_verifier("slack", &[("signing_secret", "s3cret")])),
+        (
+            "slack",
+            provider_verifier("slack", &[("signing_secret", "s3cret")]),
+        ),
         (
             "shopify",
             provider_verifier(
@@ -86,10 +89,22 @@ fn all_verifiers() -> Vec<(&'static str, Verifier)> {
                 &[("client_secret", "new"), ("client_secret_previous", "old")],
             ),
         ),
-        ("notion", provider_verifier("notion", &[("verification_token", "tok")])),
-        ("whatsapp", provider_verifier("whatsapp", &[("app_secret", "meta")])),
-        ("discord", provider_verifier("discord", &[("public_key", &discord_key)])),
-        ("sendgrid", provider_verifier("sendgrid", &[("verification_key", &sendgrid_key)])),
+        (
+            "notion",
+            provider_verifier("notion", &[("verification_token", "tok")]),
+        ),
+        (
+            "whatsapp",
+            provider_verifier("whatsapp", &[("app_secret", "meta")]),
+        ),
+        (
+            "discord",
+            provider_verifier("discord", &[("public_key", &discord_key)]),
+        ),
+        (
+            "sendgrid",
+            provider_verifier("sendgrid", &[("verification_key", &sendgrid_key)]),
+        ),
         (
             "standard-webhooks",
             provider_verifier(
