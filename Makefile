@@ -33,8 +33,8 @@ test: tools
 	infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast
 
 ## fuzz: the property-based fuzz suites (every test named `fuzz_tests::…`) with
-##       FUZZ_MULTIPLIER times the cases `make test` runs (default 50: about 100000 per verifier
-##       property); no emulator needed. `make fuzz FUZZ_MULTIPLIER=500` for a long run.
+##       FUZZ_MULTIPLIER times the cases `make test` runs (default 50: 50000 per HMAC verifier
+##       property, 1.5 million in all); no emulator needed. `make fuzz FUZZ_MULTIPLIER=500` for a long run.
 FUZZ_MULTIPLIER ?= 50
 fuzz: tools
 	SWITCHYARD_FUZZ_MULTIPLIER=$(FUZZ_MULTIPLIER) cargo nextest run --workspace --no-fail-fast \

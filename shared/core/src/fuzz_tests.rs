@@ -107,7 +107,7 @@ fn reference_glob(pattern: &[char], text: &[char]) -> bool {
 }
 
 proptest! {
-    #![proptest_config(config(2000))]
+    #![proptest_config(config(800))]
 
     /// Trigger-policy globs (event types, attributes) match exactly what the textbook
     /// definition matches; a small alphabet makes overlaps and repeats common.

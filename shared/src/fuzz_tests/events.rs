@@ -133,7 +133,7 @@ fn work_item(delivery_key: &str) -> WorkItem {
 }
 
 proptest! {
-    #![proptest_config(config(1000))]
+    #![proptest_config(config(400))]
 
     /// Encode → decode is the identity.
     #[test]

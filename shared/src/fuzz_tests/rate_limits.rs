@@ -72,7 +72,7 @@ fn imf_shaped(
 }
 
 proptest! {
-    #![proptest_config(config(3000))]
+    #![proptest_config(config(1500))]
 
     /// Any number of seconds: NaN is no wait, everything else a wait within [0, cap], exactly
     /// the seconds asked where they are inside it, and longer asks never wait less.

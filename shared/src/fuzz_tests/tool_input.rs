@@ -127,7 +127,7 @@ fn check_paths(input: &Value) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(config(300))]
+    #![proptest_config(config(150))]
 
     /// Arbitrary input to every method: valid, or violations whose paths point into it.
     #[test]

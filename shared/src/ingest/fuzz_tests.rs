@@ -269,7 +269,7 @@ fn check(
 }
 
 proptest! {
-    #![proptest_config(config(400))]
+    #![proptest_config(config(200))]
 
     /// Unsigned arbitrary requests to every provider: a 401 (or a typed refusal), never a
     /// panic or a 5xx.
@@ -468,7 +468,7 @@ fn query() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(1000))]
+    #![proptest_config(config(400))]
 
     /// The public entry on arbitrary unsigned requests: exactly the documented status (404
     /// unknown provider or instance, 413 too large, 405 wrong method, 403/200 Meta's check,

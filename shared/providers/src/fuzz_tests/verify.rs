@@ -364,7 +364,7 @@ proptest! {
 
 proptest! {
     // Public-key schemes are slow in unoptimized test builds: fewer cases.
-    #![proptest_config(config(96))]
+    #![proptest_config(config(64))]
 
     /// Discord (Ed25519, hex, `{timestamp}{body}`).
     #[test]
