@@ -1,6 +1,7 @@
 //! Property-based fuzz suite of the WorkItem decoder (the queue message every consumer reads):
 //! any message body is a WorkItem or a typed [`WorkItemError`], never a panic, and every WorkItem
-//! ingress can build reads back as itself.
+//! ingress can build reads back as itself. Also the trigger-policy glob, against the textbook
+//! matcher.
 //!
 //! `make fuzz` multiplies the case counts by `SWITCHYARD_FUZZ_MULTIPLIER`.
 
