@@ -16,7 +16,7 @@ export AWS_REGION            ?= us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export VENV
 
-.PHONY: dev test bench tools emulator emulator-stop fmt lint check validate template build sam-build \
+.PHONY: dev test fuzz bench tools emulator emulator-stop fmt lint check validate template build sam-build \
         invoke events clean
 
 ## dev: install tools, start the emulator (unless one answers), create the stack, seed demo
@@ -31,6 +31,14 @@ test: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast
+
+## fuzz: the property-based fuzz suites (every test named `fuzz_tests::…`) with
+##       FUZZ_MULTIPLIER times the cases `make test` runs (default 50: 50000 per HMAC verifier
+##       property, 1.5 million in all); no emulator needed. `make fuzz FUZZ_MULTIPLIER=500` for a long run.
+FUZZ_MULTIPLIER ?= 50
+fuzz: tools
+	SWITCHYARD_FUZZ_MULTIPLIER=$(FUZZ_MULTIPLIER) cargo nextest run --workspace --no-fail-fast \
+	  --no-tests=warn -E 'test(/fuzz_tests::/)'
 
 ## bench: criterion benches of the ingest path, cold start, binary sizes, AWS calls per webhook.
 bench: tools

@@ -17,6 +17,8 @@ pub mod deliveries;
 pub mod dynamo;
 pub mod error;
 pub mod events;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod ingest;
 pub mod instances;
 pub mod keys;

@@ -2,6 +2,8 @@
 //! clock, secrets, the WorkItem on the ingress queue, trigger policies and HTTP replies.
 
 pub mod clock;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod policy;
 pub mod reply;
 pub mod secret;

@@ -35,8 +35,13 @@ pub struct WorkItem {
     /// The provider's retry counter, when it sent one (Slack `X-Slack-Retry-Num`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_num: Option<u32>,
-    /// The parsed payload, inline.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The parsed payload, inline. A JSON `null` body is a payload too (`Some(Null)`), kept
+    /// apart from an absent one so it survives the queue.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub payload: Option<Value>,
     /// Where the payload is when it was too large to travel inline (S3 key in the payload bucket).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +61,11 @@ pub struct EventMeta {
     /// Unix seconds the provider says it happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub occurred_at: Option<u64>,
+}
+
+/// A field that is there is `Some`, even when it is `null` (an absent one is `None` by default).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl WorkItem {
@@ -119,6 +129,21 @@ mod tests {
             WorkItem::parse("garbage"),
             Err(WorkItemError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_null_payload_survives_the_queue() {
+        let mut i = item();
+        i.payload = Some(serde_json::Value::Null);
+        assert_eq!(WorkItem::parse(&i.to_json()).expect("parse"), i);
+    }
+
+    #[test]
+    fn payload_numbers_survive_the_queue_exactly() {
+        // Without serde_json's correctly rounded parsing this reads back one ULP off.
+        let mut i = item();
+        i.payload = Some(serde_json::json!([1.6261337865382624e146, 0.1, 5e-324]));
+        assert_eq!(WorkItem::parse(&i.to_json()).expect("parse"), i);
     }
 
     #[test]

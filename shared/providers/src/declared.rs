@@ -111,13 +111,16 @@ impl Declared {
         source: &CompiledSource,
         context: &Context<'_>,
     ) -> Result<Delivery, Malformed> {
+        // An empty id would be one dedup key for every such event: all but the first dropped.
         let id = source
             .id
             .eval(context)
+            .filter(|id| !id.is_empty())
             .ok_or_else(|| Malformed("an event has no id".into()))?;
         let kind = source
             .event_type
             .eval(context)
+            .filter(|kind| !kind.is_empty())
             .ok_or_else(|| Malformed(format!("event {id} has no type")))?;
         let named = Context {
             event_type: Some(&kind),
@@ -157,34 +160,55 @@ impl Declared {
 }
 
 /// Unix seconds (`1767225600`, `"1767225600"`) or RFC 3339 (`2026-01-01T00:00:00.000Z`,
-/// `…+02:00`).
+/// `…+02:00`). Anything else, including RFC 3339's shape with a sign in a field, another
+/// separator or trailing text, is no time (the receive time stands in).
 pub fn parse_time(text: &str) -> Option<u64> {
     if let Ok(secs) = text.parse::<u64>() {
         return Some(secs);
     }
     let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    let separators = b.get(4) == Some(&b'-')
+        && b.get(7) == Some(&b'-')
+        && matches!(b.get(10), Some(b'T' | b't' | b' '))
+        && b.get(13) == Some(&b':')
+        && b.get(16) == Some(&b':');
+    if !separators {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    // Digits only: `str::parse` would take a sign (`T-1:00:00`).
+    let num = |r: std::ops::Range<usize>| {
+        let digits = text.get(r)?;
+        digits
+            .bytes()
+            .all(|d| d.is_ascii_digit())
+            .then(|| digits.parse::<i64>().ok())?
+    };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let mut rest = &text[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         rest = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+        if rest.len() == frac.len() {
+            return None;
+        }
     }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
+    let offset = match rest.as_bytes() {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (rest.get(1..3)?, rest.get(4..6)?);
+            let field = |f: &str| {
+                f.bytes()
+                    .all(|d| d.is_ascii_digit())
+                    .then(|| f.parse::<i64>().ok())?
             };
-            let oh = rest.get(1..3)?.parse::<i64>().ok()?;
-            let om = rest.get(4..6)?.parse::<i64>().ok()?;
+            let (oh, om) = (field(oh)?, field(om)?);
+            if oh > 23 || om > 59 {
+                return None;
+            }
+            let sign = if *sign == b'+' { 1 } else { -1 };
             sign * (oh * 3600 + om * 60)
         }
+        _ => return None,
     };
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
@@ -217,5 +241,41 @@ mod tests {
         assert_eq!(parse_time("2025-12-31T19:00:00-05:00"), Some(1_767_225_600));
         assert_eq!(parse_time("yesterday"), None);
         assert_eq!(parse_time("2026-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn times_of_the_wrong_shape_are_refused() {
+        for bad in [
+            "2026-01-01T-1:00:00Z",
+            "2026-01-01T00:+5:00Z",
+            "2026-+1-01T00:00:00Z",
+            "2026-01-01T00x00x00Z",
+            "2026-01-01T00:00:00.Z",
+            "2026-01-01T00:00:00+02x00",
+            "2026-01-01T00:00:00+02:00junk",
+            "2026-01-01T00:00:00+02:-1",
+            "2026-01-01T00:00:00+24:00",
+            "2026-01-01T00:00:00Zjunk",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_empty_id_or_type_is_malformed() {
+        let registry = crate::Registry::load().expect("registry");
+        let shopify = registry.plugin("shopify").expect("shopify");
+        let request = |id: &str, topic: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-shopify-webhook-id", id.parse().expect("value"));
+            headers.insert("x-shopify-topic", topic.parse().expect("value"));
+            shopify.interpret(&crate::plugin::Inbound {
+                headers: &headers,
+                body: b"{}",
+            })
+        };
+        assert!(request("w1", "orders/create").is_ok());
+        assert!(request("", "orders/create").is_err());
+        assert!(request("w1", "").is_err());
     }
 }

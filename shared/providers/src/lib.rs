@@ -11,6 +11,8 @@
 pub mod declared;
 pub mod demo;
 pub mod discord;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod plugin;
 pub mod samples;
 pub mod slack;

@@ -18,6 +18,9 @@
 
 mod handshake;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -61,14 +61,14 @@ pub struct Exchange {
 pub struct Buckets(Mutex<HashMap<String, (u64, Instant)>>);
 
 impl Buckets {
-    fn wait_for(&self, route: &str) -> Option<Duration> {
+    pub(crate) fn wait_for(&self, route: &str) -> Option<Duration> {
         let map = self.0.lock().ok()?;
         let (remaining, reset) = map.get(route)?;
         let now = Instant::now();
         (*remaining == 0 && *reset > now).then(|| *reset - now)
     }
 
-    fn update(&self, route: &str, headers: &BTreeMap<String, String>) {
+    pub(crate) fn update(&self, route: &str, headers: &BTreeMap<String, String>) {
         let remaining = headers
             .get("x-ratelimit-remaining")
             .and_then(|v| v.parse::<u64>().ok());
@@ -247,7 +247,7 @@ const MAX_PROVIDER_WAIT: Duration = Duration::from_secs(3600);
 
 /// A provider-given wait in seconds, safely: negative is none, NaN is ignored, `inf` and
 /// `1e300` are capped, never a panic.
-fn provider_wait(secs: f64) -> Option<Duration> {
+pub(crate) fn provider_wait(secs: f64) -> Option<Duration> {
     if secs.is_nan() {
         return None;
     }
@@ -257,7 +257,7 @@ fn provider_wait(secs: f64) -> Option<Duration> {
 
 /// The wait a 429/503 asks for: `Retry-After` (seconds or HTTP date), else Discord's
 /// `retry_after` body field (seconds, decimals).
-fn retry_after(headers: &BTreeMap<String, String>, body: &Value) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &BTreeMap<String, String>, body: &Value) -> Option<Duration> {
     if let Some(value) = headers.get("retry-after") {
         if let Ok(secs) = value.trim().parse::<f64>() {
             return provider_wait(secs);
