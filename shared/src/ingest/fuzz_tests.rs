@@ -394,6 +394,7 @@ static APP: LazyLock<App> = LazyLock::new(|| {
         receipts_table: name("receipts"),
         cursors_table: name("cursors"),
         platform_keys_secret: name("platform-keys"),
+        oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,
     };
     let limits = Limits {
