@@ -1538,10 +1538,40 @@ mod tests {
         }
     }
 
+    /// The guard's verdict on `url` with no network at all: shape, allowlist, the IP-literal rule
+    /// and, for names, the pinned answers as the resolver screens them.
+    fn guard_refuses(
+        http: &SecureHttp,
+        p: &Policy,
+        table: &BTreeMap<String, Vec<IpAddr>>,
+        url: &str,
+    ) -> bool {
+        let Ok(hop) = Hop::first(p, request("GET", url)) else {
+            return true;
+        };
+        let Ok(host) = http.check_target(p, &hop.url) else {
+            return true;
+        };
+        if parse_ip_host(&host).is_some() {
+            return false;
+        }
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        let found = table
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(|ip| SocketAddr::new(*ip, 0))
+            .collect();
+        screen(&host, found).is_err()
+    }
+
     #[tokio::test]
     async fn ssrf_corpus_has_no_escapes() {
         // A loopback trap no case may reach, an exempt upstream whose exemption no other
-        // spelling may borrow, and an exempt redirector pointing at blocked places.
+        // spelling may borrow, and an exempt redirector pointing at blocked loopback spellings.
+        // Each case is first judged by the guard without network, and only sent through the
+        // client once the guard refuses it: a broken guard fails this test without sending
+        // anything to a non-loopback address.
         let trap = echo().await;
         let exempt = echo().await;
         let (t, e) = (trap.addr.port(), exempt.addr.port());
@@ -1553,8 +1583,8 @@ mod tests {
             format!("http://0.0.0.0:{t}/"),
             format!("http://rebind.test:{t}/"),
             format!("http://localhost:{e}/"),
-            "http://169.254.169.254/latest/meta-data/".to_owned(),
-            "http://metadata.google.internal/computeMetadata/v1/".to_owned(),
+            format!("http://mapped.test:{t}/"),
+            format!("http://[::ffff:127.0.0.1]:{e}/"),
         ];
         let targets = redirect_targets.clone();
         let redirector = Upstream::start(move |seen| {
@@ -1706,11 +1736,20 @@ mod tests {
             format!("http://127.0.0.2:{e}/"),
             format!("http://rebind.test:{e}/"),
         ]);
-        // Redirects from an allowed, exempt upstream to blocked places.
-        corpus.extend((0..redirect_targets.len()).map(|i| redirector.url(&format!("/r/{i}"))));
 
         let mut escapes = Vec::new();
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        let preflight: Vec<&String> = corpus
+            .iter()
+            .chain(&redirect_targets)
+            .filter(|url| !guard_refuses(&http, &p, &table, url))
+            .collect();
+        assert!(
+            preflight.is_empty(),
+            "the guard lets these through (not sent): {preflight:#?}"
+        );
+        // Redirects from an allowed, exempt upstream to blocked places.
+        corpus.extend((0..redirect_targets.len()).map(|i| redirector.url(&format!("/r/{i}"))));
         for url in &corpus {
             let result = http.send(&p, request("GET", url)).await;
             match refusal(&result) {
