@@ -563,10 +563,7 @@ mod tests {
             code(none.check_call(&post, &grant, &call("D0DIRECT"))),
             "denied"
         );
-        let with_dms = TriggerPolicy {
-            dms: true,
-            ..grant.clone()
-        };
+        let with_dms = TriggerPolicy { dms: true, ..grant };
         assert_eq!(
             code(none.check_call(&post, &with_dms, &call("D0DIRECT"))),
             "ok"
