@@ -189,3 +189,51 @@ async fn guardrails_match_notion_ids_with_or_without_dashes() {
     }
     assert!(notion.requests().is_empty(), "no provider call");
 }
+
+#[tokio::test]
+async fn plain_http_is_refused_unless_the_instance_allows_it() {
+    let upstream = Fake::slack().await; // a loopback HTTP server as the upstream
+    let addr: std::net::SocketAddr = upstream
+        .base_url
+        .trim_start_matches("http://")
+        .parse()
+        .expect("addr");
+    let (stack, base) =
+        crate::support::serving_stack_with(|app| app.with_ssrf_exemptions(vec![addr])).await;
+    for (id, plain) in [("strict-http", None), ("lenient-http", Some("true"))] {
+        let mut settings = vec![
+            ("allowed_hosts".to_owned(), "127.0.0.1".to_owned()),
+            ("credential".to_owned(), "xoxb-injected-secret".to_owned()),
+            ("credential_prefix".to_owned(), "Bearer ".to_owned()),
+        ];
+        if let Some(flag) = plain {
+            settings.push(("allow_plain_http".into(), flag.into()));
+        }
+        switchyard_ops::admin::create_instance(&stack.app, "http", id, "acme", &settings)
+            .await
+            .expect("instance");
+        switchyard_ops::admin::grant(&stack.app, id, AGENT, &TriggerPolicy::default())
+            .await
+            .expect("grant");
+    }
+    let input = json!({"method": "POST", "url": format!("{}/chat.postMessage", upstream.base_url),
+        "body": {"channel": "C1", "text": "over http"}});
+
+    let answer = call(
+        &base,
+        "http.secure_http_request",
+        "strict-http",
+        input.clone(),
+    )
+    .await;
+    assert_eq!(answer, (403, "denied".to_owned()));
+    assert!(upstream.requests().is_empty(), "refused before connecting");
+
+    // Allowed, the request goes out without the credential (the fake Slack says not_authed).
+    let answer = call(&base, "http.secure_http_request", "lenient-http", input).await;
+    assert_eq!(answer, (200, "ok".to_owned()));
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 1);
+    let text = format!("{:?}", sent[0]);
+    assert!(!text.contains("xoxb-injected-secret"), "{text}");
+}
