@@ -9,6 +9,7 @@
 mod cli;
 mod consumer;
 mod discord;
+mod egress;
 mod fakes;
 mod keys;
 mod notion_poll;

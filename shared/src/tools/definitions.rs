@@ -120,6 +120,10 @@ pub struct MethodExec {
     /// Input pointers the instance's allow/deny lists apply to.
     #[serde(default)]
     pub guardrails: Vec<String>,
+    /// How a guarded pointer's values compare (`notion_id`, `slack_channel`, ...); unlisted
+    /// pointers compare exactly. See [`crate::tools::guardrails::FieldKind`].
+    #[serde(default)]
+    pub guardrail_kinds: BTreeMap<String, crate::tools::guardrails::FieldKind>,
     /// What one successful call costs, where the provider prices per call (receipts carry it).
     #[serde(default)]
     pub cost_per_call: Option<f64>,
@@ -373,6 +377,14 @@ fn check(i: &Integration) -> Result<(), String> {
                     ));
                 }
             }
+        }
+        if let Some(pointer) = m
+            .exec
+            .guardrail_kinds
+            .keys()
+            .find(|p| !m.exec.guardrails.contains(p))
+        {
+            return Err(format!("{}: guardrail kind for unguarded {pointer}", m.id));
         }
         for pointer in &m.exec.guardrails {
             let first = pointer

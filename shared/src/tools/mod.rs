@@ -287,10 +287,9 @@ pub async fn invoke(
         Ok(g) => g,
         Err(e) => return fail(ToolError::misconfigured(&e.to_string())),
     };
-    if let Err(denied) =
-        guardrails.check_input(tool_id, &method.def.exec.guardrails, &request.input)
-    {
-        return fail(ToolError::new("denied", denied.to_string(), false));
+    let grant = &instance.grants[&request.agent_id]; // present: checked above
+    if let Err(denied) = guardrails.check_call(method, grant, &request.input) {
+        return fail(ToolError::new(denied.code(), denied.to_string(), false));
     }
     match app.tool_state.disabled(&instance.id, tool_id).await {
         Ok(Some(reason)) => {

@@ -25,7 +25,8 @@ fn strings(value: Option<&Value>) -> BTreeMap<String, String> {
 
 /// The instance's policy: `allowed_hosts` (comma-separated), `credential_placement`
 /// (`header` | `query` | `body`), `credential_name`, `credential_prefix`,
-/// `max_response_bytes`, `timeout_ms`; the sealed `credential` is injected.
+/// `max_response_bytes`, `timeout_ms`, `allow_plain_http` (`true` to allow `http` URLs, which
+/// never carry the credential); the sealed `credential` is injected.
 fn policy(call: &Call<'_>) -> Result<Policy, ToolError> {
     let config = &call.instance.config;
     let allowed_hosts: Vec<String> = config
@@ -87,6 +88,9 @@ fn policy(call: &Call<'_>) -> Result<Policy, ToolError> {
             .unwrap_or(1024 * 1024),
         timeout,
         max_redirects: 3,
+        allow_plain_http: config
+            .get("allow_plain_http")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
     })
 }
 
@@ -140,12 +144,12 @@ pub(crate) async fn run(call: &mut Call<'_>, input: &Value) -> Result<Value, Too
             attempt.decision = Some(format!("refused or failed: {e}"));
             call.attempts.push(attempt);
             Err(match e {
-                SecureHttpError::HostNotAllowed(_) | SecureHttpError::BlockedAddress { .. } => {
-                    ToolError {
-                        code: "denied".into(),
-                        ..ToolError::invalid_input_message(e.to_string())
-                    }
-                }
+                SecureHttpError::HostNotAllowed(_)
+                | SecureHttpError::BlockedAddress { .. }
+                | SecureHttpError::PlainHttpNotAllowed(_) => ToolError {
+                    code: "denied".into(),
+                    ..ToolError::invalid_input_message(e.to_string())
+                },
                 SecureHttpError::BadRequest(_) => ToolError::invalid_input_message(e.to_string()),
                 SecureHttpError::Timeout => ToolError {
                     code: "timeout".into(),

@@ -15,9 +15,14 @@
 //!   the peer address of every response is checked again.
 //! - **Limits**: one timeout for the whole call (redirects and body included), a redirect cap, a
 //!   response size cap enforced while streaming.
-//! - **Secrecy**: the credential is injected per hop, never logged, never in a `Debug` output, an
-//!   error or [`Response::final_url`]; occurrences of it in what the upstream sends back are
-//!   replaced by `[REDACTED]` (an echo endpoint cannot hand it to the agent).
+//! - **Secrecy**: the credential is injected per hop, and only into a hop that is `https` and
+//!   has the origin (scheme, host, port) of the first URL, the one the agent addressed on the
+//!   credential's allowed host: a redirect to another host, even an allowed one, or to another
+//!   port, goes without it. Plain `http` is refused unless the instance allows it
+//!   ([`Policy::allow_plain_http`]), and even then carries no credential. The credential is never
+//!   logged, never in a `Debug` output, an error or [`Response::final_url`]; occurrences of it in
+//!   what the upstream sends back are replaced by `[REDACTED]` (an echo endpoint cannot hand it
+//!   to the agent).
 //!
 //! # Name resolution and the test exemption
 //!
@@ -31,7 +36,10 @@
 //!   is exactly one of the exempt socket addresses, refused when the IP is blocked.
 //!
 //! The exempt list exists for tests that run a fake upstream on `127.0.0.1:<port>`; production
-//! passes an empty list.
+//! passes an empty list. Likewise [`Options::resolution`] can answer names from a fixed table
+//! instead of DNS (the answers are screened exactly as DNS answers are), so tests exercise names
+//! that point at blocked addresses without any real lookup, and [`Options::extra_roots_der`]
+//! lets a test upstream's private CA be trusted.
 
 use std::collections::BTreeMap;
 use std::error::Error as StdError;
@@ -88,6 +96,9 @@ pub struct Policy {
     pub timeout: Duration,
     /// Redirects followed; one more is [`SecureHttpError::TooManyRedirects`].
     pub max_redirects: usize,
+    /// Whether plain `http` URLs may be requested at all (instance config `allow_plain_http`).
+    /// Even then the credential is never sent over them.
+    pub allow_plain_http: bool,
 }
 
 impl Default for Policy {
@@ -99,6 +110,7 @@ impl Default for Policy {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             timeout: DEFAULT_TIMEOUT,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            allow_plain_http: false,
         }
     }
 }
@@ -186,6 +198,8 @@ pub struct Response {
 pub enum SecureHttpError {
     #[error("host not allowed: {0}")]
     HostNotAllowed(String),
+    #[error("plain http to {0} is not allowed on this instance (allow_plain_http); use https")]
+    PlainHttpNotAllowed(String),
     #[error("address {addr} of {host} is not reachable from here")]
     BlockedAddress { host: String, addr: String },
     #[error("bad request: {0}")]
@@ -277,17 +291,41 @@ struct BlockedResolution {
     addr: IpAddr,
 }
 
-/// The client's DNS resolver: system resolution (`tokio::net::lookup_host`) minus every blocked
-/// address. Names never get exemptions (the resolver does not know the port).
-#[derive(Debug, Clone, Copy, Default)]
-struct GuardedResolver;
+/// Where host names get their addresses.
+#[derive(Debug, Clone, Default)]
+pub enum Resolution {
+    /// The system resolver (`tokio::net::lookup_host`): production.
+    #[default]
+    System,
+    /// Only this table (name, lowercase without a trailing dot → addresses), like curl's
+    /// `--resolve`; a name not in it has no addresses. No DNS query is ever made.
+    Table(BTreeMap<String, Vec<IpAddr>>),
+}
+
+/// The client's DNS resolver: [`Resolution`] minus every blocked address. Names never get
+/// exemptions (the resolver does not know the port).
+#[derive(Debug, Clone, Default)]
+struct GuardedResolver {
+    resolution: Arc<Resolution>,
+}
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
+        let resolution = self.resolution.clone();
         Box::pin(async move {
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let found: Vec<SocketAddr> = match resolution.as_ref() {
+                Resolution::System => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+                Resolution::Table(table) => {
+                    let key = host.trim_end_matches('.').to_ascii_lowercase();
+                    table
+                        .get(&key)
+                        .into_iter()
+                        .flatten()
+                        .map(|ip| SocketAddr::new(*ip, 0))
+                        .collect()
+                }
+            };
             let addrs = screen(&host, found)?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -338,21 +376,57 @@ pub struct SecureHttp {
     exempt: Arc<[SocketAddr]>,
 }
 
+/// How the engine is built. Production uses [`SecureHttp::new`] with an empty exempt list, which
+/// is `Options::default()`.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// **Empty in production.** Exact socket addresses (IP *and* port) that may be reached
+    /// although their IP is blocked, so tests can run a fake upstream on `127.0.0.1:<port>`. It
+    /// applies only to URLs whose host is that IP literal with that port; host names are never
+    /// exempt, and every other port of the IP stays blocked.
+    pub exempt: Vec<SocketAddr>,
+    /// Where names get their addresses (the answers are screened either way).
+    pub resolution: Resolution,
+    /// Trust anchors (DER certificates) besides the system's: a test upstream's private CA.
+    pub extra_roots_der: Vec<Vec<u8>>,
+}
+
 impl SecureHttp {
-    /// The engine. **`exempt` must be empty in production.** It lists exact socket addresses
-    /// (IP *and* port) that may be reached although their IP is blocked, so tests can run a fake
-    /// upstream on `127.0.0.1:<port>`. It applies only to URLs whose host is that IP literal with
-    /// that port; host names are never exempt, and every other port of the IP stays blocked.
+    /// The engine with `exempt` as in [`Options::exempt`] (**empty in production**).
     pub fn new(exempt: Vec<SocketAddr>) -> Self {
+        Self::with_options(Options {
+            exempt,
+            ..Options::default()
+        })
+    }
+
+    /// The engine built with `options`.
+    pub fn with_options(options: Options) -> Self {
+        let Options {
+            exempt,
+            resolution,
+            extra_roots_der,
+        } = options;
         // The crypto provider the AWS SDK links, shared with reqwest's rustls (as in `App`).
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let resolver = GuardedResolver {
+            resolution: Arc::new(resolution),
+        };
+        let roots: Vec<reqwest::Certificate> = extra_roots_der
+            .iter()
+            .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+            .collect();
         let builder = || {
-            reqwest::Client::builder()
+            let mut builder = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 // A proxy would resolve names itself, out of reach of the guarded resolver.
                 .no_proxy()
-                .dns_resolver(Arc::new(GuardedResolver))
-                .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+                .dns_resolver(Arc::new(resolver.clone()))
+                .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
+            for root in &roots {
+                builder = builder.add_root_certificate(root.clone());
+            }
+            builder
         };
         let client = match builder().build() {
             Ok(client) => Some(client),
@@ -390,11 +464,17 @@ impl SecureHttp {
             .as_ref()
             .ok_or_else(|| SecureHttpError::Transport("http client unavailable".into()))?;
         let mut hop = Hop::first(policy, request)?;
+        // The credential belongs to the origin the agent addressed, over https only.
+        let credential_origin = hop.url.origin();
         let mut redirects = 0;
         loop {
             let host = self.check_target(policy, &hop.url)?;
+            let credential = policy
+                .credential
+                .as_ref()
+                .filter(|_| hop.url.scheme() == "https" && hop.url.origin() == credential_origin);
             let response = client
-                .execute(hop.build(client, policy.credential.as_ref())?)
+                .execute(hop.build(client, credential)?)
                 .await
                 .map_err(|e| transport(e, &host))?;
             if let Some(peer) = response.remote_addr() {
@@ -439,7 +519,8 @@ impl SecureHttp {
         }
     }
 
-    /// Allowlist, then (for IP literals) the SSRF rule with the exemption; returns the host.
+    /// Allowlist, then (for IP literals) the SSRF rule with the exemption, then the scheme;
+    /// returns the host.
     fn check_target(&self, policy: &Policy, url: &Url) -> Result<String, SecureHttpError> {
         let host = url
             .host_str()
@@ -458,6 +539,9 @@ impl SecureHttp {
                     addr: ip.to_string(),
                 });
             }
+        }
+        if url.scheme() == "http" && !policy.allow_plain_http {
+            return Err(SecureHttpError::PlainHttpNotAllowed(host));
         }
         Ok(host)
     }
@@ -799,6 +883,7 @@ fn scrub_error(e: SecureHttpError, secret: Option<&str>) -> SecureHttpError {
     };
     match e {
         SecureHttpError::HostNotAllowed(h) => SecureHttpError::HostNotAllowed(clean(h)),
+        SecureHttpError::PlainHttpNotAllowed(h) => SecureHttpError::PlainHttpNotAllowed(clean(h)),
         SecureHttpError::BlockedAddress { host, addr } => SecureHttpError::BlockedAddress {
             host: clean(host),
             addr,
@@ -817,8 +902,8 @@ mod tests {
     use std::sync::Mutex;
     use std::time::Instant;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
     use super::*;
 
@@ -865,39 +950,83 @@ mod tests {
         }
     }
 
-    /// A hand-written HTTP/1.1 server on 127.0.0.1 (one request per connection).
+    /// A hand-written HTTP/1.1 server on a loopback address (one request per connection), plain
+    /// or TLS with a certificate for 127.0.0.1 and 127.0.0.2 from a private test CA
+    /// (`testdata/`, a test-only key valid until 2126).
     struct Upstream {
         addr: SocketAddr,
+        tls: bool,
         seen: Arc<Mutex<Vec<Seen>>>,
         connections: Arc<AtomicUsize>,
     }
 
+    const TEST_CA: &[u8] = include_bytes!("testdata/secure_http_test_ca.der");
+    const TEST_CERT: &[u8] = include_bytes!("testdata/secure_http_test_upstream.der");
+    const TEST_KEY: &[u8] = include_bytes!("testdata/secure_http_test_upstream.key.der");
+
+    fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(TEST_CERT.to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(TEST_KEY.to_vec())),
+            )
+            .expect("test certificate");
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+
     impl Upstream {
         async fn start(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            Self::bind("127.0.0.1", false, handler).await
+        }
+
+        async fn start_tls(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
+            Self::bind("127.0.0.1", true, handler).await
+        }
+
+        async fn bind(
+            ip: &str,
+            tls: bool,
+            handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
+        ) -> Self {
+            let listener = TcpListener::bind((ip, 0)).await.expect("bind");
             let addr = listener.local_addr().expect("addr");
             let seen = Arc::new(Mutex::new(Vec::new()));
             let connections = Arc::new(AtomicUsize::new(0));
             let handler = Arc::new(handler);
             let (seen2, connections2) = (seen.clone(), connections.clone());
+            let acceptor = tls.then(tls_acceptor);
             tokio::spawn(async move {
                 while let Ok((stream, _)) = listener.accept().await {
                     connections2.fetch_add(1, Ordering::SeqCst);
                     let (seen, handler) = (seen2.clone(), handler.clone());
+                    let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        let _ = serve(stream, &seen, handler.as_ref()).await;
+                        let _ = match acceptor {
+                            Some(acceptor) => match acceptor.accept(stream).await {
+                                Ok(stream) => serve(stream, &seen, handler.as_ref()).await,
+                                Err(e) => Err(e),
+                            },
+                            None => serve(stream, &seen, handler.as_ref()).await,
+                        };
                     });
                 }
             });
             Self {
                 addr,
+                tls,
                 seen,
                 connections,
             }
         }
 
         fn url(&self, path: &str) -> String {
-            format!("http://{}{path}", self.addr)
+            let scheme = if self.tls { "https" } else { "http" };
+            format!("{scheme}://{}{path}", self.addr)
         }
 
         fn seen(&self) -> Vec<Seen> {
@@ -910,7 +1039,7 @@ mod tests {
     }
 
     async fn serve(
-        mut stream: TcpStream,
+        mut stream: impl AsyncRead + AsyncWrite + Unpin,
         seen: &Mutex<Vec<Seen>>,
         handler: &(dyn Fn(&Seen) -> Reply + Send + Sync),
     ) -> std::io::Result<()> {
@@ -971,25 +1100,42 @@ mod tests {
 
     /// Echoes what it received as JSON, plus the authorization header and a cookie.
     async fn echo() -> Upstream {
-        Upstream::start(|seen| {
-            let mut reply = Reply::json(seen);
-            let auth = seen
-                .headers
-                .get("authorization")
-                .cloned()
-                .unwrap_or_default();
-            reply.headers.push(("x-echo-auth".into(), auth));
-            reply
-                .headers
-                .push(("set-cookie".into(), "session=abc".into()));
-            reply.headers.push(("X-Mixed-Case".into(), "yes".into()));
-            reply
-        })
-        .await
+        Upstream::start(echo_reply).await
     }
 
+    /// [`echo`] over TLS.
+    async fn echo_tls() -> Upstream {
+        Upstream::start_tls(echo_reply).await
+    }
+
+    fn echo_reply(seen: &Seen) -> Reply {
+        let mut reply = Reply::json(seen);
+        let auth = seen
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
+        reply.headers.push(("x-echo-auth".into(), auth));
+        reply
+            .headers
+            .push(("set-cookie".into(), "session=abc".into()));
+        reply.headers.push(("X-Mixed-Case".into(), "yes".into()));
+        reply
+    }
+
+    /// The engine, with `exempt`'s addresses exempt and the test CA trusted.
     fn engine(exempt: &[&Upstream]) -> SecureHttp {
-        SecureHttp::new(exempt.iter().map(|u| u.addr).collect())
+        SecureHttp::with_options(Options {
+            exempt: exempt.iter().map(|u| u.addr).collect(),
+            extra_roots_der: vec![TEST_CA.to_vec()],
+            ..Options::default()
+        })
+    }
+
+    /// The same policy with plain http allowed.
+    fn plain(mut p: Policy) -> Policy {
+        p.allow_plain_http = true;
+        p
     }
 
     fn policy(hosts: &[&str], placement: Option<Placement>) -> Policy {
@@ -1033,7 +1179,7 @@ mod tests {
 
     #[tokio::test]
     async fn header_credential_reaches_upstream_not_the_response() {
-        let up = echo().await;
+        let up = echo_tls().await;
         let http = engine(&[&up]);
         let mut req = request("get", &up.url("/v1/items?page=2"));
         req.headers.insert("X-Trace".into(), "t-1".into());
@@ -1067,7 +1213,7 @@ mod tests {
 
     #[tokio::test]
     async fn query_credential_reaches_upstream_not_the_response() {
-        let up = echo().await;
+        let up = echo_tls().await;
         let http = engine(&[&up]);
         let placement = Some(Placement::Query {
             name: "api_key".into(),
@@ -1091,7 +1237,7 @@ mod tests {
 
     #[tokio::test]
     async fn body_credential_reaches_upstream_not_the_response() {
-        let up = echo().await;
+        let up = echo_tls().await;
         let http = engine(&[&up]);
         let p = policy(
             &["127.0.0.1"],
@@ -1175,7 +1321,8 @@ mod tests {
         let exempt_up = echo().await;
         let other_loopback = echo().await; // listening, but not exempt
         let http = engine(&[&exempt_up]);
-        let p = policy(
+        // Plain http allowed: what refuses these is the address, not the scheme.
+        let p = plain(policy(
             &[
                 "127.0.0.1",
                 "10.0.0.1",
@@ -1185,7 +1332,7 @@ mod tests {
                 "localhost",
             ],
             bearer(),
-        );
+        ));
         let cases = [
             (other_loopback.url("/"), "127.0.0.1", vec!["127.0.0.1"]),
             ("http://10.0.0.1/".to_owned(), "10.0.0.1", vec!["10.0.0.1"]),
@@ -1226,9 +1373,9 @@ mod tests {
         assert_eq!(exempt_up.connections(), 0);
     }
 
-    /// An exempt upstream that redirects according to the path.
-    async fn redirector(non_exempt: SocketAddr) -> Upstream {
-        Upstream::start(move |seen| {
+    /// An exempt upstream (TLS or not) that redirects according to the path.
+    async fn redirector(non_exempt: SocketAddr, tls: bool) -> Upstream {
+        Upstream::bind("127.0.0.1", tls, move |seen| {
             let path = seen.target.split('?').next().unwrap_or_default();
             match path {
                 "/to-loopback" => Reply::redirect(302, &format!("http://{non_exempt}/")),
@@ -1258,9 +1405,12 @@ mod tests {
     #[tokio::test]
     async fn redirects_to_blocked_or_unlisted_hosts_are_refused() {
         let target = echo().await; // loopback, not exempt
-        let up = redirector(target.addr).await;
+        let up = redirector(target.addr, false).await;
         let http = engine(&[&up]);
-        let p = policy(&["127.0.0.1", "169.254.169.254", "localhost"], bearer());
+        let p = plain(policy(
+            &["127.0.0.1", "169.254.169.254", "localhost"],
+            bearer(),
+        ));
 
         let blocked = |host: &str, addrs: &[&str], err: &SecureHttpError| {
             matches!(err, SecureHttpError::BlockedAddress { host: h, addr }
@@ -1289,9 +1439,339 @@ mod tests {
         assert_eq!(target.connections(), 0);
     }
 
+    /// Whether the credential (as is or URL-encoded) is anywhere in what an upstream received.
+    fn carries_secret(seen: &Seen) -> bool {
+        let text = serde_json::to_string(seen).expect("serialize");
+        let encoded: String = form_urlencoded::byte_serialize(SECRET.as_bytes()).collect();
+        text.contains(SECRET) || text.contains(&encoded)
+    }
+
+    #[tokio::test]
+    async fn the_credential_never_leaves_https_or_its_host() {
+        // Another allowed host (127.0.0.2) and another port of the same host, both TLS.
+        let other_host = Upstream::bind("127.0.0.2", true, echo_reply).await;
+        let other_port = echo_tls().await;
+        let plain_up = echo().await;
+        let (to_host, to_port) = (other_host.url("/landing"), other_port.url("/landing"));
+        let first = Upstream::start_tls(move |seen| {
+            match seen.target.split('?').next().unwrap_or_default() {
+                "/to-other-host" => Reply::redirect(307, &to_host),
+                "/to-other-port" => Reply::redirect(307, &to_port),
+                "/same-origin" => Reply::redirect(307, "/landing"),
+                _ => echo_reply(seen),
+            }
+        })
+        .await;
+        let http = engine(&[&first, &other_host, &other_port, &plain_up]);
+        let placements = [
+            bearer(),
+            Some(Placement::Query {
+                name: "api_key".into(),
+            }),
+            Some(Placement::BodyField {
+                name: "token".into(),
+            }),
+        ];
+        for placement in &placements {
+            let p = policy(&["127.0.0.1", "127.0.0.2"], placement.clone());
+            for (path, target) in [
+                ("/to-other-host", &other_host),
+                ("/to-other-port", &other_port),
+                ("/same-origin", &first),
+            ] {
+                let before = (first.seen().len(), target.seen().len());
+                let response = http
+                    .send(&p, request("POST", &first.url(path)))
+                    .await
+                    .expect("send");
+                assert_eq!(response.redirects, 1, "{path}");
+                assert_no_secret(&response);
+                assert!(
+                    carries_secret(&first.seen()[before.0]),
+                    "{placement:?}: the configured origin gets the credential"
+                );
+                let landed = target.seen().last().cloned().expect("landed");
+                assert_eq!(landed.target.split('?').next(), Some("/landing"));
+                let same_origin = path == "/same-origin";
+                assert_eq!(
+                    carries_secret(&landed),
+                    same_origin,
+                    "{placement:?} {path}: the credential follows only a same-origin redirect"
+                );
+                if !same_origin {
+                    assert_eq!(target.seen().len(), before.1 + 1);
+                }
+            }
+
+            // Plain http: refused unless the instance allows it, and then sent bare.
+            let before = plain_up.connections();
+            let err = http
+                .send(&p, request("POST", &plain_up.url("/bare")))
+                .await
+                .expect_err("plain http refused");
+            assert_eq!(
+                err,
+                SecureHttpError::PlainHttpNotAllowed("127.0.0.1".into())
+            );
+            assert_eq!(plain_up.connections(), before, "refused before connecting");
+            let response = http
+                .send(&plain(p.clone()), request("POST", &plain_up.url("/bare")))
+                .await
+                .expect("allowed plain http");
+            assert_eq!(response.status, 200);
+            let seen = plain_up.seen().last().cloned().expect("seen");
+            assert!(
+                !carries_secret(&seen),
+                "{placement:?}: no credential over http"
+            );
+        }
+    }
+
+    /// What one SSRF corpus case did: refused (how), or escaped.
+    fn refusal(result: &Result<Response, SecureHttpError>) -> Option<&'static str> {
+        match result {
+            Err(SecureHttpError::BlockedAddress { .. }) => Some("blocked address"),
+            Err(SecureHttpError::HostNotAllowed(_)) => Some("host not allowed"),
+            Err(SecureHttpError::BadRequest(_)) => Some("bad request"),
+            // Anything else reached (or tried to reach) the network.
+            _ => None,
+        }
+    }
+
+    /// The guard's verdict on `url` with no network at all: shape, allowlist, the IP-literal rule
+    /// and, for names, the pinned answers as the resolver screens them.
+    fn guard_refuses(
+        http: &SecureHttp,
+        p: &Policy,
+        table: &BTreeMap<String, Vec<IpAddr>>,
+        url: &str,
+    ) -> bool {
+        let Ok(hop) = Hop::first(p, request("GET", url)) else {
+            return true;
+        };
+        let Ok(host) = http.check_target(p, &hop.url) else {
+            return true;
+        };
+        if parse_ip_host(&host).is_some() {
+            return false;
+        }
+        let key = host.trim_end_matches('.').to_ascii_lowercase();
+        let found = table
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .map(|ip| SocketAddr::new(*ip, 0))
+            .collect();
+        screen(&host, found).is_err()
+    }
+
+    #[tokio::test]
+    async fn ssrf_corpus_has_no_escapes() {
+        // A loopback trap no case may reach, an exempt upstream whose exemption no other
+        // spelling may borrow, and an exempt redirector pointing at blocked loopback spellings.
+        // Each case is first judged by the guard without network, and only sent through the
+        // client once the guard refuses it: a broken guard fails this test without sending
+        // anything to a non-loopback address.
+        let trap = echo().await;
+        let exempt = echo().await;
+        let (t, e) = (trap.addr.port(), exempt.addr.port());
+        let redirect_targets: Vec<String> = vec![
+            format!("http://2130706433:{t}/"),
+            format!("http://0x7f.1:{t}/"),
+            format!("http://[::ffff:7f00:1]:{t}/"),
+            format!("http://[::1]:{t}/"),
+            format!("http://0.0.0.0:{t}/"),
+            format!("http://rebind.test:{t}/"),
+            format!("http://localhost:{e}/"),
+            format!("http://mapped.test:{t}/"),
+            format!("http://[::ffff:127.0.0.1]:{e}/"),
+        ];
+        let targets = redirect_targets.clone();
+        let redirector = Upstream::start(move |seen| {
+            let i: usize = seen.target.trim_start_matches("/r/").parse().unwrap_or(0);
+            Reply::redirect(302, &targets[i])
+        })
+        .await;
+
+        // Names answer from a table (no DNS query is made), pointing at blocked ranges.
+        let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
+        let table: BTreeMap<String, Vec<IpAddr>> = [
+            ("localhost", vec![ip("127.0.0.1"), ip("::1")]),
+            ("rebind.test", vec![ip("127.0.0.1")]),
+            ("metadata.test", vec![ip("169.254.169.254")]),
+            ("metadata.google.internal", vec![ip("169.254.169.254")]),
+            ("private.test", vec![ip("10.0.0.1"), ip("fd00::1")]),
+            ("mapped.test", vec![ip("::ffff:127.0.0.1")]),
+            ("nat64.test", vec![ip("64:ff9b::a9fe:a9fe")]),
+            ("zero.test", vec![ip("0.0.0.0")]),
+        ]
+        .into_iter()
+        .map(|(name, ips)| (name.to_owned(), ips))
+        .collect();
+        let http = SecureHttp::with_options(Options {
+            exempt: vec![exempt.addr, redirector.addr],
+            resolution: Resolution::Table(table.clone()),
+            extra_roots_der: Vec::new(),
+        });
+        // Every target host is allowed, so what refuses it is the address guard (or the URL's
+        // shape), never the allowlist; plain http is allowed so the scheme refuses nothing.
+        let mut hosts: Vec<String> = [
+            "127.0.0.1",
+            "127.0.0.2",
+            "0.0.0.0",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "fd00::1",
+            "fd12::1",
+            "fe80::1",
+            "fd00:ec2::254",
+            "169.254.169.254",
+            "::ffff:169.254.169.254",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "rebind.test.",
+        ]
+        .iter()
+        .map(|h| (*h).to_owned())
+        .collect();
+        hosts.extend(table.keys().cloned());
+        let mut p = plain(policy(
+            &hosts.iter().map(String::as_str).collect::<Vec<_>>(),
+            bearer(),
+        ));
+        p.timeout = Duration::from_secs(2);
+
+        let mut corpus: Vec<String> = [
+            // Loopback, spelled every way a URL parser accepts.
+            "2130706433",
+            "0177.0.0.1",
+            "0x7f.1",
+            "127.1",
+            "0x7f000001",
+            "017700000001",
+            "127.000.000.001",
+            "127.0.1",
+            "%31%32%37.0.0.1",
+            "%31%32%37%2E%30%2E%30%2E%31",
+            "127.0.0.1.",
+            "[::ffff:127.0.0.1]",
+            "[0:0:0:0:0:ffff:7f00:1]",
+            "[::127.0.0.1]",
+            "[::1]",
+            "[0:0:0:0:0:0:0:1]",
+            "[64:ff9b::7f00:1]",
+            "[2002:7f00:1::]",
+            "0.0.0.0",
+            "0",
+            "[::]",
+            "127.0.0.2",
+            // Names resolving to blocked ranges, in any case, with a trailing dot, encoded.
+            "localhost",
+            "LOCALHOST",
+            "%6c%6f%63%61%6c%68%6f%73%74",
+            "rebind.test",
+            "ReBiNd.TeSt",
+            "rebind.test.",
+            "mapped.test",
+            "zero.test",
+        ]
+        .iter()
+        .map(|h| format!("http://{h}:{t}/"))
+        .collect();
+        corpus.extend(
+            [
+                // Metadata, link-local, private, CGNAT, multicast, broadcast.
+                "169.254.169.254",
+                "0251.0376.0251.0376",
+                "2852039166",
+                "0xa9fea9fe",
+                "[::ffff:169.254.169.254]",
+                "[::ffff:a9fe:a9fe]",
+                "[64:ff9b::a9fe:a9fe]",
+                "[fd00:ec2::254]",
+                "[fd00::1]",
+                "[fd12::1]",
+                "[fe80::1]",
+                "10.0.0.1",
+                "012.0.0.1",
+                "172.16.0.1",
+                "192.168.1.1",
+                "100.64.0.1",
+                "224.0.0.1",
+                "255.255.255.255",
+                "metadata.test",
+                "metadata.google.internal",
+                "private.test",
+                "nat64.test",
+            ]
+            .iter()
+            .map(|h| format!("http://{h}/latest/meta-data/")),
+        );
+        corpus.extend([
+            // User info and parser tricks.
+            "http://rebind.test@evil.test/".to_owned(),
+            format!("http://user:pw@127.0.0.1:{t}/"),
+            format!("http://evil.test#@127.0.0.1:{t}/"),
+            format!("http://evil.test\\@127.0.0.1:{t}/"),
+            format!("http://127.0.0.1:{t}\\@evil.test/"),
+            "http://[fe80::1%25lo]/".to_owned(),
+            "http://127.0.0.1.evil.test/".to_owned(),
+            // TLS does not change the address rules.
+            format!("https://2130706433:{t}/"),
+            format!("https://[::ffff:7f00:1]:{t}/"),
+            // The exempt port under any other spelling or name.
+            format!("http://[::ffff:127.0.0.1]:{e}/"),
+            format!("http://localhost:{e}/"),
+            format!("http://0.0.0.0:{e}/"),
+            format!("http://[::]:{e}/"),
+            format!("http://127.0.0.2:{e}/"),
+            format!("http://rebind.test:{e}/"),
+        ]);
+
+        let mut escapes = Vec::new();
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        let preflight: Vec<&String> = corpus
+            .iter()
+            .chain(&redirect_targets)
+            .filter(|url| !guard_refuses(&http, &p, &table, url))
+            .collect();
+        assert!(
+            preflight.is_empty(),
+            "the guard lets these through (not sent): {preflight:#?}"
+        );
+        // Redirects from an allowed, exempt upstream to blocked places.
+        corpus.extend((0..redirect_targets.len()).map(|i| redirector.url(&format!("/r/{i}"))));
+        for url in &corpus {
+            let result = http.send(&p, request("GET", url)).await;
+            match refusal(&result) {
+                Some(kind) => *kinds.entry(kind).or_default() += 1,
+                None => escapes.push(format!("{url}: {result:?}")),
+            }
+        }
+        println!(
+            "SSRF corpus: {} cases, {} escapes, refusals {kinds:?}",
+            corpus.len(),
+            escapes.len()
+        );
+        assert!(corpus.len() >= 40, "{} cases", corpus.len());
+        assert!(escapes.is_empty(), "escapes: {escapes:#?}");
+        assert_eq!(trap.connections(), 0, "the trap was reached");
+        assert_eq!(exempt.connections(), 0, "an exemption was borrowed");
+        assert_eq!(redirector.seen().len(), redirect_targets.len());
+    }
+
     #[tokio::test]
     async fn redirect_chain_is_capped() {
-        let up = redirector(up_unused()).await;
+        let up = redirector(up_unused(), true).await;
         let http = engine(&[&up]);
         let p = policy(&["127.0.0.1"], bearer());
 
@@ -1323,7 +1803,7 @@ mod tests {
 
     #[tokio::test]
     async fn see_other_turns_post_into_get_and_307_keeps_it() {
-        let up = redirector(up_unused()).await;
+        let up = redirector(up_unused(), true).await;
         let http = engine(&[&up]);
         let p = policy(&["127.0.0.1"], bearer());
         let mut req = request("POST", &up.url("/see-other"));
@@ -1353,7 +1833,7 @@ mod tests {
 
     #[tokio::test]
     async fn query_credential_echoed_in_a_redirect_is_not_duplicated_or_returned() {
-        let up = redirector(up_unused()).await;
+        let up = redirector(up_unused(), true).await;
         let http = engine(&[&up]);
         let p = policy(
             &["127.0.0.1"],
@@ -1386,7 +1866,7 @@ mod tests {
         })
         .await;
         let http = engine(&[&up]);
-        let mut p = policy(&["127.0.0.1"], None);
+        let mut p = plain(policy(&["127.0.0.1"], None));
         p.max_response_bytes = 1000;
         for path in ["/declared", "/streamed"] {
             let err = http
@@ -1412,7 +1892,7 @@ mod tests {
         })
         .await;
         let http = engine(&[&up]);
-        let p = policy(&["127.0.0.1"], bearer()).with_deadline(Duration::from_millis(300));
+        let p = plain(policy(&["127.0.0.1"], bearer())).with_deadline(Duration::from_millis(300));
         assert_eq!(p.timeout, Duration::from_millis(300));
         let started = Instant::now();
         let err = http
@@ -1510,7 +1990,10 @@ mod tests {
         .await;
         let http = engine(&[&up]);
         let response = http
-            .send(&policy(&["127.0.0.1"], None), request("GET", &up.url("/x")))
+            .send(
+                &plain(policy(&["127.0.0.1"], None)),
+                request("GET", &up.url("/x")),
+            )
             .await
             .expect("send");
         assert_eq!(response.status, 404);
@@ -1596,7 +2079,7 @@ mod tests {
     #[tokio::test]
     async fn resolver_refuses_localhost() {
         let name: Name = "localhost".parse().expect("name");
-        let err = match GuardedResolver.resolve(name).await {
+        let err = match GuardedResolver::default().resolve(name).await {
             Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
             Err(e) => e,
         };
