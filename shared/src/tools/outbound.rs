@@ -6,6 +6,11 @@
 //! sleeping into a Lambda timeout. Discord's per-route buckets are remembered per warm process:
 //! a request to a bucket known to be exhausted waits for its reset (or fails fast) before it is
 //! sent. Every attempt and every decision is recorded for the receipt.
+//!
+//! A request that may already have reached the provider (a 5xx, or a timeout or transport error
+//! after the connection was made) is only sent again when the caller says repeating it is safe
+//! ([`Retry::AfterSending`]); a 429 or a refused connection means the provider did not act, so
+//! those are always retried.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -35,17 +40,56 @@ pub struct Attempt {
     pub provider_request_id: Option<String>,
 }
 
+/// Whether a request that may have reached the provider may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Repeating it is harmless (an idempotent method, or one the definition marks `retrySafe`).
+    AfterSending,
+    /// Only what certainly did not act is retried: 429s and refused connections.
+    OnlyUnsent,
+}
+
 /// How a call ended without a usable response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
+    /// `status` is the provider's 429 (or 503 with a wait); `None` when a remembered exhausted
+    /// bucket stopped the request before it was sent.
     #[error("rate limited; retry after {retry_after_ms} ms")]
-    RateLimited { retry_after_ms: u64, status: u16 },
+    RateLimited {
+        retry_after_ms: u64,
+        status: Option<u16>,
+    },
     #[error("provider unavailable (HTTP {0})")]
     Unavailable(u16),
-    #[error("provider unreachable: {0}")]
-    Transport(String),
+    /// `sent`: the connection was made, so the provider may have received the request.
+    #[error("provider unreachable: {detail}")]
+    Transport { detail: String, sent: bool },
+    /// `sent`: the deadline passed while the provider had the request.
     #[error("deadline reached")]
-    Deadline,
+    Deadline { sent: bool },
+}
+
+impl CallError {
+    /// Whether the provider may have acted on the request.
+    pub fn may_have_reached_provider(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } => false,
+            Self::Unavailable(_) => true,
+            Self::Transport { sent, .. } | Self::Deadline { sent } => *sent,
+        }
+    }
+
+    /// Whether this is the provider failing (what the circuit breaker counts): 5xx, transport
+    /// errors and timeouts while it had the request, and 429s that outlasted the retries. A
+    /// request our own bucket memory held back is not.
+    pub fn is_provider_fault(&self) -> bool {
+        match self {
+            Self::RateLimited { status, .. } => status.is_some(),
+            Self::Unavailable(_) => true,
+            Self::Transport { .. } => true,
+            Self::Deadline { sent } => *sent,
+        }
+    }
 }
 
 /// A successful (non-retryable) HTTP exchange: any status the caller must interpret.
@@ -102,33 +146,54 @@ const REQUEST_ID_HEADERS: &[&str] = &[
     "cf-ray",
 ];
 
+/// What one provider call sends: its route (the bucket key), how it may be retried, and the
+/// path segments that are credentials (redacted from the receipt's paths).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub route: &'a str,
+    pub retry: Retry,
+    pub secret_segments: &'a [String],
+}
+
+/// `path` with every secret segment replaced by `[redacted]`.
+pub fn redact_path(path: &str, secret_segments: &[String]) -> String {
+    secret_segments
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(path.to_owned(), |p, s| p.replace(s.as_str(), "[redacted]"))
+}
+
 /// Sends `build()` until it succeeds, fails for good, or the deadline says stop.
 pub async fn call(
     buckets: &Buckets,
-    route: &str,
+    target: Target<'_>,
     deadline: Instant,
     attempts: &mut Vec<Attempt>,
     build: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<Exchange, CallError> {
+    let route = target.route;
     for n in 1..=MAX_ATTEMPTS {
         if let Some(wait) = buckets.wait_for(route) {
             if Instant::now() + wait > deadline {
                 return Err(CallError::RateLimited {
                     retry_after_ms: millis(wait),
-                    status: 429,
+                    status: None,
                 });
             }
             tokio::time::sleep(wait).await;
         }
         let request = build();
         let (method, path) = match request.try_clone().and_then(|r| r.build().ok()) {
-            Some(r) => (r.method().to_string(), r.url().path().to_owned()),
+            Some(r) => (
+                r.method().to_string(),
+                redact_path(r.url().path(), target.secret_segments),
+            ),
             None => (String::new(), String::new()),
         };
         let started = Instant::now();
         let remaining = deadline.saturating_duration_since(started);
         if remaining.is_zero() {
-            return Err(CallError::Deadline);
+            return Err(CallError::Deadline { sent: false });
         }
         let result = request.timeout(remaining).send().await;
         let latency_ms = millis(started.elapsed());
@@ -145,19 +210,27 @@ pub async fn call(
         let response = match result {
             Ok(r) => r,
             Err(e) => {
+                // The URL may carry a credential (Discord's interaction token): never in text.
+                let e = e.without_url();
+                let sent = !e.is_connect();
                 let detail = if e.is_timeout() {
                     "timeout".to_owned()
                 } else {
                     crate::error::chain(&e)
                 };
                 let backoff = backoff(n);
-                if n == MAX_ATTEMPTS || Instant::now() + backoff > deadline {
-                    attempt.decision = Some(format!("gave up: {detail}"));
+                let unsafe_to_repeat = sent && target.retry == Retry::OnlyUnsent;
+                if n == MAX_ATTEMPTS || unsafe_to_repeat || Instant::now() + backoff > deadline {
+                    attempt.decision = Some(if unsafe_to_repeat {
+                        format!("gave up: {detail}; the request may have reached the provider and the method is not safe to repeat")
+                    } else {
+                        format!("gave up: {detail}")
+                    });
                     attempts.push(attempt);
                     return Err(if e.is_timeout() {
-                        CallError::Deadline
+                        CallError::Deadline { sent }
                     } else {
-                        CallError::Transport(detail)
+                        CallError::Transport { detail, sent }
                     });
                 }
                 attempt.decision = Some(format!("transport error ({detail}); backoff"));
@@ -191,6 +264,13 @@ pub async fn call(
             Err(_) => Value::String(text),
         };
         let retryable = status == 429 || status >= 500;
+        if retryable && status != 429 && target.retry == Retry::OnlyUnsent {
+            attempt.decision = Some(format!(
+                "HTTP {status}; not repeated: the provider may have acted and the method is not safe to repeat"
+            ));
+            attempts.push(attempt);
+            return Err(CallError::Unavailable(status));
+        }
         if !retryable {
             attempts.push(attempt);
             return Ok(Exchange {
@@ -215,7 +295,7 @@ pub async fn call(
             return Err(if status == 429 || hinted.is_some() {
                 CallError::RateLimited {
                     retry_after_ms: millis(wait),
-                    status,
+                    status: Some(status),
                 }
             } else {
                 CallError::Unavailable(status)
@@ -229,7 +309,7 @@ pub async fn call(
         attempts.push(attempt);
         tokio::time::sleep(wait).await;
     }
-    Err(CallError::Deadline)
+    Err(CallError::Deadline { sent: false })
 }
 
 fn millis(d: Duration) -> u64 {
