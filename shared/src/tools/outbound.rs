@@ -463,6 +463,35 @@ mod tests {
     }
 
     #[test]
+    fn secret_segments_are_redacted_from_recorded_paths() {
+        let secrets = ["tok%2Fen".to_owned(), "tok/en".to_owned(), String::new()];
+        assert_eq!(
+            redact_path("/api/v10/webhooks/1/tok%2Fen/messages/@original", &secrets),
+            "/api/v10/webhooks/1/[redacted]/messages/@original"
+        );
+        assert_eq!(
+            redact_path("/channels/1/messages", &secrets),
+            "/channels/1/messages"
+        );
+    }
+
+    #[test]
+    fn only_provider_failures_count_and_only_sent_requests_may_have_acted() {
+        let held_back = CallError::RateLimited {
+            retry_after_ms: 5,
+            status: None,
+        };
+        assert!(!held_back.is_provider_fault() && !held_back.may_have_reached_provider());
+        let refused = CallError::Transport {
+            detail: "connection refused".into(),
+            sent: false,
+        };
+        assert!(refused.is_provider_fault() && !refused.may_have_reached_provider());
+        assert!(CallError::Deadline { sent: true }.may_have_reached_provider());
+        assert!(!CallError::Deadline { sent: false }.is_provider_fault());
+    }
+
+    #[test]
     fn backoff_grows() {
         assert!(backoff(1) < Duration::from_millis(400));
         assert!(backoff(3) >= Duration::from_millis(1000));
