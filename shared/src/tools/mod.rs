@@ -1,7 +1,7 @@
 //! Tool methods for agents.
 //!
 //! [`invoke`] is what every tool Lambda and `POST /tools/{integration}/{method}` run:
-//! definition → instance → grant → input schema → guardrails → circuit breaker → idempotency →
+//! definition → input schema → instance → grant → guardrails → circuit breaker → idempotency →
 //! credentials → provider call (polite retries) → output schema → receipt. The answer is
 //! `{ok: true, output, receipt_id}` or `{ok: false, error: {code, message, retryable,
 //! provider_status?, request_id}}`; every call that got past the checks leaves a receipt.
@@ -193,6 +193,10 @@ async fn run(
             false,
         ));
     }
+    // Local checks first: a malformed call costs no I/O and needs no time budget.
+    if let Err(violations) = method.check_input(&request.input) {
+        return fail(ToolError::invalid_input(violations));
+    }
     let instance = match within(
         work,
         "the instance lookup",
@@ -217,9 +221,6 @@ async fn run(
             "the agent is not granted this instance",
             false,
         ));
-    }
-    if let Err(violations) = method.check_input(&request.input) {
-        return fail(ToolError::invalid_input(violations));
     }
     let guardrails = match Guardrails::of(&instance) {
         Ok(g) => g,
