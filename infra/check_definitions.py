@@ -35,7 +35,7 @@ PROVIDERS = {"slack", "discord", "notion", "http"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField"}
-METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails"}
+METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "costPerCall", "retrySafe", "secretParams"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 PAGINATION_KEYS = {"cursorParam", "nextCursor", "items", "maxPagesField", "cursorIn"}
@@ -274,6 +274,13 @@ def check_method_x(rep, where, method, integration_x):
 
     if "guardrails" in x:
         check_pointer_list(rep, where + " guardrails", inp, x["guardrails"])
+    if "retrySafe" in x and not isinstance(x["retrySafe"], bool):
+        rep.err(where, "retrySafe must be true or false")
+    if "retrySafe" in x and x.get("handler") == "secure_http":
+        rep.err(where, "retrySafe cannot be set on secure_http")
+    for name in x.get("secretParams", []):
+        if name not in (inp.get("properties") or {}):
+            rep.err(where, f"secret param {name!r} is not an input field")
 
 
 def check_definition(rep, path):
@@ -343,7 +350,7 @@ def check_definition(rep, path):
     cfg = d.get("configSchema")
     check_object_schema(rep, where + " configSchema", cfg, is_input=False)
     if d.get("authType") == "oauth2" and isinstance(cfg, dict):
-        for k in ("api_base_url", "connection_id", "breaker_threshold", "breaker_window_secs"):
+        for k in ("api_base_url", "connection_id", "breaker_threshold", "breaker_window_secs", "breaker_cooldown_secs"):
             if k not in (cfg.get("properties") or {}):
                 rep.err(where, f"configSchema lacks {k!r}")
 

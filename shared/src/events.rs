@@ -133,6 +133,28 @@ impl IntegrationEvent {
     }
 }
 
+impl IntegrationEvent {
+    /// A half-open probe succeeded and the tool works again on an instance (type
+    /// `integration.recovered`).
+    pub fn tool_recovered(instance: &crate::instances::Instance, tool: &str, now: u64) -> Self {
+        Self {
+            schema_version: PLATFORM_EVENT_VERSION,
+            event_id: format!("ievt_{}", uuid::Uuid::new_v4().simple()),
+            event_type: "integration.recovered".into(),
+            time: rfc3339(now),
+            source: Source {
+                provider: instance.provider.clone(),
+                instance_id: instance.id.clone(),
+                workspace: instance.workspace.clone(),
+            },
+            connection_id: String::new(),
+            account_id: None,
+            reason: "tool_recovered".into(),
+            detail: format!("{tool} works again: a probe call after the cool-down succeeded"),
+        }
+    }
+}
+
 /// The events for each agent whose policy allows `normalized`.
 pub fn for_agents(
     item: &WorkItem,

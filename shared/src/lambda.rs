@@ -142,11 +142,16 @@ pub async fn tool(
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<serde_json::Value, lambda_runtime::Error> {
     let (payload, context) = event.into_parts();
-    let remaining = context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(std::time::Duration::from_millis(500));
+    // A context without a deadline (0: a local or test invocation) gets the local default.
+    let remaining = if context.deadline == 0 {
+        crate::tools::DEFAULT_DEADLINE
+    } else {
+        context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(std::time::Duration::from_millis(500))
+    };
     let deadline = tokio::time::Instant::now() + remaining;
     let http = payload.get("requestContext").is_some();
     if tool_id == "discovery" {

@@ -68,7 +68,7 @@ async fn call(base: &str, tool: &str, instance: &str, input: Value) -> (u16, Str
     let answer: ToolResponse = response.json().await.expect("tool response");
     let code = answer
         .error()
-        .map_or_else(|| "ok".to_owned(), |e| e.code.clone());
+        .map_or_else(|| "ok".to_owned(), |e| e.code.as_str().to_owned());
     (status, code)
 }
 

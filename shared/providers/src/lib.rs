@@ -59,6 +59,7 @@ pub const TOOL_CONFIG_KEYS: &[&str] = &[
     "guardrails",
     "breaker_threshold",
     "breaker_window_secs",
+    "breaker_cooldown_secs",
 ];
 
 /// The OAuth app's secret, always sealed.

@@ -104,9 +104,10 @@ pub struct MethodDef {
     pub exec: MethodExec,
 }
 
-/// How one method maps onto the provider's API.
+/// How one method maps onto the provider's API. Unknown fields are refused, so a misspelt flag
+/// (`retry_safe` for `retrySafe`) fails the load instead of silently meaning "not set".
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MethodExec {
     #[serde(default)]
     pub http: Option<HttpDef>,
@@ -127,6 +128,17 @@ pub struct MethodExec {
     /// What one successful call costs, where the provider prices per call (receipts carry it).
     #[serde(default)]
     pub cost_per_call: Option<f64>,
+    /// Whether a request that may already have reached the provider (a 5xx, a timeout or a
+    /// transport error after sending) may be sent again. Absent: only for HTTP methods that are
+    /// idempotent by definition (GET, HEAD, PUT, DELETE, OPTIONS). `true` marks a POST or PATCH
+    /// whose repetition is harmless (a query, setting the same properties again); `false` keeps
+    /// even an idempotent HTTP method from being repeated.
+    #[serde(default)]
+    pub retry_safe: Option<bool>,
+    /// Input fields that are credentials when they appear in the request path (Discord's
+    /// interaction token): receipts record the path with their values redacted.
+    #[serde(default)]
+    pub secret_params: Vec<String>,
 }
 
 /// The HTTP request of a method.
@@ -192,6 +204,36 @@ pub struct SchemaViolation {
 }
 
 impl Method {
+    /// Whether a request with HTTP method `verb` may be repeated after it may have reached the
+    /// provider (see [`MethodExec::retry_safe`]).
+    pub fn retry_safe(&self, verb: &str) -> bool {
+        self.def.exec.retry_safe.unwrap_or_else(|| {
+            ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]
+                .contains(&verb.to_ascii_uppercase().as_str())
+        })
+    }
+
+    /// [`Method::retry_safe`] for the definition's own HTTP method; a handler without one is
+    /// safe only where the definition says so.
+    pub fn repeat_is_safe(&self) -> bool {
+        match &self.def.exec.http {
+            Some(http) => self.retry_safe(&http.method),
+            None => self.def.exec.retry_safe.unwrap_or(false),
+        }
+    }
+
+    /// The values of this method's secret path parameters in `input`.
+    pub fn secret_values(&self, input: &Value) -> Vec<String> {
+        self.def
+            .exec
+            .secret_params
+            .iter()
+            .filter_map(|name| input.get(name).and_then(Value::as_str))
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Checks `input`; every violation with its path.
     pub fn check_input(&self, input: &Value) -> Result<(), Vec<SchemaViolation>> {
         violations(&self.input, input)
@@ -355,6 +397,24 @@ fn check(i: &Integration) -> Result<(), String> {
                 return Err(format!("{}: {which} must be an object schema", m.id));
             }
         }
+        if m.exec.retry_safe.is_some() && m.exec.handler.as_deref() == Some("secure_http") {
+            return Err(format!(
+                "{}: retrySafe cannot be set on secure_http: the HTTP method comes from the input \
+                 and an arbitrary API's retry safety is unknown",
+                m.id
+            ));
+        }
+        for name in &m.exec.secret_params {
+            if m.input_schema
+                .pointer(&format!("/properties/{name}"))
+                .is_none()
+            {
+                return Err(format!(
+                    "{}: secret param {name} is not an input field",
+                    m.id
+                ));
+            }
+        }
         if let Some(handler) = &m.exec.handler {
             if !HANDLERS.contains(&handler.as_str()) {
                 return Err(format!("{}: unknown handler {handler:?}", m.id));
@@ -453,5 +513,69 @@ mod tests {
         assert!(Catalog::from_sources([("s.json", bad_schema.as_str())]).is_err());
         assert!(Catalog::from_sources([("a.json", slack), ("b.json", slack)]).is_err());
         assert!(is_semver("1.2.3") && is_semver("1.0.0-beta.1") && !is_semver("1.2"));
+    }
+
+    #[test]
+    fn retry_safety_is_declared_or_follows_the_http_method() {
+        let catalog = Catalog::load().expect("definitions");
+        let method = |id: &str| catalog.method(id).expect(id);
+        assert!(!method("slack.post_message").retry_safe("POST"));
+        assert!(method("slack.conversations_history").retry_safe("GET"));
+        assert!(method("notion.query_data_source").retry_safe("POST"));
+        assert!(!method("notion.append_blocks").retry_safe("PATCH"));
+        assert!(!method("discord.interaction_followup").retry_safe("POST"));
+        assert!(!method("http.secure_http_request").retry_safe("POST"));
+    }
+
+    #[test]
+    fn retry_safe_is_validated() {
+        let slack = include_str!("../../integrations/slack.json");
+        let misspelt = slack.replacen(
+            "\"x-switchyard\": {",
+            "\"x-switchyard\": {\"retry_safe\": true,",
+            1,
+        );
+        assert!(Catalog::from_sources([("s.json", misspelt.as_str())]).is_err());
+        let not_bool = slack.replacen(
+            "\"x-switchyard\": {",
+            "\"x-switchyard\": {\"retrySafe\": \"yes\",",
+            1,
+        );
+        assert!(Catalog::from_sources([("s.json", not_bool.as_str())]).is_err());
+        let ok = slack.replacen(
+            "\"x-switchyard\": {",
+            "\"x-switchyard\": {\"retrySafe\": true,",
+            1,
+        );
+        assert!(Catalog::from_sources([("s.json", ok.as_str())]).is_ok());
+        let http = include_str!("../../integrations/http.json");
+        let on_secure_http = http.replacen(
+            "\"handler\": \"secure_http\",",
+            "\"handler\": \"secure_http\", \"retrySafe\": true,",
+            1,
+        );
+        assert!(Catalog::from_sources([("h.json", on_secure_http.as_str())]).is_err());
+    }
+
+    #[test]
+    fn secret_params_must_be_input_fields() {
+        let catalog = Catalog::load().expect("definitions");
+        let followup = catalog
+            .method("discord.interaction_followup")
+            .expect("method");
+        assert_eq!(
+            followup.secret_values(
+                &serde_json::json!({"interaction_token": "tok", "application_id": "1"})
+            ),
+            ["tok"]
+        );
+        let discord = include_str!("../../integrations/discord.json");
+        let bad = discord.replacen(
+            "\"secretParams\": [\"interaction_token\"]",
+            "\"secretParams\": [\"nope\"]",
+            1,
+        );
+        assert_ne!(bad, discord);
+        assert!(Catalog::from_sources([("d.json", bad.as_str())]).is_err());
     }
 }

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::instances::Instance;
 use crate::secret::SecretString;
 use crate::tools::definitions::{HttpDef, Method};
-use crate::tools::outbound::{self, Attempt, CallError, Exchange};
+use crate::tools::outbound::{self, Attempt, CallError, Exchange, Retry, Target};
 use crate::tools::ToolError;
 use crate::App;
 
@@ -25,6 +25,9 @@ pub(crate) struct Call<'a> {
     pub instance: &'a Instance,
     pub credential: Option<SecretString>,
     pub deadline: Instant,
+    /// The input's secret path parameters, percent-encoded as they appear in paths: redacted
+    /// from every recorded attempt.
+    pub secret_segments: Vec<String>,
     pub attempts: Vec<Attempt>,
     pub last_status: Option<u16>,
 }
@@ -171,6 +174,16 @@ impl Call<'_> {
         let headers = self.method.integration.exec.headers.clone();
         let http_client = self.app.http().clone();
         let route = format!("{} {path}", http.method);
+        let repeat_is_safe = self.method.retry_safe(&http.method);
+        let target = Target {
+            route: &route,
+            retry: if repeat_is_safe {
+                Retry::AfterSending
+            } else {
+                Retry::OnlyUnsent
+            },
+            secret_segments: &self.secret_segments,
+        };
         let build = || {
             let mut request = http_client
                 .request(method.clone(), &url)
@@ -189,7 +202,7 @@ impl Call<'_> {
         };
         let result = outbound::call(
             &self.app.buckets,
-            &route,
+            target,
             self.deadline,
             &mut self.attempts,
             build,
@@ -202,11 +215,14 @@ impl Call<'_> {
             }
             Err(e) => {
                 self.last_status = match &e {
-                    CallError::RateLimited { status, .. } => Some(*status),
+                    CallError::RateLimited {
+                        status: Some(status),
+                        ..
+                    } => Some(*status),
                     CallError::Unavailable(status) => Some(*status),
                     _ => self.last_status,
                 };
-                Err(ToolError::from_call(&e))
+                Err(ToolError::from_call(&e, repeat_is_safe))
             }
         }
     }
@@ -301,7 +317,7 @@ impl Call<'_> {
 }
 
 /// Percent-encodes a path segment (everything but RFC 3986 unreserved characters).
-fn encode_segment(value: &str) -> String {
+pub(crate) fn encode_segment(value: &str) -> String {
     value
         .bytes()
         .map(|b| {

@@ -29,6 +29,7 @@ use serde_json::Value;
 use crate::instances::Instance;
 use crate::policy::TriggerPolicy;
 use crate::tools::definitions::Method;
+use crate::tools::error::ErrorCode;
 
 /// What the values of a guarded field are, hence how they compare. Declared per guarded pointer
 /// in the integration definition (`x-switchyard.guardrailKinds`), so shared code names no
@@ -195,12 +196,12 @@ pub enum Denied {
 impl Denied {
     /// The tool error code: `invalid_input` for a value that cannot be judged, `misconfigured`
     /// for unreadable guardrails, `denied` for every refusal.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unresolved { .. } => "invalid_input",
-            Self::Corrupt(_) => "misconfigured",
+            Self::Unresolved { .. } => ErrorCode::InvalidInput,
+            Self::Corrupt(_) => ErrorCode::Misconfigured,
             Self::Tool(_) | Self::Field { .. } | Self::Grant { .. } | Self::BadEntry { .. } => {
-                "denied"
+                ErrorCode::Denied
             }
         }
     }
@@ -340,7 +341,7 @@ mod tests {
     fn code(result: Result<(), Denied>) -> &'static str {
         match result {
             Ok(()) => "ok",
-            Err(e) => e.code(),
+            Err(e) => e.code().as_str(),
         }
     }
 

@@ -1,31 +1,45 @@
 //! Tool methods for agents.
 //!
 //! [`invoke`] is what every tool Lambda and `POST /tools/{integration}/{method}` run:
-//! definition → instance → grant → input schema → guardrails → circuit breaker → idempotency →
+//! definition → input schema → instance → grant → guardrails → circuit breaker → idempotency →
 //! credentials → provider call (polite retries) → output schema → receipt. The answer is
 //! `{ok: true, output, receipt_id}` or `{ok: false, error: {code, message, retryable,
-//! provider_status?}}`; provider failures leave a receipt too.
+//! provider_status?, request_id}}`; every call that got past the checks leaves a receipt.
+//!
+//! Every step is bounded by the caller's deadline, less [`RECEIPT_RESERVE`] kept back so the
+//! receipt and the idempotency key are always written. A step that runs out of time before the
+//! provider is called releases the key (a retry runs); a request that may have reached the
+//! provider leaves the key `unknown` and answers `outcome_unknown`, so the same key never acts
+//! twice.
 
+pub mod breaker;
 pub mod definitions;
+pub mod error;
 pub mod executor;
 pub mod guardrails;
+pub mod idempotency;
 pub mod outbound;
 pub mod receipts;
 pub mod secure;
 pub mod secure_http;
 pub mod state;
 
+use std::future::Future;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::time::Instant;
 
+pub use crate::tools::error::{ErrorCode, ToolError};
+
 use crate::instances::Instance;
 use crate::secret::SecretString;
-use crate::tools::definitions::{Method, SchemaViolation};
+use crate::tools::definitions::Method;
 use crate::tools::guardrails::Guardrails;
-use crate::tools::outbound::CallError;
+use crate::tools::idempotency::IdempotencyKey;
 use crate::tools::receipts::Receipt;
-use crate::tools::state::{BreakerSettings, Claim};
+use crate::tools::state::{Claim, Gate, StateError};
 use crate::App;
 
 /// A tool call, as the agent runtime sends it.
@@ -70,7 +84,7 @@ impl ToolResponse {
     /// A request that could not be read.
     pub fn invalid_request(detail: &str) -> Self {
         fail(ToolError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             format!("not a tool request: {detail}"),
             false,
         ))
@@ -85,144 +99,6 @@ impl ToolResponse {
     }
 }
 
-/// A failed call, as the agent sees it: precise, never a secret.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ToolError {
-    pub code: String,
-    pub message: String,
-    pub retryable: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_status: Option<u16>,
-    /// For `invalid_input`: the failing paths.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<SchemaViolation>,
-}
-
-impl ToolError {
-    fn new(code: &str, message: impl Into<String>, retryable: bool) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-            retryable,
-            provider_status: None,
-            violations: Vec::new(),
-        }
-    }
-
-    pub fn internal(message: &str) -> Self {
-        Self::new("internal", message, false)
-    }
-
-    pub fn misconfigured(message: &str) -> Self {
-        Self::new("misconfigured", message, false)
-    }
-
-    pub fn auth(message: &str) -> Self {
-        Self::new("auth_failed", message, false)
-    }
-
-    pub fn invalid_input_message(message: String) -> Self {
-        Self::new("invalid_input", message, false)
-    }
-
-    fn invalid_input(violations: Vec<SchemaViolation>) -> Self {
-        let paths: Vec<&str> = violations
-            .iter()
-            .map(|v| {
-                if v.path.is_empty() {
-                    "/"
-                } else {
-                    v.path.as_str()
-                }
-            })
-            .collect();
-        let message = format!("input does not match the schema at {}", paths.join(", "));
-        Self {
-            violations,
-            ..Self::new("invalid_input", message, false)
-        }
-    }
-
-    /// A provider's non-2xx answer.
-    pub fn provider(status: u16, message: String) -> Self {
-        let code = match status {
-            401 | 403 => "provider_auth",
-            404 => "provider_not_found",
-            409 => "provider_conflict",
-            _ => "provider_error",
-        };
-        Self {
-            provider_status: Some(status),
-            ..Self::new(code, message, false)
-        }
-    }
-
-    /// Slack's HTTP 200 with `ok: false`.
-    pub fn provider_ok_false(status: u16, error: String) -> Self {
-        let retryable = matches!(
-            error.as_str(),
-            "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable"
-        );
-        Self {
-            provider_status: Some(status),
-            ..Self::new("provider_error", error, retryable)
-        }
-    }
-
-    fn from_call(e: &CallError) -> Self {
-        match *e {
-            CallError::RateLimited {
-                retry_after_ms,
-                status,
-            } => Self {
-                provider_status: Some(status),
-                ..Self::new(
-                    "rate_limited",
-                    format!(
-                        "the provider asked to wait {retry_after_ms} ms, past this call's deadline"
-                    ),
-                    true,
-                )
-            },
-            CallError::Unavailable(status) => Self {
-                provider_status: Some(status),
-                ..Self::new("provider_unavailable", e.to_string(), true)
-            },
-            CallError::Transport(_) => Self::new("provider_unavailable", e.to_string(), true),
-            CallError::Deadline => Self::new("timeout", "the call's deadline was reached", true),
-        }
-    }
-
-    fn http_status(&self) -> u16 {
-        match self.code.as_str() {
-            "invalid_request" | "invalid_input" => 400,
-            "forbidden" | "denied" => 403,
-            "unknown_tool" | "not_found" => 404,
-            "in_progress" | "disabled" => 409,
-            "rate_limited" => 429,
-            "provider_unavailable" | "unavailable" => 503,
-            "timeout" => 504,
-            "misconfigured" | "internal" => 500,
-            _ => 502,
-        }
-    }
-
-    /// Whether this failure counts against the tool's circuit breaker (the provider failing,
-    /// not the caller asking wrongly).
-    fn counts_against_tool(&self) -> bool {
-        self.provider_status.is_some_and(|s| s >= 500)
-            || matches!(
-                self.code.as_str(),
-                "provider_unavailable"
-                    | "timeout"
-                    | "provider_auth"
-                    | "invalid_output"
-                    | "rate_limited"
-            )
-    }
-}
-
 fn fail(error: ToolError) -> ToolResponse {
     ToolResponse::Err {
         ok: false,
@@ -232,7 +108,31 @@ fn fail(error: ToolError) -> ToolResponse {
 }
 
 /// The default deadline of a call outside Lambda (Lambda passes its own).
-pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(25);
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(25);
+
+/// Time kept back from the deadline for what must happen after the provider call: the receipt,
+/// the idempotency key's outcome and the breaker (a few DynamoDB writes).
+pub const RECEIPT_RESERVE: Duration = Duration::from_millis(750);
+
+/// The deadline of the steps up to and including the provider call.
+fn work_deadline(deadline: Instant) -> Instant {
+    deadline.checked_sub(RECEIPT_RESERVE).unwrap_or(deadline)
+}
+
+/// Runs `step` until `deadline`; past it, a `timeout` saying the provider was not called.
+async fn within<T>(
+    deadline: Instant,
+    step: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, ToolError> {
+    tokio::time::timeout_at(deadline, fut)
+        .await
+        .map_err(|_| ToolError::timeout_before_provider(step))
+}
+
+fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::new_v4().simple())
+}
 
 /// The method `tool_id` of the catalog.
 fn method<'a>(app: &'a App, tool_id: &str) -> Result<&'a Method, ToolError> {
@@ -241,7 +141,7 @@ fn method<'a>(app: &'a App, tool_id: &str) -> Result<&'a Method, ToolError> {
         .map_err(|e| ToolError::internal(&e.to_string()))?;
     catalog
         .method(tool_id)
-        .ok_or_else(|| ToolError::new("unknown_tool", format!("no tool {tool_id}"), false))
+        .ok_or_else(|| ToolError::new(ErrorCode::UnknownTool, format!("no tool {tool_id}"), false))
 }
 
 /// Runs one tool call end to end; always produces an answer.
@@ -251,37 +151,76 @@ pub async fn invoke(
     request: ToolRequest,
     deadline: Instant,
 ) -> ToolResponse {
+    let request_id = new_request_id();
+    let response = run(app, tool_id, &request, deadline, &request_id).await;
+    published(response, tool_id, &request_id)
+}
+
+/// Logs a failure's detail under the request id, and gives the agent that id (a replayed
+/// answer keeps the id of the call that produced it).
+fn published(mut response: ToolResponse, tool: &str, request_id: &str) -> ToolResponse {
+    if let ToolResponse::Err { error, .. } = &mut response {
+        let id = error
+            .request_id
+            .get_or_insert_with(|| request_id.to_owned());
+        tracing::warn!(
+            request_id = %id,
+            tool,
+            code = %error.code,
+            detail = error.detail.as_deref().unwrap_or_default(),
+            "tool call failed"
+        );
+    }
+    response
+}
+
+async fn run(
+    app: &App,
+    tool_id: &str,
+    request: &ToolRequest,
+    deadline: Instant,
+    request_id: &str,
+) -> ToolResponse {
+    let work = work_deadline(deadline);
     let method = match method(app, tool_id) {
         Ok(m) => m,
         Err(e) => return fail(e),
     };
     if request.instance_id.is_empty() || request.agent_id.is_empty() {
         return fail(ToolError::new(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "instance_id and agent_id are required",
             false,
         ));
     }
-    let instance = match app.instances.get(&request.instance_id).await {
-        Ok(Some(i)) if i.provider == method.integration.exec.provider => i,
-        Ok(_) => {
+    // Local checks first: a malformed call costs no I/O and needs no time budget.
+    if let Err(violations) = method.check_input(&request.input) {
+        return fail(ToolError::invalid_input(violations));
+    }
+    let instance = match within(
+        work,
+        "the instance lookup",
+        app.instances.get(&request.instance_id),
+    )
+    .await
+    {
+        Ok(Ok(Some(i))) if i.provider == method.integration.exec.provider => i,
+        Ok(Ok(_)) => {
             return fail(ToolError::new(
-                "not_found",
+                ErrorCode::NotFound,
                 "no such instance for this tool",
                 false,
             ))
         }
-        Err(e) => return fail(ToolError::new("unavailable", e.to_string(), true)),
+        Ok(Err(e)) => return fail(ToolError::unavailable(e.to_string())),
+        Err(timeout) => return fail(timeout),
     };
     if !instance.grants.contains_key(&request.agent_id) {
         return fail(ToolError::new(
-            "forbidden",
+            ErrorCode::Forbidden,
             "the agent is not granted this instance",
             false,
         ));
-    }
-    if let Err(violations) = method.check_input(&request.input) {
-        return fail(ToolError::invalid_input(violations));
     }
     let guardrails = match Guardrails::of(&instance) {
         Ok(g) => g,
@@ -291,59 +230,166 @@ pub async fn invoke(
     if let Err(denied) = guardrails.check_call(method, grant, &request.input) {
         return fail(ToolError::new(denied.code(), denied.to_string(), false));
     }
-    match app.tool_state.disabled(&instance.id, tool_id).await {
-        Ok(Some(reason)) => {
+    let gate = within(
+        work,
+        "the circuit breaker check",
+        app.tool_state.gate(
+            &instance.id,
+            tool_id,
+            breaker::settings(&instance),
+            app.clock.now(),
+        ),
+    )
+    .await;
+    let probe = match gate {
+        Ok(Ok(Gate::Closed)) => false,
+        Ok(Ok(Gate::Probe)) => true,
+        Ok(Ok(Gate::Open { reason })) => {
             return fail(ToolError::new(
-                "disabled",
-                format!("tool disabled on this instance after repeated failures ({reason}); re-enable with `switchyard tool enable`"),
+                ErrorCode::Disabled,
+                format!("tool disabled on this instance after repeated provider failures ({reason}); it is tried again after the cool-down, or re-enable it with `switchyard tool enable`"),
                 false,
             ))
         }
-        Ok(None) => {}
-        Err(e) => return fail(ToolError::new("unavailable", e.to_string(), true)),
-    }
-    let idempotency = request
+        Ok(Err(e)) => return fail(ToolError::unavailable(e.to_string())),
+        Err(timeout) => return fail(timeout),
+    };
+    let key = request
         .idempotency_key
-        .as_ref()
-        .map(|k| format!("{}#{tool_id}#{k}", instance.id));
-    if let Some(key) = &idempotency {
-        match app.tool_state.claim(key, app.clock.now()).await {
-            Ok(Claim::Fresh) => {}
-            Ok(Claim::Done(stored)) => {
-                if let Ok(response) = serde_json::from_value::<ToolResponse>(stored) {
-                    return response;
-                }
+        .as_deref()
+        .map(|k| IdempotencyKey::new(&instance.id, tool_id, &request.agent_id, k, &request.input));
+    if let Some(key) = &key {
+        if let Err(answer) = claim(app, key, request_id, deadline).await {
+            if probe {
+                breaker::release_probe(app, &instance, tool_id).await;
             }
-            Ok(Claim::InProgress) => {
-                return fail(ToolError::new(
-                    "in_progress",
-                    "a call with this idempotency key is still running",
-                    true,
-                ))
-            }
-            Err(e) => return fail(ToolError::new("unavailable", e.to_string(), true)),
+            return answer;
         }
     }
-    let response = call_provider(app, method, &instance, &request, deadline).await;
-    if let Some(key) = &idempotency {
-        let stored = match &response {
-            // A retryable failure may be retried with the same key: let the next call run.
-            ToolResponse::Err { error, .. } if error.retryable => app.tool_state.abandon(key).await,
-            _ => {
-                app.tool_state
-                    .finish(
-                        key,
-                        &serde_json::to_value(&response).unwrap_or_default(),
-                        app.clock.now(),
-                    )
-                    .await
-            }
-        };
-        if let Err(e) = stored {
-            tracing::error!(tool = tool_id, error = %e, "could not record the idempotent result");
-        }
+    let response =
+        call_provider(app, method, &instance, request, deadline, request_id, probe).await;
+    if let Some(key) = &key {
+        settle(app, key, request_id, &response, deadline).await;
     }
     response
+}
+
+/// Claims `key` for this call; `Err` is the answer when the call must not run.
+async fn claim(
+    app: &App,
+    key: &IdempotencyKey,
+    request_id: &str,
+    deadline: Instant,
+) -> Result<(), ToolResponse> {
+    let claimed = within(
+        work_deadline(deadline),
+        "the idempotency claim",
+        app.tool_state
+            .claim(&key.key, &key.request_hash, request_id, app.clock.now()),
+    )
+    .await;
+    let error = match claimed {
+        Ok(Ok(Claim::Fresh)) => return Ok(()),
+        Ok(Ok(Claim::Done(stored))) => {
+            return Err(
+                serde_json::from_value::<ToolResponse>(stored).unwrap_or_else(|e| {
+                    fail(ToolError::new(
+                        ErrorCode::StoredResultUnreadable,
+                        format!("stored response of {}: {e}", key.key),
+                        false,
+                    ))
+                }),
+            )
+        }
+        Ok(Ok(Claim::InProgress)) => ToolError::new(
+            ErrorCode::InProgress,
+            "a call with this idempotency key is still running",
+            true,
+        ),
+        Ok(Ok(Claim::Unknown)) => ToolError::new(
+            ErrorCode::OutcomeUnknown,
+            format!("key {} is spent with an unknown outcome", key.key),
+            false,
+        ),
+        Ok(Ok(Claim::Conflict)) => ToolError::new(
+            ErrorCode::IdempotencyConflict,
+            format!("key {} is bound to another request", key.key),
+            false,
+        ),
+        Ok(Err(StateError::Corrupt(detail))) => {
+            ToolError::new(ErrorCode::StoredResultUnreadable, detail, false)
+        }
+        Ok(Err(e @ StateError::Unavailable(_))) => {
+            // The write may have landed although the answer did not: give the key back.
+            release(app, key, request_id, deadline).await;
+            ToolError::unavailable(e.to_string())
+        }
+        Err(timeout) => {
+            release(app, key, request_id, deadline).await;
+            timeout
+        }
+    };
+    Err(fail(error))
+}
+
+/// Gives back a key this call claimed, when the provider was certainly not called.
+async fn release(app: &App, key: &IdempotencyKey, request_id: &str, deadline: Instant) {
+    match within(
+        deadline,
+        "releasing the idempotency key",
+        app.tool_state.abandon(&key.key, request_id),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(request_id, error = %e, "could not release the idempotency key")
+        }
+        Err(e) => tracing::error!(request_id, error = %e, "could not release the idempotency key"),
+    }
+}
+
+/// Records what `key` stands for now: the answer to replay, an unknown outcome, or nothing (a
+/// retryable failure before the provider acted: the next call with the key runs).
+async fn settle(
+    app: &App,
+    key: &IdempotencyKey,
+    request_id: &str,
+    response: &ToolResponse,
+    deadline: Instant,
+) {
+    let now = app.clock.now();
+    let state = &app.tool_state;
+    let settled = match response.error() {
+        Some(e) if e.code == ErrorCode::OutcomeUnknown => {
+            within(
+                deadline,
+                "marking the key unknown",
+                state.mark_unknown(&key.key, request_id, now),
+            )
+            .await
+        }
+        Some(e) if e.retryable => {
+            release(app, key, request_id, deadline).await;
+            return;
+        }
+        _ => {
+            let stored = serde_json::to_value(response).unwrap_or_default();
+            within(
+                deadline,
+                "storing the idempotent answer",
+                state.finish(&key.key, request_id, &stored, now),
+            )
+            .await
+        }
+    };
+    match settled {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(request_id, error = %e, "could not record the idempotent result")
+        }
+        Err(e) => tracing::error!(request_id, error = %e, "could not record the idempotent result"),
+    }
 }
 
 /// Calls `tool_id` on `instance` for a gateway worker (`caller`, e.g. `system:notion-poller`),
@@ -357,12 +403,17 @@ pub async fn call_for_worker(
     input: Value,
     deadline: Instant,
 ) -> ToolResponse {
+    let request_id = new_request_id();
     let method = match method(app, tool_id) {
         Ok(m) => m,
-        Err(e) => return fail(e),
+        Err(e) => return published(fail(e), tool_id, &request_id),
     };
     if let Err(violations) = method.check_input(&input) {
-        return fail(ToolError::invalid_input(violations));
+        return published(
+            fail(ToolError::invalid_input(violations)),
+            tool_id,
+            &request_id,
+        );
     }
     let request = ToolRequest {
         instance_id: instance.id.clone(),
@@ -371,13 +422,26 @@ pub async fn call_for_worker(
         idempotency_key: None,
         trace_id: None,
     };
-    call_provider(app, method, instance, &request, deadline).await
+    let response = call_provider(
+        app,
+        method,
+        instance,
+        &request,
+        deadline,
+        &request_id,
+        false,
+    )
+    .await;
+    published(response, tool_id, &request_id)
 }
 
+/// The instance's credential for `method`. `deadline` bounds the work (the caller also bounds
+/// the whole step).
 async fn credential(
     app: &App,
     method: &Method,
     instance: &Instance,
+    deadline: Instant,
 ) -> Result<Option<SecretString>, ToolError> {
     if let Some(connection) = instance.config.get("connection_id") {
         return crate::oauth::vault::access_token_for(
@@ -385,7 +449,7 @@ async fn credential(
             connection,
             &instance.id,
             &instance.provider,
-            Instant::now() + crate::oauth::vault::DEFAULT_BUDGET,
+            deadline,
         )
         .await
         .map(|t| Some(t.token))
@@ -399,51 +463,63 @@ async fn credential(
     };
     match &instance.sealed {
         Some(sealed) if instance.secret_keys.contains(&def.secret) => {
-            let mut secrets = app
-                .keyring
-                .open(&instance.id, sealed)
-                .await
-                .map_err(|e| ToolError::new("unavailable", e.to_string(), true))?;
+            let mut secrets = within(
+                deadline,
+                "opening the instance's secrets",
+                app.keyring.open(&instance.id, sealed),
+            )
+            .await?
+            .map_err(|e| ToolError::unavailable(e.to_string()))?;
             Ok(secrets.remove(&def.secret))
         }
         _ => Ok(None),
     }
 }
 
+/// Gets the credential and calls the provider within the work deadline, then writes the receipt
+/// and updates the breaker within the full deadline. `probe`: this call holds the breaker's
+/// half-open probe.
 async fn call_provider(
     app: &App,
     method: &Method,
     instance: &Instance,
     request: &ToolRequest,
     deadline: Instant,
+    request_id: &str,
+    probe: bool,
 ) -> ToolResponse {
     let started = Instant::now();
-    let credential = match credential(app, method, instance).await {
-        Ok(c) => c,
-        Err(e) => return fail(e),
-    };
+    let work = work_deadline(deadline);
+    let secrets = method.secret_values(&request.input);
     let mut call = executor::Call {
         app,
         method,
         instance,
-        credential,
-        deadline,
+        credential: None,
+        deadline: work,
+        secret_segments: secrets
+            .iter()
+            .flat_map(|s| [executor::encode_segment(s), s.clone()])
+            .collect(),
         attempts: Vec::new(),
         last_status: None,
     };
-    let result = call.run(&request.input).await.and_then(|output| {
-        method
-            .check_output(&output)
-            .map(|()| output)
-            .map_err(|violations| ToolError {
-                provider_status: call.last_status,
-                violations,
-                ..ToolError::new(
-                    "invalid_output",
-                    "the provider's answer does not match the method's output schema",
-                    false,
-                )
-            })
+    // Not cut short from outside: the vault bounds its own waits and token calls by `work` and
+    // keeps time to persist a rotated refresh token, which a cancellation here could lose.
+    let result = match credential(app, method, instance, work).await {
+        Ok(credential) => {
+            call.credential = credential;
+            run_call(&mut call, &request.input, work).await
+        }
+        Err(e) => Err(e),
+    };
+    // A request that may have acted and is not safe to repeat: the caller must not simply retry.
+    let result = result.map_err(|e| {
+        if e.may_have_acted() {
+            e.into_outcome_unknown()
+        } else {
+            e
+        }
     });
     let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
     let now = app.clock.now();
@@ -453,11 +529,11 @@ async fn call_provider(
         tool: method.tool_id.clone(),
         instance_id: instance.id.clone(),
         agent_id: request.agent_id.clone(),
-        request_id: format!("req_{}", uuid::Uuid::new_v4().simple()),
+        request_id: request_id.to_owned(),
         trace_id: request.trace_id.clone(),
         idempotency_key: request.idempotency_key.clone(),
-        status: error.map(|e| e.code.clone()).unwrap_or_else(|| "ok".into()),
-        error_code: error.map(|e| e.code.clone()),
+        status: error.map_or_else(|| "ok".into(), |e| e.code.as_str().to_owned()),
+        error_code: error.map(|e| e.code.as_str().to_owned()),
         provider_status: call.last_status,
         provider_request_ids: call
             .attempts
@@ -473,10 +549,25 @@ async fn call_provider(
         },
         created_at: now,
     };
-    if let Err(e) = app.receipts.put(&receipt).await {
-        tracing::error!(tool = %method.tool_id, error = %e, "could not write the receipt");
+    match within(deadline, "the receipt", app.receipts.put(&receipt)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
+        }
+        Err(e) => {
+            tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
+        }
     }
-    breaker(app, method, instance, error).await;
+    if within(
+        deadline,
+        "the circuit breaker update",
+        breaker::record(app, method, instance, error, probe),
+    )
+    .await
+    .is_err()
+    {
+        tracing::error!(tool = %method.tool_id, request_id, "the circuit breaker update ran out of time");
+    }
     match result {
         Ok(output) => ToolResponse::Ok {
             ok: true,
@@ -491,51 +582,42 @@ async fn call_provider(
     }
 }
 
-async fn breaker(app: &App, method: &Method, instance: &Instance, error: Option<&ToolError>) {
-    let tool = &method.tool_id;
-    let outcome = match error {
-        None => app
-            .tool_state
-            .record_success(&instance.id, tool)
-            .await
-            .map(|()| false),
-        Some(e) if e.counts_against_tool() => {
-            let settings = BreakerSettings {
-                threshold: config_number(instance, "breaker_threshold").unwrap_or(5),
-                window_secs: config_number(instance, "breaker_window_secs").unwrap_or(300),
-            };
-            app.tool_state
-                .record_failure(
-                    &instance.id,
-                    tool,
-                    &e.to_string(),
-                    settings,
-                    app.clock.now(),
+/// The provider call and the output check, bounded by `work`. The executor keeps to the same
+/// deadline itself; this bound only catches what overruns it, and then the request may have
+/// been sent.
+async fn run_call(
+    call: &mut executor::Call<'_>,
+    input: &Value,
+    work: Instant,
+) -> Result<Value, ToolError> {
+    let method = call.method;
+    let output = match tokio::time::timeout_at(work, call.run(input)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ToolError {
+                fault: error::Fault::Provider {
+                    may_have_acted: !method.repeat_is_safe(),
+                },
+                ..ToolError::new(
+                    ErrorCode::Timeout,
+                    "the deadline passed during the provider call",
+                    true,
                 )
-                .await
+            })
         }
-        Some(_) => Ok(false),
     };
-    match outcome {
-        Ok(true) => {
-            tracing::warn!(instance_id = %instance.id, tool, "tool disabled after repeated failures");
-            let event = crate::events::IntegrationEvent::tool_disabled(
-                instance,
-                tool,
-                error,
-                app.clock.now(),
-            );
-            if let Err(e) = app.sink.publish_integration(&event).await {
-                tracing::error!(error = %e, "could not publish the tool-disabled event");
-            }
-        }
-        Ok(false) => {}
-        Err(e) => tracing::error!(tool, error = %e, "could not update the circuit breaker"),
-    }
-}
-
-fn config_number(instance: &Instance, key: &str) -> Option<u64> {
-    instance.config.get(key).and_then(|v| v.parse().ok())
+    method
+        .check_output(&output)
+        .map(|()| output)
+        .map_err(|violations| ToolError {
+            provider_status: call.last_status,
+            violations,
+            ..ToolError::new(
+                ErrorCode::InvalidOutput,
+                "the provider's answer does not match the method's output schema",
+                false,
+            )
+        })
 }
 
 /// One tool an agent may call.
@@ -556,7 +638,7 @@ pub async fn discover(app: &App, agent: &str) -> Result<Vec<ToolInfo>, ToolError
         .instances
         .list()
         .await
-        .map_err(|e| ToolError::new("unavailable", e.to_string(), true))?;
+        .map_err(|e| ToolError::unavailable(e.to_string()))?;
     let mut tools = Vec::new();
     for instance in instances.iter().filter(|i| i.grants.contains_key(agent)) {
         let guardrails = Guardrails::of(instance).unwrap_or_default();

@@ -6,6 +6,11 @@
 //! sleeping into a Lambda timeout. Discord's per-route buckets are remembered per warm process:
 //! a request to a bucket known to be exhausted waits for its reset (or fails fast) before it is
 //! sent. Every attempt and every decision is recorded for the receipt.
+//!
+//! A request that may already have reached the provider (a 5xx, or a timeout or transport error
+//! after the connection was made) is only sent again when the caller says repeating it is safe
+//! ([`Retry::AfterSending`]); a 429 or a refused connection means the provider did not act, so
+//! those are always retried.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -35,17 +40,56 @@ pub struct Attempt {
     pub provider_request_id: Option<String>,
 }
 
+/// Whether a request that may have reached the provider may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Repeating it is harmless (an idempotent method, or one the definition marks `retrySafe`).
+    AfterSending,
+    /// Only what certainly did not act is retried: 429s and refused connections.
+    OnlyUnsent,
+}
+
 /// How a call ended without a usable response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
+    /// `status` is the provider's 429 (or 503 with a wait); `None` when a remembered exhausted
+    /// bucket stopped the request before it was sent.
     #[error("rate limited; retry after {retry_after_ms} ms")]
-    RateLimited { retry_after_ms: u64, status: u16 },
+    RateLimited {
+        retry_after_ms: u64,
+        status: Option<u16>,
+    },
     #[error("provider unavailable (HTTP {0})")]
     Unavailable(u16),
-    #[error("provider unreachable: {0}")]
-    Transport(String),
+    /// `sent`: the connection was made, so the provider may have received the request.
+    #[error("provider unreachable: {detail}")]
+    Transport { detail: String, sent: bool },
+    /// `sent`: the deadline passed while the provider had the request.
     #[error("deadline reached")]
-    Deadline,
+    Deadline { sent: bool },
+}
+
+impl CallError {
+    /// Whether the provider may have acted on the request.
+    pub fn may_have_reached_provider(&self) -> bool {
+        match self {
+            Self::RateLimited { .. } => false,
+            Self::Unavailable(_) => true,
+            Self::Transport { sent, .. } | Self::Deadline { sent } => *sent,
+        }
+    }
+
+    /// Whether this is the provider failing (what the circuit breaker counts): 5xx, transport
+    /// errors and timeouts while it had the request, and 429s that outlasted the retries. A
+    /// request our own bucket memory held back is not.
+    pub fn is_provider_fault(&self) -> bool {
+        match self {
+            Self::RateLimited { status, .. } => status.is_some(),
+            Self::Unavailable(_) => true,
+            Self::Transport { .. } => true,
+            Self::Deadline { sent } => *sent,
+        }
+    }
 }
 
 /// A successful (non-retryable) HTTP exchange: any status the caller must interpret.
@@ -102,33 +146,54 @@ const REQUEST_ID_HEADERS: &[&str] = &[
     "cf-ray",
 ];
 
+/// What one provider call sends: its route (the bucket key), how it may be retried, and the
+/// path segments that are credentials (redacted from the receipt's paths).
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub route: &'a str,
+    pub retry: Retry,
+    pub secret_segments: &'a [String],
+}
+
+/// `path` with every secret segment replaced by `[redacted]`.
+pub fn redact_path(path: &str, secret_segments: &[String]) -> String {
+    secret_segments
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(path.to_owned(), |p, s| p.replace(s.as_str(), "[redacted]"))
+}
+
 /// Sends `build()` until it succeeds, fails for good, or the deadline says stop.
 pub async fn call(
     buckets: &Buckets,
-    route: &str,
+    target: Target<'_>,
     deadline: Instant,
     attempts: &mut Vec<Attempt>,
     build: impl Fn() -> reqwest::RequestBuilder,
 ) -> Result<Exchange, CallError> {
+    let route = target.route;
     for n in 1..=MAX_ATTEMPTS {
         if let Some(wait) = buckets.wait_for(route) {
             if Instant::now() + wait > deadline {
                 return Err(CallError::RateLimited {
                     retry_after_ms: millis(wait),
-                    status: 429,
+                    status: None,
                 });
             }
             tokio::time::sleep(wait).await;
         }
         let request = build();
         let (method, path) = match request.try_clone().and_then(|r| r.build().ok()) {
-            Some(r) => (r.method().to_string(), r.url().path().to_owned()),
+            Some(r) => (
+                r.method().to_string(),
+                redact_path(r.url().path(), target.secret_segments),
+            ),
             None => (String::new(), String::new()),
         };
         let started = Instant::now();
         let remaining = deadline.saturating_duration_since(started);
         if remaining.is_zero() {
-            return Err(CallError::Deadline);
+            return Err(CallError::Deadline { sent: false });
         }
         let result = request.timeout(remaining).send().await;
         let latency_ms = millis(started.elapsed());
@@ -145,19 +210,27 @@ pub async fn call(
         let response = match result {
             Ok(r) => r,
             Err(e) => {
+                // The URL may carry a credential (Discord's interaction token): never in text.
+                let e = e.without_url();
+                let sent = !e.is_connect();
                 let detail = if e.is_timeout() {
                     "timeout".to_owned()
                 } else {
                     crate::error::chain(&e)
                 };
                 let backoff = backoff(n);
-                if n == MAX_ATTEMPTS || Instant::now() + backoff > deadline {
-                    attempt.decision = Some(format!("gave up: {detail}"));
+                let unsafe_to_repeat = sent && target.retry == Retry::OnlyUnsent;
+                if n == MAX_ATTEMPTS || unsafe_to_repeat || Instant::now() + backoff > deadline {
+                    attempt.decision = Some(if unsafe_to_repeat {
+                        format!("gave up: {detail}; the request may have reached the provider and the method is not safe to repeat")
+                    } else {
+                        format!("gave up: {detail}")
+                    });
                     attempts.push(attempt);
                     return Err(if e.is_timeout() {
-                        CallError::Deadline
+                        CallError::Deadline { sent }
                     } else {
-                        CallError::Transport(detail)
+                        CallError::Transport { detail, sent }
                     });
                 }
                 attempt.decision = Some(format!("transport error ({detail}); backoff"));
@@ -191,6 +264,13 @@ pub async fn call(
             Err(_) => Value::String(text),
         };
         let retryable = status == 429 || status >= 500;
+        if retryable && status != 429 && target.retry == Retry::OnlyUnsent {
+            attempt.decision = Some(format!(
+                "HTTP {status}; not repeated: the provider may have acted and the method is not safe to repeat"
+            ));
+            attempts.push(attempt);
+            return Err(CallError::Unavailable(status));
+        }
         if !retryable {
             attempts.push(attempt);
             return Ok(Exchange {
@@ -215,7 +295,7 @@ pub async fn call(
             return Err(if status == 429 || hinted.is_some() {
                 CallError::RateLimited {
                     retry_after_ms: millis(wait),
-                    status,
+                    status: Some(status),
                 }
             } else {
                 CallError::Unavailable(status)
@@ -229,7 +309,7 @@ pub async fn call(
         attempts.push(attempt);
         tokio::time::sleep(wait).await;
     }
-    Err(CallError::Deadline)
+    Err(CallError::Deadline { sent: false })
 }
 
 fn millis(d: Duration) -> u64 {
@@ -291,7 +371,15 @@ fn http_date(text: &str) -> Option<std::time::SystemTime> {
         + 1;
     let year: i64 = parts[3].parse().ok()?;
     let hms: Vec<u64> = parts[4].split(':').filter_map(|p| p.parse().ok()).collect();
-    if hms.len() != 3 {
+    // Every range first: the arithmetic below is then in bounds (RFC 9110 dates have a
+    // four-digit year and a day of month 1-31).
+    if hms.len() != 3
+        || hms[0] > 23
+        || hms[1] > 59
+        || hms[2] > 60
+        || !(1..=31).contains(&day)
+        || !(1..=9999).contains(&year)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant), then seconds.
@@ -305,9 +393,6 @@ fn http_date(text: &str) -> Option<std::time::SystemTime> {
     let doy = (153 * m + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe as i64 - 719_468;
-    if hms[0] > 23 || hms[1] > 59 || hms[2] > 60 || !(1..=31).contains(&day) {
-        return None;
-    }
     let secs = u64::try_from(days)
         .ok()?
         .checked_mul(86_400)?
@@ -380,6 +465,35 @@ mod tests {
             retry_after(&h("Sun, 06 Nov 1994 08:49:37 GMT"), &Value::Null),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn secret_segments_are_redacted_from_recorded_paths() {
+        let secrets = ["tok%2Fen".to_owned(), "tok/en".to_owned(), String::new()];
+        assert_eq!(
+            redact_path("/api/v10/webhooks/1/tok%2Fen/messages/@original", &secrets),
+            "/api/v10/webhooks/1/[redacted]/messages/@original"
+        );
+        assert_eq!(
+            redact_path("/channels/1/messages", &secrets),
+            "/channels/1/messages"
+        );
+    }
+
+    #[test]
+    fn only_provider_failures_count_and_only_sent_requests_may_have_acted() {
+        let held_back = CallError::RateLimited {
+            retry_after_ms: 5,
+            status: None,
+        };
+        assert!(!held_back.is_provider_fault() && !held_back.may_have_reached_provider());
+        let refused = CallError::Transport {
+            detail: "connection refused".into(),
+            sent: false,
+        };
+        assert!(refused.is_provider_fault() && !refused.may_have_reached_provider());
+        assert!(CallError::Deadline { sent: true }.may_have_reached_provider());
+        assert!(!CallError::Deadline { sent: false }.is_provider_fault());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use crate::tools::error::{ErrorCode, Fault};
 use crate::tools::executor::Call;
 use crate::tools::outbound::Attempt;
 use crate::tools::secure_http::{Credential, Placement, Policy, Request, SecureHttpError};
@@ -146,20 +147,29 @@ pub(crate) async fn run(call: &mut Call<'_>, input: &Value) -> Result<Value, Too
             Err(match e {
                 SecureHttpError::HostNotAllowed(_)
                 | SecureHttpError::BlockedAddress { .. }
-                | SecureHttpError::PlainHttpNotAllowed(_) => ToolError {
-                    code: "denied".into(),
-                    ..ToolError::invalid_input_message(e.to_string())
-                },
+                | SecureHttpError::PlainHttpNotAllowed(_) => {
+                    ToolError::new(ErrorCode::Denied, e.to_string(), false)
+                }
                 SecureHttpError::BadRequest(_) => ToolError::invalid_input_message(e.to_string()),
-                SecureHttpError::Timeout => ToolError {
-                    code: "timeout".into(),
-                    retryable: true,
-                    ..ToolError::internal(&e.to_string())
-                },
+                // Timeouts and transport failures are the upstream's; limits and refused
+                // redirects are the caller's (they do not count against the breaker).
                 other => ToolError {
-                    code: "provider_unavailable".into(),
-                    retryable: other.retryable(),
-                    ..ToolError::internal(&other.to_string())
+                    fault: if other.retryable() {
+                        Fault::Provider {
+                            may_have_acted: true,
+                        }
+                    } else {
+                        Fault::NotProvider
+                    },
+                    ..ToolError::new(
+                        if other == SecureHttpError::Timeout {
+                            ErrorCode::Timeout
+                        } else {
+                            ErrorCode::ProviderUnavailable
+                        },
+                        other.to_string(),
+                        other.retryable(),
+                    )
                 },
             })
         }

@@ -2,10 +2,14 @@
 //!
 //! Table `ToolStateTable`, key `pk`, TTL `expires_at`:
 //! - `breaker#<instance>#<tool>`: `failures` in the current window (`window_start`), `disabled`
-//!   with `disabled_at` and `reason`. Failures are counted with atomic `ADD`; the transition to
-//!   disabled is a conditional write, so exactly one caller announces it.
-//! - `idem#<instance>#<tool>#<key>`: `in_progress` (with a lease) or `done` with the stored
-//!   response, kept a day. A repeated call returns the first call's response.
+//!   with `disabled_at` and `reason`, and `probe_until` while one half-open probe runs. Failures
+//!   are counted with atomic `ADD`; opening, taking the probe and closing are conditional writes,
+//!   so exactly one caller announces each transition and one probe runs at a time.
+//! - `idem#<instance>#<tool>#<agent and key hash>`: `in_progress` (with a lease and the claiming
+//!   call's `owner`), `done` with the stored response, or `unknown` (the request may have
+//!   reached the provider and its result is not known), kept a day with the `request_hash` the
+//!   key is bound to. A repeated call returns the first call's response; a key is never taken
+//!   over while it lives, so the same key never acts twice.
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
@@ -17,21 +21,31 @@ pub const IDEMPOTENCY_TTL_SECS: u64 = 86_400;
 /// How long a call may stay in progress before another attempt may take over.
 const IN_PROGRESS_LEASE_SECS: u64 = 120;
 
+/// How long a half-open probe holds the breaker before another caller may probe.
+const PROBE_LEASE_SECS: u64 = 120;
+
 /// Why tool state could not be read or written.
 #[derive(Debug, thiserror::Error)]
-#[error("tool state unavailable: {0}")]
-pub struct StateError(String);
+pub enum StateError {
+    #[error("tool state unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item that cannot be read: an error, never a reason to run the call again.
+    #[error("stored tool state is unreadable: {0}")]
+    Corrupt(String),
+}
 
 fn unavailable(e: impl std::error::Error) -> StateError {
-    StateError(chain(&e))
+    StateError::Unavailable(chain(&e))
 }
 
 /// Breaker settings for one instance (instance config `breaker_threshold`,
-/// `breaker_window_secs`).
+/// `breaker_window_secs`, `breaker_cooldown_secs`).
 #[derive(Debug, Clone, Copy)]
 pub struct BreakerSettings {
     pub threshold: u64,
     pub window_secs: u64,
+    /// How long an open breaker waits before one probe call may go through.
+    pub cooldown_secs: u64,
 }
 
 impl Default for BreakerSettings {
@@ -39,8 +53,21 @@ impl Default for BreakerSettings {
         Self {
             threshold: 5,
             window_secs: 300,
+            cooldown_secs: 60,
         }
     }
+}
+
+/// What the breaker lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Calls go through.
+    Closed,
+    /// Open past its cool-down, and this caller holds the one probe: its outcome closes or
+    /// re-opens the breaker.
+    Probe,
+    /// Open: fail fast, with the reason it opened.
+    Open { reason: String },
 }
 
 /// What an idempotency claim found.
@@ -52,6 +79,11 @@ pub enum Claim {
     Done(serde_json::Value),
     /// The first call is still running.
     InProgress,
+    /// The first call may have reached the provider and its result is unknown (it said so, or
+    /// its lease ran out without a result).
+    Unknown,
+    /// The key is bound to another request (another input).
+    Conflict,
 }
 
 /// Tool state in DynamoDB.
@@ -96,6 +128,127 @@ impl ToolState {
                 .cloned()
                 .unwrap_or_default()
         }))
+    }
+
+    /// Whether calls may go through; past the cool-down, takes the single half-open probe.
+    pub async fn gate(
+        &self,
+        instance: &str,
+        tool: &str,
+        settings: BreakerSettings,
+        now: u64,
+    ) -> Result<Gate, StateError> {
+        let key = Self::breaker_key(instance, tool);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(&key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let item = out.item.unwrap_or_default();
+        let disabled = item
+            .get("disabled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false);
+        if !disabled {
+            return Ok(Gate::Closed);
+        }
+        let reason = item
+            .get("reason")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        let probe = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&key))
+            .update_expression("SET probe_until = :lease")
+            .condition_expression(
+                "disabled = :yes AND disabled_at <= :cooled AND (attribute_not_exists(probe_until) OR probe_until < :now)",
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":cooled", n(now.saturating_sub(settings.cooldown_secs)))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":lease", n(now + PROBE_LEASE_SECS))
+            .send()
+            .await;
+        match probe {
+            Ok(_) => Ok(Gate::Probe),
+            Err(e) if is_conditional_check_failed(&e) => Ok(Gate::Open { reason }),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// A successful probe closes an open breaker. `Ok(true)`: this call closed it (returned to
+    /// exactly one caller, who announces it).
+    pub async fn close(&self, instance: &str, tool: &str) -> Result<bool, StateError> {
+        let closed = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::breaker_key(instance, tool)))
+            .condition_expression("disabled = :yes")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match closed {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// A failed probe re-opens the breaker for another cool-down.
+    pub async fn reopen(
+        &self,
+        instance: &str,
+        tool: &str,
+        reason: &str,
+        now: u64,
+    ) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::breaker_key(instance, tool)))
+            .update_expression(
+                "SET disabled = :yes, disabled_at = :now, reason = :reason REMOVE probe_until",
+            )
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(
+                ":reason",
+                s(format!("probe failed: {}", truncate(reason))),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    /// Gives the probe back unused (the probe call never reached the provider, or proved
+    /// nothing about it), so the next caller may probe.
+    pub async fn release_probe(&self, instance: &str, tool: &str) -> Result<(), StateError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(Self::breaker_key(instance, tool)))
+            .update_expression("REMOVE probe_until")
+            .condition_expression("attribute_exists(pk)")
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_conditional_check_failed(&e) {
+                    Ok(())
+                } else {
+                    Err(unavailable(e))
+                }
+            })
     }
 
     /// Counts a failure. `Ok(true)`: this failure crossed the threshold and disabled the tool
@@ -209,8 +362,16 @@ impl ToolState {
             .map_err(unavailable)
     }
 
-    /// Claims an idempotency key.
-    pub async fn claim(&self, key: &str, now: u64) -> Result<Claim, StateError> {
+    /// Claims an idempotency key for the call `owner`, bound to `request_hash`. A live key is
+    /// never taken over, not even after its lease: the call holding it may have reached the
+    /// provider.
+    pub async fn claim(
+        &self,
+        key: &str,
+        request_hash: &str,
+        owner: &str,
+        now: u64,
+    ) -> Result<Claim, StateError> {
         let pk = format!("idem#{key}");
         let put = self
             .client
@@ -218,14 +379,12 @@ impl ToolState {
             .table_name(&self.table)
             .item("pk", s(&pk))
             .item("state", s("in_progress"))
+            .item("owner", s(owner))
+            .item("request_hash", s(request_hash))
             .item("lease_until", n(now + IN_PROGRESS_LEASE_SECS))
             .item("expires_at", n(now + IDEMPOTENCY_TTL_SECS))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now OR (#state = :in_progress AND lease_until < :now)",
-            )
-            .expression_attribute_names("#state", "state")
+            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
             .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":in_progress", s("in_progress"))
             .send()
             .await;
         match put {
@@ -242,47 +401,113 @@ impl ToolState {
             .send()
             .await
             .map_err(unavailable)?;
-        let item = out.item.unwrap_or_default();
-        match item.get("response").and_then(|v| v.as_s().ok()) {
-            Some(text) => Ok(Claim::Done(serde_json::from_str(text).unwrap_or_default())),
-            None => Ok(Claim::InProgress),
+        let Some(item) = out.item else {
+            // Expired and removed between the put and the read: the caller may try again.
+            return Ok(Claim::InProgress);
+        };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+        if text("request_hash").map(String::as_str) != Some(request_hash) {
+            return Ok(Claim::Conflict);
+        }
+        match text("state").map(String::as_str) {
+            Some("done") => {
+                let stored = text("response")
+                    .ok_or_else(|| StateError::Corrupt(format!("{pk}: done without a response")))?;
+                serde_json::from_str(stored)
+                    .map(Claim::Done)
+                    .map_err(|e| StateError::Corrupt(format!("{pk}: {e}")))
+            }
+            Some("unknown") => Ok(Claim::Unknown),
+            Some("in_progress") => {
+                let lease = item
+                    .get("lease_until")
+                    .and_then(|v| v.as_n().ok()?.parse::<u64>().ok())
+                    .unwrap_or(0);
+                Ok(if lease >= now {
+                    Claim::InProgress
+                } else {
+                    Claim::Unknown
+                })
+            }
+            other => Err(StateError::Corrupt(format!("{pk}: state {other:?}"))),
         }
     }
 
-    /// Stores the response of a claimed key.
+    /// Stores the response of a key `owner` claimed.
     pub async fn finish(
         &self,
         key: &str,
+        owner: &str,
         response: &serde_json::Value,
         now: u64,
     ) -> Result<(), StateError> {
-        self.client
+        self.settle(
+            key,
+            owner,
+            "SET #state = :done, #response = :response, expires_at = :expires REMOVE lease_until",
+            vec![
+                (":done", s("done")),
+                (":response", s(response.to_string())),
+                (":expires", n(now + IDEMPOTENCY_TTL_SECS)),
+            ],
+        )
+        .await
+    }
+
+    /// Marks a key `owner` claimed as spent with an unknown outcome: the request may have reached
+    /// the provider. The key then answers `outcome_unknown` until it expires.
+    pub async fn mark_unknown(&self, key: &str, owner: &str, now: u64) -> Result<(), StateError> {
+        self.settle(
+            key,
+            owner,
+            "SET #state = :unknown, expires_at = :expires REMOVE lease_until",
+            vec![
+                (":unknown", s("unknown")),
+                (":expires", n(now + IDEMPOTENCY_TTL_SECS)),
+            ],
+        )
+        .await
+    }
+
+    async fn settle(
+        &self,
+        key: &str,
+        owner: &str,
+        update: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<(), StateError> {
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(format!("idem#{key}")))
-            .update_expression(
-                "SET #state = :done, #response = :response, expires_at = :expires REMOVE lease_until",
-            )
+            .update_expression(update)
+            .condition_expression("#owner = :owner AND #state = :in_progress")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#response", "response")
-            .expression_attribute_values(":done", s("done"))
-            .expression_attribute_values(":response", s(response.to_string()))
-            .expression_attribute_values(":expires", n(now + IDEMPOTENCY_TTL_SECS))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":in_progress", s("in_progress"));
+        if update.contains("#response") {
+            request = request.expression_attribute_names("#response", "response");
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        request.send().await.map(|_| ()).map_err(unavailable)
     }
 
-    /// Forgets a claimed key whose call failed before reaching the provider, so a retry runs.
-    pub async fn abandon(&self, key: &str) -> Result<(), StateError> {
+    /// Forgets a key `owner` claimed whose call certainly did not reach the provider, so a retry
+    /// with the same key runs.
+    pub async fn abandon(&self, key: &str, owner: &str) -> Result<(), StateError> {
         self.client
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(format!("idem#{key}")))
-            .condition_expression("#state = :in_progress")
+            .condition_expression("#state = :in_progress AND #owner = :owner")
             .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
             .expression_attribute_values(":in_progress", s("in_progress"))
+            .expression_attribute_values(":owner", s(owner))
             .send()
             .await
             .map(|_| ())
