@@ -1173,6 +1173,8 @@ async fn caller_mistakes_do_not_trip_the_breaker() {
         "acme",
         &[
             ("allowed_hosts".into(), "127.0.0.1".into()),
+            // The loopback fake speaks plain http (no credential is configured).
+            ("allow_plain_http".into(), "true".into()),
             ("max_response_bytes".into(), "10".into()),
             ("breaker_threshold".into(), "2".into()),
         ],
