@@ -510,3 +510,28 @@ fn every_function_policy_matches_the_least_privilege_table() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The OAuth routes are public: the start route refuses unsigned links after one cached HMAC,
+/// and API Gateway caps how often anyone can make it (or the callback) even do that.
+#[test]
+fn the_public_oauth_routes_are_throttled() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    let template: serde_yaml::Value = serde_yaml::from_str(&text).expect("template parses");
+    for (function, event) in [
+        ("OAuthStartFunction", "Start"),
+        ("OAuthCallbackFunction", "Callback"),
+    ] {
+        let settings = &template["Resources"][function]["Properties"]["Events"][event]
+            ["Properties"]["RouteSettings"];
+        let burst = settings["ThrottlingBurstLimit"].as_u64();
+        let rate = settings["ThrottlingRateLimit"].as_f64();
+        assert!(
+            burst.is_some_and(|b| (1..=100).contains(&b)),
+            "{function}: burst {burst:?}"
+        );
+        assert!(
+            rate.is_some_and(|r| r > 0.0 && r <= 50.0),
+            "{function}: rate {rate:?}"
+        );
+    }
+}
