@@ -95,15 +95,22 @@ def scalar(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def webhook_providers(root: Path) -> list[dict]:
-    """Providers with a `webhook:` section, by file name."""
+def provider_files(root: Path) -> list[tuple[Path, object]]:
+    """Every provider definition file, parsed, by file name: (path relative to root, document)."""
     found = []
     for path in sorted((root / "shared/providers").glob("*.yaml")):
         rel = path.relative_to(root)
         try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            found.append((rel, yaml.safe_load(path.read_text(encoding="utf-8"))))
         except yaml.YAMLError as e:
             raise DefinitionError(f"{rel}: not valid YAML: {e}") from e
+    return found
+
+
+def webhook_providers(root: Path) -> list[dict]:
+    """Providers with a `webhook:` section, by file name."""
+    found = []
+    for rel, doc in provider_files(root):
         if not isinstance(doc, dict) or "webhook" not in doc:
             continue
         pid, name = doc.get("id"), doc.get("name")
@@ -133,16 +140,11 @@ def webhook_providers(root: Path) -> list[dict]:
 
 def provider_definitions(root: Path) -> dict[str, dict]:
     """Every provider definition, by id."""
-    found = {}
-    for path in sorted((root / "shared/providers").glob("*.yaml")):
-        rel = path.relative_to(root)
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as e:
-            raise DefinitionError(f"{rel}: not valid YAML: {e}") from e
-        if isinstance(doc, dict) and isinstance(doc.get("id"), str):
-            found[doc["id"]] = doc
-    return found
+    return {
+        doc["id"]: doc
+        for _, doc in provider_files(root)
+        if isinstance(doc, dict) and isinstance(doc.get("id"), str)
+    }
 
 
 def tool_methods(root: Path) -> list[dict]:
