@@ -2,7 +2,7 @@
 """(Re)writes the signed sample events in events/ (run by `make events`).
 
 Every file is deterministic: fixed timestamps, fixed ids, the documented demo credentials
-that `make dev` seeds (shared/src/local.rs, `demo`). Running this twice produces identical
+that `make dev` seeds (shared/ops/src/local.rs, `shared/providers/src/demo.rs`). Running this twice produces identical
 bytes. Python 3.11, stdlib + `cryptography` only.
 
 Webhook events are API Gateway HTTP API (payload format 2.0) requests for the

@@ -1,285 +1,231 @@
-//! `App`: everything a function needs, built once per cold start.
+//! `App`: every function's context over one set of clients, for the CLI, the local host and the
+//! tests (which play every function at once). The contexts are built on first use, so the
+//! `with_*` settings apply to all of them.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::audit::AuditLog;
-use crate::aws::AwsClients;
-use crate::clock::Clock;
-use crate::config::{ConfigError, Limits, Resources};
-use crate::connections::ConnectionStore;
-use crate::crypto::Keyring;
-use crate::deliveries::DeliveryStore;
-use crate::ingest::VerifierCache;
-use crate::instances::InstanceStore;
-use crate::oauth::state::StateStore;
-use crate::providers::{DefinitionError, Registry};
-use crate::queue::IngressQueue;
-use crate::sink::EventSink;
+use switchyard_aws::audit::AuditLog;
+use switchyard_aws::clients::AwsClients;
+use switchyard_aws::connections::ConnectionStore;
+use switchyard_aws::crypto::Keyring;
+use switchyard_aws::cursors::CursorStore;
+use switchyard_aws::deliveries::DeliveryStore;
+use switchyard_aws::instances::InstanceStore;
+use switchyard_aws::queue::IngressQueue;
+use switchyard_aws::sink::EventSink;
+use switchyard_aws::StartError;
+use switchyard_core::clock::Clock;
+use switchyard_core::config::{self, Limits, Resources};
+use switchyard_ingest::{Consumer, Ingress};
+use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
+use switchyard_oauth::{OAuth, Vault};
+use switchyard_providers::Registry;
+use switchyard_tools::{NotionPoller, Tools};
 
 /// Why the app could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Definitions(#[from] DefinitionError),
-    #[error("integration definitions: {0}")]
-    Tools(String),
-}
+pub type AppError = StartError;
 
-/// Clients, stores, definitions and limits, shared by every invocation of a warm function.
+/// Stores over one set of clients, and every function's context, built on first use.
 #[derive(Debug)]
 pub struct App {
     pub registry: Registry,
     pub resources: Resources,
     pub limits: Limits,
     pub aws: AwsClients,
+    pub clock: Clock,
     pub instances: InstanceStore,
     pub deliveries: DeliveryStore,
+    pub connections: ConnectionStore,
+    pub cursors: CursorStore,
     pub queue: IngressQueue,
     pub keyring: Keyring,
     pub sink: EventSink,
-    pub clock: Clock,
-    pub states: StateStore,
-    pub connections: ConnectionStore,
     pub audit: AuditLog,
-    pub platform_keys: crate::keys::PlatformKeys,
-    /// The key signing OAuth start links, read on first use.
-    pub link_key: crate::oauth::links::LinkKey,
-    /// Tool method definitions, checked and compiled once per cold start, on first use (tool
-    /// Lambdas load them during init).
-    catalog: OnceLock<Result<crate::tools::definitions::Catalog, String>>,
-    pub tool_state: crate::tools::state::ToolState,
-    pub receipts: crate::tools::receipts::ReceiptStore,
-    pub cursors: crate::cursors::CursorStore,
-    /// Which connection this process is refreshing (one lease attempt per burst of callers).
-    pub(crate) refresh_turns: crate::oauth::turns::Turns,
-    /// Access tokens this process decrypted, by connection version (one KMS call per version).
-    pub(crate) opened_tokens: crate::oauth::opened::OpenedTokens,
-    /// Discord rate-limit buckets seen by this warm process.
-    pub buckets: crate::tools::outbound::Buckets,
-    /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
-    secure_http: OnceLock<crate::tools::secure_http::SecureHttp>,
-    /// One HTTP client per cold start for provider calls (token endpoints, tools), built on
-    /// first use: a webhook never needs it, and loading the system's certificates costs
-    /// milliseconds of cold start.
-    http: OnceLock<reqwest::Client>,
     /// The public base URL of the HTTP API (OAuth redirect URIs are built from it).
     pub public_url: String,
     /// Who is acting, for the audit log (`cli:<user>`, `function:<name>`, `local-host`).
     pub actor: String,
-    /// Failure-injection points for tests; empty in production.
-    pub hooks: Hooks,
-    pub(crate) verifiers: VerifierCache,
+    platform_keys_ttl: Duration,
+    ssrf_exemptions: Vec<std::net::SocketAddr>,
+    contexts: Contexts,
 }
 
-/// A callback run at a named point of a flow (tests simulate crashes with it).
-type Hook = Arc<dyn Fn() + Send + Sync>;
-
-/// Failure-injection points. Nothing is registered outside tests.
-#[derive(Default)]
-pub struct Hooks {
-    after_refresh_persisted: Mutex<Option<Hook>>,
-    crash_after_claim: std::sync::atomic::AtomicBool,
-}
-
-impl std::fmt::Debug for Hooks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Hooks")
-    }
-}
-
-impl Hooks {
-    /// Runs `hook` right after refreshed tokens were persisted, before they are used.
-    pub fn set_after_refresh_persisted(&self, hook: impl Fn() + Send + Sync + 'static) {
-        if let Ok(mut slot) = self.after_refresh_persisted.lock() {
-            *slot = Some(Arc::new(hook));
-        }
-    }
-
-    /// Makes webhook ingress stop right after claiming, as a function killed there would: the
-    /// claims stay, nothing is queued or released, the provider sees an error.
-    pub fn set_crash_after_claim(&self, crash: bool) {
-        self.crash_after_claim
-            .store(crash, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    pub(crate) fn crash_after_claim(&self) -> bool {
-        self.crash_after_claim
-            .load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub(crate) fn after_refresh_persisted(&self) {
-        let hook = self
-            .after_refresh_persisted
-            .lock()
-            .ok()
-            .and_then(|slot| slot.clone());
-        if let Some(hook) = hook {
-            hook();
-        }
-    }
-}
-
-/// The HTTP client for provider calls: rustls on the AWS SDK's crypto provider, short timeouts.
-fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
-}
-
-fn default_actor() -> String {
-    if let Ok(function) = std::env::var("AWS_LAMBDA_FUNCTION_NAME") {
-        return format!("function:{function}");
-    }
-    match std::env::var("SWITCHYARD_ACTOR").or_else(|_| std::env::var("USER")) {
-        Ok(user) => format!("cli:{user}"),
-        Err(_) => "unknown".into(),
-    }
+#[derive(Debug, Default)]
+struct Contexts {
+    ingress: OnceLock<Ingress>,
+    consumer: OnceLock<Consumer>,
+    vault: OnceLock<Arc<Vault>>,
+    oauth: OnceLock<OAuth>,
+    tools: OnceLock<Tools>,
+    poller: OnceLock<NotionPoller>,
+    keys: OnceLock<Keys>,
 }
 
 impl App {
-    /// From the environment, as a Lambda of the given `needs` has it: only the resources its
-    /// template entry names. (The CLI and local host also accept a stack prefix:
-    /// `switchyard_ops::app_from_env`.)
-    pub async fn from_env(needs: &[crate::config::Need]) -> Result<Self, AppError> {
-        let aws = AwsClients::from_env().await;
-        let resources = Resources::from_env_for(needs)?;
-        let clock = crate::config::clock(
-            std::env::var("SWITCHYARD_CLOCK_PIN").ok().as_deref(),
-            std::env::var("AWS_ENDPOINT_URL").ok().as_deref(),
-        )?;
-        let app = Self::new(aws, resources, Limits::from_env()?, clock)?;
-        // The OAuth function builds redirect URIs: refuse to start without an absolute base.
-        if needs.contains(&crate::config::Need::OAuthStates) {
-            let url = std::env::var("SWITCHYARD_PUBLIC_URL").ok();
-            return Ok(app.with_public_url(crate::config::public_base_url(url.as_deref())?));
-        }
-        Ok(app)
-    }
-
-    /// The same app with another public URL (the local host knows its port only once bound).
-    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
-        self.public_url = url.into();
-        self
-    }
-
-    /// The same app caching platform keys for `ttl` (tests shorten it).
-    pub fn with_platform_keys_ttl(mut self, ttl: Duration) -> Self {
-        self.platform_keys = crate::keys::PlatformKeys::new(
-            self.aws.secrets.clone(),
-            &self.resources.platform_keys_secret,
-            ttl,
-        );
-        self
-    }
-
-    /// The same app with `secure_http_request` allowed to reach these exact loopback addresses.
-    /// For tests that run a fake upstream on 127.0.0.1 only; production never calls it.
-    pub fn with_ssrf_exemptions(self, exempt: Vec<std::net::SocketAddr>) -> Self {
-        let _ = self
-            .secure_http
-            .set(crate::tools::secure_http::SecureHttp::new(exempt));
-        self
-    }
-
-    /// The HTTP client for provider calls.
-    pub fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(http_client)
-    }
-
-    /// The tool catalog, loaded on first use.
-    pub fn catalog(&self) -> Result<&crate::tools::definitions::Catalog, AppError> {
-        self.catalog
-            .get_or_init(|| crate::tools::definitions::Catalog::load().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| AppError::Tools(e.clone()))
-    }
-
-    /// The SSRF-safe client for `http.secure_http_request`.
-    pub fn secure_http(&self) -> &crate::tools::secure_http::SecureHttp {
-        self.secure_http
-            .get_or_init(|| crate::tools::secure_http::SecureHttp::new(Vec::new()))
-    }
-
-    /// The same app acting as `actor` in the audit log.
-    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
-        self.actor = actor.into();
-        self
-    }
-
-    /// From parts (tests, the local host).
+    /// From parts (tests, the local host, the CLI).
     pub fn new(
         aws: AwsClients,
         resources: Resources,
         limits: Limits,
         clock: Clock,
     ) -> Result<Self, AppError> {
-        // Both the SDK and reqwest use rustls: install the one crypto provider they share
-        // (cheap; the clients themselves are built on first use).
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        // Tests and the local host build HTTP clients of their own beside the app's.
+        switchyard_egress::install_crypto_provider();
+        let dynamodb = aws.dynamodb();
+        let s3 = aws.s3();
         Ok(Self {
             registry: Registry::load()?,
-            instances: InstanceStore::new(aws.dynamodb.clone(), &resources.instances_table),
-            deliveries: DeliveryStore::new(aws.dynamodb.clone(), &resources.deliveries_table),
+            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
+            connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
+            cursors: CursorStore::new(dynamodb.clone(), &resources.cursors_table),
+            audit: AuditLog::new(dynamodb, &resources.audit_table),
             queue: IngressQueue::new(
-                aws.sqs.clone(),
-                aws.s3.clone(),
+                aws.sqs(),
+                s3.clone(),
                 &resources.ingress_queue_url,
                 &resources.payload_bucket,
                 limits.inline_payload_bytes,
             ),
-            keyring: Keyring::new(aws.kms.clone(), &resources.kms_key_id),
+            keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
             sink: EventSink::new(
-                aws.events.clone(),
+                aws.events(),
                 &resources.event_bus,
-                aws.s3.clone(),
+                s3,
                 &resources.payload_bucket,
             ),
-            states: StateStore::new(aws.dynamodb.clone(), &resources.states_table),
-            connections: ConnectionStore::new(aws.dynamodb.clone(), &resources.connections_table),
-            audit: AuditLog::new(aws.dynamodb.clone(), &resources.audit_table),
-            platform_keys: crate::keys::PlatformKeys::new(
-                aws.secrets.clone(),
-                &resources.platform_keys_secret,
-                crate::keys::PLATFORM_KEYS_TTL,
-            ),
-            link_key: crate::oauth::links::LinkKey::new(
-                aws.secrets.clone(),
-                &resources.oauth_link_key_secret,
-            ),
-            http: OnceLock::new(),
-            catalog: OnceLock::new(),
-            tool_state: crate::tools::state::ToolState::new(
-                aws.dynamodb.clone(),
-                &resources.tool_state_table,
-            ),
-            receipts: crate::tools::receipts::ReceiptStore::new(
-                aws.dynamodb.clone(),
-                &resources.receipts_table,
-            ),
-            cursors: crate::cursors::CursorStore::new(
-                aws.dynamodb.clone(),
-                &resources.cursors_table,
-            ),
-            refresh_turns: Default::default(),
-            opened_tokens: Default::default(),
-            buckets: crate::tools::outbound::Buckets::default(),
-            secure_http: OnceLock::new(),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
-            actor: default_actor(),
-            hooks: Hooks::default(),
-            verifiers: VerifierCache::default(),
+            actor: config::actor(),
+            platform_keys_ttl: PLATFORM_KEYS_TTL,
+            ssrf_exemptions: Vec::new(),
+            contexts: Contexts::default(),
             resources,
             limits,
             aws,
             clock,
         })
+    }
+
+    /// The same app with another public URL (the local host knows its port only once bound).
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = url.into();
+        self.contexts = Contexts::default();
+        self
+    }
+
+    /// The same app caching platform keys for `ttl` (tests shorten it).
+    pub fn with_platform_keys_ttl(mut self, ttl: Duration) -> Self {
+        self.platform_keys_ttl = ttl;
+        self.contexts = Contexts::default();
+        self
+    }
+
+    /// The same app with `secure_http_request` allowed to reach these exact loopback addresses.
+    /// For tests that run a fake upstream on 127.0.0.1 only; production never calls it.
+    pub fn with_ssrf_exemptions(mut self, exempt: Vec<std::net::SocketAddr>) -> Self {
+        self.ssrf_exemptions = exempt;
+        self.contexts = Contexts::default();
+        self
+    }
+
+    /// The same app acting as `actor` in the audit log.
+    pub fn with_actor(mut self, actor: impl Into<String>) -> Self {
+        self.actor = actor.into();
+        self.contexts = Contexts::default();
+        self
+    }
+
+    /// Webhook ingress.
+    pub fn ingress(&self) -> &Ingress {
+        self.contexts.ingress.get_or_init(|| {
+            let mut ingress = self.expect(Ingress::new(
+                &self.aws,
+                &self.resources,
+                self.limits,
+                self.clock.clone(),
+            ));
+            ingress.actor.clone_from(&self.actor);
+            ingress
+        })
+    }
+
+    /// The ingress consumer.
+    pub fn consumer(&self) -> &Consumer {
+        self.contexts.consumer.get_or_init(|| {
+            self.expect(Consumer::new(
+                &self.aws,
+                &self.resources,
+                self.limits,
+                self.clock.clone(),
+            ))
+        })
+    }
+
+    /// The token vault (the token refresher's context).
+    pub fn vault(&self) -> &Arc<Vault> {
+        self.contexts.vault.get_or_init(|| {
+            let mut vault = self.expect(Vault::new(
+                &self.aws,
+                &self.resources,
+                self.limits,
+                self.clock.clone(),
+            ));
+            vault.actor.clone_from(&self.actor);
+            vault.public_url.clone_from(&self.public_url);
+            Arc::new(vault)
+        })
+    }
+
+    /// OAuth start and callback.
+    pub fn oauth(&self) -> &OAuth {
+        self.contexts
+            .oauth
+            .get_or_init(|| OAuth::new(&self.aws, &self.resources, self.vault().clone()))
+    }
+
+    /// Tool methods and discovery.
+    pub fn tools(&self) -> &Tools {
+        self.contexts.tools.get_or_init(|| {
+            Tools::new(&self.aws, &self.resources, self.vault().clone())
+                .with_ssrf_exemptions(self.ssrf_exemptions.clone())
+        })
+    }
+
+    /// The Notion poller.
+    pub fn poller(&self) -> &NotionPoller {
+        self.contexts.poller.get_or_init(|| NotionPoller {
+            tools: Tools::new(&self.aws, &self.resources, self.vault().clone()),
+            ingress: self.expect(Ingress::new(
+                &self.aws,
+                &self.resources,
+                self.limits,
+                self.clock.clone(),
+            )),
+            cursors: self.cursors.clone(),
+        })
+    }
+
+    /// API keys: workspace overrides and platform keys.
+    pub fn keys(&self) -> &Keys {
+        self.contexts.keys.get_or_init(|| {
+            let mut keys = Keys::new(
+                &self.aws,
+                &self.resources,
+                self.clock.clone(),
+                self.platform_keys_ttl,
+            );
+            keys.actor.clone_from(&self.actor);
+            keys
+        })
+    }
+
+    /// A context of the definitions this app already loaded: cannot fail.
+    fn expect<T>(&self, built: Result<T, StartError>) -> T {
+        match built {
+            Ok(context) => context,
+            Err(e) => unreachable!("the definitions loaded when the app was built: {e}"),
+        }
     }
 }

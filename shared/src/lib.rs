@@ -1,36 +1,25 @@
 //! Switchyard: the integrations gateway between AI agents and the SaaS they work in.
 //!
-//! All behaviour lives here; the Lambda mains in `functions/` are a few lines each. Start at
+//! This crate gathers the others for the CLI, the local host and the tests, and builds one
+//! [`App`] holding every function's context. No Lambda links it: each function binary builds only
+//! its own context (`switchyard_ingest::Ingress`, `switchyard_tools::Tools`, …). Start at
 //! [`ingest::handle`] (webhooks in), [`consumer::handle_batch`] (work items to agent events),
-//! [`tools::invoke`] and [`oauth`]. The CLI, the local host and the template reader are in
-//! `switchyard-ops`, which no Lambda links.
+//! [`tools::invoke`] and [`oauth`].
 
 pub mod app;
-pub mod audit;
-pub mod aws;
-pub mod config;
-pub mod connections;
-pub mod consumer;
-pub mod crypto;
-pub mod cursors;
-pub mod deliveries;
-pub mod dynamo;
-pub mod error;
-pub mod events;
-#[cfg(test)]
-mod fuzz_tests;
-pub mod ingest;
-pub mod instances;
-pub mod keys;
-pub mod lambda;
-pub mod notion_poll;
-pub mod oauth;
-pub mod queue;
-pub mod sink;
-pub mod telemetry;
-pub mod tools;
 
 pub use app::App;
-pub use switchyard_core::{clock, policy, reply, secret, workitem};
+pub use switchyard_aws::{
+    audit, clients as aws, connections, crypto, cursors, deliveries, dynamo, error, events,
+    instances, queue, sink,
+};
+pub use switchyard_core::{clock, config, policy, reply, secret, telemetry, workitem};
+pub use switchyard_egress as egress;
+pub use switchyard_ingest as ingest;
+pub use switchyard_ingest::consumer;
+pub use switchyard_oauth as oauth;
+pub use switchyard_oauth::keys;
 pub use switchyard_providers as providers;
 pub use switchyard_providers::verify;
+pub use switchyard_tools as tools;
+pub use switchyard_tools::notion_poll;

@@ -82,7 +82,7 @@ async fn instance_lifecycle_never_shows_or_stores_the_secret() {
     let scan = stack
         .app
         .aws
-        .dynamodb
+        .dynamodb()
         .scan()
         .table_name(&stack.app.resources.instances_table)
         .send()

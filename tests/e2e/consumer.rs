@@ -11,7 +11,7 @@ async fn send_raw(stack: &Stack, body: &str) {
     stack
         .app
         .aws
-        .sqs
+        .sqs()
         .send_message()
         .queue_url(&stack.app.resources.ingress_queue_url)
         .message_body(body)
@@ -25,7 +25,7 @@ async fn peek_ingress(stack: &Stack) -> String {
     let received = stack
         .app
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(&stack.app.resources.ingress_queue_url)
         .visibility_timeout(0)
@@ -120,7 +120,7 @@ async fn one_bad_record_does_not_fail_its_batch_and_redelivery_publishes_once() 
             body,
         })
         .collect();
-    let failed = switchyard::consumer::handle_batch(&stack.app, &records).await;
+    let failed = switchyard::consumer::handle_batch(stack.app.consumer(), &records).await;
     assert_eq!(failed, vec!["c".to_owned()], "only the poison record fails");
     assert_eq!(
         stack.tapped().await.len(),
@@ -156,7 +156,7 @@ async fn large_payload_travels_by_s3_claim_check() {
     let object = stack
         .app
         .aws
-        .s3
+        .s3()
         .head_object()
         .bucket(&stack.app.resources.payload_bucket)
         .key(&key)

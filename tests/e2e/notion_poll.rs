@@ -35,7 +35,7 @@ async fn polling_emits_new_and_edited_pages_once() {
         .expect("grant");
     let deadline = || tokio::time::Instant::now() + std::time::Duration::from_secs(20);
 
-    let first = switchyard::notion_poll::run(app, deadline())
+    let first = switchyard::notion_poll::run(app.poller(), deadline())
         .await
         .expect("poll");
     assert_eq!(first.data_sources, 1);
@@ -56,7 +56,7 @@ async fn polling_emits_new_and_edited_pages_once() {
     let edited = notion.notion_pages(DATA_SOURCE)[3].clone();
     notion.notion_touch(&edited, LATER);
 
-    let second = switchyard::notion_poll::run(app, deadline())
+    let second = switchyard::notion_poll::run(app.poller(), deadline())
         .await
         .expect("poll");
     assert_eq!(second.failed, 0);
@@ -85,7 +85,7 @@ async fn polling_emits_new_and_edited_pages_once() {
     assert!(cursor > baseline_cursor);
 
     // The same versions again (Notion's minute-rounded times): deduplicated, nothing queued.
-    let third = switchyard::notion_poll::run(app, deadline())
+    let third = switchyard::notion_poll::run(app.poller(), deadline())
         .await
         .expect("poll");
     assert_eq!(
@@ -97,6 +97,7 @@ async fn polling_emits_new_and_edited_pages_once() {
 
     // The query is a tool call: it left receipts naming the worker.
     let receipts = app
+        .tools()
         .receipts
         .list(&Default::default(), 100)
         .await
@@ -121,13 +122,13 @@ async fn a_failing_query_moves_no_cursor_and_the_next_run_retries() {
         )],
     );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    let report = switchyard::notion_poll::run(app, deadline)
+    let report = switchyard::notion_poll::run(app.poller(), deadline)
         .await
         .expect("poll");
     assert_eq!(report.failed, 1);
     let key = format!("notion-poll#flaky#{DATA_SOURCE}");
     assert_eq!(app.cursors.get(&key).await.expect("get"), None);
-    let report = switchyard::notion_poll::run(app, deadline)
+    let report = switchyard::notion_poll::run(app.poller(), deadline)
         .await
         .expect("poll");
     assert_eq!((report.failed, report.baselines), (0, 1));

@@ -301,7 +301,14 @@ impl Fixture {
             expires_at: self.stack.app.clock.now() + ttl,
             nonce: uuid::Uuid::new_v4().simple().to_string(),
         };
-        let key = self.stack.app.link_key.get().await.expect("link key");
+        let key = self
+            .stack
+            .app
+            .oauth()
+            .link_key
+            .get()
+            .await
+            .expect("link key");
         format!(
             "{}/oauth/generic-oauth2/start?{}",
             self.base,
@@ -383,7 +390,7 @@ impl Fixture {
         self.stack
             .app
             .aws
-            .dynamodb
+            .dynamodb()
             .scan()
             .table_name(&self.stack.app.resources.states_table)
             .send()
@@ -407,7 +414,7 @@ impl Fixture {
                 .stack
                 .app
                 .aws
-                .dynamodb
+                .dynamodb()
                 .scan()
                 .table_name(table)
                 .send()
@@ -438,7 +445,9 @@ async fn consent_callback_stores_the_connection_and_only_ciphertext() {
     assert!(c.has_refresh_token);
     assert_eq!(c.token_expires_at, Some(NOW + 60));
 
-    let token = vault::access_token(&f.stack.app, &id).await.expect("token");
+    let token = vault::access_token(f.stack.app.vault(), &id)
+        .await
+        .expect("token");
     assert!(
         f.server.active(token.token.expose()).await,
         "a usable token"
@@ -715,7 +724,9 @@ async fn user_denial_is_shown_and_recorded() {
 async fn fifty_concurrent_requests_at_expiry_make_exactly_one_refresh() {
     let f = Fixture::new().await;
     let id = f.connect().await;
-    let before = vault::access_token(&f.stack.app, &id).await.expect("token");
+    let before = vault::access_token(f.stack.app.vault(), &id)
+        .await
+        .expect("token");
     f.server.reset_stats().await;
 
     // Five warm processes (their own clients, clocks and in-process turns), ten callers each:
@@ -733,7 +744,7 @@ async fn fifty_concurrent_requests_at_expiry_make_exactly_one_refresh() {
         .map(|i| {
             let app = processes[i % processes.len()].clone();
             let id = id.clone();
-            tokio::spawn(async move { vault::access_token(&app, &id).await })
+            tokio::spawn(async move { vault::access_token(app.vault(), &id).await })
         })
         .collect();
     let mut tokens = Vec::new();
@@ -773,7 +784,7 @@ async fn a_token_call_that_hangs_ends_within_the_lease_and_frees_it() {
     f.gate.hold_next();
 
     let started = tokio::time::Instant::now();
-    let err = vault::access_token(&slow, &id)
+    let err = vault::access_token(slow.vault(), &id)
         .await
         .expect_err("the token endpoint never answered");
     let took = started.elapsed();
@@ -794,7 +805,9 @@ async fn a_token_call_that_hangs_ends_within_the_lease_and_frees_it() {
     assert_eq!(connection.lease_until, None, "the lease was given back");
 
     // So the next caller refreshes at once, with the refresh token nobody used.
-    let token = vault::access_token(&f.stack.app, &id).await.expect("token");
+    let token = vault::access_token(f.stack.app.vault(), &id)
+        .await
+        .expect("token");
     assert!(f.server.active(token.token.expose()).await);
     let stats = f.server.stats().await;
     assert_eq!(AuthServer::refreshes(&stats), 1, "{stats}");
@@ -814,7 +827,7 @@ async fn a_refresh_that_loses_to_a_reconnect_leaves_the_connection_active() {
     let app = f.stack.app.clone();
     let refreshing = tokio::spawn({
         let id = id.clone();
-        async move { vault::access_token(&app, &id).await }
+        async move { vault::access_token(app.vault(), &id).await }
     });
     f.gate.until_held().await;
     // ...meanwhile the user revokes the old grant and connects again.
@@ -868,19 +881,22 @@ async fn rotated_refresh_token_survives_a_crash_between_refresh_and_use() {
     // The refresher dies right after persisting the rotated tokens, before using them.
     f.stack
         .app
+        .vault()
         .hooks
         .set_after_refresh_persisted(|| panic!("simulated crash after persisting tokens"));
     let app = f.stack.app.clone();
     let crashed = tokio::spawn({
         let id = id.clone();
-        async move { vault::access_token(&app, &id).await }
+        async move { vault::access_token(app.vault(), &id).await }
     })
     .await;
     assert!(crashed.is_err(), "the refresher crashed");
-    f.stack.app.hooks.set_after_refresh_persisted(|| {});
+    f.stack.app.vault().hooks.set_after_refresh_persisted(|| {});
 
     // The next caller finds the rotated tokens persisted: no second refresh needed.
-    let after_crash = vault::access_token(&f.stack.app, &id).await.expect("token");
+    let after_crash = vault::access_token(f.stack.app.vault(), &id)
+        .await
+        .expect("token");
     assert!(f.server.active(after_crash.token.expose()).await);
     let rotated = f.stored_tokens(&id).await["refresh_token"]
         .expose()
@@ -893,7 +909,7 @@ async fn rotated_refresh_token_survives_a_crash_between_refresh_and_use() {
 
     // And the rotated refresh token works for the next refresh.
     f.stack.app.clock.set(NOW + 400);
-    let next = vault::access_token(&f.stack.app, &id)
+    let next = vault::access_token(f.stack.app.vault(), &id)
         .await
         .expect("second refresh");
     assert!(f.server.active(next.token.expose()).await);
@@ -916,7 +932,7 @@ async fn revoked_grant_marks_needs_reauth_and_emits_an_event() {
     f.server.revoke(&refresh).await; // the user revoked the app at the provider
     f.stack.app.clock.set(NOW + 120);
 
-    let err = vault::access_token(&f.stack.app, &id)
+    let err = vault::access_token(f.stack.app.vault(), &id)
         .await
         .expect_err("grant is gone");
     assert!(matches!(err, VaultError::NeedsReauth(_)), "{err:?}");
@@ -931,7 +947,7 @@ async fn revoked_grant_marks_needs_reauth_and_emits_an_event() {
         .expect("exists");
     assert_eq!(c.status, Status::NeedsReauth);
     // Later callers are told at once, without calling the provider.
-    let again = vault::access_token(&f.stack.app, &id)
+    let again = vault::access_token(f.stack.app.vault(), &id)
         .await
         .expect_err("still gone");
     assert!(matches!(again, VaultError::NeedsReauth(_)));
@@ -955,7 +971,7 @@ async fn disconnect_revokes_at_the_server_and_deletes_the_ciphertext() {
     let refresh = tokens["refresh_token"].expose().to_owned();
     f.server.reset_stats().await;
 
-    let done = vault::disconnect(&f.stack.app, &id, false)
+    let done = vault::disconnect(f.stack.app.vault(), &id, false)
         .await
         .expect("disconnect");
     assert!(done.revoked_at_provider);
@@ -977,7 +993,7 @@ async fn disconnect_revokes_at_the_server_and_deletes_the_ciphertext() {
     assert_eq!(c.status, Status::Revoked);
     assert!(c.sealed.is_none(), "token ciphertext deleted");
     assert!(matches!(
-        vault::access_token(&f.stack.app, &id).await,
+        vault::access_token(f.stack.app.vault(), &id).await,
         Err(VaultError::Revoked)
     ));
     let history = f
@@ -999,13 +1015,16 @@ async fn scheduled_refresher_renews_tokens_before_they_expire() {
     f.server.reset_stats().await;
     // Not yet due: the token expires at NOW + 60, the window is 15 minutes.
     f.stack.app.clock.set(NOW);
-    let report = vault::refresh_expiring(&f.stack.app, 10)
+    let report = vault::refresh_expiring(f.stack.app.vault(), 10)
         .await
         .expect("run");
     assert_eq!(report.checked, 0);
-    let report = vault::refresh_expiring(&f.stack.app, switchyard::lambda::REFRESH_WINDOW_SECS)
-        .await
-        .expect("run");
+    let report = vault::refresh_expiring(
+        f.stack.app.vault(),
+        switchyard::oauth::vault::REFRESH_WINDOW_SECS,
+    )
+    .await
+    .expect("run");
     assert_eq!((report.checked, report.refreshed), (1, 1), "{report:?}");
     let c = f
         .stack
@@ -1018,7 +1037,9 @@ async fn scheduled_refresher_renews_tokens_before_they_expire() {
     assert!(c.last_refreshed_at.is_some());
     assert_eq!(AuthServer::refreshes(&f.server.stats().await), 1);
     // Agents now get the fresh token without waiting for a refresh.
-    let token = vault::access_token(&f.stack.app, &id).await.expect("token");
+    let token = vault::access_token(f.stack.app.vault(), &id)
+        .await
+        .expect("token");
     assert!(f.server.active(token.token.expose()).await);
     assert_eq!(AuthServer::refreshes(&f.server.stats().await), 1);
 }
@@ -1061,15 +1082,17 @@ async fn a_connection_serves_only_its_own_instance() {
     let id = f.connect().await;
     let app = &f.stack.app;
     // The owner gets a token.
-    let owner = vault::access_token_for(app, &id, INSTANCE, "generic-oauth2", soon()).await;
+    let owner = vault::access_token_for(app.vault(), &id, INSTANCE, "generic-oauth2", soon()).await;
     assert!(owner.is_ok(), "{owner:?}");
     // Another instance (or provider) naming the same connection does not.
-    let other = vault::access_token_for(app, &id, "someone-else", "generic-oauth2", soon()).await;
+    let other =
+        vault::access_token_for(app.vault(), &id, "someone-else", "generic-oauth2", soon()).await;
     assert!(
         matches!(other, Err(VaultError::NotThisInstances(_))),
         "{other:?}"
     );
-    let wrong_provider = vault::access_token_for(app, &id, INSTANCE, "notion", soon()).await;
+    let wrong_provider =
+        vault::access_token_for(app.vault(), &id, INSTANCE, "notion", soon()).await;
     assert!(matches!(
         wrong_provider,
         Err(VaultError::NotThisInstances(_))
@@ -1089,7 +1112,7 @@ async fn a_connection_serves_only_its_own_instance() {
         .expect("grant");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let response = switchyard::tools::invoke(
-        app,
+        app.tools(),
         "notion.retrieve_page",
         switchyard::tools::ToolRequest {
             instance_id: "borrower".into(),

@@ -412,7 +412,7 @@ async fn a_crash_between_claim_and_queue_loses_nothing_and_publishes_once() {
     let client = reqwest::Client::new();
     let body = slack_mention("EvCrash", "C1", "<@U0BOT> are you there?");
 
-    stack.app.hooks.set_crash_after_claim(true);
+    stack.app.ingress().hooks.set_crash_after_claim(true);
     let died = slack_request(&client, &url, &body, NOW)
         .send()
         .await
@@ -422,7 +422,7 @@ async fn a_crash_between_claim_and_queue_loses_nothing_and_publishes_once() {
         503,
         "the provider sees a failure and retries"
     );
-    stack.app.hooks.set_crash_after_claim(false);
+    stack.app.ingress().hooks.set_crash_after_claim(false);
     assert_eq!(
         stack.deliveries().await[0].status,
         "queued",
@@ -520,7 +520,7 @@ async fn a_600_kb_slack_event_is_published_by_claim_check() {
     let object = stack
         .app
         .aws
-        .s3
+        .s3()
         .get_object()
         .bucket(bucket)
         .key(key)

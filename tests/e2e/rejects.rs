@@ -131,7 +131,7 @@ async fn unreachable_emulator_is_503_so_the_provider_retries() {
     let body = slack_mention("EvDown", "C1", "hi");
     let headers = signed_headers(&body);
     let reply = switchyard::ingest::handle(
-        &app,
+        app.ingress(),
         "slack",
         demo::SLACK_INSTANCE,
         crate::support::post(&headers, body.as_bytes()),
@@ -157,7 +157,7 @@ async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
     let body = slack_mention("EvQ", "C1", "hi");
     let headers = signed_headers(&body);
     let reply = switchyard::ingest::handle(
-        &broken,
+        broken.ingress(),
         "slack",
         demo::SLACK_INSTANCE,
         crate::support::post(&headers, body.as_bytes()),
@@ -171,7 +171,7 @@ async fn queue_failure_releases_the_claim_so_the_retry_is_accepted() {
 
     // Slack retries; now the queue works: accepted and delivered, not taken for a duplicate.
     let reply = switchyard::ingest::handle(
-        &stack.app,
+        stack.app.ingress(),
         "slack",
         demo::SLACK_INSTANCE,
         crate::support::post(&headers, body.as_bytes()),

@@ -34,8 +34,8 @@ async fn sample_events_behave_as_the_manifest_says() {
                 let before = stack.ingress_depth().await;
                 let request: lambda_http::request::LambdaRequest =
                     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-                let response = switchyard::lambda::webhook(
-                    &stack.app,
+                let response = switchyard_functions::lambda::webhook(
+                    stack.app.ingress(),
                     provider,
                     lambda_http::Request::from(request),
                 )
@@ -57,10 +57,12 @@ async fn sample_events_behave_as_the_manifest_says() {
             "oauth-start" | "oauth-callback" => {
                 let request: lambda_http::request::LambdaRequest =
                     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-                let response =
-                    switchyard::lambda::oauth(&stack.app, lambda_http::Request::from(request))
-                        .await
-                        .expect("response");
+                let response = switchyard_functions::lambda::oauth(
+                    stack.app.oauth(),
+                    lambda_http::Request::from(request),
+                )
+                .await
+                .expect("response");
                 let expected = entry["expect_status"].as_u64().expect("expect_status");
                 assert_eq!(u64::from(response.status().as_u16()), expected, "{file}");
                 assert!(
@@ -72,8 +74,8 @@ async fn sample_events_behave_as_the_manifest_says() {
                 let tool_id = entry["tool"].as_str().expect("tool");
                 let event: serde_json::Value = serde_json::from_str(&text).expect("json");
                 let http = event.get("requestContext").is_some();
-                let answer = switchyard::lambda::tool(
-                    &stack.app,
+                let answer = switchyard_functions::lambda::tool(
+                    stack.app.tools(),
                     tool_id,
                     lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
                 )
@@ -103,8 +105,8 @@ async fn sample_events_behave_as_the_manifest_says() {
             }
             "token-refresher" => {
                 let event: serde_json::Value = serde_json::from_str(&text).expect("json");
-                let report = switchyard::lambda::refresh_tokens(
-                    &stack.app,
+                let report = switchyard_functions::lambda::refresh_tokens(
+                    stack.app.vault(),
                     lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
                 )
                 .await
@@ -114,8 +116,8 @@ async fn sample_events_behave_as_the_manifest_says() {
             "ingress-consumer" => {
                 let event: aws_lambda_events::event::sqs::SqsEvent =
                     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-                let response = switchyard::lambda::consume(
-                    &stack.app,
+                let response = switchyard_functions::lambda::consume(
+                    stack.app.consumer(),
                     lambda_runtime::LambdaEvent::new(event, lambda_runtime::Context::default()),
                 )
                 .await

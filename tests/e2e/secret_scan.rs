@@ -112,7 +112,7 @@ async fn no_secret_is_stored_logged_queued_published_or_printed_in_the_clear() {
         secrets.add(format!("first OAuth {name}"), value.expose());
     }
     stack.app.clock.set(crate::support::NOW + 120);
-    let refreshed = vault::access_token(&stack.app, &connection)
+    let refreshed = vault::access_token(stack.app.vault(), &connection)
         .await
         .expect("refresh");
     secrets.add("refreshed OAuth access token", refreshed.token.expose());
@@ -245,11 +245,11 @@ async fn no_secret_is_stored_logged_queued_published_or_printed_in_the_clear() {
     // API keys: a platform key and a workspace's own (what `switchyard key set` stores).
     let platform_key = secrets.make("platform API key", "sk-");
     let workspace_key = secrets.make("workspace API key", "sk-");
-    switchyard::keys::set_platform_key(&stack.app, "openai", &platform_key.as_str().into())
+    switchyard::keys::set_platform_key(stack.app.keys(), "openai", &platform_key.as_str().into())
         .await
         .expect("platform key");
     switchyard::keys::set_workspace_key(
-        &stack.app,
+        stack.app.keys(),
         "acme",
         "openai",
         &workspace_key.as_str().into(),
@@ -257,7 +257,7 @@ async fn no_secret_is_stored_logged_queued_published_or_printed_in_the_clear() {
     .await
     .expect("workspace key");
     let mut printed = String::new();
-    let resolved = switchyard::keys::api_key(&stack.app, "acme", "openai")
+    let resolved = switchyard::keys::api_key(stack.app.keys(), "acme", "openai")
         .await
         .expect("key");
     assert_eq!(
@@ -328,7 +328,7 @@ async fn tables(stack: &Stack) -> Vec<(String, String)> {
         let scan = stack
             .app
             .aws
-            .dynamodb
+            .dynamodb()
             .scan()
             .table_name(table)
             .send()
@@ -351,7 +351,7 @@ async fn queues(stack: &Stack) -> Vec<(String, String)> {
         let received = stack
             .app
             .aws
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(url)
             .max_number_of_messages(10)
@@ -366,7 +366,7 @@ async fn queues(stack: &Stack) -> Vec<(String, String)> {
 
 /// Every object in the payload bucket.
 async fn objects(stack: &Stack) -> Vec<(String, String)> {
-    let s3 = &stack.app.aws.s3;
+    let s3 = &stack.app.aws.s3();
     let bucket = &stack.app.resources.payload_bucket;
     let listed = s3
         .list_objects_v2()

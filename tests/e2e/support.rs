@@ -112,7 +112,7 @@ impl Stack {
         let out = self
             .app
             .aws
-            .sqs
+            .sqs()
             .get_queue_attributes()
             .queue_url(queue_url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)

@@ -143,7 +143,7 @@ async fn slack_post_message_and_schema_failures_name_the_path() {
     // Not granted: forbidden, and no provider call.
     let before = slack.requests().len();
     let response = switchyard::tools::invoke(
-        &stack.app,
+        stack.app.tools(),
         "slack.post_message",
         ToolRequest {
             instance_id: "acme-slack".into(),
@@ -183,6 +183,7 @@ async fn a_429_with_retry_after_1_is_retried_once_and_both_attempts_are_on_the_r
     assert_eq!(slack.count("POST", "/chat.postMessage"), 2);
     let receipt = stack
         .app
+        .tools()
         .receipts
         .get(&receipt_id(&response))
         .await
@@ -231,6 +232,7 @@ async fn a_retry_after_beyond_the_deadline_fails_fast_as_retryable() {
     assert_eq!(slack.count("POST", "/chat.postMessage"), 1);
     let receipt = stack
         .app
+        .tools()
         .receipts
         .get(&receipt_id(&response))
         .await
@@ -329,7 +331,7 @@ async fn guardrail_denials_make_no_provider_call() {
     .await;
     assert_eq!(status, 200);
 
-    let tools = switchyard::tools::discover(&stack.app, AGENT)
+    let tools = switchyard::tools::discover(stack.app.tools(), AGENT)
         .await
         .expect("discover");
     let ids: Vec<&str> = tools.iter().map(|t| t.tool.as_str()).collect();
@@ -467,6 +469,7 @@ async fn discord_followups_and_channel_messages() {
     assert_eq!(status, 200, "{r:?}");
     let receipt = stack
         .app
+        .tools()
         .receipts
         .get(&receipt_id(&r))
         .await
@@ -756,6 +759,7 @@ async fn notion_529_is_retried_with_backoff() {
     assert_eq!(status, 200, "{r:?}");
     let receipt = stack
         .app
+        .tools()
         .receipts
         .get(&receipt_id(&r))
         .await
@@ -783,7 +787,7 @@ async fn invoke_as(
     secs: f64,
 ) -> ToolResponse {
     switchyard::tools::invoke(
-        &stack.app,
+        stack.app.tools(),
         tool,
         ToolRequest {
             instance_id: instance.into(),
@@ -956,7 +960,7 @@ async fn a_corrupt_stored_result_is_an_error_not_a_rerun() {
     .await;
     assert_eq!(code(&first), None, "{first:?}");
     let table = &stack.app.resources.tool_state_table;
-    let dynamodb = &stack.app.aws.dynamodb;
+    let dynamodb = &stack.app.aws.dynamodb();
     let items = dynamodb
         .scan()
         .table_name(table)
@@ -1041,6 +1045,7 @@ async fn a_timeout_after_sending_leaves_the_key_unknown_and_never_acts_twice() {
     assert_eq!(silent.received(), 1);
     let receipt = stack
         .app
+        .tools()
         .receipts
         .get(&receipt_id(&first))
         .await
@@ -1218,7 +1223,7 @@ async fn caller_mistakes_do_not_trip_the_breaker() {
         .await;
         assert!(code(&r).is_some(), "larger than 10 bytes: {r:?}");
     }
-    let tools = switchyard::tools::discover(&stack.app, AGENT)
+    let tools = switchyard::tools::discover(stack.app.tools(), AGENT)
         .await
         .expect("discover");
     assert!(
@@ -1356,6 +1361,7 @@ async fn receipts_never_hold_interaction_tokens() {
         receipts.push(
             stack
                 .app
+                .tools()
                 .receipts
                 .get(&receipt_id(&r))
                 .await
@@ -1384,6 +1390,7 @@ async fn receipts_never_hold_interaction_tokens() {
     receipts.push(
         stack
             .app
+            .tools()
             .receipts
             .get(&receipt_id(&r))
             .await
@@ -1455,6 +1462,7 @@ async fn agents_get_public_messages_not_aws_error_chains() {
     let body = serde_json::to_value(&r).expect("json");
     let receipt = stack
         .app
+        .tools()
         .receipts
         .get(&receipt_id(&r))
         .await

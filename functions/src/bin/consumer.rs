@@ -4,11 +4,11 @@ use lambda_runtime::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    switchyard::telemetry::init();
-    let app = switchyard::App::from_env(switchyard::config::needs::CONSUMER).await?;
-    let app = &app;
+    switchyard_core::telemetry::init();
+    let consumer = switchyard_ingest::Consumer::from_env().await?;
+    let consumer = &consumer;
     lambda_runtime::run(service_fn(move |event| {
-        switchyard::lambda::consume(app, event)
+        switchyard_functions::lambda::consume(consumer, event)
     }))
     .await
 }

@@ -5,11 +5,11 @@ use lambda_runtime::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    switchyard::telemetry::init();
-    let app = switchyard::App::from_env(switchyard::config::needs::NOTION_POLLER).await?;
-    let app = &app;
+    switchyard_core::telemetry::init();
+    let poller = switchyard_tools::NotionPoller::from_env().await?;
+    let poller = &poller;
     lambda_runtime::run(service_fn(move |event| {
-        switchyard::lambda::poll_notion(app, event)
+        switchyard_functions::lambda::poll_notion(poller, event)
     }))
     .await
 }

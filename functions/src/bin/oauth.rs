@@ -5,8 +5,11 @@ use lambda_http::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    switchyard::telemetry::init();
-    let app = switchyard::App::from_env(switchyard::config::needs::OAUTH).await?;
-    let app = &app;
-    lambda_http::run(service_fn(move |req| switchyard::lambda::oauth(app, req))).await
+    switchyard_core::telemetry::init();
+    let oauth = switchyard_oauth::OAuth::from_env().await?;
+    let oauth = &oauth;
+    lambda_http::run(service_fn(move |req| {
+        switchyard_functions::lambda::oauth(oauth, req)
+    }))
+    .await
 }

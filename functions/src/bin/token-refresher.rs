@@ -4,11 +4,11 @@ use lambda_runtime::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    switchyard::telemetry::init();
-    let app = switchyard::App::from_env(switchyard::config::needs::TOKEN_REFRESHER).await?;
-    let app = &app;
+    switchyard_core::telemetry::init();
+    let vault = switchyard_oauth::Vault::from_env().await?;
+    let vault = &vault;
     lambda_runtime::run(service_fn(move |event| {
-        switchyard::lambda::refresh_tokens(app, event)
+        switchyard_functions::lambda::refresh_tokens(vault, event)
     }))
     .await
 }

@@ -5,16 +5,16 @@ use lambda_runtime::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    switchyard::telemetry::init();
+    switchyard_core::telemetry::init();
     let tool = std::env::var("SWITCHYARD_TOOL")?;
-    let app = switchyard::App::from_env(switchyard::config::needs::TOOL).await?;
+    let tools = switchyard_tools::Tools::from_env().await?;
     // Load and compile the definitions during init, not on the first call.
-    if tool != "discovery" && app.catalog()?.method(&tool).is_none() {
+    if tool != "discovery" && tools.catalog()?.method(&tool).is_none() {
         return Err(format!("SWITCHYARD_TOOL={tool} is not a defined tool").into());
     }
-    let (app, tool) = (&app, tool.as_str());
+    let (tools, tool) = (&tools, tool.as_str());
     lambda_runtime::run(service_fn(move |event| {
-        switchyard::lambda::tool(app, tool, event)
+        switchyard_functions::lambda::tool(tools, tool, event)
     }))
     .await
 }

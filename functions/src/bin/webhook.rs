@@ -5,12 +5,12 @@ use lambda_http::{service_fn, Error};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    switchyard::telemetry::init();
+    switchyard_core::telemetry::init();
     let provider = std::env::var("SWITCHYARD_PROVIDER")?;
-    let app = switchyard::App::from_env(switchyard::config::needs::WEBHOOK).await?;
-    let (app, provider) = (&app, provider.as_str());
+    let ingress = switchyard_ingest::Ingress::from_env().await?;
+    let (ingress, provider) = (&ingress, provider.as_str());
     lambda_http::run(service_fn(move |req| {
-        switchyard::lambda::webhook(app, provider, req)
+        switchyard_functions::lambda::webhook(ingress, provider, req)
     }))
     .await
 }

@@ -13,19 +13,7 @@ use serde_json::Value;
 use crate::policy::glob;
 use crate::workitem::{EventMeta, WorkItem, WorkItemError, WORK_ITEM_VERSION};
 
-/// `base` cases in `make test`; `make fuzz` sets `SWITCHYARD_FUZZ_MULTIPLIER` to run more.
-fn config(base: u32) -> ProptestConfig {
-    let multiplier = std::env::var("SWITCHYARD_FUZZ_MULTIPLIER")
-        .ok()
-        .and_then(|m| m.parse::<u32>().ok())
-        .unwrap_or(1)
-        .max(1);
-    ProptestConfig {
-        cases: base.saturating_mul(multiplier),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
+use crate::fuzz::config;
 
 fn json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

@@ -276,6 +276,7 @@ pub async fn set_guardrails(
     match (change.tool, change.field) {
         (Some(tool), Some(field)) => {
             let method = app
+                .tools()
                 .catalog()
                 .map_err(|e| AdminError::Guardrail(e.to_string()))?
                 .method(&tool)
@@ -386,7 +387,7 @@ pub async fn dlq_redrive(app: &App) -> Result<usize, AdminError> {
             .collect::<Result<Vec<_>, _>>()?;
         let sent = app
             .aws
-            .sqs
+            .sqs()
             .send_message_batch()
             .queue_url(&app.resources.ingress_queue_url)
             .set_entries(Some(entries))
@@ -398,7 +399,7 @@ pub async fn dlq_redrive(app: &App) -> Result<usize, AdminError> {
                 continue;
             };
             app.aws
-                .sqs
+                .sqs()
                 .delete_message()
                 .queue_url(&app.resources.ingress_dlq_url)
                 .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
@@ -418,7 +419,7 @@ async fn drain(app: &App, queue_url: &str) -> Result<Vec<aws_sdk_sqs::types::Mes
     loop {
         let out = app
             .aws
-            .sqs
+            .sqs()
             .receive_message()
             .queue_url(queue_url)
             .max_number_of_messages(10)
@@ -443,7 +444,7 @@ async fn release(
 ) -> Result<(), AdminError> {
     for m in messages {
         app.aws
-            .sqs
+            .sqs()
             .change_message_visibility()
             .queue_url(queue_url)
             .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
@@ -496,7 +497,7 @@ pub async fn tap_take(app: &App) -> Result<Vec<TappedEvent>, AdminError> {
             detail,
         });
         app.aws
-            .sqs
+            .sqs()
             .delete_message()
             .queue_url(&tap)
             .receipt_handle(m.receipt_handle.clone().unwrap_or_default())

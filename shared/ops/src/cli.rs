@@ -438,7 +438,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
         } => sign(out, provider, &key, &body_file, timestamp)?,
         Command::Connection(cmd) => connection(app, cmd, out).await?,
         Command::Tool(ToolCmd::List { agent }) => {
-            for t in switchyard::tools::discover(app, &agent).await? {
+            for t in switchyard::tools::discover(app.tools(), &agent).await? {
                 writeln!(out, "{:<34} {:<20} {}", t.tool, t.instance_id, t.name)?;
             }
         }
@@ -457,11 +457,11 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                 trace_id: None,
             };
             let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
-            let response = switchyard::tools::invoke(app, &tool, request, deadline).await;
+            let response = switchyard::tools::invoke(app.tools(), &tool, request, deadline).await;
             print_json(out, &response)?;
         }
         Command::Tool(ToolCmd::Enable { instance, tool }) => {
-            app.tool_state.enable(&instance, &tool).await?;
+            app.tools().tool_state.enable(&instance, &tool).await?;
             app.audit
                 .record(
                     &format!("instance#{instance}"),
@@ -487,7 +487,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                 agent_id: agent,
                 status,
             };
-            for r in app.receipts.list(&filter, limit).await? {
+            for r in app.tools().receipts.list(&filter, limit).await? {
                 if full {
                     print_json(out, &r)?;
                 } else {
@@ -516,17 +516,18 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             }
             match workspace {
                 Some(w) => {
-                    let id = switchyard::keys::set_workspace_key(app, &w, &name, &value).await?;
+                    let id =
+                        switchyard::keys::set_workspace_key(app.keys(), &w, &name, &value).await?;
                     writeln!(out, "set workspace {w} key {name} ({id})")?;
                 }
                 None => {
-                    switchyard::keys::set_platform_key(app, &name, &value).await?;
+                    switchyard::keys::set_platform_key(app.keys(), &name, &value).await?;
                     writeln!(out, "set platform key {name}")?;
                 }
             }
         }
         Command::Key(KeyCmd::Show { name, workspace }) => {
-            let key = switchyard::keys::api_key(app, &workspace, &name).await?;
+            let key = switchyard::keys::api_key(app.keys(), &workspace, &name).await?;
             writeln!(
                 out,
                 "{name} for workspace {workspace}: {:?} key",
@@ -566,7 +567,7 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
                 return Err(format!("instance {instance} does not exist").into());
             };
             let url = switchyard::oauth::links::issue(
-                app,
+                app.oauth(),
                 &found.provider,
                 &found.id,
                 principal.as_deref(),
@@ -608,7 +609,7 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
             None => return Err(format!("connection {id} does not exist").into()),
         },
         ConnectionCmd::Refresh { id } => {
-            let token = vault::force_refresh(app, &id).await?;
+            let token = vault::force_refresh(app.vault(), &id).await?;
             writeln!(
                 out,
                 "refreshed {id}; expires {}",
@@ -619,7 +620,7 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
             )?;
         }
         ConnectionCmd::Disconnect { id, force } => {
-            let done = vault::disconnect(app, &id, force).await?;
+            let done = vault::disconnect(app.vault(), &id, force).await?;
             writeln!(
                 out,
                 "disconnected {id}{}",

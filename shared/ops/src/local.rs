@@ -50,7 +50,7 @@ async fn webhook(
         query: query.as_deref().unwrap_or_default(),
         body: &body,
     };
-    into_response(switchyard::ingest::handle(&app, &provider, &instance_id, request).await)
+    into_response(switchyard::ingest::handle(app.ingress(), &provider, &instance_id, request).await)
 }
 
 async fn oauth_start(
@@ -58,7 +58,7 @@ async fn oauth_start(
     Path(provider): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    into_response(switchyard::oauth::flow::start(&app, &provider, &query).await)
+    into_response(switchyard::oauth::flow::start(app.oauth(), &provider, &query).await)
 }
 
 async fn oauth_callback(
@@ -73,7 +73,7 @@ async fn oauth_callback(
         .filter_map(|v| v.to_str().ok())
         .collect::<Vec<_>>()
         .join("; ");
-    into_response(switchyard::oauth::flow::callback(&app, &provider, &query, &cookies).await)
+    into_response(switchyard::oauth::flow::callback(app.oauth(), &provider, &query, &cookies).await)
 }
 
 async fn tool(
@@ -84,8 +84,13 @@ async fn tool(
     let response = match serde_json::from_slice::<switchyard::tools::ToolRequest>(&body) {
         Ok(request) => {
             let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
-            switchyard::tools::invoke(&app, &format!("{integration}.{method}"), request, deadline)
-                .await
+            switchyard::tools::invoke(
+                app.tools(),
+                &format!("{integration}.{method}"),
+                request,
+                deadline,
+            )
+            .await
         }
         Err(e) => switchyard::tools::ToolResponse::invalid_request(&e.to_string()),
     };
@@ -99,7 +104,7 @@ async fn discover(
     let Some(agent) = query.get("agent_id") else {
         return json_response(400, &serde_json::json!({"error": "agent_id is required"}));
     };
-    match switchyard::tools::discover(&app, agent).await {
+    match switchyard::tools::discover(app.tools(), agent).await {
         Ok(tools) => json_response(200, &serde_json::json!({"tools": tools})),
         Err(e) => json_response(503, &serde_json::json!({"error": e})),
     }
@@ -167,7 +172,7 @@ pub async fn drive_once(
     let queue = &app.resources.ingress_queue_url;
     let out = app
         .aws
-        .sqs
+        .sqs()
         .receive_message()
         .queue_url(queue)
         .max_number_of_messages(settings.batch_size)
@@ -188,7 +193,7 @@ pub async fn drive_once(
             body: m.body.clone().unwrap_or_default(),
         })
         .collect();
-    let failed = consumer::handle_batch(app, &records).await;
+    let failed = consumer::handle_batch(app.consumer(), &records).await;
     let done: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
         .enumerate()
@@ -203,7 +208,7 @@ pub async fn drive_once(
         .collect();
     if !done.is_empty() {
         app.aws
-            .sqs
+            .sqs()
             .delete_message_batch()
             .queue_url(queue)
             .set_entries(Some(done))
@@ -231,8 +236,8 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
     loop {
         tick.tick().await;
         match switchyard::oauth::vault::refresh_expiring(
-            &app,
-            switchyard::lambda::REFRESH_WINDOW_SECS,
+            app.vault(),
+            switchyard::oauth::vault::REFRESH_WINDOW_SECS,
         )
         .await
         {
@@ -241,7 +246,7 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "token refresher failed"),
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
-        match switchyard::notion_poll::run(&app, deadline).await {
+        match switchyard::notion_poll::run(app.poller(), deadline).await {
             Ok(report) if report.data_sources > 0 => {
                 tracing::info!(?report, "notion poller ran")
             }

@@ -144,7 +144,7 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
     }
     for bucket in by_kind("AWS::S3::Bucket") {
         let name = physical_name(prefix, &bucket.logical_id, &bucket.kind);
-        if let Err(e) = aws.s3.create_bucket().bucket(&name).send().await {
+        if let Err(e) = aws.s3().create_bucket().bucket(&name).send().await {
             let code = e
                 .as_service_error()
                 .and_then(|s| s.meta().code())
@@ -159,7 +159,7 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
     }
     for bus in by_kind("AWS::Events::EventBus") {
         let name = physical_name(prefix, &bus.logical_id, &bus.kind);
-        if let Err(e) = aws.events.create_event_bus().name(&name).send().await {
+        if let Err(e) = aws.events().create_event_bus().name(&name).send().await {
             if !e
                 .as_service_error()
                 .is_some_and(|s| s.is_resource_already_exists_exception())
@@ -181,7 +181,7 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
                 .to_owned(),
         };
         if let Err(e) = aws
-            .secrets
+            .secrets()
             .create_secret()
             .name(&name)
             .secret_string(initial)
@@ -206,7 +206,7 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
 pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackError> {
     let queue_url = |logical_id: &'static str| async move {
         let name = physical_name(prefix, logical_id, "AWS::SQS::Queue");
-        aws.sqs
+        aws.sqs()
             .get_queue_url()
             .queue_name(&name)
             .send()
@@ -248,7 +248,7 @@ async fn create_table(
         )));
     }
     let mut create = aws
-        .dynamodb
+        .dynamodb()
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest);
@@ -312,7 +312,7 @@ async fn create_table(
             .map_err(|e| aws_err("UpdateTimeToLive", &name, e))?;
         // Already enabled is an error on AWS; either way the TTL is on.
         let _ = aws
-            .dynamodb
+            .dynamodb()
             .update_time_to_live()
             .table_name(&name)
             .time_to_live_specification(spec)
@@ -337,7 +337,7 @@ async fn create_queue(
     if fifo {
         name.push_str(".fifo");
     }
-    let mut create = aws.sqs.create_queue().queue_name(&name);
+    let mut create = aws.sqs().create_queue().queue_name(&name);
     for (prop, attr) in [
         ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
         (
@@ -374,7 +374,7 @@ async fn create_queue(
         .queue_url
         .unwrap_or_default();
     let attrs = aws
-        .sqs
+        .sqs()
         .get_queue_attributes()
         .queue_url(&url)
         .attribute_names(QueueAttributeName::QueueArn)
@@ -389,11 +389,11 @@ async fn create_queue(
 
 async fn create_key(aws: &AwsClients, prefix: &str, logical_id: &str) -> Result<(), StackError> {
     let alias = format!("alias/{}", physical_name(prefix, logical_id, ""));
-    if aws.kms.describe_key().key_id(&alias).send().await.is_ok() {
+    if aws.kms().describe_key().key_id(&alias).send().await.is_ok() {
         return Ok(());
     }
     let key = aws
-        .kms
+        .kms()
         .create_key()
         .description(format!("{prefix} {logical_id} (local stack)"))
         .send()
@@ -403,7 +403,7 @@ async fn create_key(aws: &AwsClients, prefix: &str, logical_id: &str) -> Result<
         .key_metadata
         .map(|m| m.key_id)
         .ok_or_else(|| aws_err("CreateKey", &alias, "no key id"))?;
-    aws.kms
+    aws.kms()
         .create_alias()
         .alias_name(&alias)
         .target_key_id(key_id)
@@ -430,7 +430,7 @@ async fn create_rule(
         .map(|p| serde_json::to_string(p).map_err(|e| StackError::Template(e.to_string())))
         .transpose()?
         .ok_or_else(|| StackError::Template(format!("{}: no EventPattern", rule.logical_id)))?;
-    aws.events
+    aws.events()
         .put_rule()
         .name(&name)
         .set_event_bus_name(bus.clone())
@@ -457,7 +457,7 @@ async fn create_rule(
             .arn(arn)
             .build()
             .map_err(|e| aws_err("PutTargets", &name, e))?;
-        aws.events
+        aws.events()
             .put_targets()
             .rule(&name)
             .set_event_bus_name(bus.clone())

@@ -1,0 +1,220 @@
+//! Adapters between Lambda's event types and the library (kept here so the mains stay thin).
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use lambda_http::{Body, Request, RequestExt, Response};
+
+use switchyard_core::reply::Reply;
+use switchyard_ingest::consumer::{self, Record};
+use switchyard_ingest::{Consumer, Ingress};
+use switchyard_oauth::{OAuth, Vault};
+use switchyard_tools::{NotionPoller, Tools};
+
+/// `POST|GET /webhooks/<provider>/{instance_id}` behind API Gateway (HTTP API, payload 2.0).
+pub async fn webhook(
+    app: &Ingress,
+    provider: &str,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let instance_id = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("instance_id"))
+        .unwrap_or_default()
+        .to_owned();
+    let request = switchyard_ingest::WebhookRequest {
+        method: request.method().as_str(),
+        headers: request.headers(),
+        query: request.uri().query().unwrap_or_default(),
+        body: request.body().as_ref(),
+    };
+    let reply = switchyard_ingest::handle(app, provider, &instance_id, request).await;
+    http_response(reply)
+}
+
+/// `GET /oauth/<provider>/start` and `/callback` (one binary; the path says which).
+pub async fn oauth(app: &OAuth, request: Request) -> Result<Response<Body>, lambda_http::Error> {
+    let provider = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("provider"))
+        .unwrap_or_default()
+        .to_owned();
+    let query: HashMap<String, String> = request
+        .query_string_parameters_ref()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reply = if request.uri().path().ends_with("/callback") {
+        let cookies = request
+            .headers()
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join("; ");
+        switchyard_oauth::flow::callback(app, &provider, &query, &cookies).await
+    } else {
+        switchyard_oauth::flow::start(app, &provider, &query).await
+    };
+    http_response(reply)
+}
+
+/// The scheduled token refresher (EventBridge schedule).
+pub async fn refresh_tokens(
+    app: &Vault,
+    _event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<switchyard_oauth::vault::RefreshReport, lambda_runtime::Error> {
+    let report = switchyard_oauth::vault::refresh_expiring(
+        app,
+        switchyard_oauth::vault::REFRESH_WINDOW_SECS,
+    )
+    .await?;
+    tracing::info!(?report, "token refresher ran");
+    Ok(report)
+}
+
+/// The scheduled Notion poller (EventBridge schedule), bounded by the invocation's deadline.
+pub async fn poll_notion(
+    app: &NotionPoller,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<switchyard_tools::notion_poll::PollReport, lambda_runtime::Error> {
+    let remaining = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(std::time::Duration::from_secs(2));
+    let deadline = tokio::time::Instant::now() + remaining;
+    let report = switchyard_tools::notion_poll::run(app, deadline).await?;
+    tracing::info!(?report, "notion poller ran");
+    Ok(report)
+}
+
+fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
+    let mut builder = Response::builder().status(reply.status);
+    if let Some(ct) = reply.content_type {
+        builder = builder.header("content-type", ct);
+    }
+    if let Some(location) = &reply.location {
+        builder = builder.header("location", location);
+    }
+    if let Some(cookie) = &reply.set_cookie {
+        builder = builder.header("set-cookie", cookie);
+    }
+    let body = if reply.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Binary(reply.body)
+    };
+    Ok(builder.body(body)?)
+}
+
+/// The ingress queue's SQS event source, with `ReportBatchItemFailures`.
+pub async fn consume(
+    app: &Consumer,
+    event: lambda_runtime::LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let records: Vec<Record> = event
+        .payload
+        .records
+        .into_iter()
+        .map(|m| Record {
+            message_id: m.message_id.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        })
+        .collect();
+    let failed = consumer::handle_batch(app, &records).await;
+    let response = SqsBatchResponse {
+        batch_item_failures: failed
+            .into_iter()
+            .map(|item_identifier| BatchItemFailure { item_identifier })
+            .collect(),
+    };
+    Ok(response)
+}
+
+/// A tool Lambda (`SWITCHYARD_TOOL` names the method, or `discovery`): invoked directly by the
+/// agent runtime with a `ToolRequest`, or through the HTTP API (payload 2.0, IAM auth) at
+/// `POST /tools/{integration}/{method}`.
+pub async fn tool(
+    app: &Tools,
+    tool_id: &str,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let (payload, context) = event.into_parts();
+    // A context without a deadline (0: a local or test invocation) gets the local default.
+    let remaining = if context.deadline == 0 {
+        switchyard_tools::DEFAULT_DEADLINE
+    } else {
+        context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            .saturating_sub(std::time::Duration::from_millis(500))
+    };
+    let deadline = tokio::time::Instant::now() + remaining;
+    let http = payload.get("requestContext").is_some();
+    if tool_id == "discovery" {
+        let agent = payload
+            .pointer("/queryStringParameters/agent_id")
+            .or_else(|| payload.get("agent_id"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        // The same statuses as the local host: 400 without an agent, 503 when discovery fails.
+        let (status, body) = if agent.is_empty() {
+            (400, serde_json::json!({"error": "agent_id is required"}))
+        } else {
+            match switchyard_tools::discover(app, &agent).await {
+                Ok(tools) => (200, serde_json::json!({"tools": tools})),
+                Err(e) => (503, serde_json::json!({"error": e})),
+            }
+        };
+        return Ok(if http { http_json(status, &body) } else { body });
+    }
+    let request = if http {
+        let body = payload
+            .get("body")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        let decoded = if payload
+            .get("isBase64Encoded")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+        {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(body)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .unwrap_or_default()
+        } else {
+            body.to_owned()
+        };
+        serde_json::from_str::<switchyard_tools::ToolRequest>(&decoded)
+    } else {
+        serde_json::from_value::<switchyard_tools::ToolRequest>(payload)
+    };
+    let response = match request {
+        Ok(request) => switchyard_tools::invoke(app, tool_id, request, deadline).await,
+        Err(e) => switchyard_tools::ToolResponse::invalid_request(&e.to_string()),
+    };
+    let body = serde_json::to_value(&response)?;
+    Ok(if http {
+        http_json(response.http_status(), &body)
+    } else {
+        body
+    })
+}
+
+fn http_json(status: u16, body: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": body.to_string(),
+        "isBase64Encoded": false,
+    })
+}

@@ -1,0 +1,4 @@
+//! The Lambda side of Switchyard: [`lambda`] adapts Lambda's event types to the library crates,
+//! and each binary in `src/bin` builds only its own function's context.
+
+pub mod lambda;

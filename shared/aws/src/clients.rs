@@ -1,0 +1,165 @@
+//! AWS SDK clients, built once per cold start, only for the services a function calls.
+//!
+//! Every client honors `AWS_ENDPOINT_URL` (the local emulator) through the shared SDK config;
+//! S3 uses path-style addressing when an endpoint is set. Timeouts are short because a webhook
+//! must answer inside its provider's 3-second deadline. An interceptor counts calls per
+//! operation so benchmarks can report DynamoDB and SQS calls per webhook.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// Counts AWS operations by their `X-Amz-Target` (JSON protocols), else method and URI (for
+/// benchmarks and tests).
+#[derive(Debug, Clone, Default)]
+pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl CallCounter {
+    /// A copy of the counts so far.
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
+        self.0.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Forgets the counts so far.
+    pub fn reset(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
+}
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_after_serialization(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // JSON-protocol services (DynamoDB, SQS) name the operation in X-Amz-Target,
+        // e.g. `DynamoDB_20120810.PutItem` or `AmazonSQS.SendMessage`.
+        let request = context.request();
+        let operation = match request.headers().get("x-amz-target") {
+            Some(target) => target.to_owned(),
+            None => format!("{} {}", request.method(), request.uri()),
+        };
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The SDK configuration of one cold start and its call counter. A function builds the clients
+/// of the services it calls, once, and nothing else: each client is behind a cargo feature of
+/// this crate and a method here, so a binary links only the services it constructs.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    config: SdkConfig,
+    pub calls: CallCounter,
+}
+
+impl AwsClients {
+    /// From the environment (region, credentials, `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        Self::from_sdk_config(&load(None).await)
+    }
+
+    /// Pointed at `endpoint` (an emulator), whatever the environment says.
+    pub async fn with_endpoint(endpoint: &str) -> Self {
+        Self::from_sdk_config(&load(Some(endpoint)).await)
+    }
+
+    /// From a loaded SDK config.
+    pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        Self {
+            config: config.clone(),
+            calls: CallCounter::default(),
+        }
+    }
+
+    /// A DynamoDB client.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// An SQS client.
+    #[cfg(feature = "sqs")]
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    /// An S3 client; path-style addressing when an endpoint (an emulator) is set.
+    #[cfg(feature = "s3")]
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.config)
+            .force_path_style(self.config.endpoint_url().is_some())
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// A KMS client.
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        let config = aws_sdk_kms::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_kms::Client::from_conf(config)
+    }
+
+    /// An EventBridge client.
+    #[cfg(feature = "eventbridge")]
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        let config = aws_sdk_eventbridge::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(config)
+    }
+
+    /// A Secrets Manager client.
+    #[cfg(feature = "secretsmanager")]
+    pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
+        let config = aws_sdk_secretsmanager::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_secretsmanager::Client::from_conf(config)
+    }
+}
+
+async fn load(endpoint: Option<&str>) -> SdkConfig {
+    // An emulator accepts any region; on Lambda the runtime always sets one.
+    let region = RegionProviderChain::default_provider().or_else("us-east-1");
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(region)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500))
+                .operation_attempt_timeout(Duration::from_millis(1500))
+                .operation_timeout(Duration::from_millis(2500))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(2));
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}

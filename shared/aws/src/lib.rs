@@ -1,0 +1,38 @@
+//! Switchyard's AWS adapters: the SDK clients and what is stored on them. DynamoDB (instances,
+//! deliveries, connections, audit, cursors) and KMS (envelope encryption) are always in; the
+//! ingress queue (`queue`: SQS and S3) and the event sink (`sink`: EventBridge and S3) are cargo
+//! features, so a crate that neither queues nor publishes does not compile those SDKs.
+
+pub mod audit;
+pub mod clients;
+pub mod connections;
+pub mod crypto;
+pub mod cursors;
+pub mod deliveries;
+pub mod dynamo;
+pub mod error;
+pub mod events;
+#[cfg(test)]
+mod fuzz_tests;
+pub mod instances;
+#[cfg(feature = "queue")]
+pub mod queue;
+#[cfg(feature = "sink")]
+pub mod sink;
+pub mod startup;
+
+pub use clients::AwsClients;
+pub use startup::{StartError, Startup};
+pub use switchyard_core::{clock, policy, secret, workitem};
+pub use switchyard_providers as providers;
+
+pub use aws_sdk_dynamodb as dynamodb;
+#[cfg(feature = "eventbridge")]
+pub use aws_sdk_eventbridge as eventbridge;
+pub use aws_sdk_kms as kms;
+#[cfg(feature = "s3")]
+pub use aws_sdk_s3 as s3;
+#[cfg(feature = "secretsmanager")]
+pub use aws_sdk_secretsmanager as secretsmanager;
+#[cfg(feature = "sqs")]
+pub use aws_sdk_sqs as sqs;

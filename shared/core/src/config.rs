@@ -1,0 +1,414 @@
+//! Runtime configuration: which AWS resources to use and the request limits.
+//!
+//! On Lambda every value comes from an environment variable set by `template.yaml`. Locally,
+//! `SWITCHYARD_STACK_PREFIX=<prefix>` derives the names from the template instead (see
+//! `switchyard_ops::stack`), so the CLI and the local host need one variable, not ten.
+
+use std::env;
+
+use crate::clock::Clock;
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is not a number: {value:?}")]
+    NotANumber { name: &'static str, value: String },
+    #[error("could not resolve local stack resources: {0}")]
+    Stack(String),
+    #[error("environment variable {name} is invalid: {why}")]
+    Invalid { name: &'static str, why: String },
+}
+
+/// The clock a function runs on: the system's, or pinned by `SWITCHYARD_CLOCK_PIN` (unix
+/// seconds) so `make invoke` can replay the fixed-time signed samples in `events/` through the
+/// real binary. A pinned clock defeats replay windows, so the pin is honoured only next to a
+/// loopback AWS emulator (`AWS_ENDPOINT_URL` on 127.0.0.1, ::1 or localhost); anywhere else the
+/// function refuses to start. The template never sets it (a test holds it to that).
+pub fn clock(pin: Option<&str>, endpoint: Option<&str>) -> Result<Clock, ConfigError> {
+    const NAME: &str = "SWITCHYARD_CLOCK_PIN";
+    let Some(pin) = pin.map(str::trim).filter(|p| !p.is_empty()) else {
+        return Ok(Clock::default());
+    };
+    let secs: u64 = pin.parse().map_err(|_| ConfigError::NotANumber {
+        name: NAME,
+        value: pin.to_owned(),
+    })?;
+    let host = endpoint
+        .and_then(|e| e.strip_prefix("http://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default())
+        .map(|authority| match authority.rsplit_once(':') {
+            Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+            _ => authority,
+        });
+    match host {
+        Some("127.0.0.1" | "[::1]" | "localhost") => Ok(Clock::fixed(secs)),
+        _ => Err(ConfigError::Invalid {
+            name: NAME,
+            why: "a pinned clock is only for a local emulator (AWS_ENDPOINT_URL on loopback)"
+                .into(),
+        }),
+    }
+}
+
+/// Who is acting, for the audit log: `function:<name>` on Lambda, else `cli:<user>` (from
+/// `SWITCHYARD_ACTOR` or `USER`).
+pub fn actor() -> String {
+    if let Ok(function) = env::var("AWS_LAMBDA_FUNCTION_NAME") {
+        return format!("function:{function}");
+    }
+    match env::var("SWITCHYARD_ACTOR").or_else(|_| env::var("USER")) {
+        Ok(user) => format!("cli:{user}"),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// The public base URL OAuth redirect URIs are built from (`SWITCHYARD_PUBLIC_URL`, the
+/// template's `PublicBaseUrl`): it must be an absolute http(s) URL, or every redirect URI would
+/// be relative and every consent would fail at the provider.
+pub fn public_base_url(value: Option<&str>) -> Result<String, ConfigError> {
+    const NAME: &str = "SWITCHYARD_PUBLIC_URL";
+    let value = value.map(str::trim).unwrap_or_default();
+    let host = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .map(|rest| rest.split('/').next().unwrap_or_default());
+    match host {
+        Some(host) if !host.is_empty() => Ok(value.trim_end_matches('/').to_owned()),
+        _ => Err(ConfigError::Invalid {
+            name: NAME,
+            why: format!(
+                "{value:?} is not an absolute http(s) URL; set the stack parameter PublicBaseUrl \
+                 to the API's URL (the ApiUrl output) so OAuth redirect URIs are absolute"
+            ),
+        }),
+    }
+}
+
+/// The AWS resources one deployment uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub instances_table: String,
+    pub deliveries_table: String,
+    pub ingress_queue_url: String,
+    pub ingress_dlq_url: String,
+    pub payload_bucket: String,
+    pub kms_key_id: String,
+    pub event_bus: String,
+    pub states_table: String,
+    pub connections_table: String,
+    pub audit_table: String,
+    pub tool_state_table: String,
+    pub receipts_table: String,
+    /// Sync cursors of scheduled workers (Notion polling).
+    pub cursors_table: String,
+    /// The Secrets Manager secret holding platform API keys (JSON object).
+    pub platform_keys_secret: String,
+    /// The Secrets Manager secret holding the key that signs OAuth start links.
+    pub oauth_link_key_secret: String,
+    /// The operator tap queue on the event bus, when known (local stack, CLI).
+    pub tap_queue_url: Option<String>,
+}
+
+/// Request and payload limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Larger webhook bodies get 413 before any I/O.
+    pub max_body_bytes: usize,
+    /// Larger WorkItems put their payload in S3 and carry its key (SQS caps messages).
+    pub inline_payload_bytes: usize,
+    /// How long an unqueued delivery claim blocks the provider's retries: longer than the
+    /// webhook function's timeout, so a retry after a crash between claim and queue is accepted.
+    pub claim_secs: u64,
+    /// How long a token refresher holds the connection's lease. The refresher's token calls end
+    /// within two thirds of it, the rest is for persisting, so no lease expires mid-refresh.
+    pub refresh_lease_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            inline_payload_bytes: 200_000,
+            claim_secs: 5,
+            refresh_lease_secs: 60,
+        }
+    }
+}
+
+impl Limits {
+    /// Limits from `SWITCHYARD_MAX_BODY_BYTES`, `SWITCHYARD_INLINE_PAYLOAD_BYTES`,
+    /// `SWITCHYARD_CLAIM_SECS` and `SWITCHYARD_REFRESH_LEASE_SECS`, else defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            max_body_bytes: number("SWITCHYARD_MAX_BODY_BYTES")?.unwrap_or(defaults.max_body_bytes),
+            inline_payload_bytes: number("SWITCHYARD_INLINE_PAYLOAD_BYTES")?
+                .unwrap_or(defaults.inline_payload_bytes),
+            claim_secs: number("SWITCHYARD_CLAIM_SECS")?.map_or(defaults.claim_secs, |n| n as u64),
+            refresh_lease_secs: number("SWITCHYARD_REFRESH_LEASE_SECS")?
+                .map_or(defaults.refresh_lease_secs, |n| n as u64),
+        })
+    }
+}
+
+/// A resource a function may need, and the environment variable that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    Instances,
+    Deliveries,
+    IngressQueue,
+    IngressDlq,
+    PayloadBucket,
+    KmsKey,
+    EventBus,
+    OAuthStates,
+    Connections,
+    Audit,
+    PlatformKeys,
+    ToolState,
+    Receipts,
+    Cursors,
+    OAuthLinkKey,
+}
+
+impl Need {
+    /// Every resource, in the order `switchyard env` prints them.
+    pub const ALL: [Need; 15] = [
+        Need::Instances,
+        Need::Deliveries,
+        Need::IngressQueue,
+        Need::IngressDlq,
+        Need::PayloadBucket,
+        Need::KmsKey,
+        Need::EventBus,
+        Need::OAuthStates,
+        Need::Connections,
+        Need::Audit,
+        Need::PlatformKeys,
+        Need::ToolState,
+        Need::Receipts,
+        Need::Cursors,
+        Need::OAuthLinkKey,
+    ];
+
+    /// The environment variable naming this resource.
+    pub fn var(self) -> &'static str {
+        match self {
+            Need::Instances => "SWITCHYARD_INSTANCES_TABLE",
+            Need::Deliveries => "SWITCHYARD_DELIVERIES_TABLE",
+            Need::IngressQueue => "SWITCHYARD_INGRESS_QUEUE_URL",
+            Need::IngressDlq => "SWITCHYARD_INGRESS_DLQ_URL",
+            Need::PayloadBucket => "SWITCHYARD_PAYLOAD_BUCKET",
+            Need::KmsKey => "SWITCHYARD_KMS_KEY_ID",
+            Need::EventBus => "SWITCHYARD_EVENT_BUS",
+            Need::OAuthStates => "SWITCHYARD_OAUTH_STATES_TABLE",
+            Need::Connections => "SWITCHYARD_CONNECTIONS_TABLE",
+            Need::Audit => "SWITCHYARD_AUDIT_TABLE",
+            Need::PlatformKeys => "SWITCHYARD_PLATFORM_KEYS_SECRET",
+            Need::ToolState => "SWITCHYARD_TOOL_STATE_TABLE",
+            Need::Receipts => "SWITCHYARD_RECEIPTS_TABLE",
+            Need::Cursors => "SWITCHYARD_CURSORS_TABLE",
+            Need::OAuthLinkKey => "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
+        }
+    }
+}
+
+/// What each function's binary needs; its template entry sets exactly these variables (a test
+/// holds the template to it) and its IAM policy grants access to these resources only.
+pub mod needs {
+    use super::Need::{self, *};
+
+    /// Webhook ingress: verify (instance secrets), claim, queue (large payloads to S3), and
+    /// Notion's handshake (seal, audit).
+    pub const WEBHOOK: &[Need] = &[
+        Instances,
+        Deliveries,
+        IngressQueue,
+        PayloadBucket,
+        KmsKey,
+        Audit,
+    ];
+    /// The ingress consumer: lease and outcome, payloads, publish.
+    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus];
+    /// OAuth start (verifies signed links) and callback.
+    pub const OAUTH: &[Need] = &[
+        Instances,
+        KmsKey,
+        OAuthStates,
+        Connections,
+        Audit,
+        EventBus,
+        OAuthLinkKey,
+    ];
+    /// The scheduled token refresher.
+    pub const TOKEN_REFRESHER: &[Need] = &[Instances, KmsKey, Connections, Audit, EventBus];
+    /// Tool methods and discovery.
+    pub const TOOL: &[Need] = &[
+        Instances,
+        KmsKey,
+        Connections,
+        Audit,
+        EventBus,
+        ToolState,
+        Receipts,
+    ];
+    /// The Notion poller: a tool call plus ingress.
+    pub const NOTION_POLLER: &[Need] = &[
+        Instances,
+        Deliveries,
+        IngressQueue,
+        PayloadBucket,
+        KmsKey,
+        EventBus,
+        Connections,
+        Audit,
+        ToolState,
+        Receipts,
+        Cursors,
+    ];
+
+    /// The needs of a binary, by its name in `functions/src/bin`.
+    pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
+        Some(match binary {
+            "webhook" => WEBHOOK,
+            "consumer" => CONSUMER,
+            "oauth" => OAUTH,
+            "token-refresher" => TOKEN_REFRESHER,
+            "tool" => TOOL,
+            "notion-poller" => NOTION_POLLER,
+            _ => return None,
+        })
+    }
+}
+
+impl Resources {
+    /// Every resource named one by one in the environment (the CLI on a deployed stack).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_for(&Need::ALL)
+    }
+
+    /// The resources a function `needs`, each named by its variable; the others are left empty
+    /// and never touched by that function's code path. A missing needed variable is an error
+    /// at cold start, naming it.
+    pub fn from_env_for(needs: &[Need]) -> Result<Self, ConfigError> {
+        let get = |need: Need| -> Result<String, ConfigError> {
+            if needs.contains(&need) {
+                required(need.var())
+            } else {
+                Ok(env::var(need.var()).unwrap_or_default())
+            }
+        };
+        Ok(Self {
+            instances_table: get(Need::Instances)?,
+            deliveries_table: get(Need::Deliveries)?,
+            ingress_queue_url: get(Need::IngressQueue)?,
+            ingress_dlq_url: get(Need::IngressDlq)?,
+            payload_bucket: get(Need::PayloadBucket)?,
+            kms_key_id: get(Need::KmsKey)?,
+            event_bus: get(Need::EventBus)?,
+            states_table: get(Need::OAuthStates)?,
+            connections_table: get(Need::Connections)?,
+            audit_table: get(Need::Audit)?,
+            platform_keys_secret: get(Need::PlatformKeys)?,
+            tool_state_table: get(Need::ToolState)?,
+            receipts_table: get(Need::Receipts)?,
+            cursors_table: get(Need::Cursors)?,
+            oauth_link_key_secret: get(Need::OAuthLinkKey)?,
+            tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
+        })
+    }
+
+    /// The value of `need`'s variable.
+    pub fn value(&self, need: Need) -> &str {
+        match need {
+            Need::Instances => &self.instances_table,
+            Need::Deliveries => &self.deliveries_table,
+            Need::IngressQueue => &self.ingress_queue_url,
+            Need::IngressDlq => &self.ingress_dlq_url,
+            Need::PayloadBucket => &self.payload_bucket,
+            Need::KmsKey => &self.kms_key_id,
+            Need::EventBus => &self.event_bus,
+            Need::OAuthStates => &self.states_table,
+            Need::Connections => &self.connections_table,
+            Need::Audit => &self.audit_table,
+            Need::PlatformKeys => &self.platform_keys_secret,
+            Need::ToolState => &self.tool_state_table,
+            Need::Receipts => &self.receipts_table,
+            Need::Cursors => &self.cursors_table,
+            Need::OAuthLinkKey => &self.oauth_link_key_secret,
+        }
+    }
+}
+
+fn required(name: &'static str) -> Result<String, ConfigError> {
+    env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn number(name: &'static str) -> Result<Option<usize>, ConfigError> {
+    match env::var(name) {
+        Ok(value) => value
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| ConfigError::NotANumber { name, value }),
+        Err(_) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_is_pinned_only_next_to_a_loopback_emulator() {
+        let pinned = clock(Some("1767225600"), Some("http://127.0.0.1:4566")).expect("pinned");
+        assert_eq!(pinned.now(), 1_767_225_600);
+        assert!(clock(Some("1767225600"), Some("http://localhost:4566/")).is_ok());
+        assert!(clock(Some("1767225600"), Some("http://[::1]:4566")).is_ok());
+        for endpoint in [
+            None,
+            Some("https://dynamodb.us-east-1.amazonaws.com"),
+            Some("http://10.0.0.5:4566"),
+            Some("http://127.0.0.1.evil.example:4566"),
+            Some("http://localhost.evil.example"),
+        ] {
+            let refused = clock(Some("1767225600"), endpoint).expect_err("refused");
+            assert!(
+                refused.to_string().contains("SWITCHYARD_CLOCK_PIN"),
+                "{refused}"
+            );
+        }
+        assert!(clock(Some("soon"), Some("http://127.0.0.1:4566")).is_err());
+        let system = clock(None, None).expect("system");
+        assert!(system.now() > 1_767_225_600);
+        let template = include_str!("../../../template.yaml");
+        assert!(
+            !template.contains("SWITCHYARD_CLOCK_PIN"),
+            "never in a deployed function"
+        );
+    }
+
+    #[test]
+    fn public_base_url_must_be_absolute() {
+        assert_eq!(
+            public_base_url(Some("https://api.example.com/")).expect("ok"),
+            "https://api.example.com"
+        );
+        for bad in [
+            None,
+            Some(""),
+            Some("  "),
+            Some("/oauth"),
+            Some("https://"),
+            Some("api.example.com"),
+        ] {
+            let err = public_base_url(bad).expect_err("refused");
+            assert!(err.to_string().contains("PublicBaseUrl"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! What webhook ingress and the ingress consumer hold per warm process: only the clients and
+//! stores they use, built from only the variables their template entries set.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use switchyard_aws::audit::AuditLog;
+use switchyard_aws::clients::{AwsClients, CallCounter};
+use switchyard_aws::crypto::Keyring;
+use switchyard_aws::deliveries::DeliveryStore;
+use switchyard_aws::instances::InstanceStore;
+use switchyard_aws::queue::IngressQueue;
+use switchyard_aws::sink::EventSink;
+use switchyard_aws::{StartError, Startup};
+use switchyard_core::clock::Clock;
+use switchyard_core::config::{self, needs, Limits, Resources};
+use switchyard_providers::Registry;
+
+use crate::VerifierCache;
+
+/// Webhook ingress: verify (instance secrets, KMS), claim (DynamoDB), queue (SQS, large payloads
+/// in S3), and the audit of handshakes.
+#[derive(Debug)]
+pub struct Ingress {
+    pub registry: Registry,
+    pub limits: Limits,
+    pub clock: Clock,
+    pub instances: InstanceStore,
+    pub deliveries: DeliveryStore,
+    pub queue: IngressQueue,
+    pub keyring: Keyring,
+    pub audit: AuditLog,
+    /// Who is acting, for the audit log.
+    pub actor: String,
+    /// AWS calls so far, by operation (benchmarks and tests).
+    pub calls: CallCounter,
+    /// Failure-injection points; nothing is set outside tests.
+    pub hooks: Hooks,
+    pub(crate) verifiers: VerifierCache,
+}
+
+impl Ingress {
+    /// The webhook function's context, from its environment.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let start = Startup::from_env(needs::WEBHOOK).await?;
+        Self::new(&start.aws, &start.resources, start.limits, start.clock)
+    }
+
+    /// From parts (tests, the local host): DynamoDB, KMS, SQS and S3 clients, nothing else.
+    pub fn new(
+        aws: &AwsClients,
+        resources: &Resources,
+        limits: Limits,
+        clock: Clock,
+    ) -> Result<Self, StartError> {
+        let dynamodb = aws.dynamodb();
+        Ok(Self {
+            registry: Registry::load()?,
+            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
+            queue: IngressQueue::new(
+                aws.sqs(),
+                aws.s3(),
+                &resources.ingress_queue_url,
+                &resources.payload_bucket,
+                limits.inline_payload_bytes,
+            ),
+            keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
+            audit: AuditLog::new(dynamodb, &resources.audit_table),
+            actor: config::actor(),
+            calls: aws.calls.clone(),
+            hooks: Hooks::default(),
+            verifiers: VerifierCache::default(),
+            limits,
+            clock,
+        })
+    }
+}
+
+/// The ingress consumer: lease and outcome (DynamoDB), payloads (S3), instances, publish
+/// (EventBridge, large events in S3).
+#[derive(Debug)]
+pub struct Consumer {
+    pub registry: Registry,
+    pub clock: Clock,
+    pub instances: InstanceStore,
+    pub deliveries: DeliveryStore,
+    pub queue: IngressQueue,
+    pub sink: EventSink,
+}
+
+impl Consumer {
+    /// The consumer function's context, from its environment.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let start = Startup::from_env(needs::CONSUMER).await?;
+        Self::new(&start.aws, &start.resources, start.limits, start.clock)
+    }
+
+    /// From parts (tests, the local host).
+    pub fn new(
+        aws: &AwsClients,
+        resources: &Resources,
+        limits: Limits,
+        clock: Clock,
+    ) -> Result<Self, StartError> {
+        let dynamodb = aws.dynamodb();
+        let s3 = aws.s3();
+        Ok(Self {
+            registry: Registry::load()?,
+            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            deliveries: DeliveryStore::new(dynamodb, &resources.deliveries_table),
+            queue: IngressQueue::new(
+                aws.sqs(),
+                s3.clone(),
+                &resources.ingress_queue_url,
+                &resources.payload_bucket,
+                limits.inline_payload_bytes,
+            ),
+            sink: EventSink::new(
+                aws.events(),
+                &resources.event_bus,
+                s3,
+                &resources.payload_bucket,
+            ),
+            clock,
+        })
+    }
+}
+
+/// Failure-injection points of ingress. Nothing is registered outside tests.
+#[derive(Debug, Default)]
+pub struct Hooks {
+    crash_after_claim: AtomicBool,
+}
+
+impl Hooks {
+    /// Makes webhook ingress stop right after claiming, as a function killed there would: the
+    /// claims stay, nothing is queued or released, the provider sees an error.
+    pub fn set_crash_after_claim(&self, crash: bool) {
+        self.crash_after_claim.store(crash, Ordering::SeqCst);
+    }
+
+    pub(crate) fn crash_after_claim(&self) -> bool {
+        self.crash_after_claim.load(Ordering::SeqCst)
+    }
+}

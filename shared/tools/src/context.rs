@@ -1,0 +1,119 @@
+//! What tool Lambdas and the Notion poller hold per warm process.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use switchyard_aws::clients::AwsClients;
+use switchyard_aws::cursors::CursorStore;
+use switchyard_aws::{StartError, Startup};
+use switchyard_core::config::{needs, Resources};
+use switchyard_egress::outbound::Buckets;
+use switchyard_egress::secure_http::SecureHttp;
+use switchyard_ingest::Ingress;
+use switchyard_oauth::Vault;
+
+use crate::definitions::Catalog;
+use crate::receipts::ReceiptStore;
+use crate::state::ToolState;
+
+/// The integration definitions could not be loaded (a build defect: a test loads them all).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("integration definitions: {0}")]
+pub struct CatalogUnavailable(String);
+
+/// Tool methods: the vault for credentials, tool state (breakers, idempotency keys), receipts,
+/// the definitions, and the outbound HTTP clients.
+#[derive(Debug)]
+pub struct Tools {
+    pub vault: Arc<Vault>,
+    pub tool_state: ToolState,
+    pub receipts: ReceiptStore,
+    /// Discord rate-limit buckets seen by this warm process.
+    pub buckets: Buckets,
+    /// Tool method definitions, checked and compiled once per cold start, on first use (tool
+    /// Lambdas load them during init).
+    catalog: OnceLock<Result<Catalog, CatalogUnavailable>>,
+    /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
+    secure_http: OnceLock<SecureHttp>,
+}
+
+impl Tools {
+    /// A tool function's context, from its environment.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let start = Startup::from_env(needs::TOOL).await?;
+        let vault = Vault::new(&start.aws, &start.resources, start.limits, start.clock)?;
+        Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
+    }
+
+    /// From parts: the vault plus a DynamoDB client.
+    pub fn new(aws: &AwsClients, resources: &Resources, vault: Arc<Vault>) -> Self {
+        let dynamodb = aws.dynamodb();
+        Self {
+            tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
+            receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
+            buckets: Buckets::default(),
+            catalog: OnceLock::new(),
+            secure_http: OnceLock::new(),
+            vault,
+        }
+    }
+
+    /// The same context with `secure_http_request` allowed to reach these exact loopback
+    /// addresses. For tests that run a fake upstream on 127.0.0.1 only; production never calls it.
+    pub fn with_ssrf_exemptions(self, exempt: Vec<std::net::SocketAddr>) -> Self {
+        let _ = self.secure_http.set(SecureHttp::new(exempt));
+        self
+    }
+
+    /// The tool catalog, loaded on first use.
+    pub fn catalog(&self) -> Result<&Catalog, CatalogUnavailable> {
+        self.catalog
+            .get_or_init(|| Catalog::load().map_err(|e| CatalogUnavailable(e.to_string())))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The SSRF-safe client for `http.secure_http_request`.
+    pub fn secure_http(&self) -> &SecureHttp {
+        self.secure_http.get_or_init(|| SecureHttp::new(Vec::new()))
+    }
+}
+
+impl Deref for Tools {
+    type Target = Vault;
+
+    fn deref(&self) -> &Vault {
+        &self.vault
+    }
+}
+
+/// The scheduled Notion poller: a tool call (`notion.query_data_source`) plus ingress, and its
+/// sync cursors.
+#[derive(Debug)]
+pub struct NotionPoller {
+    pub tools: Tools,
+    pub ingress: Ingress,
+    pub cursors: CursorStore,
+}
+
+impl NotionPoller {
+    /// The poller's context, from its environment.
+    pub async fn from_env() -> Result<Self, StartError> {
+        let start = Startup::from_env(needs::NOTION_POLLER).await?;
+        let (aws, resources) = (&start.aws, &start.resources);
+        let vault = Vault::new(aws, resources, start.limits, start.clock.clone())?;
+        Ok(Self {
+            tools: Tools::new(aws, resources, Arc::new(vault)),
+            ingress: Ingress::new(aws, resources, start.limits, start.clock)?,
+            cursors: CursorStore::new(aws.dynamodb(), &resources.cursors_table),
+        })
+    }
+}
+
+impl Deref for NotionPoller {
+    type Target = Tools;
+
+    fn deref(&self) -> &Tools {
+        &self.tools
+    }
+}

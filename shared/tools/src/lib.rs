@@ -1,0 +1,675 @@
+//! Tool methods for agents.
+//!
+//! [`invoke`] is what every tool Lambda and `POST /tools/{integration}/{method}` run:
+//! definition → input schema → instance → grant → guardrails → circuit breaker → idempotency →
+//! credentials → provider call (polite retries) → output schema → receipt. The answer is
+//! `{ok: true, output, receipt_id}` or `{ok: false, error: {code, message, retryable,
+//! provider_status?, request_id}}`; every call that got past the checks leaves a receipt.
+//!
+//! Every step is bounded by the caller's deadline, less [`RECEIPT_RESERVE`] kept back so the
+//! receipt and the idempotency key are always written. A step that runs out of time before the
+//! provider is called releases the key (a retry runs); a request that may have reached the
+//! provider leaves the key `unknown` and answers `outcome_unknown`, so the same key never acts
+//! twice.
+
+pub mod breaker;
+mod context;
+pub mod definitions;
+pub mod error;
+pub mod executor;
+#[cfg(test)]
+mod fuzz_tests;
+pub mod guardrails;
+pub mod idempotency;
+pub mod notion_poll;
+pub mod receipts;
+pub mod secure;
+pub mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::time::Instant;
+
+pub use crate::error::{ErrorCode, ToolError};
+
+use crate::definitions::Method;
+use crate::guardrails::Guardrails;
+use crate::idempotency::IdempotencyKey;
+use crate::instances::Instance;
+use crate::receipts::Receipt;
+use crate::secret::SecretString;
+use crate::state::{Claim, Gate, StateError};
+pub use context::{CatalogUnavailable, NotionPoller, Tools};
+use switchyard_aws::{cursors, deliveries, dynamo, error as aws_error, events, instances};
+use switchyard_core::{clock, policy, secret, workitem};
+pub use switchyard_egress::{outbound, secure_http};
+use switchyard_providers as providers;
+
+/// A tool call, as the agent runtime sends it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToolRequest {
+    pub instance_id: String,
+    pub agent_id: String,
+    #[serde(default)]
+    pub input: Value,
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    #[serde(default)]
+    pub trace_id: Option<String>,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ToolResponse {
+    Ok {
+        ok: bool,
+        output: Value,
+        receipt_id: String,
+    },
+    Err {
+        ok: bool,
+        error: ToolError,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt_id: Option<String>,
+    },
+}
+
+impl ToolResponse {
+    /// The HTTP status for the `/tools` route.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Ok { .. } => 200,
+            Self::Err { error, .. } => error.http_status(),
+        }
+    }
+
+    /// A request that could not be read.
+    pub fn invalid_request(detail: &str) -> Self {
+        fail(ToolError::new(
+            ErrorCode::InvalidRequest,
+            format!("not a tool request: {detail}"),
+            false,
+        ))
+    }
+
+    /// The error, if this is one.
+    pub fn error(&self) -> Option<&ToolError> {
+        match self {
+            Self::Ok { .. } => None,
+            Self::Err { error, .. } => Some(error),
+        }
+    }
+}
+
+fn fail(error: ToolError) -> ToolResponse {
+    ToolResponse::Err {
+        ok: false,
+        error,
+        receipt_id: None,
+    }
+}
+
+/// The default deadline of a call outside Lambda (Lambda passes its own).
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(25);
+
+/// Time kept back from the deadline for what must happen after the provider call: the receipt,
+/// the idempotency key's outcome and the breaker (a few DynamoDB writes).
+pub const RECEIPT_RESERVE: Duration = Duration::from_millis(750);
+
+/// The deadline of the steps up to and including the provider call.
+fn work_deadline(deadline: Instant) -> Instant {
+    deadline.checked_sub(RECEIPT_RESERVE).unwrap_or(deadline)
+}
+
+/// Runs `step` until `deadline`; past it, a `timeout` saying the provider was not called.
+async fn within<T>(
+    deadline: Instant,
+    step: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, ToolError> {
+    tokio::time::timeout_at(deadline, fut)
+        .await
+        .map_err(|_| ToolError::timeout_before_provider(step))
+}
+
+fn new_request_id() -> String {
+    format!("req_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The method `tool_id` of the catalog.
+fn method<'a>(app: &'a Tools, tool_id: &str) -> Result<&'a Method, ToolError> {
+    let catalog = app
+        .catalog()
+        .map_err(|e| ToolError::internal(&e.to_string()))?;
+    catalog
+        .method(tool_id)
+        .ok_or_else(|| ToolError::new(ErrorCode::UnknownTool, format!("no tool {tool_id}"), false))
+}
+
+/// Runs one tool call end to end; always produces an answer.
+pub async fn invoke(
+    app: &Tools,
+    tool_id: &str,
+    request: ToolRequest,
+    deadline: Instant,
+) -> ToolResponse {
+    let request_id = new_request_id();
+    let response = run(app, tool_id, &request, deadline, &request_id).await;
+    published(response, tool_id, &request_id)
+}
+
+/// Logs a failure's detail under the request id, and gives the agent that id (a replayed
+/// answer keeps the id of the call that produced it).
+fn published(mut response: ToolResponse, tool: &str, request_id: &str) -> ToolResponse {
+    if let ToolResponse::Err { error, .. } = &mut response {
+        let id = error
+            .request_id
+            .get_or_insert_with(|| request_id.to_owned());
+        tracing::warn!(
+            request_id = %id,
+            tool,
+            code = %error.code,
+            detail = error.detail.as_deref().unwrap_or_default(),
+            "tool call failed"
+        );
+    }
+    response
+}
+
+async fn run(
+    app: &Tools,
+    tool_id: &str,
+    request: &ToolRequest,
+    deadline: Instant,
+    request_id: &str,
+) -> ToolResponse {
+    let work = work_deadline(deadline);
+    let method = match method(app, tool_id) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    if request.instance_id.is_empty() || request.agent_id.is_empty() {
+        return fail(ToolError::new(
+            ErrorCode::InvalidRequest,
+            "instance_id and agent_id are required",
+            false,
+        ));
+    }
+    // Local checks first: a malformed call costs no I/O and needs no time budget.
+    if let Err(violations) = method.check_input(&request.input) {
+        return fail(ToolError::invalid_input(violations));
+    }
+    let instance = match within(
+        work,
+        "the instance lookup",
+        app.instances.get(&request.instance_id),
+    )
+    .await
+    {
+        Ok(Ok(Some(i))) if i.provider == method.integration.exec.provider => i,
+        Ok(Ok(_)) => {
+            return fail(ToolError::new(
+                ErrorCode::NotFound,
+                "no such instance for this tool",
+                false,
+            ))
+        }
+        Ok(Err(e)) => return fail(ToolError::unavailable(e.to_string())),
+        Err(timeout) => return fail(timeout),
+    };
+    if !instance.grants.contains_key(&request.agent_id) {
+        return fail(ToolError::new(
+            ErrorCode::Forbidden,
+            "the agent is not granted this instance",
+            false,
+        ));
+    }
+    let guardrails = match Guardrails::of(&instance) {
+        Ok(g) => g,
+        Err(e) => return fail(ToolError::misconfigured(&e.to_string())),
+    };
+    let grant = &instance.grants[&request.agent_id]; // present: checked above
+    if let Err(denied) = guardrails.check_call(method, grant, &request.input) {
+        return fail(ToolError::new(denied.code(), denied.to_string(), false));
+    }
+    let gate = within(
+        work,
+        "the circuit breaker check",
+        app.tool_state.gate(
+            &instance.id,
+            tool_id,
+            breaker::settings(&instance),
+            app.clock.now(),
+        ),
+    )
+    .await;
+    let probe = match gate {
+        Ok(Ok(Gate::Closed)) => false,
+        Ok(Ok(Gate::Probe)) => true,
+        Ok(Ok(Gate::Open { reason })) => {
+            return fail(ToolError::new(
+                ErrorCode::Disabled,
+                format!("tool disabled on this instance after repeated provider failures ({reason}); it is tried again after the cool-down, or re-enable it with `switchyard tool enable`"),
+                false,
+            ))
+        }
+        Ok(Err(e)) => return fail(ToolError::unavailable(e.to_string())),
+        Err(timeout) => return fail(timeout),
+    };
+    let key = request
+        .idempotency_key
+        .as_deref()
+        .map(|k| IdempotencyKey::new(&instance.id, tool_id, &request.agent_id, k, &request.input));
+    if let Some(key) = &key {
+        if let Err(answer) = claim(app, key, request_id, deadline).await {
+            if probe {
+                breaker::release_probe(app, &instance, tool_id).await;
+            }
+            return answer;
+        }
+    }
+    let response =
+        call_provider(app, method, &instance, request, deadline, request_id, probe).await;
+    if let Some(key) = &key {
+        settle(app, key, request_id, &response, deadline).await;
+    }
+    response
+}
+
+/// Claims `key` for this call; `Err` is the answer when the call must not run.
+async fn claim(
+    app: &Tools,
+    key: &IdempotencyKey,
+    request_id: &str,
+    deadline: Instant,
+) -> Result<(), ToolResponse> {
+    let claimed = within(
+        work_deadline(deadline),
+        "the idempotency claim",
+        app.tool_state
+            .claim(&key.key, &key.request_hash, request_id, app.clock.now()),
+    )
+    .await;
+    let error = match claimed {
+        Ok(Ok(Claim::Fresh)) => return Ok(()),
+        Ok(Ok(Claim::Done(stored))) => {
+            return Err(
+                serde_json::from_value::<ToolResponse>(stored).unwrap_or_else(|e| {
+                    fail(ToolError::new(
+                        ErrorCode::StoredResultUnreadable,
+                        format!("stored response of {}: {e}", key.key),
+                        false,
+                    ))
+                }),
+            )
+        }
+        Ok(Ok(Claim::InProgress)) => ToolError::new(
+            ErrorCode::InProgress,
+            "a call with this idempotency key is still running",
+            true,
+        ),
+        Ok(Ok(Claim::Unknown)) => ToolError::new(
+            ErrorCode::OutcomeUnknown,
+            format!("key {} is spent with an unknown outcome", key.key),
+            false,
+        ),
+        Ok(Ok(Claim::Conflict)) => ToolError::new(
+            ErrorCode::IdempotencyConflict,
+            format!("key {} is bound to another request", key.key),
+            false,
+        ),
+        Ok(Err(StateError::Corrupt(detail))) => {
+            ToolError::new(ErrorCode::StoredResultUnreadable, detail, false)
+        }
+        Ok(Err(e @ StateError::Unavailable(_))) => {
+            // The write may have landed although the answer did not: give the key back.
+            release(app, key, request_id, deadline).await;
+            ToolError::unavailable(e.to_string())
+        }
+        Err(timeout) => {
+            release(app, key, request_id, deadline).await;
+            timeout
+        }
+    };
+    Err(fail(error))
+}
+
+/// Gives back a key this call claimed, when the provider was certainly not called.
+async fn release(app: &Tools, key: &IdempotencyKey, request_id: &str, deadline: Instant) {
+    match within(
+        deadline,
+        "releasing the idempotency key",
+        app.tool_state.abandon(&key.key, request_id),
+    )
+    .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(request_id, error = %e, "could not release the idempotency key")
+        }
+        Err(e) => tracing::error!(request_id, error = %e, "could not release the idempotency key"),
+    }
+}
+
+/// Records what `key` stands for now: the answer to replay, an unknown outcome, or nothing (a
+/// retryable failure before the provider acted: the next call with the key runs).
+async fn settle(
+    app: &Tools,
+    key: &IdempotencyKey,
+    request_id: &str,
+    response: &ToolResponse,
+    deadline: Instant,
+) {
+    let now = app.clock.now();
+    let state = &app.tool_state;
+    let settled = match response.error() {
+        Some(e) if e.code == ErrorCode::OutcomeUnknown => {
+            within(
+                deadline,
+                "marking the key unknown",
+                state.mark_unknown(&key.key, request_id, now),
+            )
+            .await
+        }
+        Some(e) if e.retryable => {
+            release(app, key, request_id, deadline).await;
+            return;
+        }
+        _ => {
+            let stored = serde_json::to_value(response).unwrap_or_default();
+            within(
+                deadline,
+                "storing the idempotent answer",
+                state.finish(&key.key, request_id, &stored, now),
+            )
+            .await
+        }
+    };
+    match settled {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(request_id, error = %e, "could not record the idempotent result")
+        }
+        Err(e) => tracing::error!(request_id, error = %e, "could not record the idempotent result"),
+    }
+}
+
+/// Calls `tool_id` on `instance` for a gateway worker (`caller`, e.g. `system:notion-poller`),
+/// not an agent: no grant, guardrail or idempotency check, but the same credentials, retries,
+/// rate limits, schemas and receipt as an agent's call.
+pub async fn call_for_worker(
+    app: &Tools,
+    tool_id: &str,
+    instance: &Instance,
+    caller: &str,
+    input: Value,
+    deadline: Instant,
+) -> ToolResponse {
+    let request_id = new_request_id();
+    let method = match method(app, tool_id) {
+        Ok(m) => m,
+        Err(e) => return published(fail(e), tool_id, &request_id),
+    };
+    if let Err(violations) = method.check_input(&input) {
+        return published(
+            fail(ToolError::invalid_input(violations)),
+            tool_id,
+            &request_id,
+        );
+    }
+    let request = ToolRequest {
+        instance_id: instance.id.clone(),
+        agent_id: caller.to_owned(),
+        input,
+        idempotency_key: None,
+        trace_id: None,
+    };
+    let response = call_provider(
+        app,
+        method,
+        instance,
+        &request,
+        deadline,
+        &request_id,
+        false,
+    )
+    .await;
+    published(response, tool_id, &request_id)
+}
+
+/// The instance's credential for `method`. `deadline` bounds the work (the caller also bounds
+/// the whole step).
+async fn credential(
+    app: &Tools,
+    method: &Method,
+    instance: &Instance,
+    deadline: Instant,
+) -> Result<Option<SecretString>, ToolError> {
+    if let Some(connection) = instance.config.get("connection_id") {
+        return switchyard_oauth::vault::access_token_for(
+            app,
+            connection,
+            &instance.id,
+            &instance.provider,
+            deadline,
+        )
+        .await
+        .map(|t| Some(t.token))
+        .map_err(|e| ToolError {
+            retryable: e.retryable(),
+            ..ToolError::auth(&e.to_string())
+        });
+    }
+    let Some(def) = &method.integration.exec.credential else {
+        return Ok(None);
+    };
+    match &instance.sealed {
+        Some(sealed) if instance.secret_keys.contains(&def.secret) => {
+            let mut secrets = within(
+                deadline,
+                "opening the instance's secrets",
+                app.keyring.open(&instance.id, sealed),
+            )
+            .await?
+            .map_err(|e| ToolError::unavailable(e.to_string()))?;
+            Ok(secrets.remove(&def.secret))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Gets the credential and calls the provider within the work deadline, then writes the receipt
+/// and updates the breaker within the full deadline. `probe`: this call holds the breaker's
+/// half-open probe.
+async fn call_provider(
+    app: &Tools,
+    method: &Method,
+    instance: &Instance,
+    request: &ToolRequest,
+    deadline: Instant,
+    request_id: &str,
+    probe: bool,
+) -> ToolResponse {
+    let started = Instant::now();
+    let work = work_deadline(deadline);
+    let secrets = method.secret_values(&request.input);
+    let mut call = executor::Call {
+        app,
+        method,
+        instance,
+        credential: None,
+        deadline: work,
+        secret_segments: secrets
+            .iter()
+            .flat_map(|s| [executor::encode_segment(s), s.clone()])
+            .collect(),
+        attempts: Vec::new(),
+        last_status: None,
+    };
+    // Not cut short from outside: the vault bounds its own waits and token calls by `work` and
+    // keeps time to persist a rotated refresh token, which a cancellation here could lose.
+    let result = match credential(app, method, instance, work).await {
+        Ok(credential) => {
+            call.credential = credential;
+            run_call(&mut call, &request.input, work).await
+        }
+        Err(e) => Err(e),
+    };
+    // A request that may have acted and is not safe to repeat: the caller must not simply retry.
+    let result = result.map_err(|e| {
+        if e.may_have_acted() {
+            e.into_outcome_unknown()
+        } else {
+            e
+        }
+    });
+    let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
+    let now = app.clock.now();
+    let error = result.as_ref().err();
+    let receipt = Receipt {
+        receipt_id: receipt_id.clone(),
+        tool: method.tool_id.clone(),
+        instance_id: instance.id.clone(),
+        agent_id: request.agent_id.clone(),
+        request_id: request_id.to_owned(),
+        trace_id: request.trace_id.clone(),
+        idempotency_key: request.idempotency_key.clone(),
+        status: error.map_or_else(|| "ok".into(), |e| e.code.as_str().to_owned()),
+        error_code: error.map(|e| e.code.as_str().to_owned()),
+        provider_status: call.last_status,
+        provider_request_ids: call
+            .attempts
+            .iter()
+            .filter_map(|a| a.provider_request_id.clone())
+            .collect(),
+        attempts: std::mem::take(&mut call.attempts),
+        latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cost: if error.is_none() {
+            method.def.exec.cost_per_call
+        } else {
+            None
+        },
+        created_at: now,
+    };
+    match within(deadline, "the receipt", app.receipts.put(&receipt)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
+        }
+        Err(e) => {
+            tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
+        }
+    }
+    if within(
+        deadline,
+        "the circuit breaker update",
+        breaker::record(app, method, instance, error, probe),
+    )
+    .await
+    .is_err()
+    {
+        tracing::error!(tool = %method.tool_id, request_id, "the circuit breaker update ran out of time");
+    }
+    match result {
+        Ok(output) => ToolResponse::Ok {
+            ok: true,
+            output,
+            receipt_id,
+        },
+        Err(error) => ToolResponse::Err {
+            ok: false,
+            error,
+            receipt_id: Some(receipt_id),
+        },
+    }
+}
+
+/// The provider call and the output check, bounded by `work`. The executor keeps to the same
+/// deadline itself; this bound only catches what overruns it, and then the request may have
+/// been sent.
+async fn run_call(
+    call: &mut executor::Call<'_>,
+    input: &Value,
+    work: Instant,
+) -> Result<Value, ToolError> {
+    let method = call.method;
+    let output = match tokio::time::timeout_at(work, call.run(input)).await {
+        Ok(result) => result?,
+        Err(_) => {
+            return Err(ToolError {
+                fault: error::Fault::Provider {
+                    may_have_acted: !method.repeat_is_safe(),
+                },
+                ..ToolError::new(
+                    ErrorCode::Timeout,
+                    "the deadline passed during the provider call",
+                    true,
+                )
+            })
+        }
+    };
+    method
+        .check_output(&output)
+        .map(|()| output)
+        .map_err(|violations| ToolError {
+            provider_status: call.last_status,
+            violations,
+            ..ToolError::new(
+                ErrorCode::InvalidOutput,
+                "the provider's answer does not match the method's output schema",
+                false,
+            )
+        })
+}
+
+/// One tool an agent may call.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolInfo {
+    pub tool: String,
+    pub instance_id: String,
+    pub name: String,
+    pub description: String,
+    pub input_schema: Value,
+    pub output_schema: Value,
+}
+
+/// The tools available to `agent`: the methods of the instances it is granted, minus what
+/// guardrails deny and what the breaker disabled.
+pub async fn discover(app: &Tools, agent: &str) -> Result<Vec<ToolInfo>, ToolError> {
+    let instances = app
+        .instances
+        .list()
+        .await
+        .map_err(|e| ToolError::unavailable(e.to_string()))?;
+    let mut tools = Vec::new();
+    for instance in instances.iter().filter(|i| i.grants.contains_key(agent)) {
+        let guardrails = Guardrails::of(instance).unwrap_or_default();
+        let catalog = app
+            .catalog()
+            .map_err(|e| ToolError::internal(&e.to_string()))?;
+        for method in catalog.for_provider(&instance.provider) {
+            if guardrails.check_tool(&method.tool_id).is_err() {
+                continue;
+            }
+            if matches!(
+                app.tool_state.disabled(&instance.id, &method.tool_id).await,
+                Ok(Some(_))
+            ) {
+                continue;
+            }
+            tools.push(ToolInfo {
+                tool: method.tool_id.clone(),
+                instance_id: instance.id.clone(),
+                name: method.def.name.clone(),
+                description: method.def.description.clone(),
+                input_schema: method.def.input_schema.clone(),
+                output_schema: method.def.output_schema.clone(),
+            });
+        }
+    }
+    Ok(tools)
+}
