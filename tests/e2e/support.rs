@@ -255,7 +255,7 @@ impl LogCapture {
         let capture = Self::default();
         let writer = capture.clone();
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
             .with_writer(move || writer.clone())
             .with_ansi(false)
             .try_init();

@@ -28,7 +28,8 @@ use serde::Deserialize;
 pub use plugin::WebhookPlugin;
 pub use webhook::{Encoding, HandshakeDef, SignatureDef, WebhookDef};
 
-/// The definitions shipped with this build (every `shared/providers/*.yaml`), by file name.
+/// The definitions shipped with this build (every `shared/providers/*.yaml`, converted to JSON
+/// by `build.rs`), by file name.
 const BUILTIN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/providers.rs"));
 
 /// Makes a provider's code plugin.
@@ -68,11 +69,8 @@ pub const OAUTH_SECRET_KEY: &str = "client_secret";
 /// Why a provider definition was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum DefinitionError {
-    #[error("{file}: not a valid provider definition: {source}")]
-    Parse {
-        file: String,
-        source: serde_yaml::Error,
-    },
+    #[error("{file}: not a valid provider definition: {why}")]
+    Parse { file: String, why: String },
     #[error("{file}: {problem}")]
     Invalid { file: String, problem: String },
 }
@@ -205,21 +203,32 @@ pub struct Registry {
 impl Registry {
     /// Parses and checks the built-in definitions.
     pub fn load() -> Result<Self, DefinitionError> {
-        Self::from_sources(BUILTIN.iter().copied())
+        Self::from_parsed(BUILTIN.iter().map(|(file, json)| {
+            (*file, serde_json::from_str(json).map_err(|e| e.to_string()))
+        }))
     }
 
-    /// Parses and checks definitions given as `(file name, YAML text)`.
+    /// Parses and checks definitions given as `(file name, YAML text)` (tests, tools).
+    #[cfg(any(test, feature = "yaml"))]
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, DefinitionError> {
+        Self::from_parsed(sources.into_iter().map(|(file, text)| {
+            (file, serde_yaml::from_str(text).map_err(|e| e.to_string()))
+        }))
+    }
+
+    /// Checks parsed definitions and registers their plugins.
+    fn from_parsed<'a>(
+        parsed: impl IntoIterator<Item = (&'a str, Result<ProviderDef, String>)>,
+    ) -> Result<Self, DefinitionError> {
         let mut providers = BTreeMap::new();
         let mut plugins = BTreeMap::new();
-        for (file, text) in sources {
-            let mut def: ProviderDef =
-                serde_yaml::from_str(text).map_err(|source| DefinitionError::Parse {
-                    file: file.to_owned(),
-                    source,
-                })?;
+        for (file, def) in parsed {
+            let mut def = def.map_err(|why| DefinitionError::Parse {
+                file: file.to_owned(),
+                why,
+            })?;
             if def.oauth.is_some() {
                 add_oauth_keys(&mut def.config);
             }
