@@ -12,6 +12,7 @@ mod discord;
 mod egress;
 mod fakes;
 mod keys;
+mod lambda_config;
 mod linking;
 mod notion_poll;
 mod oauth;

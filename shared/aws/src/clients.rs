@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -73,9 +75,39 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    /// From the environment (region, credentials, `AWS_ENDPOINT_URL`).
+    /// From the environment through the SDK's default chains (region and credentials from the
+    /// environment, profile files, SSO sessions, the instance metadata service…): the CLI's.
     pub async fn from_env() -> Self {
         Self::from_sdk_config(&load(None).await)
+    }
+
+    /// A Lambda function's: region and credentials from the variables the Lambda runtime sets
+    /// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), and
+    /// `AWS_ENDPOINT_URL` when set (the local emulator). No profile file is read and no STS,
+    /// SSO, ECS or instance-metadata provider is linked or run at cold start.
+    pub fn for_lambda() -> Self {
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .ok();
+        let endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
+        Self::for_lambda_with(region, endpoint)
+    }
+
+    /// [`Self::for_lambda`] with the region and endpoint given (tests).
+    pub fn for_lambda_with(region: Option<String>, endpoint: Option<String>) -> Self {
+        let mut config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            // An emulator accepts any region; on Lambda the runtime always sets one.
+            .region(Region::new(region.unwrap_or_else(|| "us-east-1".into())))
+            .credentials_provider(SharedCredentialsProvider::new(
+                EnvironmentVariableCredentialsProvider::new(),
+            ))
+            .timeout_config(timeouts())
+            .retry_config(retries());
+        if let Some(url) = endpoint.filter(|u| !u.is_empty()) {
+            config = config.endpoint_url(url);
+        }
+        Self::from_sdk_config(&config.build())
     }
 
     /// Pointed at `endpoint` (an emulator), whatever the environment says.
@@ -150,16 +182,23 @@ async fn load(endpoint: Option<&str>) -> SdkConfig {
     let region = RegionProviderChain::default_provider().or_else("us-east-1");
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500))
-                .operation_attempt_timeout(Duration::from_millis(1500))
-                .operation_timeout(Duration::from_millis(2500))
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(2));
+        .timeout_config(timeouts())
+        .retry_config(retries());
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// Short, because a webhook must answer inside its provider's 3-second deadline.
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500))
+        .operation_attempt_timeout(Duration::from_millis(1500))
+        .operation_timeout(Duration::from_millis(2500))
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(2)
 }

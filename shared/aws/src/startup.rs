@@ -28,14 +28,14 @@ pub struct Startup {
 impl Startup {
     /// From the environment, as a Lambda of the given `needs` has it: a missing needed variable
     /// is an error naming it; the others are never read by that function's code.
-    pub async fn from_env(needs: &[Need]) -> Result<Self, StartError> {
+    pub fn from_env(needs: &[Need]) -> Result<Self, StartError> {
         let resources = Resources::from_env_for(needs)?;
         let limits = Limits::from_env()?;
         let clock = config::clock(
             std::env::var("SWITCHYARD_CLOCK_PIN").ok().as_deref(),
             std::env::var("AWS_ENDPOINT_URL").ok().as_deref(),
         )?;
-        let aws = AwsClients::from_env().await;
+        let aws = AwsClients::for_lambda();
         Ok(Self {
             aws,
             resources,

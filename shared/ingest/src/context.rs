@@ -41,7 +41,7 @@ pub struct Ingress {
 impl Ingress {
     /// The webhook function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::WEBHOOK).await?;
+        let start = Startup::from_env(needs::WEBHOOK)?;
         Self::new(&start.aws, &start.resources, start.limits, start.clock)
     }
 
@@ -91,7 +91,7 @@ pub struct Consumer {
 impl Consumer {
     /// The consumer function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::CONSUMER).await?;
+        let start = Startup::from_env(needs::CONSUMER)?;
         Self::new(&start.aws, &start.resources, start.limits, start.clock)
     }
 

@@ -49,7 +49,7 @@ pub struct Vault {
 impl Vault {
     /// The token refresher's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::TOKEN_REFRESHER).await?;
+        let start = Startup::from_env(needs::TOKEN_REFRESHER)?;
         Self::new(&start.aws, &start.resources, start.limits, start.clock)
     }
 
@@ -105,7 +105,7 @@ impl OAuth {
     /// The OAuth function's context, from its environment; refuses to start without an
     /// absolute public base URL (every redirect URI would be relative).
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::OAUTH).await?;
+        let start = Startup::from_env(needs::OAUTH)?;
         let url = std::env::var("SWITCHYARD_PUBLIC_URL").ok();
         let mut vault = Vault::new(&start.aws, &start.resources, start.limits, start.clock)?;
         vault.public_url = config::public_base_url(url.as_deref())?;

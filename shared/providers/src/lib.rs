@@ -203,9 +203,11 @@ pub struct Registry {
 impl Registry {
     /// Parses and checks the built-in definitions.
     pub fn load() -> Result<Self, DefinitionError> {
-        Self::from_parsed(BUILTIN.iter().map(|(file, json)| {
-            (*file, serde_json::from_str(json).map_err(|e| e.to_string()))
-        }))
+        Self::from_parsed(
+            BUILTIN
+                .iter()
+                .map(|(file, json)| (*file, serde_json::from_str(json).map_err(|e| e.to_string()))),
+        )
     }
 
     /// Parses and checks definitions given as `(file name, YAML text)` (tests, tools).
@@ -213,9 +215,11 @@ impl Registry {
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, DefinitionError> {
-        Self::from_parsed(sources.into_iter().map(|(file, text)| {
-            (file, serde_yaml::from_str(text).map_err(|e| e.to_string()))
-        }))
+        Self::from_parsed(
+            sources
+                .into_iter()
+                .map(|(file, text)| (file, serde_yaml::from_str(text).map_err(|e| e.to_string()))),
+        )
     }
 
     /// Checks parsed definitions and registers their plugins.

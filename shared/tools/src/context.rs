@@ -40,7 +40,7 @@ pub struct Tools {
 impl Tools {
     /// A tool function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::TOOL).await?;
+        let start = Startup::from_env(needs::TOOL)?;
         let vault = Vault::new(&start.aws, &start.resources, start.limits, start.clock)?;
         Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
     }
@@ -99,7 +99,7 @@ pub struct NotionPoller {
 impl NotionPoller {
     /// The poller's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::NOTION_POLLER).await?;
+        let start = Startup::from_env(needs::NOTION_POLLER)?;
         let (aws, resources) = (&start.aws, &start.resources);
         let vault = Vault::new(aws, resources, start.limits, start.clock.clone())?;
         Ok(Self {

@@ -1,0 +1,84 @@
+//! The SDK configuration the Lambdas run on (`AwsClients::for_lambda`: region, credentials and
+//! endpoint from the environment only, no default provider chains) reaches the emulator with
+//! the environment's credentials, and keeps the short timeouts a webhook's deadline needs.
+
+use std::time::{Duration, Instant};
+
+use switchyard::aws::AwsClients;
+use switchyard::clock::Clock;
+use switchyard::config::Limits;
+use switchyard::ingest::Ingress;
+use switchyard_ops::local::demo;
+
+use crate::support::{endpoint, post, slack_mention, Stack, NOW};
+
+#[tokio::test]
+async fn a_webhook_on_the_lambda_configuration_claims_and_queues() {
+    let stack = Stack::new().await;
+    let aws = AwsClients::for_lambda_with(Some("us-east-1".into()), Some(endpoint()));
+    let ingress = Ingress::new(
+        &aws,
+        &stack.app.resources,
+        Limits::default(),
+        Clock::fixed(NOW),
+    )
+    .expect("ingress");
+    let body = slack_mention("EvLambdaCfg", "C0GENERAL", "<@U0BOT> hi");
+    let ts = NOW.to_string();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().expect("value"));
+    headers.insert("x-slack-request-timestamp", ts.parse().expect("value"));
+    let signature =
+        switchyard::verify::sign::slack(demo::SLACK_SIGNING_SECRET, &ts, body.as_bytes());
+    headers.insert("x-slack-signature", signature.parse().expect("value"));
+
+    let reply = switchyard::ingest::handle(
+        &ingress,
+        "slack",
+        demo::SLACK_INSTANCE,
+        post(&headers, body.as_bytes()),
+    )
+    .await;
+
+    assert_eq!(
+        reply.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(stack.ingress_depth().await, 1);
+    let calls = aws.calls.snapshot();
+    assert_eq!(
+        calls.get("DynamoDB_20120810.PutItem"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(calls.get("AmazonSQS.SendMessage"), Some(&1), "{calls:?}");
+}
+
+#[tokio::test]
+async fn the_lambda_configuration_times_out_on_a_silent_endpoint() {
+    // Accepts connections and never answers.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", silent.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let aws = AwsClients::for_lambda_with(None, Some(url));
+    let instances = switchyard::instances::InstanceStore::new(aws.dynamodb(), "any-table");
+
+    let started = Instant::now();
+    let result = instances.get("any").await;
+
+    assert!(result.is_err(), "a silent endpoint must fail the call");
+    assert!(
+        started.elapsed() < Duration::from_millis(3500),
+        "the 2.5 s operation timeout applies: {:?}",
+        started.elapsed()
+    );
+}
