@@ -15,26 +15,13 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::Value;
 
+pub(crate) use switchyard_core::fuzz::config;
+
 use crate::Registry;
 
 /// The built-in definitions, loaded once for all cases.
 pub(crate) static REGISTRY: LazyLock<Registry> =
     LazyLock::new(|| Registry::load().expect("built-in definitions load"));
-
-/// `base` cases in `make test`; `make fuzz` sets `SWITCHYARD_FUZZ_MULTIPLIER` to run more.
-pub(crate) fn config(base: u32) -> ProptestConfig {
-    let multiplier = std::env::var("SWITCHYARD_FUZZ_MULTIPLIER")
-        .ok()
-        .and_then(|m| m.parse::<u32>().ok())
-        .unwrap_or(1)
-        .max(1);
-    ProptestConfig {
-        cases: base.saturating_mul(multiplier),
-        // A failure prints its minimal input; nothing is written into the source tree.
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
-}
 
 /// Any bytes a header value may hold (visible ASCII, space, tab and obs-text), or text shaped
 /// like the signatures and timestamps the verifiers parse, so parsing gets past the first check.
