@@ -87,16 +87,30 @@ class Runtime(http.server.ThreadingHTTPServer):
         return f"127.0.0.1:{self.server_address[1]}"
 
 
-class NoDelay:
-    """Headers and body go out as two writes: without TCP_NODELAY, Nagle's algorithm and the
-    peer's delayed ACK add 40 ms to every answer."""
+class OneWrite:
+    """Answers as Lambda's Runtime API (Go net/http) does: one keep-alive HTTP/1.1 connection,
+    and each answer, status line to body, in one write with TCP_NODELAY.
+
+    `BaseHTTPRequestHandler` flushes the headers in `end_headers()` and the body in a second
+    write. Without TCP_NODELAY, Nagle's algorithm and the peer's delayed ACK then add 40 ms to
+    every answer; with it, the function still wakes twice per answer (epoll, futex, a second
+    read) and that CPU was charged to the function, not to what a real Runtime API costs."""
 
     def setup(self) -> None:
         super().setup()  # type: ignore[misc]
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
+    def answer(self, code: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(code)  # type: ignore[attr-defined]
+        for name, value in headers:
+            self.send_header(name, value)  # type: ignore[attr-defined]
+        self.send_header("content-length", str(len(body)))  # type: ignore[attr-defined]
+        # end_headers() without its flush: the blank line and the body join the buffered head.
+        self._headers_buffer.append(b"\r\n" + body)  # type: ignore[attr-defined]
+        self.flush_headers()  # type: ignore[attr-defined]
 
-class RuntimeHandler(NoDelay, http.server.BaseHTTPRequestHandler):
+
+class RuntimeHandler(OneWrite, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Runtime
 
@@ -104,13 +118,7 @@ class RuntimeHandler(NoDelay, http.server.BaseHTTPRequestHandler):
         pass
 
     def reply(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(code, [("content-type", "application/json"), *(headers or {}).items()], body)
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path != f"{API}/invocation/next":
@@ -180,7 +188,7 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         return calls
 
 
-class ProxyHandler(NoDelay, http.server.BaseHTTPRequestHandler):
+class ProxyHandler(OneWrite, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: CountingProxy
 
@@ -203,14 +211,11 @@ class ProxyHandler(NoDelay, http.server.BaseHTTPRequestHandler):
         connection.request(self.command, self.path, body=body, headers=headers)
         answer = connection.getresponse()
         data = answer.read()
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
         connection.close()
+        self.answer(answer.status, [(name, value) for name, value in answer.getheaders()
+                                    if name.lower() not in ("transfer-encoding", "connection",
+                                                            "content-length", "server", "date")],
+                    data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward  # noqa: N815
 
