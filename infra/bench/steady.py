@@ -223,10 +223,11 @@ class ProxyHandler(OneWrite, http.server.BaseHTTPRequestHandler):
 # ------------------------------------------------------------------ events
 
 
-def slack_events(n: int, duplicates: float) -> list[bytes]:
-    """`n` Lambda events of signed Slack app mentions, every 1/duplicates-th a retry."""
+def slack_events(n: int, duplicates: float, series: int = 0) -> list[bytes]:
+    """`n` Lambda events of signed Slack app mentions, every 1/duplicates-th a retry. Each
+    `series` has its own event ids, so a second binary's run is not taken for retries."""
     out: list[bytes] = []
-    fresh = 0
+    fresh = series * 10_000_000
     every = round(1 / duplicates) if duplicates else 0
     for i in range(n):
         if every and i % every == every - 1 and out:
@@ -245,10 +246,11 @@ def slack_events(n: int, duplicates: float) -> list[bytes]:
     return out
 
 
-def discord_events(n: int, duplicates: float) -> list[bytes]:
-    """`n` Lambda events of signed Discord slash commands, every 1/duplicates-th a retry."""
+def discord_events(n: int, duplicates: float, series: int = 0) -> list[bytes]:
+    """`n` Lambda events of signed Discord slash commands, every 1/duplicates-th a retry (ids
+    per `series` as above)."""
     out: list[bytes] = []
-    fresh = 0
+    fresh = series * 10_000_000
     every = round(1 / duplicates) if duplicates else 0
     for i in range(n):
         if every and i % every == every - 1 and out:
@@ -410,6 +412,9 @@ def main() -> int:
     parser.add_argument("--webhook", type=Path, required=True)
     parser.add_argument("--consumer", type=Path, required=True)
     parser.add_argument("--floor", type=Path, required=True, help="the lambda_runtime echo binary")
+    parser.add_argument("--base-webhook", type=Path, help="a baseline build's webhook, run first")
+    parser.add_argument("--base-consumer", type=Path, help="a baseline build's consumer")
+    parser.add_argument("--base-label", default="base", help="the baseline's name in the table")
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--duplicates", type=float, default=0.1)
     parser.add_argument("--timeout", type=float, default=600)
@@ -430,28 +435,35 @@ def main() -> int:
     base["AWS_ENDPOINT_URL"] = proxy.url
     base.update(local)
 
-    results = []
-    slack = slack_events(args.events, args.duplicates)
-    floor, _ = run("floor-echo", args.floor, base, slack, None, args.timeout)
-    results.append(floor)
-    for provider, events in (("slack", slack), ("discord", discord_events(args.events, args.duplicates))):
-        figures, served = run(f"webhook-{provider}", args.webhook,
-                              {**base, "SWITCHYARD_PROVIDER": provider}, events, proxy, args.timeout)
-        seen = statuses(served)
-        if figures.errors or set(seen) - {200}:
-            raise SystemExit(f"webhook-{provider}: statuses {dict(seen)}, errors {figures.errors}; "
-                             f"see .local/steady-webhook-{provider}.log")
-        results.append(figures)
-    bodies = queued_bodies(base | {"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]},
-                           local["SWITCHYARD_INGRESS_QUEUE_URL"])
+    variants = [("", args.webhook, args.consumer)]
+    if args.base_webhook or args.base_consumer:
+        if not (args.base_webhook and args.base_consumer):
+            raise SystemExit("--base-webhook and --base-consumer go together")
+        variants.insert(0, (f"@{args.base_label}", args.base_webhook, args.base_consumer))
     expected = 2 * (args.events - args.events // round(1 / args.duplicates)) if args.duplicates else 2 * args.events
-    if len(bodies) != expected:
-        print(f"warning: {len(bodies)} WorkItems queued, {expected} expected", file=sys.stderr)
-    batches = sqs_batches(bodies)
-    consumer, served = run("consumer", args.consumer, base, batches, proxy, args.timeout)
-    if consumer.errors:
-        raise SystemExit(f"consumer: {consumer.errors} errors; see .local/steady-consumer.log")
-    results.append(consumer)
+    floor, _ = run("floor-echo", args.floor, base, slack_events(args.events, args.duplicates),
+                   None, args.timeout)
+    results = [floor]
+    for series, (suffix, webhook, consumer_binary) in enumerate(variants):
+        for provider, events in (("slack", slack_events(args.events, args.duplicates, series)),
+                                 ("discord", discord_events(args.events, args.duplicates, series))):
+            name = f"webhook-{provider}{suffix}"
+            figures, served = run(name, webhook, {**base, "SWITCHYARD_PROVIDER": provider}, events,
+                                  proxy, args.timeout)
+            seen = statuses(served)
+            if figures.errors or set(seen) - {200}:
+                raise SystemExit(f"{name}: statuses {dict(seen)}, errors {figures.errors}; "
+                                 f"see .local/steady-{name}.log")
+            results.append(figures)
+        bodies = queued_bodies(base | {"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]},
+                               local["SWITCHYARD_INGRESS_QUEUE_URL"])
+        if len(bodies) != expected:
+            print(f"warning: {len(bodies)} WorkItems queued, {expected} expected", file=sys.stderr)
+        name = f"consumer{suffix}"
+        consumer, _ = run(name, consumer_binary, base, sqs_batches(bodies), proxy, args.timeout)
+        if consumer.errors:
+            raise SystemExit(f"{name}: {consumer.errors} errors; see .local/steady-{name}.log")
+        results.append(consumer)
 
     print(table(results, floor))
     if args.json:
@@ -462,13 +474,13 @@ def main() -> int:
 
 def table(results: list[Figures], floor: Figures) -> str:
     lines = [
-        f"{'binary':<16} {'events':>6} {'cpu/ev ms':>9} {'x floor':>7} {'user':>6} {'sys':>6} "
+        f"{'binary':<24} {'events':>6} {'cpu/ev ms':>9} {'x floor':>7} {'user':>6} {'sys':>6} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'init ms':>7} {'x floor':>7}  AWS calls/event",
     ]
     for r in results:
         calls = ", ".join(f"{op.split('.')[-1]} {n:.2f}" for op, n in r.calls.items()) or "-"
         lines.append(
-            f"{r.name:<16} {r.events:>6} {r.cpu_ms:>9.3f} {r.cpu_ms / floor.cpu_ms:>7.1f} "
+            f"{r.name:<24} {r.events:>6} {r.cpu_ms:>9.3f} {r.cpu_ms / floor.cpu_ms:>7.1f} "
             f"{r.user_ms:>6.3f} {r.sys_ms:>6.3f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
             f"{r.peak_rss_mb:>7.1f} {r.init_ms:>7.1f} {r.init_ms / floor.init_ms:>7.1f}  {calls}"
         )
