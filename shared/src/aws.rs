@@ -19,8 +19,8 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 
-/// Counts DynamoDB, SQS and Secrets Manager operations by their `X-Amz-Target` (for
-/// benchmarks and tests).
+/// Counts DynamoDB, SQS, EventBridge and Secrets Manager operations by their `X-Amz-Target`
+/// (for benchmarks and tests).
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 
@@ -99,6 +99,9 @@ impl AwsClients {
         let sqs = aws_sdk_sqs::config::Builder::from(config)
             .interceptor(calls.clone())
             .build();
+        let events = aws_sdk_eventbridge::config::Builder::from(config)
+            .interceptor(calls.clone())
+            .build();
         let secrets = aws_sdk_secretsmanager::config::Builder::from(config)
             .interceptor(calls.clone())
             .build();
@@ -107,7 +110,7 @@ impl AwsClients {
             sqs: aws_sdk_sqs::Client::from_conf(sqs),
             s3: aws_sdk_s3::Client::from_conf(s3),
             kms: aws_sdk_kms::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
+            events: aws_sdk_eventbridge::Client::from_conf(events),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
             calls,
         }

@@ -213,3 +213,74 @@ async fn publish_failure_is_retried_and_nothing_is_lost() {
     assert_eq!(delivery.status, "delivered");
     assert_eq!(delivery.attempts, 2);
 }
+
+/// Takes `n` messages off the ingress queue (they stay in flight for a minute).
+async fn receive_ingress(stack: &Stack, n: usize) -> Vec<switchyard::consumer::Record> {
+    let mut records = Vec::new();
+    while records.len() < n {
+        let received = stack
+            .app
+            .aws
+            .sqs
+            .receive_message()
+            .queue_url(&stack.app.resources.ingress_queue_url)
+            .max_number_of_messages(i32::try_from(n - records.len()).expect("n"))
+            .visibility_timeout(60)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        assert!(!messages.is_empty(), "only {} of {n} queued", records.len());
+        records.extend(messages.into_iter().map(|m| switchyard::consumer::Record {
+            message_id: m.message_id.expect("id"),
+            body: m.body.expect("body"),
+        }));
+    }
+    records
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_shares_its_instance_read_and_its_put_events() {
+    let stack = Stack::new().await;
+    let base = stack.serve().await;
+    let url = format!("{base}/webhooks/slack/{}", demo::SLACK_INSTANCE);
+    let client = reqwest::Client::new();
+    let n = 10;
+    for i in 0..n {
+        let body = slack_mention(&format!("EvBatch{i}"), "C1", "batch me");
+        let r = slack_request(&client, &url, &body, NOW)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+    let records = receive_ingress(&stack, n).await;
+
+    stack.app.aws.calls.reset();
+    let failed = switchyard::consumer::handle_batch(&stack.app, &records).await;
+    let calls = stack.app.aws.calls.snapshot();
+    assert!(failed.is_empty(), "{failed:?}");
+    println!("calls per 10-message batch: {calls:?}");
+    let count = |op: &str| calls.get(op).copied().unwrap_or(0);
+    // Per record: the lease and the outcome (two conditional UpdateItems); per batch: one
+    // instance read (one instance) and one PutEvents (ten events).
+    assert_eq!(count("AWSEvents.PutEvents"), 1, "{calls:?}");
+    assert_eq!(count("DynamoDB_20120810.GetItem"), 1, "{calls:?}");
+    assert_eq!(count("DynamoDB_20120810.UpdateItem"), 20, "{calls:?}");
+    assert_eq!(calls.values().sum::<u64>(), 22, "{calls:?}");
+
+    let events = stack.tapped().await;
+    assert_eq!(events.len(), n, "every record published once");
+    let deliveries = stack.deliveries().await;
+    assert_eq!(deliveries.len(), n);
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == "delivered" && d.attempts == 1),
+        "{deliveries:?}"
+    );
+    // SQS delivers the batch again: every outcome is recorded, nothing is republished.
+    let failed = switchyard::consumer::handle_batch(&stack.app, &records).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert!(stack.tapped().await.is_empty(), "nothing published twice");
+}
