@@ -279,8 +279,63 @@ async fn a_batch_of_ten_shares_its_instance_read_and_its_put_events() {
             .all(|d| d.status == "delivered" && d.attempts == 1),
         "{deliveries:?}"
     );
-    // SQS delivers the batch again: every outcome is recorded, nothing is republished.
+    // SQS delivers the batch again: every outcome is recorded, nothing is republished, and
+    // the refused lease itself says why (no read after it).
+    stack.app.aws.calls.reset();
+    let failed = switchyard::consumer::handle_batch(&stack.app, &records).await;
+    let calls = stack.app.aws.calls.snapshot();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        calls,
+        [("DynamoDB_20120810.UpdateItem".to_owned(), 10)].into(),
+        "a redelivered batch costs one refused lease per record"
+    );
+    assert!(stack.tapped().await.is_empty(), "nothing published twice");
+}
+
+#[tokio::test]
+async fn a_delivery_twice_in_one_batch_shares_the_first_records_failure() {
+    let stack = Stack::new().await;
+    let base = stack.serve().await;
+    let url = format!("{base}/webhooks/slack/{}", demo::SLACK_INSTANCE);
+    let client = reqwest::Client::new();
+    let r = slack_request(&client, &url, &slack_mention("EvTwice", "C1", "hi"), NOW)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let body = peek_ingress(&stack).await;
+    let records: Vec<switchyard::consumer::Record> = ["a", "b"]
+        .iter()
+        .map(|id| switchyard::consumer::Record {
+            message_id: (*id).to_owned(),
+            body: body.clone(),
+        })
+        .collect();
+
+    // The bus refuses the first copy: the second is not a fresh attempt in the same batch,
+    // it fails with it and both stay on the queue for SQS's retry.
+    let broken = stack
+        .variant(&crate::support::endpoint(), |r| {
+            r.event_bus.push_str("-missing")
+        })
+        .await;
+    let failed = switchyard::consumer::handle_batch(&broken, &records).await;
+    assert_eq!(failed, vec!["a".to_owned(), "b".to_owned()]);
+    let delivery = &stack.deliveries().await[0];
+    assert_eq!(delivery.status, "failed");
+    assert_eq!(
+        delivery.attempts, 1,
+        "one attempt for the batch, not one per copy"
+    );
+
+    // Redelivered to a healthy consumer: published once, the copy acknowledged.
     let failed = switchyard::consumer::handle_batch(&stack.app, &records).await;
     assert!(failed.is_empty(), "{failed:?}");
-    assert!(stack.tapped().await.is_empty(), "nothing published twice");
+    assert_eq!(stack.tapped().await.len(), 1);
+    let delivery = &stack.deliveries().await[0];
+    assert_eq!(
+        (delivery.status.as_str(), delivery.attempts),
+        ("delivered", 2)
+    );
 }
