@@ -21,6 +21,28 @@ What is measured, per binary
 Events are signed at the real time (the binaries run on the system clock). Every figure is
 printed beside the floor's in the same run, as ratios, because the machine is noisy.
 
+The floor, and what the stub must not add to it
+    The first runs of this harness put the echo floor at 1.05 ms CPU per event, 0.94 ms of it
+    system time, against 0.12-0.32 ms quoted in issue 13. strace of the floor showed the stub
+    kept its keep-alive HTTP/1.1 connections (about four connects in a run, not one per /next),
+    so reconnects were not it. Two things were:
+    - the stub answered in two writes (BaseHTTPRequestHandler flushes the head in
+      `end_headers()`, then writes the body), so each event woke the function twice (epoll_wait,
+      a futex wake to the waiting task, a second recvfrom): 2.4 reads per event instead of 2.
+      Lambda's Runtime API answers in one write; so do the stub and the counting proxy now
+      (`OneWrite`), which took the floor from 0.38-0.50 ms to 0.27-0.33 ms on an idle machine;
+    - the rest of the 1.05 ms was load: the machine had a release build running on both cores.
+      CPU time of a process that wakes 4 times per event grows with contention (scheduler work,
+      cache misses, cross-CPU wakeups, which in this VM are IPIs), so the ratios against a floor
+      from the same run are the figures to read, never the absolute ones from different runs.
+    CPU comes from /proc/<pid>/stat: the user/system split is sampled at the tick, but the total
+    is the scheduler's exact runtime (the kernel scales the two to it), so cpu/event is exact
+    and user/sys are estimates.
+
+Before/after in one command
+    --base-webhook/--base-consumer run a baseline build's binaries first, on their own fresh
+    event ids, beside the same floor (`BENCH_BASELINE_REF=<ref> make bench` passes them).
+
     infra/with-emulator.sh .venv/bin/python infra/bench/steady.py \
         --webhook target/release/webhook --consumer target/release/consumer \
         --floor target/release/bench-echo --events 1000 --json .local/bench/steady.json
