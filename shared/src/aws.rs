@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -129,7 +130,11 @@ async fn load(endpoint: Option<&str>) -> SdkConfig {
                 .operation_timeout(Duration::from_millis(2500))
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(2));
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        // Stalled-stream protection wraps every request and response body in a throughput
+        // monitor with its own timers, per call. Its grace period (20 s) is far past the
+        // operation timeout above (2.5 s), so it can never fire first here: it is pure cost.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }
