@@ -8,8 +8,9 @@
 #      against the emulator, 1,000 signed events with 10 % duplicates, beside a lambda_runtime
 #      echo function as the floor: CPU per event, p50/p99, peak RSS, init, AWS calls per event
 #   5. every Lambda's arm64 zip (cargo lambda build --release --arm64), and with
-#      BENCH_BASELINE_REF=<commit> the same zips and the webhook's init for that commit, built
-#      in its own worktree in the same run (before/after figures)
+#      BENCH_BASELINE_REF=<commit> the same zips, the webhook's init and the steady-state rows
+#      (webhook and consumer) for that commit, built in its own worktree and run in the same
+#      command beside the same floor (before/after figures)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -55,16 +56,19 @@ python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
   "$target/release/webhook"
 
 base_args=()
+steady_base_args=()
 if [ -n "${BENCH_BASELINE_REF:-}" ]; then
   ref="$BENCH_BASELINE_REF"
   python3 infra/bench/sizes.py --ref "$ref" --json "$out/sizes-base.json"
   tree="$out/tree-$ref"
-  (cd "$tree" && CARGO_TARGET_DIR="$out/target-$ref" cargo build --release --bin webhook)
+  (cd "$tree" && CARGO_TARGET_DIR="$out/target-$ref" cargo build --release --bin webhook --bin consumer)
   echo "== cold start of $ref's webhook (30 runs each, alternating)"
   python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart-base.json" \
     "${webhook_env[@]}" \
     "$out/target-$ref/release/webhook"
   base_args=(--sizes-base "$out/sizes-base.json" --coldstart-base "$out/coldstart-base.json")
+  steady_base_args=(--base-webhook "$out/target-$ref/release/webhook"
+    --base-consumer "$out/target-$ref/release/consumer" --base-label "$ref")
 fi
 python3 infra/bench/sizes.py --ref HEAD --json "$out/sizes.json"
 
@@ -76,7 +80,8 @@ VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-c
 echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
 VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \
   --webhook "$target/release/webhook" --consumer "$target/release/consumer" \
-  --floor "$target/release/bench-echo" --events "${BENCH_EVENTS:-1000}" --json "$out/steady.json"
+  --floor "$target/release/bench-echo" --events "${BENCH_EVENTS:-1000}" --json "$out/steady.json" \
+  ${steady_base_args[@]+"${steady_base_args[@]}"}
 
 python3 infra/bench/report.py --criterion "$target/criterion" --coldstart "$out/coldstart.json" \
   --calls "$out/calls.log" --binary "$target/release/webhook" --binary "$target/release/consumer" \

@@ -21,6 +21,28 @@ What is measured, per binary
 Events are signed at the real time (the binaries run on the system clock). Every figure is
 printed beside the floor's in the same run, as ratios, because the machine is noisy.
 
+The floor, and what the stub must not add to it
+    The first runs of this harness put the echo floor at 1.05 ms CPU per event, 0.94 ms of it
+    system time, against 0.12-0.32 ms quoted in issue 13. strace of the floor showed the stub
+    kept its keep-alive HTTP/1.1 connections (about four connects in a run, not one per /next),
+    so reconnects were not it. Two things were:
+    - the stub answered in two writes (BaseHTTPRequestHandler flushes the head in
+      `end_headers()`, then writes the body), so each event woke the function twice (epoll_wait,
+      a futex wake to the waiting task, a second recvfrom): 2.4 reads per event instead of 2.
+      Lambda's Runtime API answers in one write; so do the stub and the counting proxy now
+      (`OneWrite`), which took the floor from 0.38-0.50 ms to 0.27-0.33 ms on an idle machine;
+    - the rest of the 1.05 ms was load: the machine had a release build running on both cores.
+      CPU time of a process that wakes 4 times per event grows with contention (scheduler work,
+      cache misses, cross-CPU wakeups, which in this VM are IPIs), so the ratios against a floor
+      from the same run are the figures to read, never the absolute ones from different runs.
+    CPU comes from /proc/<pid>/stat: the user/system split is sampled at the tick, but the total
+    is the scheduler's exact runtime (the kernel scales the two to it), so cpu/event is exact
+    and user/sys are estimates.
+
+Before/after in one command
+    --base-webhook/--base-consumer run a baseline build's binaries first, on their own fresh
+    event ids, beside the same floor (`BENCH_BASELINE_REF=<ref> make bench` passes them).
+
     infra/with-emulator.sh .venv/bin/python infra/bench/steady.py \
         --webhook target/release/webhook --consumer target/release/consumer \
         --floor target/release/bench-echo --events 1000 --json .local/bench/steady.json
@@ -87,16 +109,30 @@ class Runtime(http.server.ThreadingHTTPServer):
         return f"127.0.0.1:{self.server_address[1]}"
 
 
-class NoDelay:
-    """Headers and body go out as two writes: without TCP_NODELAY, Nagle's algorithm and the
-    peer's delayed ACK add 40 ms to every answer."""
+class OneWrite:
+    """Answers as Lambda's Runtime API (Go net/http) does: one keep-alive HTTP/1.1 connection,
+    and each answer, status line to body, in one write with TCP_NODELAY.
+
+    `BaseHTTPRequestHandler` flushes the headers in `end_headers()` and the body in a second
+    write. Without TCP_NODELAY, Nagle's algorithm and the peer's delayed ACK then add 40 ms to
+    every answer; with it, the function still wakes twice per answer (epoll, futex, a second
+    read) and that CPU was charged to the function, not to what a real Runtime API costs."""
 
     def setup(self) -> None:
         super().setup()  # type: ignore[misc]
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[attr-defined]
 
+    def answer(self, code: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.send_response(code)  # type: ignore[attr-defined]
+        for name, value in headers:
+            self.send_header(name, value)  # type: ignore[attr-defined]
+        self.send_header("content-length", str(len(body)))  # type: ignore[attr-defined]
+        # end_headers() without its flush: the blank line and the body join the buffered head.
+        self._headers_buffer.append(b"\r\n" + body)  # type: ignore[attr-defined]
+        self.flush_headers()  # type: ignore[attr-defined]
 
-class RuntimeHandler(NoDelay, http.server.BaseHTTPRequestHandler):
+
+class RuntimeHandler(OneWrite, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Runtime
 
@@ -104,13 +140,7 @@ class RuntimeHandler(NoDelay, http.server.BaseHTTPRequestHandler):
         pass
 
     def reply(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(code)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(code, [("content-type", "application/json"), *(headers or {}).items()], body)
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path != f"{API}/invocation/next":
@@ -180,7 +210,7 @@ class CountingProxy(http.server.ThreadingHTTPServer):
         return calls
 
 
-class ProxyHandler(NoDelay, http.server.BaseHTTPRequestHandler):
+class ProxyHandler(OneWrite, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: CountingProxy
 
@@ -203,14 +233,11 @@ class ProxyHandler(NoDelay, http.server.BaseHTTPRequestHandler):
         connection.request(self.command, self.path, body=body, headers=headers)
         answer = connection.getresponse()
         data = answer.read()
-        self.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(name, value)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
         connection.close()
+        self.answer(answer.status, [(name, value) for name, value in answer.getheaders()
+                                    if name.lower() not in ("transfer-encoding", "connection",
+                                                            "content-length", "server", "date")],
+                    data)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = forward  # noqa: N815
 
@@ -218,10 +245,11 @@ class ProxyHandler(NoDelay, http.server.BaseHTTPRequestHandler):
 # ------------------------------------------------------------------ events
 
 
-def slack_events(n: int, duplicates: float) -> list[bytes]:
-    """`n` Lambda events of signed Slack app mentions, every 1/duplicates-th a retry."""
+def slack_events(n: int, duplicates: float, series: int = 0) -> list[bytes]:
+    """`n` Lambda events of signed Slack app mentions, every 1/duplicates-th a retry. Each
+    `series` has its own event ids, so a second binary's run is not taken for retries."""
     out: list[bytes] = []
-    fresh = 0
+    fresh = series * 10_000_000
     every = round(1 / duplicates) if duplicates else 0
     for i in range(n):
         if every and i % every == every - 1 and out:
@@ -240,10 +268,11 @@ def slack_events(n: int, duplicates: float) -> list[bytes]:
     return out
 
 
-def discord_events(n: int, duplicates: float) -> list[bytes]:
-    """`n` Lambda events of signed Discord slash commands, every 1/duplicates-th a retry."""
+def discord_events(n: int, duplicates: float, series: int = 0) -> list[bytes]:
+    """`n` Lambda events of signed Discord slash commands, every 1/duplicates-th a retry (ids
+    per `series` as above)."""
     out: list[bytes] = []
-    fresh = 0
+    fresh = series * 10_000_000
     every = round(1 / duplicates) if duplicates else 0
     for i in range(n):
         if every and i % every == every - 1 and out:
@@ -400,11 +429,44 @@ def queued_bodies(env: dict[str, str], queue_url: str) -> list[str]:
         ])
 
 
+class TapDrain(threading.Thread):
+    """Keeps the operator tap queue (every event the consumer publishes lands on it) empty.
+
+    Nothing reads the tap here, and the emulator's SQS send slows with the depth of the queue:
+    a 10-entry PutEvents took 0.1 s on an empty tap and about 1 s with 3,000 messages on it
+    (moto 5.2), so a run's own events pushed later batches past the SDK's 1.5 s attempt
+    timeout. EventBridge's latency does not depend on its targets' backlog. The emulator allows
+    one purge a minute (as SQS does), so the tap is purged every minute: a minute of publishing
+    is a few hundred messages at most."""
+
+    def __init__(self, env: dict[str, str]):
+        super().__init__(daemon=True)
+        import boto3
+
+        self.sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                                aws_access_key_id="test", aws_secret_access_key="test")
+        self.queue_url = self.sqs.get_queue_url(QueueName=f"{PREFIX}-AgentEventTapQueue")["QueueUrl"]
+
+    def run(self) -> None:
+        while True:
+            try:
+                self.sqs.purge_queue(QueueUrl=self.queue_url)
+            except self.sqs.exceptions.PurgeQueueInProgress:
+                pass  # purged less than a minute ago: try again at the next turn
+            except Exception as e:  # noqa: BLE001  (the emulator going away at the end)
+                print(f"tap drain: {e}", file=sys.stderr)
+                return
+            time.sleep(61)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--webhook", type=Path, required=True)
     parser.add_argument("--consumer", type=Path, required=True)
     parser.add_argument("--floor", type=Path, required=True, help="the lambda_runtime echo binary")
+    parser.add_argument("--base-webhook", type=Path, help="a baseline build's webhook, run first")
+    parser.add_argument("--base-consumer", type=Path, help="a baseline build's consumer")
+    parser.add_argument("--base-label", default="base", help="the baseline's name in the table")
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--duplicates", type=float, default=0.1)
     parser.add_argument("--timeout", type=float, default=600)
@@ -425,28 +487,37 @@ def main() -> int:
     base["AWS_ENDPOINT_URL"] = proxy.url
     base.update(local)
 
-    results = []
-    slack = slack_events(args.events, args.duplicates)
-    floor, _ = run("floor-echo", args.floor, base, slack, None, args.timeout)
-    results.append(floor)
-    for provider, events in (("slack", slack), ("discord", discord_events(args.events, args.duplicates))):
-        figures, served = run(f"webhook-{provider}", args.webhook,
-                              {**base, "SWITCHYARD_PROVIDER": provider}, events, proxy, args.timeout)
-        seen = statuses(served)
-        if figures.errors or set(seen) - {200}:
-            raise SystemExit(f"webhook-{provider}: statuses {dict(seen)}, errors {figures.errors}; "
-                             f"see .local/steady-webhook-{provider}.log")
-        results.append(figures)
-    bodies = queued_bodies(base | {"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]},
-                           local["SWITCHYARD_INGRESS_QUEUE_URL"])
+    TapDrain(env).start()
+
+    variants = [("", args.webhook, args.consumer)]
+    if args.base_webhook or args.base_consumer:
+        if not (args.base_webhook and args.base_consumer):
+            raise SystemExit("--base-webhook and --base-consumer go together")
+        variants.insert(0, (f"@{args.base_label}", args.base_webhook, args.base_consumer))
     expected = 2 * (args.events - args.events // round(1 / args.duplicates)) if args.duplicates else 2 * args.events
-    if len(bodies) != expected:
-        print(f"warning: {len(bodies)} WorkItems queued, {expected} expected", file=sys.stderr)
-    batches = sqs_batches(bodies)
-    consumer, served = run("consumer", args.consumer, base, batches, proxy, args.timeout)
-    if consumer.errors:
-        raise SystemExit(f"consumer: {consumer.errors} errors; see .local/steady-consumer.log")
-    results.append(consumer)
+    floor, _ = run("floor-echo", args.floor, base, slack_events(args.events, args.duplicates),
+                   None, args.timeout)
+    results = [floor]
+    for series, (suffix, webhook, consumer_binary) in enumerate(variants):
+        for provider, events in (("slack", slack_events(args.events, args.duplicates, series)),
+                                 ("discord", discord_events(args.events, args.duplicates, series))):
+            name = f"webhook-{provider}{suffix}"
+            figures, served = run(name, webhook, {**base, "SWITCHYARD_PROVIDER": provider}, events,
+                                  proxy, args.timeout)
+            seen = statuses(served)
+            if figures.errors or set(seen) - {200}:
+                raise SystemExit(f"{name}: statuses {dict(seen)}, errors {figures.errors}; "
+                                 f"see .local/steady-{name}.log")
+            results.append(figures)
+        bodies = queued_bodies(base | {"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]},
+                               local["SWITCHYARD_INGRESS_QUEUE_URL"])
+        if len(bodies) != expected:
+            print(f"warning: {len(bodies)} WorkItems queued, {expected} expected", file=sys.stderr)
+        name = f"consumer{suffix}"
+        consumer, _ = run(name, consumer_binary, base, sqs_batches(bodies), proxy, args.timeout)
+        if consumer.errors:
+            raise SystemExit(f"{name}: {consumer.errors} errors; see .local/steady-{name}.log")
+        results.append(consumer)
 
     print(table(results, floor))
     if args.json:
@@ -457,13 +528,13 @@ def main() -> int:
 
 def table(results: list[Figures], floor: Figures) -> str:
     lines = [
-        f"{'binary':<16} {'events':>6} {'cpu/ev ms':>9} {'x floor':>7} {'user':>6} {'sys':>6} "
+        f"{'binary':<24} {'events':>6} {'cpu/ev ms':>9} {'x floor':>7} {'user':>6} {'sys':>6} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'RSS MB':>7} {'init ms':>7} {'x floor':>7}  AWS calls/event",
     ]
     for r in results:
         calls = ", ".join(f"{op.split('.')[-1]} {n:.2f}" for op, n in r.calls.items()) or "-"
         lines.append(
-            f"{r.name:<16} {r.events:>6} {r.cpu_ms:>9.3f} {r.cpu_ms / floor.cpu_ms:>7.1f} "
+            f"{r.name:<24} {r.events:>6} {r.cpu_ms:>9.3f} {r.cpu_ms / floor.cpu_ms:>7.1f} "
             f"{r.user_ms:>6.3f} {r.sys_ms:>6.3f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
             f"{r.peak_rss_mb:>7.1f} {r.init_ms:>7.1f} {r.init_ms / floor.init_ms:>7.1f}  {calls}"
         )

@@ -213,3 +213,129 @@ async fn publish_failure_is_retried_and_nothing_is_lost() {
     assert_eq!(delivery.status, "delivered");
     assert_eq!(delivery.attempts, 2);
 }
+
+/// Takes `n` messages off the ingress queue (they stay in flight for a minute).
+async fn receive_ingress(stack: &Stack, n: usize) -> Vec<switchyard::consumer::Record> {
+    let mut records = Vec::new();
+    while records.len() < n {
+        let received = stack
+            .app
+            .aws
+            .sqs()
+            .receive_message()
+            .queue_url(&stack.app.resources.ingress_queue_url)
+            .max_number_of_messages(i32::try_from(n - records.len()).expect("n"))
+            .visibility_timeout(60)
+            .send()
+            .await
+            .expect("receive");
+        let messages = received.messages.unwrap_or_default();
+        assert!(!messages.is_empty(), "only {} of {n} queued", records.len());
+        records.extend(messages.into_iter().map(|m| switchyard::consumer::Record {
+            message_id: m.message_id.expect("id"),
+            body: m.body.expect("body"),
+        }));
+    }
+    records
+}
+
+#[tokio::test]
+async fn a_batch_of_ten_shares_its_instance_read_and_its_put_events() {
+    let stack = Stack::new().await;
+    let base = stack.serve().await;
+    let url = format!("{base}/webhooks/slack/{}", demo::SLACK_INSTANCE);
+    let client = reqwest::Client::new();
+    let n = 10;
+    for i in 0..n {
+        let body = slack_mention(&format!("EvBatch{i}"), "C1", "batch me");
+        let r = slack_request(&client, &url, &body, NOW)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+    let records = receive_ingress(&stack, n).await;
+
+    stack.app.aws.calls.reset();
+    let failed = switchyard::consumer::handle_batch(stack.app.consumer(), &records).await;
+    let calls = stack.app.aws.calls.snapshot();
+    assert!(failed.is_empty(), "{failed:?}");
+    println!("calls per 10-message batch: {calls:?}");
+    let count = |op: &str| calls.get(op).copied().unwrap_or(0);
+    // Per record: the lease and the outcome (two conditional UpdateItems); per batch: one
+    // instance read (one instance) and one PutEvents (ten events).
+    assert_eq!(count("AWSEvents.PutEvents"), 1, "{calls:?}");
+    assert_eq!(count("DynamoDB_20120810.GetItem"), 1, "{calls:?}");
+    assert_eq!(count("DynamoDB_20120810.UpdateItem"), 20, "{calls:?}");
+    assert_eq!(calls.values().sum::<u64>(), 22, "{calls:?}");
+
+    let events = stack.tapped().await;
+    assert_eq!(events.len(), n, "every record published once");
+    let deliveries = stack.deliveries().await;
+    assert_eq!(deliveries.len(), n);
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| d.status == "delivered" && d.attempts == 1),
+        "{deliveries:?}"
+    );
+    // SQS delivers the batch again: every outcome is recorded, nothing is republished, and
+    // the refused lease itself says why (no read after it).
+    stack.app.aws.calls.reset();
+    let failed = switchyard::consumer::handle_batch(stack.app.consumer(), &records).await;
+    let calls = stack.app.aws.calls.snapshot();
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        calls,
+        [("DynamoDB_20120810.UpdateItem".to_owned(), 10)].into(),
+        "a redelivered batch costs one refused lease per record"
+    );
+    assert!(stack.tapped().await.is_empty(), "nothing published twice");
+}
+
+#[tokio::test]
+async fn a_delivery_twice_in_one_batch_shares_the_first_records_failure() {
+    let stack = Stack::new().await;
+    let base = stack.serve().await;
+    let url = format!("{base}/webhooks/slack/{}", demo::SLACK_INSTANCE);
+    let client = reqwest::Client::new();
+    let r = slack_request(&client, &url, &slack_mention("EvTwice", "C1", "hi"), NOW)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let body = peek_ingress(&stack).await;
+    let records: Vec<switchyard::consumer::Record> = ["a", "b"]
+        .iter()
+        .map(|id| switchyard::consumer::Record {
+            message_id: (*id).to_owned(),
+            body: body.clone(),
+        })
+        .collect();
+
+    // The bus refuses the first copy: the second is not a fresh attempt in the same batch,
+    // it fails with it and both stay on the queue for SQS's retry.
+    let broken = stack
+        .variant(&crate::support::endpoint(), |r| {
+            r.event_bus.push_str("-missing")
+        })
+        .await;
+    let failed = switchyard::consumer::handle_batch(broken.consumer(), &records).await;
+    assert_eq!(failed, vec!["a".to_owned(), "b".to_owned()]);
+    let delivery = &stack.deliveries().await[0];
+    assert_eq!(delivery.status, "failed");
+    assert_eq!(
+        delivery.attempts, 1,
+        "one attempt for the batch, not one per copy"
+    );
+
+    // Redelivered to a healthy consumer: published once, the copy acknowledged.
+    let failed = switchyard::consumer::handle_batch(stack.app.consumer(), &records).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(stack.tapped().await.len(), 1);
+    let delivery = &stack.deliveries().await[0];
+    assert_eq!(
+        (delivery.status.as_str(), delivery.attempts),
+        ("delivered", 2)
+    );
+}

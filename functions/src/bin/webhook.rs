@@ -3,7 +3,9 @@
 
 use lambda_http::{service_fn, Error};
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime has no cross-thread wakeups between the
+// runtime client and the handler (measured: about a quarter of the webhook's CPU per event).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     switchyard_core::telemetry::init();
     let provider = std::env::var("SWITCHYARD_PROVIDER")?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -103,7 +104,8 @@ impl AwsClients {
                 EnvironmentVariableCredentialsProvider::new(),
             ))
             .timeout_config(timeouts())
-            .retry_config(retries());
+            .retry_config(retries())
+            .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(url) = endpoint.filter(|u| !u.is_empty()) {
             config = config.endpoint_url(url);
         }
@@ -183,14 +185,18 @@ async fn load(endpoint: Option<&str>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(region)
         .timeout_config(timeouts())
-        .retry_config(retries());
+        .retry_config(retries())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
 }
 
-/// Short, because a webhook must answer inside its provider's 3-second deadline.
+/// Short, because a webhook must answer inside its provider's 3-second deadline. (Stalled-stream
+/// protection is off beside them: it wraps every request and response body in a throughput
+/// monitor with its own timers, per call, and its 20 s grace period can never fire before the
+/// 2.5 s operation timeout.)
 fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))

@@ -20,7 +20,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::Serialize;
 
 use crate::error::{chain, is_conditional_check_failed};
@@ -240,11 +241,21 @@ impl DeliveryStore {
             .expression_attribute_values(
                 ":expiry",
                 AttributeValue::N((now + KEEP_OUTCOME_SECS).to_string()),
-            );
+            )
+            // A refused lease answers with the item as the condition saw it, so a redelivered
+            // message learns its recorded outcome without a second (consistent) read.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         match update.send().await {
             Ok(_) => Ok(Begin::Started),
             Err(e) if is_conditional_check_failed(&e) => {
-                let status = self.status(key).await?;
+                let seen = match e.into_service_error() {
+                    UpdateItemError::ConditionalCheckFailedException(refused) => refused.item,
+                    _ => None,
+                };
+                let status = match seen {
+                    Some(item) => item.get("status").and_then(|v| v.as_s().ok()).cloned(),
+                    None => self.status(key).await?,
+                };
                 Ok(match status {
                     Some(s) if FINAL.contains(&s.as_str()) => Begin::AlreadyDone(s),
                     _ => Begin::InFlight,

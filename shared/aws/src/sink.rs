@@ -4,7 +4,7 @@
 //! written once to the payload bucket (`payloads/events/<work item id>.json`, shared by every
 //! agent's copy) and the event carries `payload_ref = s3://<bucket>/<key>` with a null payload.
 
-use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::error::chain;
@@ -25,6 +25,13 @@ pub enum SinkError {
     TooLarge(String),
     #[error("payload bucket unavailable: {0}")]
     Bucket(String),
+}
+
+/// The events of one work item: published together, failed together.
+#[derive(Debug, Clone, Copy)]
+pub struct Group<'a> {
+    pub work_item_id: &'a str,
+    pub events: &'a [PlatformEvent],
 }
 
 /// EventBridge caps a PutEvents request at 10 entries and 256 KiB.
@@ -55,25 +62,73 @@ impl EventSink {
         }
     }
 
-    /// Publishes every event (all from work item `work_item_id`), in as few requests as the
-    /// limits allow. All or error: on error some events may already be on the bus, and a retry
-    /// republishes them with the same `event_id` (at-least-once; agents dedup on `event_id`).
-    pub async fn publish(
+    /// Publishes the events of several work items (one [`Group`] each) in as few PutEvents
+    /// requests as the limits allow: a consumer batch of ten messages is one request, not ten.
+    /// Returns one result per group, in order: a group fails if any of its events failed (its
+    /// request was refused, an entry was rejected, or the event is too large), and only that
+    /// group. On failure some of its events may already be on the bus, and a retry republishes
+    /// them with the same `event_id` (at-least-once; agents dedup on `event_id`).
+    pub async fn publish(&self, groups: &[Group<'_>]) -> Vec<Result<(), SinkError>> {
+        let mut results: Vec<Result<(), SinkError>> = Vec::with_capacity(groups.len());
+        // Every entry to send, with the group it belongs to and its size towards the limit.
+        let mut pending: Vec<(usize, PutEventsRequestEntry, usize)> = Vec::new();
+        for (index, group) in groups.iter().enumerate() {
+            match self.entries(group).await {
+                Ok(entries) => {
+                    pending.extend(entries.into_iter().map(|(e, size)| (index, e, size)));
+                    results.push(Ok(()));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let mut sent = vec![0usize; groups.len()];
+        let mut rejected: Vec<(usize, Option<String>)> = vec![(0, None); groups.len()];
+        let mut request: Vec<(usize, PutEventsRequestEntry)> = Vec::new();
+        let mut request_bytes = 0;
+        let mut pending = pending.into_iter().peekable();
+        while let Some((index, entry, size)) = pending.next() {
+            request_bytes += size;
+            sent[index] += 1;
+            request.push((index, entry));
+            let full = pending.peek().is_none_or(|(_, _, next)| {
+                request.len() == MAX_ENTRIES || request_bytes + next > MAX_REQUEST_BYTES
+            });
+            if full {
+                self.put_grouped(std::mem::take(&mut request), &mut results, &mut rejected)
+                    .await;
+                request_bytes = 0;
+            }
+        }
+        for (index, (failed, first_error)) in rejected.into_iter().enumerate() {
+            if failed > 0 && results[index].is_ok() {
+                results[index] = Err(SinkError::Rejected {
+                    failed,
+                    total: sent[index],
+                    first_error: first_error.unwrap_or_default(),
+                });
+            }
+        }
+        results
+    }
+
+    /// The PutEvents entries of one group with their sizes; an event over the entry limit
+    /// travels by claim check (its payload stored once per work item).
+    async fn entries(
         &self,
-        events: &[PlatformEvent],
-        work_item_id: &str,
-    ) -> Result<(), SinkError> {
-        let mut batch: Vec<PutEventsRequestEntry> = Vec::new();
-        let mut batch_bytes = 0;
+        group: &Group<'_>,
+    ) -> Result<Vec<(PutEventsRequestEntry, usize)>, SinkError> {
+        let mut entries = Vec::with_capacity(group.events.len());
         let mut stored: Option<String> = None;
-        for event in events {
+        for event in group.events {
             let source = format!("switchyard.{}", event.source.provider);
             let mut detail = serde_json::to_string(event).unwrap_or_default();
             if detail.len() + source.len() + event.event_type.len() > MAX_REQUEST_BYTES {
                 let reference = match &stored {
                     Some(r) => r.clone(),
                     None => {
-                        let r = self.store_payload(&event.payload, work_item_id).await?;
+                        let r = self
+                            .store_payload(&event.payload, group.work_item_id)
+                            .await?;
                         stored = Some(r.clone());
                         r
                     }
@@ -87,24 +142,49 @@ impl EventSink {
             if size > MAX_REQUEST_BYTES {
                 return Err(SinkError::TooLarge(event.event_id.clone()));
             }
-            if batch.len() == MAX_ENTRIES || batch_bytes + size > MAX_REQUEST_BYTES {
-                self.put(std::mem::take(&mut batch)).await?;
-                batch_bytes = 0;
+            let entry = PutEventsRequestEntry::builder()
+                .event_bus_name(&self.bus)
+                .source(source)
+                .detail_type(&event.event_type)
+                .detail(detail)
+                .build();
+            entries.push((entry, size));
+        }
+        Ok(entries)
+    }
+
+    /// Sends one request of entries from several groups. A refused request fails every group in
+    /// it; a rejected entry (the answer's entries are in request order) counts against its group.
+    async fn put_grouped(
+        &self,
+        request: Vec<(usize, PutEventsRequestEntry)>,
+        results: &mut [Result<(), SinkError>],
+        rejected: &mut [(usize, Option<String>)],
+    ) {
+        let (owners, entries): (Vec<usize>, Vec<PutEventsRequestEntry>) =
+            request.into_iter().unzip();
+        let out = match self
+            .client
+            .put_events()
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                let why = chain(&e);
+                for &index in &owners {
+                    if results[index].is_ok() {
+                        results[index] = Err(SinkError::Unavailable(why.clone()));
+                    }
+                }
+                return;
             }
-            batch_bytes += size;
-            batch.push(
-                PutEventsRequestEntry::builder()
-                    .event_bus_name(&self.bus)
-                    .source(source)
-                    .detail_type(&event.event_type)
-                    .detail(detail)
-                    .build(),
-            );
+        };
+        if out.failed_entry_count == 0 {
+            return;
         }
-        if !batch.is_empty() {
-            self.put(batch).await?;
-        }
-        Ok(())
+        charge_rejections(&owners, &out.entries.unwrap_or_default(), rejected);
     }
 
     /// Writes a payload to the bucket once; returns its `s3://` reference.
@@ -169,5 +249,81 @@ impl EventSink {
             });
         }
         Ok(())
+    }
+}
+
+/// Counts each rejected entry of one PutEvents answer against the group that owns it
+/// (`owners[i]` owns the request's entry `i`; the answer's entries are in request order) and
+/// keeps each group's first error. An answer shorter than the request leaves entries unaccounted
+/// for: they count as rejected, so their group is retried rather than taken as published.
+fn charge_rejections(
+    owners: &[usize],
+    answers: &[PutEventsResultEntry],
+    rejected: &mut [(usize, Option<String>)],
+) {
+    for (position, &index) in owners.iter().enumerate() {
+        let error = match answers.get(position) {
+            Some(answer) => answer.error_code.as_ref().map(|code| {
+                format!(
+                    "{code}: {}",
+                    answer.error_message.as_deref().unwrap_or_default()
+                )
+            }),
+            None => Some("no answer for this entry".to_owned()),
+        };
+        if let Some(error) = error {
+            let (failed, first) = &mut rejected[index];
+            *failed += 1;
+            first.get_or_insert(error);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> PutEventsResultEntry {
+        PutEventsResultEntry::builder().event_id("e").build()
+    }
+
+    fn refused(code: &str) -> PutEventsResultEntry {
+        PutEventsResultEntry::builder()
+            .error_code(code)
+            .error_message("no")
+            .build()
+    }
+
+    #[test]
+    fn a_rejected_entry_counts_only_against_its_own_group() {
+        // Entries of groups 0, 0, 1, 2 in one request; the second entry of group 0 and the
+        // entry of group 2 are rejected.
+        let mut rejected = vec![(0, None); 3];
+        charge_rejections(
+            &[0, 0, 1, 2],
+            &[
+                ok(),
+                refused("Throttling"),
+                ok(),
+                refused("InternalFailure"),
+            ],
+            &mut rejected,
+        );
+        assert_eq!(
+            rejected,
+            vec![
+                (1, Some("Throttling: no".to_owned())),
+                (0, None),
+                (1, Some("InternalFailure: no".to_owned())),
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_the_answer_leaves_out_count_as_rejected() {
+        let mut rejected = vec![(0, None); 2];
+        charge_rejections(&[0, 1], &[ok()], &mut rejected);
+        assert_eq!(rejected[0], (0, None));
+        assert_eq!(rejected[1].0, 1);
     }
 }

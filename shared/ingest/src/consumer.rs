@@ -6,8 +6,12 @@
 //! payload, normalize, apply each granted agent's trigger policy, publish, record the outcome.
 //! Only failed records are reported back, so one bad message does not replay its batch.
 
+use std::collections::HashMap;
+
 use crate::deliveries::{Begin, Outcome};
-use crate::events::for_agents;
+use crate::events::{for_agents, PlatformEvent};
+use crate::instances::Instance;
+use crate::sink::Group;
 use crate::workitem::WorkItem;
 use crate::Consumer;
 
@@ -35,21 +39,88 @@ pub enum ConsumeError {
     Sink(#[from] crate::sink::SinkError),
     #[error("this build has no webhook plugin for provider {0}")]
     UnknownProvider(String),
+    #[error("the event bus gave no result for this record")]
+    Unpublished,
 }
 
 /// How long one consumer may hold a delivery before another may take it over.
 pub const LEASE_SECS: u64 = 60;
 
 /// Processes a batch; returns the message ids that failed.
+///
+/// In three steps, so the batch shares its AWS calls: each record takes its lease and is
+/// prepared (instance read once per instance in the batch, payload, normalize, policies); then
+/// every prepared record's events go to the bus together (one PutEvents for a batch of ten);
+/// then each outcome is recorded. A record fails alone: a rejected event fails only the record
+/// it came from. A record with the same delivery key as an earlier one in the batch (SQS
+/// delivered it twice) takes that record's result instead of contending for its lease: done if
+/// the first is done, failed (and retried later) if the first failed.
 pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
-    let mut failed = Vec::new();
+    let mut instances = Instances::default();
+    let mut first_of_key: HashMap<String, usize> = HashMap::new();
+    let mut steps: Vec<Step> = Vec::with_capacity(records.len());
     for record in records {
-        match process(app, &record.body).await {
-            Ok((work_item, outcome)) => {
+        let step = match WorkItem::parse(&record.body) {
+            Err(e) => Step::Failed(e.into()),
+            Ok(item) => match first_of_key.get(&item.delivery_key) {
+                Some(&first) => Step::SameAs(first, item.id),
+                None => {
+                    first_of_key.insert(item.delivery_key.clone(), steps.len());
+                    begin(app, item, &mut instances).await
+                }
+            },
+        };
+        steps.push(step);
+    }
+
+    let groups: Vec<Group<'_>> = steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Publish(item, events) => Some(Group {
+                work_item_id: &item.id,
+                events,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut published = app.sink.publish(&groups).await.into_iter();
+
+    let mut ends: Vec<End> = Vec::with_capacity(steps.len());
+    for step in steps {
+        let end = match step {
+            Step::Done(id, label) => End::Done(id, label),
+            Step::Failed(e) => End::Failed(e),
+            Step::SameAs(first, id) => match &ends[first] {
+                End::Done(..) => End::Done(id, "already_done"),
+                End::Failed(_) | End::FailedAs(_) => End::FailedAs(first),
+            },
+            Step::Final(item, outcome) => finish(app, item, outcome, &[]).await,
+            Step::Publish(item, events) => match published.next() {
+                Some(Ok(())) => {
+                    let agents: Vec<String> = events.into_iter().map(|e| e.agent_id).collect();
+                    finish(app, item, Outcome::Delivered, &agents).await
+                }
+                Some(Err(e)) => End::Failed(fail(app, &item, e.into()).await),
+                None => End::Failed(fail(app, &item, ConsumeError::Unpublished).await),
+            },
+        };
+        ends.push(end);
+    }
+
+    let mut failed = Vec::new();
+    for (record, end) in records.iter().zip(&ends) {
+        match end {
+            End::Done(work_item, outcome) => {
                 tracing::info!(message_id = %record.message_id, %work_item, outcome, "processed");
             }
-            Err(e) => {
+            End::Failed(e) => {
                 tracing::error!(message_id = %record.message_id, error = %e, "record failed");
+                failed.push(record.message_id.clone());
+            }
+            End::FailedAs(first) => {
+                let first = &records[*first].message_id;
+                tracing::error!(message_id = %record.message_id, same_as = %first,
+                    "record failed: the same delivery earlier in the batch failed");
                 failed.push(record.message_id.clone());
             }
         }
@@ -57,62 +128,123 @@ pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
     failed
 }
 
-async fn process(app: &Consumer, body: &str) -> Result<(String, &'static str), ConsumeError> {
-    let item = WorkItem::parse(body)?;
+/// Where a record stands after its lease and preparation.
+enum Step {
+    /// Nothing left to do (already done elsewhere).
+    Done(String, &'static str),
+    Failed(ConsumeError),
+    /// The same delivery as the record at this index: that record's result (work item id).
+    SameAs(usize, String),
+    /// Leased, nothing to publish: record this outcome.
+    Final(WorkItem, Outcome),
+    /// Leased: publish these events, then record `delivered`.
+    Publish(WorkItem, Vec<PlatformEvent>),
+}
+
+/// How a record ended.
+enum End {
+    Done(String, &'static str),
+    Failed(ConsumeError),
+    /// Failed because the record at this index (the same delivery) failed.
+    FailedAs(usize),
+}
+
+/// The batch's instance reads: one GetItem per instance, not per record.
+#[derive(Default)]
+struct Instances(HashMap<String, Option<Instance>>);
+
+impl Instances {
+    async fn get(&mut self, app: &Consumer, id: &str) -> Result<Option<&Instance>, ConsumeError> {
+        if !self.0.contains_key(id) {
+            let instance = app.instances.get(id).await?;
+            self.0.insert(id.to_owned(), instance);
+        }
+        Ok(self.0.get(id).and_then(Option::as_ref))
+    }
+}
+
+/// Takes the lease and prepares what to publish; a failed preparation is recorded.
+async fn begin(app: &Consumer, item: WorkItem, instances: &mut Instances) -> Step {
     let now = app.clock.now();
     match app
         .deliveries
         .begin(&item.delivery_key, &item.id, now, LEASE_SECS)
-        .await?
+        .await
     {
-        Begin::Started => {}
-        Begin::AlreadyDone(_) => return Ok((item.id, "already_done")),
-        Begin::InFlight => return Err(ConsumeError::InFlight(item.delivery_key)),
+        Ok(Begin::Started) => {}
+        Ok(Begin::AlreadyDone(_)) => return Step::Done(item.id, "already_done"),
+        Ok(Begin::InFlight) => return Step::Failed(ConsumeError::InFlight(item.delivery_key)),
+        Err(e) => return Step::Failed(e.into()),
     }
-    match deliver(app, &item).await {
-        Ok((outcome, agents)) => {
-            app.deliveries
-                .finish(&item.delivery_key, outcome, &agents, app.clock.now())
-                .await?;
-            let label = match outcome {
-                Outcome::Delivered => "delivered",
-                Outcome::Filtered => "filtered",
-                Outcome::Dropped => "dropped",
-            };
-            Ok((item.id, label))
-        }
-        Err(e) => {
-            if let Err(record) = app
-                .deliveries
-                .fail(&item.delivery_key, &e.to_string())
-                .await
-            {
-                tracing::error!(error = %record, "could not record failure");
-            }
-            Err(e)
-        }
+    match prepare(app, &item, instances).await {
+        Ok(Some(events)) => Step::Publish(item, events),
+        Ok(None) => Step::Final(item, Outcome::Filtered),
+        Err(Prepared::Dropped) => Step::Final(item, Outcome::Dropped),
+        Err(Prepared::Failed(e)) => Step::Failed(fail(app, &item, e).await),
     }
 }
 
-async fn deliver(app: &Consumer, item: &WorkItem) -> Result<(Outcome, Vec<String>), ConsumeError> {
-    let Some(instance) = app.instances.get(&item.instance_id).await? else {
+/// Why a record has nothing to publish other than a filter.
+enum Prepared {
+    /// The instance was deleted.
+    Dropped,
+    Failed(ConsumeError),
+}
+
+impl From<ConsumeError> for Prepared {
+    fn from(e: ConsumeError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// The events to publish; `None` when no agent's policy (or the plugin) wants the event.
+async fn prepare(
+    app: &Consumer,
+    item: &WorkItem,
+    instances: &mut Instances,
+) -> Result<Option<Vec<PlatformEvent>>, Prepared> {
+    let Some(instance) = instances.get(app, &item.instance_id).await? else {
         tracing::warn!(instance_id = %item.instance_id, "instance deleted; work item dropped");
-        return Ok((Outcome::Dropped, Vec::new()));
+        return Err(Prepared::Dropped);
     };
-    let payload = app.queue.payload(item).await?;
+    let payload = app.queue.payload(item).await.map_err(ConsumeError::from)?;
     let Some(plugin) = app.registry.plugin(&item.provider) else {
-        return Err(ConsumeError::UnknownProvider(item.provider.clone()));
+        return Err(ConsumeError::UnknownProvider(item.provider.clone()).into());
     };
     let Some(normalized) = plugin.normalize(item, &payload) else {
-        return Ok((Outcome::Filtered, Vec::new()));
+        return Ok(None);
     };
-    let events = for_agents(item, &instance, &normalized, &payload);
-    if events.is_empty() {
-        return Ok((Outcome::Filtered, Vec::new()));
+    let events = for_agents(item, instance, &normalized, &payload);
+    Ok((!events.is_empty()).then_some(events))
+}
+
+/// Records the outcome of a leased record.
+async fn finish(app: &Consumer, item: WorkItem, outcome: Outcome, agents: &[String]) -> End {
+    match app
+        .deliveries
+        .finish(&item.delivery_key, outcome, agents, app.clock.now())
+        .await
+    {
+        Ok(()) => End::Done(
+            item.id,
+            match outcome {
+                Outcome::Delivered => "delivered",
+                Outcome::Filtered => "filtered",
+                Outcome::Dropped => "dropped",
+            },
+        ),
+        Err(e) => End::Failed(e.into()),
     }
-    app.sink.publish(&events, &item.id).await?;
-    Ok((
-        Outcome::Delivered,
-        events.into_iter().map(|e| e.agent_id).collect(),
-    ))
+}
+
+/// Records a failed attempt (the lease is freed for SQS's retry); returns the error.
+async fn fail(app: &Consumer, item: &WorkItem, e: ConsumeError) -> ConsumeError {
+    if let Err(record) = app
+        .deliveries
+        .fail(&item.delivery_key, &e.to_string())
+        .await
+    {
+        tracing::error!(error = %record, "could not record failure");
+    }
+    e
 }
