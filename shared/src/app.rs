@@ -140,12 +140,13 @@ impl App {
     /// Webhook ingress.
     pub fn ingress(&self) -> &Ingress {
         self.contexts.ingress.get_or_init(|| {
-            let mut ingress = self.expect(Ingress::new(
+            let mut ingress = Ingress::new(
                 &self.aws,
                 &self.resources,
+                self.registry.clone(),
                 self.limits,
                 self.clock.clone(),
-            ));
+            );
             ingress.actor.clone_from(&self.actor);
             ingress
         })
@@ -154,24 +155,26 @@ impl App {
     /// The ingress consumer.
     pub fn consumer(&self) -> &Consumer {
         self.contexts.consumer.get_or_init(|| {
-            self.expect(Consumer::new(
+            Consumer::new(
                 &self.aws,
                 &self.resources,
+                self.registry.clone(),
                 self.limits,
                 self.clock.clone(),
-            ))
+            )
         })
     }
 
     /// The token vault (the token refresher's context).
     pub fn vault(&self) -> &Arc<Vault> {
         self.contexts.vault.get_or_init(|| {
-            let mut vault = self.expect(Vault::new(
+            let mut vault = Vault::new(
                 &self.aws,
                 &self.resources,
+                self.registry.clone(),
                 self.limits,
                 self.clock.clone(),
-            ));
+            );
             vault.actor.clone_from(&self.actor);
             vault.public_url.clone_from(&self.public_url);
             Arc::new(vault)
@@ -197,12 +200,13 @@ impl App {
     pub fn poller(&self) -> &NotionPoller {
         self.contexts.poller.get_or_init(|| NotionPoller {
             tools: Tools::new(&self.aws, &self.resources, self.vault().clone()),
-            ingress: self.expect(Ingress::new(
+            ingress: Ingress::new(
                 &self.aws,
                 &self.resources,
+                self.registry.clone(),
                 self.limits,
                 self.clock.clone(),
-            )),
+            ),
             cursors: self.cursors.clone(),
         })
     }
@@ -219,13 +223,5 @@ impl App {
             keys.actor.clone_from(&self.actor);
             keys
         })
-    }
-
-    /// A context of the definitions this app already loaded: cannot fail.
-    fn expect<T>(&self, built: Result<T, StartError>) -> T {
-        match built {
-            Ok(context) => context,
-            Err(e) => unreachable!("the definitions loaded when the app was built: {e}"),
-        }
     }
 }

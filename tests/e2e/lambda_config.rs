@@ -19,10 +19,10 @@ async fn a_webhook_on_the_lambda_configuration_claims_and_queues() {
     let ingress = Ingress::new(
         &aws,
         &stack.app.resources,
+        stack.app.registry.clone(),
         Limits::default(),
         Clock::fixed(NOW),
-    )
-    .expect("ingress");
+    );
     let body = slack_mention("EvLambdaCfg", "C0GENERAL", "<@U0BOT> hi");
     let ts = NOW.to_string();
     let mut headers = http::HeaderMap::new();

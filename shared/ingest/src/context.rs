@@ -42,19 +42,27 @@ impl Ingress {
     /// The webhook function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::WEBHOOK)?;
-        Self::new(&start.aws, &start.resources, start.limits, start.clock)
+        let registry = Registry::load()?;
+        Ok(Self::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        ))
     }
 
     /// From parts (tests, the local host): DynamoDB, KMS, SQS and S3 clients, nothing else.
     pub fn new(
         aws: &AwsClients,
         resources: &Resources,
+        registry: Registry,
         limits: Limits,
         clock: Clock,
-    ) -> Result<Self, StartError> {
+    ) -> Self {
         let dynamodb = aws.dynamodb();
-        Ok(Self {
-            registry: Registry::load()?,
+        Self {
+            registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
             deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
             queue: IngressQueue::new(
@@ -72,7 +80,7 @@ impl Ingress {
             verifiers: VerifierCache::default(),
             limits,
             clock,
-        })
+        }
     }
 }
 
@@ -92,20 +100,28 @@ impl Consumer {
     /// The consumer function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::CONSUMER)?;
-        Self::new(&start.aws, &start.resources, start.limits, start.clock)
+        let registry = Registry::load()?;
+        Ok(Self::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        ))
     }
 
     /// From parts (tests, the local host).
     pub fn new(
         aws: &AwsClients,
         resources: &Resources,
+        registry: Registry,
         limits: Limits,
         clock: Clock,
-    ) -> Result<Self, StartError> {
+    ) -> Self {
         let dynamodb = aws.dynamodb();
         let s3 = aws.s3();
-        Ok(Self {
-            registry: Registry::load()?,
+        Self {
+            registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
             deliveries: DeliveryStore::new(dynamodb, &resources.deliveries_table),
             queue: IngressQueue::new(
@@ -122,7 +138,7 @@ impl Consumer {
                 &resources.payload_bucket,
             ),
             clock,
-        })
+        }
     }
 }
 

@@ -401,7 +401,13 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         max_body_bytes: BODY_LIMIT,
         ..Limits::default()
     };
-    Ingress::new(&aws, &resources, limits, Clock::fixed(1_767_225_600)).expect("app")
+    Ingress::new(
+        &aws,
+        &resources,
+        REGISTRY.clone(),
+        limits,
+        Clock::fixed(1_767_225_600),
+    )
 });
 
 /// Caches every provider's instance in the app, as a warm Lambda has them (again each case:

@@ -50,19 +50,27 @@ impl Vault {
     /// The token refresher's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::TOKEN_REFRESHER)?;
-        Self::new(&start.aws, &start.resources, start.limits, start.clock)
+        let registry = Registry::load()?;
+        Ok(Self::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        ))
     }
 
     /// From parts: DynamoDB, KMS, EventBridge and S3 (large events) clients.
     pub fn new(
         aws: &AwsClients,
         resources: &Resources,
+        registry: Registry,
         limits: Limits,
         clock: Clock,
-    ) -> Result<Self, StartError> {
+    ) -> Self {
         let dynamodb = aws.dynamodb();
-        Ok(Self {
-            registry: Registry::load()?,
+        Self {
+            registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
             connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
             keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
@@ -82,7 +90,7 @@ impl Vault {
             opened_tokens: OpenedTokens::default(),
             limits,
             clock,
-        })
+        }
     }
 
     /// The HTTP client for provider calls.
@@ -107,7 +115,14 @@ impl OAuth {
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::OAUTH)?;
         let url = std::env::var("SWITCHYARD_PUBLIC_URL").ok();
-        let mut vault = Vault::new(&start.aws, &start.resources, start.limits, start.clock)?;
+        let registry = Registry::load()?;
+        let mut vault = Vault::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        );
         vault.public_url = config::public_base_url(url.as_deref())?;
         Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
     }

@@ -11,6 +11,7 @@ use switchyard_egress::outbound::Buckets;
 use switchyard_egress::secure_http::SecureHttp;
 use switchyard_ingest::Ingress;
 use switchyard_oauth::Vault;
+use switchyard_providers::Registry;
 
 use crate::definitions::Catalog;
 use crate::receipts::ReceiptStore;
@@ -41,7 +42,14 @@ impl Tools {
     /// A tool function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::TOOL)?;
-        let vault = Vault::new(&start.aws, &start.resources, start.limits, start.clock)?;
+        let registry = Registry::load()?;
+        let vault = Vault::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        );
         Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
     }
 
@@ -101,10 +109,18 @@ impl NotionPoller {
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::NOTION_POLLER)?;
         let (aws, resources) = (&start.aws, &start.resources);
-        let vault = Vault::new(aws, resources, start.limits, start.clock.clone())?;
+        // One parse of the definitions for both halves.
+        let registry = Registry::load()?;
+        let vault = Vault::new(
+            aws,
+            resources,
+            registry.clone(),
+            start.limits,
+            start.clock.clone(),
+        );
         Ok(Self {
             tools: Tools::new(aws, resources, Arc::new(vault)),
-            ingress: Ingress::new(aws, resources, start.limits, start.clock)?,
+            ingress: Ingress::new(aws, resources, registry, start.limits, start.clock),
             cursors: CursorStore::new(aws.dynamodb(), &resources.cursors_table),
         })
     }
