@@ -14,6 +14,7 @@ use switchyard_aws::deliveries::DeliveryStore;
 use switchyard_aws::instances::InstanceStore;
 use switchyard_aws::queue::IngressQueue;
 use switchyard_aws::sink::EventSink;
+use switchyard_aws::watches::WatchStore;
 use switchyard_aws::StartError;
 use switchyard_core::clock::Clock;
 use switchyard_core::config::{self, Limits, Resources};
@@ -38,6 +39,7 @@ pub struct App {
     pub deliveries: DeliveryStore,
     pub connections: ConnectionStore,
     pub cursors: CursorStore,
+    pub watches: WatchStore,
     pub queue: IngressQueue,
     pub keyring: Keyring,
     pub sink: EventSink,
@@ -80,6 +82,7 @@ impl App {
             deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
             connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
             cursors: CursorStore::new(dynamodb.clone(), &resources.cursors_table),
+            watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
             audit: AuditLog::new(dynamodb, &resources.audit_table),
             queue: IngressQueue::new(
                 aws.sqs(),

@@ -24,3 +24,4 @@ mod slack;
 mod support;
 mod template;
 mod tools;
+mod watches;

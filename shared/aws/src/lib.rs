@@ -1,5 +1,5 @@
 //! Switchyard's AWS adapters: the SDK clients and what is stored on them. DynamoDB (instances,
-//! deliveries, connections, audit, cursors) and KMS (envelope encryption) are always in; the
+//! deliveries, connections, audit, cursors, watches) and KMS (envelope encryption) are always in; the
 //! ingress queue (`queue`: SQS and S3) and the event sink (`sink`: EventBridge and S3) are cargo
 //! features, so a crate that neither queues nor publishes does not compile those SDKs.
 
@@ -20,6 +20,7 @@ pub mod queue;
 #[cfg(feature = "sink")]
 pub mod sink;
 pub mod startup;
+pub mod watches;
 
 pub use clients::AwsClients;
 pub use startup::{StartError, Startup};

@@ -103,6 +103,8 @@ pub struct Resources {
     pub receipts_table: String,
     /// Sync cursors of scheduled workers (Notion polling).
     pub cursors_table: String,
+    /// Push subscriptions (Google watches) and their channels.
+    pub watches_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -171,11 +173,12 @@ pub enum Need {
     Receipts,
     Cursors,
     OAuthLinkKey,
+    Watches,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 15] = [
+    pub const ALL: [Need; 16] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -191,6 +194,7 @@ impl Need {
         Need::Receipts,
         Need::Cursors,
         Need::OAuthLinkKey,
+        Need::Watches,
     ];
 
     /// The environment variable naming this resource.
@@ -211,6 +215,7 @@ impl Need {
             Need::Receipts => "SWITCHYARD_RECEIPTS_TABLE",
             Need::Cursors => "SWITCHYARD_CURSORS_TABLE",
             Need::OAuthLinkKey => "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
+            Need::Watches => "SWITCHYARD_WATCHES_TABLE",
         }
     }
 }
@@ -316,6 +321,7 @@ impl Resources {
             receipts_table: get(Need::Receipts)?,
             cursors_table: get(Need::Cursors)?,
             oauth_link_key_secret: get(Need::OAuthLinkKey)?,
+            watches_table: get(Need::Watches)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -338,6 +344,7 @@ impl Resources {
             Need::Receipts => &self.receipts_table,
             Need::Cursors => &self.cursors_table,
             Need::OAuthLinkKey => &self.oauth_link_key_secret,
+            Need::Watches => &self.watches_table,
         }
     }
 }

@@ -393,6 +393,7 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         tool_state_table: name("tool-state"),
         receipts_table: name("receipts"),
         cursors_table: name("cursors"),
+        watches_table: name("watches"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,

@@ -38,6 +38,7 @@ pub mod logical {
     pub const RECEIPTS_TABLE: &str = "ReceiptsTable";
     pub const CURSORS_TABLE: &str = "CursorsTable";
     pub const OAUTH_LINK_KEY_SECRET: &str = "OAuthLinkKeySecret";
+    pub const WATCHES_TABLE: &str = "WatchesTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -230,6 +231,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         receipts_table: physical_name(prefix, logical::RECEIPTS_TABLE, ""),
         cursors_table: physical_name(prefix, logical::CURSORS_TABLE, ""),
         oauth_link_key_secret: physical_name(prefix, logical::OAUTH_LINK_KEY_SECRET, ""),
+        watches_table: physical_name(prefix, logical::WATCHES_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
