@@ -105,6 +105,8 @@ pub struct Resources {
     pub cursors_table: String,
     /// Push subscriptions (Google watches) and their channels.
     pub watches_table: String,
+    /// Notifications that ask for a sync (Google push): the sync worker's queue.
+    pub sync_queue_url: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -174,11 +176,12 @@ pub enum Need {
     Cursors,
     OAuthLinkKey,
     Watches,
+    SyncQueue,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 16] = [
+    pub const ALL: [Need; 17] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -195,6 +198,7 @@ impl Need {
         Need::Cursors,
         Need::OAuthLinkKey,
         Need::Watches,
+        Need::SyncQueue,
     ];
 
     /// The environment variable naming this resource.
@@ -216,6 +220,7 @@ impl Need {
             Need::Cursors => "SWITCHYARD_CURSORS_TABLE",
             Need::OAuthLinkKey => "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
             Need::Watches => "SWITCHYARD_WATCHES_TABLE",
+            Need::SyncQueue => "SWITCHYARD_SYNC_QUEUE_URL",
         }
     }
 }
@@ -322,6 +327,7 @@ impl Resources {
             cursors_table: get(Need::Cursors)?,
             oauth_link_key_secret: get(Need::OAuthLinkKey)?,
             watches_table: get(Need::Watches)?,
+            sync_queue_url: get(Need::SyncQueue)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -345,6 +351,7 @@ impl Resources {
             Need::Cursors => &self.cursors_table,
             Need::OAuthLinkKey => &self.oauth_link_key_secret,
             Need::Watches => &self.watches_table,
+            Need::SyncQueue => &self.sync_queue_url,
         }
     }
 }

@@ -394,6 +394,7 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         receipts_table: name("receipts"),
         cursors_table: name("cursors"),
         watches_table: name("watches"),
+        sync_queue_url: "http://127.0.0.1:9/000000000000/fuzz-sync".into(),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,

@@ -39,6 +39,7 @@ pub mod logical {
     pub const CURSORS_TABLE: &str = "CursorsTable";
     pub const OAUTH_LINK_KEY_SECRET: &str = "OAuthLinkKeySecret";
     pub const WATCHES_TABLE: &str = "WatchesTable";
+    pub const SYNC_QUEUE: &str = "SyncQueue";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -232,6 +233,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         cursors_table: physical_name(prefix, logical::CURSORS_TABLE, ""),
         oauth_link_key_secret: physical_name(prefix, logical::OAUTH_LINK_KEY_SECRET, ""),
         watches_table: physical_name(prefix, logical::WATCHES_TABLE, ""),
+        sync_queue_url: queue_url(logical::SYNC_QUEUE).await?,
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -560,6 +562,8 @@ mod tests {
                 "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
                 logical::OAUTH_LINK_KEY_SECRET,
             ),
+            ("SWITCHYARD_WATCHES_TABLE", logical::WATCHES_TABLE),
+            ("SWITCHYARD_SYNC_QUEUE_URL", logical::SYNC_QUEUE),
         ];
         let mut seen = 0;
         for function in all.iter().filter(|r| r.kind == "AWS::Serverless::Function") {
