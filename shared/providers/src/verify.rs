@@ -327,6 +327,11 @@ impl Verifier {
             }
             Scheme::WatchedChannel { channel_header, .. } => {
                 let id = required_header(headers, channel_header)?;
+                // Google's channel ids are at most 64 characters; nothing longer was ours.
+                let plausible = id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic());
+                if !plausible {
+                    return Err(VerifyError::UnknownChannel);
+                }
                 Ok(Lookup::Channel { id: id.to_owned() })
             }
             _ => Ok(Lookup::Nothing),
