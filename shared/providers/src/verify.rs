@@ -1119,7 +1119,7 @@ mod tests {
         // Resource id not known yet (the watch call has not answered): the token decides.
         let early = StoredChannel {
             resource_id: None,
-            ..stored.clone()
+            ..stored
         };
         assert!(check(
             &req("ch-1", "anything", "tok-1"),
