@@ -542,3 +542,48 @@ async fn channel_notifications_that_are_not_ours_are_refused_with_nothing_stored
     );
     assert_nothing_stored(&stack, "refused notifications").await;
 }
+
+// ---------------------------------------------------------------- the consumer
+
+/// A WorkItem names the definition that accepted it; the consumer delivers it only for an
+/// instance that definition serves. A Slack item naming a Google instance (granted to an agent
+/// that takes everything) is dropped, not normalized as Slack and published to that agent.
+#[tokio::test]
+async fn the_consumer_drops_a_work_item_for_an_instance_its_definition_does_not_serve() {
+    use switchyard::policy::{Trigger, TriggerPolicy};
+    let server = JwksServer::start(jwks(&[(&KEY_1, "k1")])).await;
+    let (stack, _) = push_stack(&server.url, MAILBOX).await;
+    let everything = TriggerPolicy {
+        trigger: Trigger::All,
+        channels: vec!["*".into()],
+        dms: true,
+        private_channels: true,
+        ..Default::default()
+    };
+    switchyard_ops::admin::grant(&stack.app, INSTANCE, "agent-g", &everything)
+        .await
+        .expect("grant");
+    let body = crate::support::slack_mention("EvCross", "C0GENERAL", "<@U0BOT> hi");
+    let item = WorkItem {
+        v: switchyard::workitem::WORK_ITEM_VERSION,
+        id: "wi_cross".into(),
+        delivery_key: format!("slack#{INSTANCE}#ev:EvCross"),
+        provider: "slack".into(),
+        instance_id: INSTANCE.into(),
+        kind: "event_callback".into(),
+        received_at: NOW,
+        retry_num: None,
+        payload: Some(serde_json::from_str(&body).expect("json")),
+        payload_ref: None,
+        event: None,
+    };
+    stack.app.ingress().queue.send(&item).await.expect("queue");
+    assert_eq!(stack.drain().await, 1);
+    let records = stack.deliveries().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].status, "dropped");
+    assert!(
+        stack.tapped().await.is_empty(),
+        "published to the Google instance's agent"
+    );
+}
