@@ -3,6 +3,12 @@
 //! A [`Verifier`] is built from a provider's [`SignatureDef`] and the instance's key material,
 //! then checks a request's headers and raw body: timestamp inside the replay window (where the
 //! scheme has one), then the signature over the payload template, compared in constant time.
+//!
+//! Two schemes check against material fetched per request instead: `oidc-jwt` (a key set, by
+//! the token's `kid`) and `watched-channel` (the stored channel the notification names).
+//! [`Verifier::lookup`] says what to fetch (refusing on its face what nothing fetched could
+//! pass), the caller fetches it (asynchronously, within its deadline), and
+//! [`Verifier::verify_with`] decides; without the material such a scheme never passes.
 
 use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
