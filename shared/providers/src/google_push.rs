@@ -1,9 +1,7 @@
 //! Google push notifications: Gmail through a Pub/Sub push subscription, Drive and Calendar
 //! through push channels. Neither carries the change itself; each becomes one delivery that
 //! asks the sync worker to pull from the watch's cursor (the definitions send them to the sync
-//! queue). The deliveries carry no `EventMeta`, so the default `normalize` gives agents nothing
-//! for them; a WorkItem of these providers that does carry one (an event the sync worker
-//! derived) is normalized from it like any declared provider's.
+//! queue), so the consumer has nothing to normalize.
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine as _;
@@ -74,6 +72,15 @@ impl WebhookPlugin for PubsubPush {
             ack: Reply::empty(200),
         })
     }
+
+    fn normalize(
+        &self,
+        _item: &switchyard_core::workitem::WorkItem,
+        _payload: &Value,
+    ) -> Option<super::plugin::Normalized> {
+        // A request to sync, not an event: the sync worker pulls and queues the events.
+        None
+    }
 }
 
 /// `message.data`: base64, standard or URL-safe, padded or not, of a JSON object.
@@ -137,6 +144,14 @@ impl WebhookPlugin for ChannelNotification {
             deliveries: vec![delivery],
             ack: Reply::empty(200),
         })
+    }
+
+    fn normalize(
+        &self,
+        _item: &switchyard_core::workitem::WorkItem,
+        _payload: &Value,
+    ) -> Option<super::plugin::Normalized> {
+        None
     }
 }
 
@@ -206,33 +221,6 @@ mod tests {
         let numeric = STANDARD.encode(r#"{"emailAddress":"a@b.c","historyId":42}"#);
         let d = delivery(interpret(&PubsubPush, &HeaderMap::new(), &push(&numeric)));
         assert_eq!(d.payload["historyId"], "42");
-    }
-
-    #[test]
-    fn notifications_are_nothing_for_agents_but_derived_events_are() {
-        let data = STANDARD.encode(r#"{"emailAddress":"a@b.c","historyId":"1"}"#);
-        let d = delivery(interpret(&PubsubPush, &HeaderMap::new(), &push(&data)));
-        let mut item = switchyard_core::workitem::WorkItem {
-            v: 1,
-            id: "wi_1".into(),
-            delivery_key: format!("google-pubsub#i#{}", d.id),
-            provider: "google-pubsub".into(),
-            instance_id: "i".into(),
-            kind: d.kind,
-            received_at: 5,
-            retry_num: None,
-            payload: Some(d.payload.clone()),
-            payload_ref: None,
-            event: d.event,
-        };
-        assert_eq!(PubsubPush.normalize(&item, &d.payload), None);
-        item.event = Some(switchyard_core::workitem::EventMeta {
-            name: "gmail.message_added".into(),
-            attributes: Default::default(),
-            occurred_at: None,
-        });
-        let normalized = PubsubPush.normalize(&item, &d.payload).expect("an event");
-        assert_eq!(normalized.event_type, "gmail.message_added");
     }
 
     #[test]
