@@ -5,6 +5,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::audit::AuditLog;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::connections::ConnectionStore;
@@ -40,6 +41,7 @@ pub struct App {
     pub connections: ConnectionStore,
     pub cursors: CursorStore,
     pub watches: WatchStore,
+    pub artifacts: ArtifactStore,
     pub queue: IngressQueue,
     pub keyring: Keyring,
     pub sink: EventSink,
@@ -83,6 +85,12 @@ impl App {
             connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
             cursors: CursorStore::new(dynamodb.clone(), &resources.cursors_table),
             watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
+            artifacts: ArtifactStore::new(
+                dynamodb.clone(),
+                s3.clone(),
+                &resources.artifacts_table,
+                &resources.artifacts_bucket,
+            ),
             audit: AuditLog::new(dynamodb, &resources.audit_table),
             queue: IngressQueue::new(
                 aws.sqs(),

@@ -6,6 +6,7 @@
 // Helpers are shared between test modules of this one binary.
 #![allow(unreachable_pub)]
 
+mod artifacts;
 mod cli;
 mod consumer;
 mod discord;

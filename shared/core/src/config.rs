@@ -107,6 +107,10 @@ pub struct Resources {
     pub watches_table: String,
     /// Notifications that ask for a sync (Google push): the sync worker's queue.
     pub sync_queue_url: String,
+    /// Media artifacts' metadata.
+    pub artifacts_table: String,
+    /// Media artifacts' bytes (`artifacts/<workspace>/<id>.<ext>`).
+    pub artifacts_bucket: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -177,11 +181,13 @@ pub enum Need {
     OAuthLinkKey,
     Watches,
     SyncQueue,
+    Artifacts,
+    ArtifactsBucket,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 17] = [
+    pub const ALL: [Need; 19] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -199,6 +205,8 @@ impl Need {
         Need::OAuthLinkKey,
         Need::Watches,
         Need::SyncQueue,
+        Need::Artifacts,
+        Need::ArtifactsBucket,
     ];
 
     /// The environment variable naming this resource.
@@ -221,6 +229,8 @@ impl Need {
             Need::OAuthLinkKey => "SWITCHYARD_OAUTH_LINK_KEY_SECRET",
             Need::Watches => "SWITCHYARD_WATCHES_TABLE",
             Need::SyncQueue => "SWITCHYARD_SYNC_QUEUE_URL",
+            Need::Artifacts => "SWITCHYARD_ARTIFACTS_TABLE",
+            Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
         }
     }
 }
@@ -328,6 +338,8 @@ impl Resources {
             oauth_link_key_secret: get(Need::OAuthLinkKey)?,
             watches_table: get(Need::Watches)?,
             sync_queue_url: get(Need::SyncQueue)?,
+            artifacts_table: get(Need::Artifacts)?,
+            artifacts_bucket: get(Need::ArtifactsBucket)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -352,6 +364,8 @@ impl Resources {
             Need::OAuthLinkKey => &self.oauth_link_key_secret,
             Need::Watches => &self.watches_table,
             Need::SyncQueue => &self.sync_queue_url,
+            Need::Artifacts => &self.artifacts_table,
+            Need::ArtifactsBucket => &self.artifacts_bucket,
         }
     }
 }

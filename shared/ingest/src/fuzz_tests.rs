@@ -469,6 +469,8 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         cursors_table: name("cursors"),
         watches_table: name("watches"),
         sync_queue_url: "http://127.0.0.1:9/000000000000/fuzz-sync".into(),
+        artifacts_table: name("artifacts"),
+        artifacts_bucket: name("artifacts-bucket"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,

@@ -40,6 +40,8 @@ pub mod logical {
     pub const OAUTH_LINK_KEY_SECRET: &str = "OAuthLinkKeySecret";
     pub const WATCHES_TABLE: &str = "WatchesTable";
     pub const SYNC_QUEUE: &str = "SyncQueue";
+    pub const ARTIFACTS_TABLE: &str = "ArtifactsTable";
+    pub const ARTIFACTS_BUCKET: &str = "ArtifactsBucket";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -234,6 +236,8 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         oauth_link_key_secret: physical_name(prefix, logical::OAUTH_LINK_KEY_SECRET, ""),
         watches_table: physical_name(prefix, logical::WATCHES_TABLE, ""),
         sync_queue_url: queue_url(logical::SYNC_QUEUE).await?,
+        artifacts_table: physical_name(prefix, logical::ARTIFACTS_TABLE, ""),
+        artifacts_bucket: physical_name(prefix, logical::ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -564,6 +568,8 @@ mod tests {
             ),
             ("SWITCHYARD_WATCHES_TABLE", logical::WATCHES_TABLE),
             ("SWITCHYARD_SYNC_QUEUE_URL", logical::SYNC_QUEUE),
+            ("SWITCHYARD_ARTIFACTS_TABLE", logical::ARTIFACTS_TABLE),
+            ("SWITCHYARD_ARTIFACTS_BUCKET", logical::ARTIFACTS_BUCKET),
         ];
         let mut seen = 0;
         for function in all.iter().filter(|r| r.kind == "AWS::Serverless::Function") {
