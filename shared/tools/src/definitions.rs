@@ -25,10 +25,30 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../integrations/notion.json"),
     ),
     ("http.json", include_str!("../../integrations/http.json")),
+    ("gmail.json", include_str!("../../integrations/gmail.json")),
+    (
+        "calendar.json",
+        include_str!("../../integrations/calendar.json"),
+    ),
+    ("drive.json", include_str!("../../integrations/drive.json")),
+    ("docs.json", include_str!("../../integrations/docs.json")),
 ];
 
 /// Custom code for what the mapping cannot express.
-pub const HANDLERS: &[&str] = &["discord_followup", "notion_append_blocks", "secure_http"];
+pub const HANDLERS: &[&str] = &[
+    "discord_followup",
+    "notion_append_blocks",
+    "secure_http",
+    "gmail_send",
+    "gmail_draft",
+    "gmail_get",
+    "calendar_write_event",
+    "drive_export",
+    "drive_upload",
+    "docs_get",
+    "docs_append",
+    "docs_replace",
+];
 
 /// Why a definition was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +95,10 @@ pub struct IntegrationExec {
     /// A JSON pointer that must be `true` in a 200 response (Slack's `ok`).
     #[serde(default)]
     pub ok_field: Option<String>,
+    /// Answers other than 429 that mean "slow down" (Google's 403 `rateLimitExceeded`):
+    /// retried with backoff like a 429.
+    #[serde(default)]
+    pub rate_limit_errors: Option<crate::outbound::RateLimitErrors>,
 }
 
 /// Where the credential comes from and how it is sent.
@@ -139,6 +163,11 @@ pub struct MethodExec {
     /// interaction token): receipts record the path with their values redacted.
     #[serde(default)]
     pub secret_params: Vec<String>,
+    /// OAuth scopes of which the connection must hold at least one (any-of, as the provider's
+    /// discovery document lists them for the API method, narrowest first). Checked before any
+    /// provider call: a connection without one fails with `insufficient_scope`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// The HTTP request of a method.
@@ -397,6 +426,12 @@ fn check(i: &Integration) -> Result<(), String> {
                 return Err(format!("{}: {which} must be an object schema", m.id));
             }
         }
+        if !m.exec.scopes.is_empty() && i.auth_type != "oauth2" {
+            return Err(format!(
+                "{}: scopes need an oauth2 integration (a static token has no scopes to check)",
+                m.id
+            ));
+        }
         if m.exec.retry_safe.is_some() && m.exec.handler.as_deref() == Some("secure_http") {
             return Err(format!(
                 "{}: retrySafe cannot be set on secure_http: the HTTP method comes from the input \
@@ -486,9 +521,57 @@ mod tests {
             "notion.append_blocks",
             "notion.retrieve_page",
             "http.secure_http_request",
+            "gmail.send_message",
+            "gmail.create_draft",
+            "gmail.list_messages",
+            "gmail.get_message",
+            "calendar.list_events",
+            "calendar.create_event",
+            "calendar.update_event",
+            "calendar.delete_event",
+            "calendar.freebusy",
+            "drive.list_files",
+            "drive.get_file",
+            "drive.export_file",
+            "drive.upload_file",
+            "docs.get_document",
+            "docs.create_document",
+            "docs.append_text",
+            "docs.replace_text",
         ] {
             assert!(ids.contains(&id), "{id} missing from {ids:?}");
         }
+    }
+
+    #[test]
+    fn every_google_method_declares_its_scopes_and_rate_limit_answers() {
+        let catalog = Catalog::load().expect("definitions");
+        let google: Vec<&Method> = catalog.for_provider("google").collect();
+        assert_eq!(google.len(), 17);
+        for method in google {
+            let scopes = &method.def.exec.scopes;
+            assert!(!scopes.is_empty(), "{} declares no scopes", method.tool_id);
+            assert!(
+                scopes.iter().all(|s| s.starts_with("https://")),
+                "{}: full scope URLs, as Google grants them: {scopes:?}",
+                method.tool_id
+            );
+            assert!(method.integration.exec.rate_limit_errors.is_some());
+        }
+        let scoped = |text: &str| {
+            text.replacen(
+                "\"x-switchyard\": {",
+                "\"x-switchyard\": {\"scopes\": [\"https://example.com/scope\"],",
+                1,
+            )
+        };
+        let http = scoped(include_str!("../../integrations/http.json"));
+        assert!(
+            Catalog::from_sources([("h.json", http.as_str())]).is_err(),
+            "a custom-auth integration has no OAuth scopes to check"
+        );
+        let slack = scoped(include_str!("../../integrations/slack.json"));
+        assert!(Catalog::from_sources([("s.json", slack.as_str())]).is_ok());
     }
 
     #[test]
