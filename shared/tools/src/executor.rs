@@ -53,6 +53,8 @@ pub(crate) struct Call<'a> {
     pub secret_segments: Vec<String>,
     pub attempts: Vec<Attempt>,
     pub last_status: Option<u16>,
+    /// What priced provider calls consumed (see [`crate::usage`]).
+    pub usage: Vec<crate::usage::Usage>,
 }
 
 impl Call<'_> {

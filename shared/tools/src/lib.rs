@@ -27,6 +27,7 @@ pub mod receipts;
 mod scopes;
 pub mod secure;
 pub mod state;
+pub mod usage;
 
 use std::future::Future;
 use std::time::Duration;
@@ -515,6 +516,7 @@ async fn call_provider(
             .collect(),
         attempts: Vec::new(),
         last_status: None,
+        usage: Vec::new(),
     };
     // Not cut short from outside: the vault bounds its own waits and token calls by `work` and
     // keeps time to persist a rotated refresh token, which a cancellation here could lose.
@@ -553,6 +555,8 @@ async fn call_provider(
             .filter_map(|a| a.provider_request_id.clone())
             .collect(),
         attempts: std::mem::take(&mut call.attempts),
+        usage: std::mem::take(&mut call.usage),
+        cost_usd: None,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cost: if error.is_none() {
             method.def.exec.cost_per_call

@@ -40,6 +40,12 @@ pub struct Receipt {
     pub latency_ms: u64,
     /// In the definition's currency unit, where it prices the call.
     pub cost: Option<f64>,
+    /// What priced (AI) provider calls consumed, one entry per provider call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usage: Vec<crate::usage::Usage>,
+    /// The cost in USD computed from `usage` and the price table, where the call is priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     pub created_at: u64,
 }
 
