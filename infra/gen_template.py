@@ -20,6 +20,9 @@ Regions (each must appear exactly once):
                        `webhook.handshakes` has an entry of `kind: hub-challenge` (Meta's
                        verification handshake), and the IAM statements of the
                        `verification-token` handshake (Notion) only where it is declared.
+                       `webhook.queue: sync` sends to SyncQueue instead of IngressQueue; the
+                       `oidc-jwt` and `watched-channel` schemes read no sealed secrets (no KMS, no
+                       audit), and `watched-channel` reads its channels from WatchesTable.
   webhook log groups   `<Pascal>WebhookLogGroup` for each of those functions.
   webhook outputs      `<Pascal>WebhookUrl` for each of those functions.
   tool functions       one `Tool<Integration><Method>Function` per method of
@@ -32,7 +35,7 @@ switchyard::config::needs) in its own Environment.
 
 KMS grants are conditioned on the encryption context switchyard::crypto seals with
 (`provider=<id>` plus `instance_id`, `connection_id`): a webhook function may only decrypt
-(`instance_id` envelopes of) its own provider; a tool function only its integration's provider
+(`instance_id` envelopes of) the provider whose instances it serves (its own, or `instances_of`); a tool function only its integration's provider
 (`x-switchyard.provider`), with `connection_id` envelopes (decrypt, and seal refreshed tokens)
 only when that provider has an `oauth:` section. tests/e2e/template.rs holds every function's
 policy to a least-privilege table.
@@ -126,6 +129,14 @@ def webhook_providers(root: Path) -> list[dict]:
         if not isinstance(handshakes, list):
             raise DefinitionError(f"{rel}: webhook.handshakes must be a list")
         kinds = [h.get("kind") if isinstance(h, dict) else h for h in handshakes]
+        queue = webhook.get("queue", "ingress")
+        if queue not in QUEUES:
+            raise DefinitionError(f"{rel}: webhook.queue {queue!r} must be one of {', '.join(QUEUES)}")
+        signature = webhook.get("signature") or {}
+        scheme = signature.get("scheme") if isinstance(signature, dict) else None
+        instances_of = doc.get("instances_of", pid)
+        if not isinstance(instances_of, str) or not ID.match(instances_of):
+            raise DefinitionError(f"{rel}: instances_of {instances_of!r} must match {ID.pattern}")
         found.append(
             {
                 "id": pid,
@@ -133,10 +144,24 @@ def webhook_providers(root: Path) -> list[dict]:
                 "pascal": pascal(pid),
                 "hub_challenge": "hub-challenge" in kinds,
                 "verification_token": "verification-token" in kinds,
+                "queue": queue,
+                "sealed_secrets": scheme not in FETCHED_SCHEMES,
+                "watched_channel": scheme == "watched-channel",
+                "instances_of": instances_of,
                 "file": str(rel),
             }
         )
     return found
+
+
+# `webhook.queue` values and the queue each names (the Enqueue grant and the URL variable).
+QUEUES = {
+    "ingress": ("SWITCHYARD_INGRESS_QUEUE_URL", "IngressQueue"),
+    "sync": ("SWITCHYARD_SYNC_QUEUE_URL", "SyncQueue"),
+}
+# Signature schemes checked against fetched material (a public key set, stored channels), not
+# instance secrets: their functions get no KMS grant (switchyard SignatureDef::reads_sealed_secrets).
+FETCHED_SCHEMES = ("oidc-jwt", "watched-channel")
 
 
 def provider_definitions(root: Path) -> dict[str, dict]:
@@ -223,7 +248,28 @@ NEEDS = {
 
 def resource_vars(binary: str) -> str:
     """The `Variables:` lines naming the binary's resources (indented for the templates below)."""
-    return "".join(f"        {var}: !Ref {logical_id}\n" for var, logical_id in NEEDS[binary])
+    return vars_lines(NEEDS[binary])
+
+
+def vars_lines(needs: list[tuple[str, str]]) -> str:
+    return "".join(f"        {var}: !Ref {logical_id}\n" for var, logical_id in needs)
+
+
+def webhook_needs(p: dict) -> list[tuple[str, str]]:
+    """The resources of provider `p`'s webhook function, mirroring switchyard's
+    `WebhookDef::needs`: its queue, KMS and audit only where the scheme reads sealed secrets, the
+    watches table only for stored channels. NEEDS["webhook"] for a signed provider."""
+    needs = [
+        ("SWITCHYARD_INSTANCES_TABLE", "InstancesTable"),
+        ("SWITCHYARD_DELIVERIES_TABLE", "DeliveriesTable"),
+        QUEUES[p["queue"]],
+        ("SWITCHYARD_PAYLOAD_BUCKET", "PayloadBucket"),
+    ]
+    if p["sealed_secrets"]:
+        needs += [("SWITCHYARD_KMS_KEY_ID", "TokenKey"), ("SWITCHYARD_AUDIT_TABLE", "AuditTable")]
+    if p["watched_channel"]:
+        needs.append(("SWITCHYARD_WATCHES_TABLE", "WatchesTable"))
+    return needs
 
 
 # ---------------------------------------------------------------- KMS grants
@@ -304,12 +350,12 @@ WEBHOOK_FUNCTION = """\
           - Sid: Enqueue
             Effect: Allow
             Action: sqs:SendMessage
-            Resource: !GetAtt IngressQueue.Arn
+            Resource: !GetAtt {queue}.Arn
           - Sid: StoreLargePayload
             Effect: Allow
             Action: s3:PutObject
             Resource: !Sub ${{PayloadBucket.Arn}}/payloads/*
-{decrypt_statement}{handshake_statements}    Events:
+{decrypt_statement}{handshake_statements}{channel_statement}    Events:
       Webhook:
         Type: HttpApi
         Properties:
@@ -333,6 +379,14 @@ VERIFICATION_TOKEN_STATEMENTS = """\
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt AuditTable.Arn
+"""
+
+# Only for the `watched-channel` scheme: one consistent GetItem of the notified channel.
+READ_CHANNEL_STATEMENT = """\
+          - Sid: ReadPushChannel
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt WatchesTable.Arn
 """
 
 WEBHOOK_VERIFY_EVENT = """\
@@ -415,24 +469,29 @@ def webhook_functions(root: Path) -> list[str]:
     blocks = []
     for p in webhook_providers(root):
         path = scalar(f"/webhooks/{p['id']}/{{instance_id}}")
+        served = p["instances_of"]
         block = WEBHOOK_FUNCTION.format(
             pascal=p["pascal"],
-            description=scalar(f"{p['name']} webhooks into the ingress queue."),
+            description=scalar(f"{p['name']} webhooks into the {p['queue']} queue."),
             provider=scalar(p["id"]),
             path=path,
-            resource_vars=resource_vars("webhook"),
+            resource_vars=vars_lines(webhook_needs(p)),
+            queue=QUEUES[p["queue"]][1],
             decrypt_statement=kms_statement(
                 "DecryptInstanceSecrets",
                 "kms:Decrypt",
-                p["id"],
+                served,
                 ["instance_id"],
-                f"Secrets of {p['id']} instances only: no other provider's, and no OAuth tokens.",
-            ),
+                f"Secrets of {served} instances only: no other provider's, and no OAuth tokens.",
+            )
+            if p["sealed_secrets"]
+            else "",
             handshake_statements=VERIFICATION_TOKEN_STATEMENTS.format(
-                seal_statement=kms_statement("SealVerificationToken", "kms:GenerateDataKey", p["id"], ["instance_id"])
+                seal_statement=kms_statement("SealVerificationToken", "kms:GenerateDataKey", served, ["instance_id"])
             )
             if p["verification_token"]
             else "",
+            channel_statement=READ_CHANNEL_STATEMENT if p["watched_channel"] else "",
         )
         if p["hub_challenge"]:
             block += WEBHOOK_VERIFY_EVENT.format(path=path)

@@ -79,12 +79,22 @@ fn every_function_is_given_exactly_the_resources_its_binary_needs() {
         let binary = resource["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
             .unwrap_or_else(|| panic!("{id} names no binary"));
-        let wanted: Vec<&str> = needs::of_binary(binary)
-            .unwrap_or_else(|| panic!("{id}: binary {binary} has no needs list"))
-            .iter()
-            .map(|n| n.var())
-            .collect();
         let vars = &resource["Properties"]["Environment"]["Variables"];
+        // A webhook function's needs follow its provider's definition (queue, scheme).
+        let webhook_needs: Option<Vec<Need>> = (binary == "webhook").then(|| {
+            let provider = vars["SWITCHYARD_PROVIDER"].as_str().expect("provider");
+            let registry = switchyard::providers::Registry::load().expect("registry");
+            let def = registry.get(provider).expect("provider definition");
+            def.webhook.as_ref().expect("webhook").needs()
+        });
+        let wanted: Vec<&str> = match &webhook_needs {
+            Some(needs) => needs.as_slice(),
+            None => needs::of_binary(binary)
+                .unwrap_or_else(|| panic!("{id}: binary {binary} has no needs list")),
+        }
+        .iter()
+        .map(|n| n.var())
+        .collect();
         let mut given: Vec<&str> = resource_vars
             .iter()
             .copied()
@@ -112,6 +122,11 @@ const OAUTH_PROVIDERS: &[&str] = &[
     "slack",
     "tiktok",
 ];
+/// Webhook providers whose notifications ask for a sync (Google push): queued on SyncQueue,
+/// verified against public keys or stored channels (`true`: reads WatchesTable) instead of
+/// instance secrets, so never granted KMS.
+const SYNC_WEBHOOK_PROVIDERS: &[(&str, bool)] =
+    &[("google-channel", true), ("google-pubsub", false)];
 /// Providers whose webhook captures a one-time verification token (seals it into the instance).
 const VERIFICATION_TOKEN_PROVIDERS: &[&str] = &["notion"];
 /// The provider each integration's tools run on (`x-switchyard.provider`).
@@ -182,8 +197,17 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 &["dynamodb:PutItem", "dynamodb:DeleteItem"],
                 "DeliveriesTable",
             ));
-            grants.extend(allow(&["sqs:SendMessage"], "IngressQueue"));
             grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/*"));
+            if let Some((_, reads_channels)) =
+                SYNC_WEBHOOK_PROVIDERS.iter().find(|(id, _)| *id == p)
+            {
+                grants.extend(allow(&["sqs:SendMessage"], "SyncQueue"));
+                if *reads_channels {
+                    grants.extend(allow(&["dynamodb:GetItem"], "WatchesTable"));
+                }
+                return grants;
+            }
+            grants.extend(allow(&["sqs:SendMessage"], "IngressQueue"));
             // Its own provider's instance secrets; never OAuth tokens.
             grants.extend(kms("kms:Decrypt", &[p], &["instance_id"]));
             if VERIFICATION_TOKEN_PROVIDERS.contains(&p) {
@@ -457,6 +481,20 @@ fn every_function_policy_matches_the_least_privilege_table() {
         oauth,
         OAUTH_PROVIDERS.iter().copied().collect(),
         "OAUTH_PROVIDERS is out of date: review what the new provider's functions may decrypt"
+    );
+    let sync: BTreeSet<&str> = registry
+        .webhook_ids()
+        .filter(|p| {
+            registry
+                .get(p)
+                .and_then(|d| d.webhook.as_ref())
+                .is_some_and(|w| w.queue == switchyard::providers::WebhookQueue::Sync)
+        })
+        .collect();
+    assert_eq!(
+        sync,
+        SYNC_WEBHOOK_PROVIDERS.iter().map(|(p, _)| *p).collect(),
+        "SYNC_WEBHOOK_PROVIDERS is out of date: review the new provider's webhook grants"
     );
 
     let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");

@@ -207,10 +207,20 @@ async fn prepare(
         tracing::warn!(instance_id = %item.instance_id, "instance deleted; work item dropped");
         return Err(Prepared::Dropped);
     };
-    let payload = app.queue.payload(item).await.map_err(ConsumeError::from)?;
     let Some(plugin) = app.registry.plugin(&item.provider) else {
         return Err(ConsumeError::UnknownProvider(item.provider.clone()).into());
     };
+    // A WorkItem names the definition that accepted it; the instance must be one it serves
+    // (its own provider's, or the one its `instances_of` names).
+    let served = app
+        .registry
+        .get(&item.provider)
+        .map_or(item.provider.as_str(), |def| def.instance_provider());
+    if instance.provider != served {
+        tracing::warn!(instance_id = %item.instance_id, provider = %item.provider, "work item for an instance of another provider; dropped");
+        return Err(Prepared::Dropped);
+    }
+    let payload = app.queue.payload(item).await.map_err(ConsumeError::from)?;
     let Some(normalized) = plugin.normalize(item, &payload) else {
         return Ok(None);
     };

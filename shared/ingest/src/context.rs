@@ -10,15 +10,17 @@ use switchyard_aws::deliveries::DeliveryStore;
 use switchyard_aws::instances::InstanceStore;
 use switchyard_aws::queue::IngressQueue;
 use switchyard_aws::sink::EventSink;
+use switchyard_aws::watches::WatchStore;
 use switchyard_aws::{StartError, Startup};
 use switchyard_core::clock::Clock;
 use switchyard_core::config::{self, needs, Limits, Resources};
 use switchyard_providers::Registry;
 
+use crate::jwks::JwksCache;
 use crate::VerifierCache;
 
-/// Webhook ingress: verify (instance secrets, KMS), claim (DynamoDB), queue (SQS, large payloads
-/// in S3), and the audit of handshakes.
+/// Webhook ingress: verify (instance secrets, KMS; OIDC key sets; stored push channels), claim
+/// (DynamoDB), queue (SQS, large payloads in S3), and the audit of handshakes.
 #[derive(Debug)]
 pub struct Ingress {
     pub registry: Registry,
@@ -27,6 +29,12 @@ pub struct Ingress {
     pub instances: InstanceStore,
     pub deliveries: DeliveryStore,
     pub queue: IngressQueue,
+    /// Where providers whose definition says `queue: sync` send their deliveries.
+    pub sync_queue: IngressQueue,
+    /// Push channels (`watched-channel` scheme), read once per notification.
+    pub watches: WatchStore,
+    /// OIDC key sets (`oidc-jwt` scheme).
+    pub jwks: JwksCache,
     pub keyring: Keyring,
     pub audit: AuditLog,
     /// Who is acting, for the audit log.
@@ -39,10 +47,16 @@ pub struct Ingress {
 }
 
 impl Ingress {
-    /// The webhook function's context, from its environment.
+    /// The webhook function's context, from its environment: the resources its provider's
+    /// webhook needs (`SWITCHYARD_PROVIDER`, see `WebhookDef::needs`; [`needs::WEBHOOK`]
+    /// without one).
     pub async fn from_env() -> Result<Self, StartError> {
-        let start = Startup::from_env(needs::WEBHOOK)?;
         let registry = Registry::load()?;
+        let needs = std::env::var("SWITCHYARD_PROVIDER")
+            .ok()
+            .and_then(|p| registry.get(&p)?.webhook.as_ref().map(|w| w.needs()))
+            .unwrap_or_else(|| needs::WEBHOOK.to_vec());
+        let start = Startup::from_env(&needs)?;
         Ok(Self::new(
             &start.aws,
             &start.resources,
@@ -52,7 +66,8 @@ impl Ingress {
         ))
     }
 
-    /// From parts (tests, the local host): DynamoDB, KMS, SQS and S3 clients, nothing else.
+    /// From parts (tests, the local host): DynamoDB, KMS, SQS and S3 clients, nothing else. OIDC
+    /// key sets come from `SWITCHYARD_OIDC_JWKS_URL` when set (see [`JwksCache`]).
     pub fn new(
         aws: &AwsClients,
         resources: &Resources,
@@ -61,17 +76,25 @@ impl Ingress {
         clock: Clock,
     ) -> Self {
         let dynamodb = aws.dynamodb();
+        let queue = |url: &str| {
+            IngressQueue::new(
+                aws.sqs(),
+                aws.s3(),
+                url,
+                &resources.payload_bucket,
+                limits.inline_payload_bytes,
+            )
+        };
         Self {
             registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
             deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
-            queue: IngressQueue::new(
-                aws.sqs(),
-                aws.s3(),
-                &resources.ingress_queue_url,
-                &resources.payload_bucket,
-                limits.inline_payload_bytes,
-            ),
+            queue: queue(&resources.ingress_queue_url),
+            sync_queue: queue(&resources.sync_queue_url),
+            watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
+            // Deployment configuration, like the resource names: the local host and the CLI
+            // build this context without `from_env`.
+            jwks: JwksCache::from_env(),
             keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
             audit: AuditLog::new(dynamodb, &resources.audit_table),
             actor: config::actor(),

@@ -13,11 +13,12 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
 use super::handshake::hub_challenge;
-use super::{accept, handle, Accepted, IngestError, ResolvedInstance, WebhookRequest};
+use super::{accept, accept_with, handle, Accepted, IngestError, ResolvedInstance, WebhookRequest};
 use crate::instances::Instance;
+use crate::providers::jwt::{self, JwkSet};
 use crate::providers::Registry;
 use crate::secret::SecretString;
-use crate::verify::{sign, Verifier};
+use crate::verify::{sign, Fetched, StoredChannel, Verifier};
 use crate::workitem::WorkItem;
 use crate::Ingress;
 use switchyard_aws::AwsClients;
@@ -31,6 +32,37 @@ const HMAC_SECRET: &str = "fuzz-secret";
 const ED25519_SEED: [u8; 32] = [5; 32];
 const P256_SCALAR: [u8; 32] = [3; 32];
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const PUSH_AUDIENCE: &str = "https://fuzz.example/webhooks/google-pubsub/fuzz-google-pubsub";
+const PUSH_ACCOUNT: &str = "push@fuzz.iam.gserviceaccount.com";
+const CHANNEL_TOKEN: &str = "fuzz-channel-token";
+
+static RSA_KEY: LazyLock<aws_lc_rs::signature::RsaKeyPair> = LazyLock::new(|| {
+    aws_lc_rs::signature::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("RSA key")
+});
+static JWKS: LazyLock<JwkSet> = LazyLock::new(|| {
+    let set = serde_json::json!({"keys": [jwt::sign::jwk(&RSA_KEY, "fuzz")]});
+    JwkSet::parse(set.to_string().as_bytes()).expect("jwks")
+});
+static CHANNEL: LazyLock<StoredChannel> = LazyLock::new(|| StoredChannel {
+    id: "fuzz-channel".into(),
+    instance_id: "fuzz-google-channel".into(),
+    watch_id: "wch_fuzz".into(),
+    resource_id: Some("fuzz-resource".into()),
+    token_sha256: switchyard_aws::watches::token_digest(CHANNEL_TOKEN),
+    expires_at: u64::MAX,
+});
+
+/// What a scheme checked against fetched material is given (a key set, the stored channel).
+fn fetched(provider: &str) -> Fetched<'static> {
+    match provider {
+        "google-pubsub" => Fetched::Jwks(&JWKS),
+        "google-channel" => Fetched::Channel {
+            channel: Some(&CHANNEL),
+            instance_id: "fuzz-google-channel",
+        },
+        _ => Fetched::Nothing,
+    }
+}
 
 /// The instance config that keys each provider's verifier (and Meta's verify token).
 fn key_material(provider: &str) -> Vec<(&'static str, String)> {
@@ -48,12 +80,27 @@ fn key_material(provider: &str) -> Vec<(&'static str, String)> {
             sign::ecdsa_p256_public_key(&P256_SCALAR),
         )],
         "standard-webhooks" => vec![("signing_secret", WHSEC.into())],
+        "google-pubsub" => vec![
+            ("push_audience", PUSH_AUDIENCE.into()),
+            ("push_service_account", PUSH_ACCOUNT.into()),
+        ],
+        "google-channel" => Vec::new(),
         other => panic!("no key material for {other}: add it here"),
     }
 }
 
 /// Every webhook provider's instance, with `tenant` as its config (tenant binding keys).
 fn resolved(provider: &str, tenant: &BTreeMap<String, String>) -> ResolvedInstance {
+    resolved_as(provider, provider, tenant)
+}
+
+/// Instance `fuzz-<instance_of>` (of the provider that definition serves) as definition
+/// `provider` resolves it.
+fn resolved_as(
+    provider: &str,
+    instance_of: &str,
+    tenant: &BTreeMap<String, String>,
+) -> ResolvedInstance {
     let def = REGISTRY.get(provider).expect("provider");
     let webhook = def.webhook.as_ref().expect("webhook");
     let keys: HashMap<String, SecretString> = key_material(provider)
@@ -66,8 +113,12 @@ fn resolved(provider: &str, tenant: &BTreeMap<String, String>) -> ResolvedInstan
         .collect();
     ResolvedInstance {
         instance: Instance {
-            id: format!("fuzz-{provider}"),
-            provider: provider.into(),
+            id: format!("fuzz-{instance_of}"),
+            provider: REGISTRY
+                .get(instance_of)
+                .expect("provider")
+                .instance_provider()
+                .into(),
             workspace: "acme".into(),
             config: tenant.clone(),
             secret_keys: Vec::new(),
@@ -123,6 +174,22 @@ fn signature_headers(provider: &str, body: &[u8], now: u64) -> Vec<(&'static str
                 sign::standard_webhooks(WHSEC, "msg_fuzz", &ts, body),
             ),
         ],
+        "google-pubsub" => {
+            let claims = serde_json::json!({
+                "iss": "https://accounts.google.com", "aud": PUSH_AUDIENCE,
+                "email": PUSH_ACCOUNT, "email_verified": true, "iat": now, "exp": now + 3600,
+            });
+            vec![(
+                "authorization",
+                format!("Bearer {}", jwt::sign::rs256(&RSA_KEY, "fuzz", &claims)),
+            )]
+        }
+        // The resource state and message number come from the arbitrary headers.
+        "google-channel" => vec![
+            ("x-goog-channel-id", CHANNEL.id.clone()),
+            ("x-goog-channel-token", CHANNEL_TOKEN.into()),
+            ("x-goog-resource-id", "fuzz-resource".into()),
+        ],
         other => panic!("no signer for {other}: add it here"),
     }
 }
@@ -138,6 +205,10 @@ const REQUEST_HEADERS: &[&str] = &[
     "x-slack-signature",
     "x-signature-timestamp",
     "webhook-id",
+    "authorization",
+    "x-goog-resource-state",
+    "x-goog-message-number",
+    "x-goog-changed",
 ];
 
 fn request_headers() -> impl Strategy<Value = Vec<(&'static str, Vec<u8>)>> {
@@ -151,6 +222,9 @@ fn request_headers() -> impl Strategy<Value = Vec<(&'static str, Vec<u8>)>> {
                 "acme.myshopify.com",
                 "1",
                 "",
+                "exists",
+                "sync",
+                "Bearer e30.e30.e30",
             ][..]
         )
         .prop_map(|v| v.as_bytes().to_vec()),
@@ -311,7 +385,7 @@ proptest! {
                     .map(|(k, v)| (k, v.into_bytes())),
             );
             let headers = header_map(&pairs);
-            let outcome = accept(def, plugin, &resolved, &headers, &body, now);
+            let outcome = accept_with(def, plugin, &resolved, &headers, &body, now, fetched(provider));
             let status = check(provider, &resolved, outcome, now)?;
             prop_assert_ne!(status, Some(401), "{}: a signed request refused as unsigned", provider);
         }
@@ -416,9 +490,11 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
 /// entries expire after a minute, and `make fuzz` runs longer).
 fn warm(app: &Ingress) {
     for provider in providers() {
-        let resolved = resolved(provider, &BTreeMap::new());
-        app.verifiers
-            .put(&resolved.instance.id.clone(), Arc::new(resolved));
+        for instance_of in providers() {
+            let resolved = resolved_as(provider, instance_of, &BTreeMap::new());
+            let key = format!("{provider}#{}", resolved.instance.id);
+            app.verifiers.put(&key, Arc::new(resolved));
+        }
     }
 }
 
@@ -430,7 +506,13 @@ fn expected_status(provider: &str, instance: &str, method: &str, query: &str, bo
     if body.len() > BODY_LIMIT {
         return 413;
     }
-    if instance != format!("fuzz-{}", def.id) {
+    // An instance of another provider than the one the definition serves is unknown to it.
+    let instance_provider = providers()
+        .into_iter()
+        .find(|q| instance == format!("fuzz-{q}"))
+        .and_then(|q| REGISTRY.get(q))
+        .map(|q| q.instance_provider());
+    if instance_provider != Some(def.instance_provider()) {
         return 404;
     }
     if method.eq_ignore_ascii_case("GET") {

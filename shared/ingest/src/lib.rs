@@ -7,6 +7,8 @@
 //! 3. the handshakes that come unsigned: Meta's `GET ?hub.challenge` (checked against the
 //!    instance's verify token, 403 otherwise) and Notion's one-time verification token;
 //! 4. signature over the raw bytes (401), then the provider's plugin says what the request is;
+//!    schemes checked against fetched material first fetch it, within the request's deadline
+//!    (an OIDC key set, cached; the stored push channel, read consistently, never cached);
 //! 5. tenant binding: what the provider signed (team, app, shop, account) must match the
 //!    instance, else a handshake gets 403 and a delivery is acknowledged, recorded, not queued;
 //! 6. one conditional `PutItem` per event claims its delivery key (duplicate: acknowledged);
@@ -21,6 +23,7 @@ mod context;
 #[cfg(test)]
 mod fuzz_tests;
 mod handshake;
+pub mod jwks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,10 +38,10 @@ use crate::instances::{Instance, InstanceError};
 pub use crate::providers::plugin::{
     tenant_mismatch, Delivery, Inbound, Interpretation, Malformed, TenantFact,
 };
-use crate::providers::{ProviderDef, WebhookDef, WebhookPlugin};
+use crate::providers::{ProviderDef, WebhookDef, WebhookPlugin, WebhookQueue};
 pub use crate::reply::Reply;
 use crate::secret::SecretString;
-use crate::verify::{KeyError, Verifier, VerifyError};
+use crate::verify::{Fetched, KeyError, Lookup, StoredChannel, Verifier, VerifyError};
 use crate::workitem::{WorkItem, WORK_ITEM_VERSION};
 pub use context::{Consumer, Hooks, Ingress};
 use switchyard_aws::{crypto, deliveries, events, instances, queue, sink};
@@ -184,9 +187,10 @@ impl VerifierCache {
         }
     }
 
+    /// Forgets every cached verifier of instance `id`.
     fn forget(&self, id: &str) {
         if let Ok(mut map) = self.0.lock() {
-            map.remove(id);
+            map.retain(|key, _| key.rsplit_once('#').map(|(_, i)| i) != Some(id));
         }
     }
 }
@@ -212,13 +216,30 @@ pub fn accept(
     body: &[u8],
     now: u64,
 ) -> Result<Accepted, IngestError> {
+    accept_with(def, plugin, resolved, headers, body, now, Fetched::Nothing)
+}
+
+/// [`accept`] with the material the scheme's [`Verifier::lookup`] asked for.
+pub fn accept_with(
+    def: &ProviderDef,
+    plugin: &dyn WebhookPlugin,
+    resolved: &ResolvedInstance,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: u64,
+    fetched: Fetched<'_>,
+) -> Result<Accepted, IngestError> {
     let verifier = resolved
         .verifier
         .as_ref()
         .map_err(|e| IngestError::from(e.clone()))?;
-    verifier.verify(headers, body, now)?;
+    let facts = &verifier.verify_with(headers, body, now, fetched)?;
     let instance = &resolved.instance;
-    let (deliveries, ack) = match plugin.interpret(&Inbound { headers, body })? {
+    let (deliveries, ack) = match plugin.interpret(&Inbound {
+        headers,
+        body,
+        facts,
+    })? {
         Interpretation::Reply { reply, tenant } => {
             if let Some(mismatch) = tenant_mismatch(&instance.config, &tenant) {
                 return Err(IngestError::Forbidden(mismatch));
@@ -311,16 +332,26 @@ async fn handle_inner(
     if let Some(reply) = handshake::verification_token(app, webhook, &resolved, request).await? {
         return Ok(reply);
     }
+    let deadline = tokio::time::Instant::now() + VERIFY_BUDGET;
+    let material = fetch_material(app, &resolved, request.headers, deadline).await?;
+    let fetched = material.as_fetched(&resolved.instance.id);
     let now = app.clock.now();
-    let (items, refused, ack) =
-        match accept(def, plugin, &resolved, request.headers, request.body, now)? {
-            Accepted::Reply(reply) => return Ok(reply),
-            Accepted::Queue {
-                items,
-                refused,
-                ack,
-            } => (items, refused, ack),
-        };
+    let (items, refused, ack) = match accept_with(
+        def,
+        plugin,
+        &resolved,
+        request.headers,
+        request.body,
+        now,
+        fetched,
+    )? {
+        Accepted::Reply(reply) => return Ok(reply),
+        Accepted::Queue {
+            items,
+            refused,
+            ack,
+        } => (items, refused, ack),
+    };
     for item in &refused {
         if let Err(e) = app
             .deliveries
@@ -342,6 +373,68 @@ async fn handle_inner(
     }
     claim_and_queue(app, webhook, &items, now).await?;
     Ok(ack)
+}
+
+/// How long fetching verification material may take: the webhook function has 3 s, and the
+/// claim and queue writes come after.
+const VERIFY_BUDGET: Duration = Duration::from_millis(1500);
+
+/// Verification material fetched for one request, owned.
+#[derive(Debug)]
+enum Material {
+    Nothing,
+    Jwks(Arc<providers::jwt::JwkSet>),
+    Channel(Option<StoredChannel>),
+}
+
+impl Material {
+    fn as_fetched<'a>(&'a self, instance_id: &'a str) -> Fetched<'a> {
+        match self {
+            Self::Nothing => Fetched::Nothing,
+            Self::Jwks(keys) => Fetched::Jwks(keys),
+            Self::Channel(channel) => Fetched::Channel {
+                channel: channel.as_ref(),
+                instance_id,
+            },
+        }
+    }
+}
+
+/// Fetches what the instance's scheme checks against (nothing for signature schemes), by
+/// `deadline`. A request the scheme refuses on its face (no token, a wrong algorithm) costs no
+/// fetch; a store or key set that cannot answer is 503, so the provider retries.
+async fn fetch_material(
+    app: &Ingress,
+    resolved: &ResolvedInstance,
+    headers: &HeaderMap,
+    deadline: tokio::time::Instant,
+) -> Result<Material, IngestError> {
+    let Ok(verifier) = resolved.verifier.as_ref() else {
+        return Ok(Material::Nothing);
+    };
+    match verifier.lookup(headers)? {
+        Lookup::Nothing => Ok(Material::Nothing),
+        Lookup::Jwks { url, kid } => app
+            .jwks
+            .keys_for(url, &kid, deadline)
+            .await
+            .map(Material::Jwks)
+            .map_err(|e| IngestError::Unavailable(e.to_string())),
+        Lookup::Channel { id } => {
+            let channel = tokio::time::timeout_at(deadline, app.watches.channel(&id))
+                .await
+                .map_err(|_| IngestError::Unavailable("watch store timed out".into()))?
+                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+            Ok(Material::Channel(channel.map(|c| StoredChannel {
+                id: c.id,
+                instance_id: c.instance_id,
+                watch_id: c.watch_id,
+                resource_id: c.resource_id,
+                token_sha256: c.token_sha256,
+                expires_at: c.expires_at,
+            })))
+        }
+    }
 }
 
 /// Whether any granted agent's policy takes `item` (the consumer decides the same way later).
@@ -388,7 +481,11 @@ pub async fn claim_and_queue(
             "injected crash after claim".into(),
         ));
     }
-    let unqueued = match app.queue.send_all(&claimed).await {
+    let queue = match webhook.queue {
+        WebhookQueue::Ingress => &app.queue,
+        WebhookQueue::Sync => &app.sync_queue,
+    };
+    let unqueued = match queue.send_all(&claimed).await {
         Ok(()) => Vec::new(),
         Err(failed) => failed,
     };
@@ -440,8 +537,14 @@ async fn resolve(
     webhook: &WebhookDef,
     instance_id: &str,
 ) -> Result<Arc<ResolvedInstance>, IngestError> {
-    if let Some(hit) = app.verifiers.get(instance_id) {
-        if hit.instance.provider == def.id {
+    // The provider whose instances this definition serves (Google's push endpoints serve
+    // `google` instances).
+    let served = def.instance_provider();
+    // Keyed by definition too: one instance is verified differently by each definition that
+    // serves it (the local host serves them all from one process).
+    let cache_key = format!("{}#{instance_id}", def.id);
+    if let Some(hit) = app.verifiers.get(&cache_key) {
+        if hit.instance.provider == served {
             return Ok(hit);
         }
         return Err(IngestError::UnknownInstance);
@@ -450,11 +553,14 @@ async fn resolve(
         .instances
         .get(instance_id)
         .await?
-        .filter(|i| i.provider == def.id)
+        .filter(|i| i.provider == served)
         .ok_or(IngestError::UnknownInstance)?;
+    // Schemes whose key material is public or stored apart never open the instance's secrets.
     let secrets = match &instance.sealed {
-        Some(sealed) => app.keyring.open(&instance.id, sealed).await?,
-        None => Default::default(),
+        Some(sealed) if webhook.signature.reads_sealed_secrets() => {
+            app.keyring.open(&instance.id, sealed).await?
+        }
+        _ => Default::default(),
     };
     let config: HashMap<&str, SecretString> = instance
         .config
@@ -471,6 +577,6 @@ async fn resolve(
         verifier,
         handshake_secrets,
     });
-    app.verifiers.put(instance_id, resolved.clone());
+    app.verifiers.put(&cache_key, resolved.clone());
     Ok(resolved)
 }

@@ -272,6 +272,7 @@ mod tests {
             shopify.interpret(&crate::plugin::Inbound {
                 headers: &headers,
                 body: b"{}",
+                facts: &Default::default(),
             })
         };
         assert!(request("w1", "orders/create").is_ok());

@@ -13,6 +13,8 @@ pub mod demo;
 pub mod discord;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod google_push;
+pub mod jwt;
 pub mod plugin;
 pub mod samples;
 pub mod slack;
@@ -26,7 +28,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 pub use plugin::WebhookPlugin;
-pub use webhook::{Encoding, HandshakeDef, SignatureDef, WebhookDef};
+pub use webhook::{Encoding, HandshakeDef, SignatureDef, WebhookDef, WebhookQueue};
 
 /// The definitions shipped with this build (every `shared/providers/*.yaml`, converted to JSON
 /// by `build.rs`), by file name.
@@ -39,6 +41,10 @@ pub type MakePlugin = fn() -> Arc<dyn WebhookPlugin>;
 pub const CODE_PLUGINS: &[(&str, MakePlugin)] = &[
     ("slack", || Arc::new(slack::Slack)),
     ("discord", || Arc::new(discord::Discord)),
+    ("google-pubsub", || Arc::new(google_push::PubsubPush)),
+    ("google-channel", || {
+        Arc::new(google_push::ChannelNotification)
+    }),
 ];
 
 /// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
@@ -82,12 +88,24 @@ pub struct ProviderDef {
     pub id: String,
     pub name: String,
     pub config: ConfigKeys,
+    /// The provider whose instances this definition's webhooks serve, when not its own: Google's
+    /// push endpoints (`google-pubsub`, `google-channel`) serve instances of `google`, whose
+    /// config keys they read. Such a definition has no config keys of its own.
+    #[serde(default)]
+    pub instances_of: Option<String>,
     /// How the provider's webhooks are signed, when it sends any.
     #[serde(default)]
     pub webhook: Option<WebhookDef>,
     /// How to connect a user's account, when the provider does OAuth.
     #[serde(default)]
     pub oauth: Option<OAuthDef>,
+}
+
+impl ProviderDef {
+    /// The provider an instance served by this definition has (`Instance::provider`).
+    pub fn instance_provider(&self) -> &str {
+        self.instances_of.as_deref().unwrap_or(&self.id)
+    }
 }
 
 /// A provider's OAuth 2.0 authorization-code flow, as data.
@@ -183,6 +201,16 @@ impl ConfigKeys {
         self.sensitive.iter().any(|k| k == key)
     }
 
+    /// Whether any key is declared besides the ones every provider gets
+    /// ([`TOOL_CONFIG_KEYS`]).
+    fn knows_any_of_its_own(&self) -> bool {
+        self.required
+            .iter()
+            .chain(&self.optional)
+            .chain(&self.sensitive)
+            .any(|k| !TOOL_CONFIG_KEYS.contains(&k.as_str()))
+    }
+
     /// Whether `key` is any config key of this provider.
     pub fn knows(&self, key: &str) -> bool {
         self.required
@@ -228,6 +256,7 @@ impl Registry {
     ) -> Result<Self, DefinitionError> {
         let mut providers = BTreeMap::new();
         let mut plugins = BTreeMap::new();
+        let mut files = BTreeMap::new();
         for (file, def) in parsed {
             let mut def = def.map_err(|why| DefinitionError::Parse {
                 file: file.to_owned(),
@@ -259,7 +288,35 @@ impl Registry {
                     })?;
                 plugins.insert(def.id.clone(), plugin);
             }
+            files.insert(def.id.clone(), file.to_owned());
             providers.insert(def.id.clone(), def);
+        }
+        // Webhook sections name config keys of the provider whose instances they serve, so they
+        // are checked once every definition is known.
+        for def in providers.values() {
+            let invalid = |problem| DefinitionError::Invalid {
+                file: files[&def.id].clone(),
+                problem,
+            };
+            let served = providers.get(def.instance_provider()).ok_or_else(|| {
+                invalid(format!(
+                    "instances_of names unknown provider {:?}",
+                    def.instance_provider()
+                ))
+            })?;
+            if def.instances_of.is_some() {
+                if served.instances_of.is_some() {
+                    return Err(invalid(
+                        "instances_of must name a provider that serves its own instances".into(),
+                    ));
+                }
+                if def.config.knows_any_of_its_own() {
+                    return Err(invalid("a definition with instances_of uses that provider's config keys and declares none".into()));
+                }
+            }
+            if let Some(webhook) = &def.webhook {
+                webhook::check(&served.config, webhook).map_err(invalid)?;
+            }
         }
         Ok(Self { providers, plugins })
     }
@@ -323,9 +380,6 @@ fn check(def: &ProviderDef) -> Result<(), String> {
             "id {:?} must be lowercase letters, digits or '-'",
             def.id
         ));
-    }
-    if let Some(webhook) = &def.webhook {
-        webhook::check(def, webhook)?;
     }
     if let Some(oauth) = &def.oauth {
         check_oauth(def, oauth)?;
@@ -406,6 +460,8 @@ mod tests {
                 "discord",
                 "generic-oauth2",
                 "google",
+                "google-channel",
+                "google-pubsub",
                 "http",
                 "notion",
                 "sendgrid",
@@ -420,6 +476,8 @@ mod tests {
             registry.webhook_ids().collect::<Vec<_>>(),
             [
                 "discord",
+                "google-channel",
+                "google-pubsub",
                 "notion",
                 "sendgrid",
                 "shopify",

@@ -24,6 +24,8 @@ pub struct Malformed(pub String);
 pub struct Inbound<'a> {
     pub headers: &'a HeaderMap,
     pub body: &'a [u8],
+    /// What verification established besides authenticity (the stored channel's `watch_id`).
+    pub facts: &'a crate::verify::Facts,
 }
 
 impl Inbound<'_> {

@@ -11,6 +11,7 @@ use http::HeaderMap;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
+use crate::jwt::{self, JwkSet, JwtError};
 use crate::{Encoding, SignatureDef};
 use switchyard_core::secret::SecretString;
 
@@ -27,7 +28,58 @@ pub enum VerifyError {
     Malformed,
     #[error("signature does not match")]
     Mismatch,
+    #[error(transparent)]
+    Token(#[from] JwtError),
+    #[error("unknown push channel")]
+    UnknownChannel,
+    #[error("push channel belongs to another instance or resource")]
+    ChannelMismatch,
+    #[error("push channel expired")]
+    ChannelExpired,
+    /// The scheme checks against fetched material (a key set, a stored channel) that was not
+    /// given: never a pass.
+    #[error("verification material was not fetched")]
+    Unfetched,
 }
+
+/// What a scheme must have fetched before it can decide (ingress fetches it, asynchronously).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// Nothing: the instance's key material is enough.
+    Nothing,
+    /// The key set at `url`, which should hold `kid`.
+    Jwks { url: &'a str, kid: String },
+    /// The stored push channel `id`.
+    Channel { id: String },
+}
+
+/// A push channel as the watches table stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChannel {
+    pub id: String,
+    pub instance_id: String,
+    pub watch_id: String,
+    /// Unknown until the watch call answered (a `sync` notification may come first).
+    pub resource_id: Option<String>,
+    pub token_sha256: [u8; 32],
+    pub expires_at: u64,
+}
+
+/// What ingress fetched for [`Verifier::verify_with`].
+#[derive(Debug, Clone, Copy)]
+pub enum Fetched<'a> {
+    Nothing,
+    Jwks(&'a JwkSet),
+    /// The channel read (`None`: no such channel) and the instance the request is for.
+    Channel {
+        channel: Option<&'a StoredChannel>,
+        instance_id: &'a str,
+    },
+}
+
+/// What verification established beyond "it is authentic", for the plugin (the channel's
+/// `watch_id`), by name.
+pub type Facts = std::collections::BTreeMap<String, String>;
 
 /// Why key material could not make a verifier (a configuration problem, not the caller's).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +113,17 @@ enum Scheme {
     EcdsaP256(p256::ecdsa::VerifyingKey),
     StandardWebhooks(Hmac<Sha256>),
     ChannelToken(SecretString),
+    OidcJwt {
+        jwks_url: String,
+        issuers: Vec<String>,
+        audience: String,
+        email: String,
+        skew_secs: u64,
+    },
+    WatchedChannel {
+        channel_header: String,
+        resource_header: String,
+    },
 }
 
 impl std::fmt::Debug for Verifier {
@@ -71,12 +134,34 @@ impl std::fmt::Debug for Verifier {
             Scheme::EcdsaP256(_) => "ecdsa-p256",
             Scheme::StandardWebhooks(_) => "standard-webhooks",
             Scheme::ChannelToken(_) => "channel-token",
+            Scheme::OidcJwt { .. } => "oidc-jwt",
+            Scheme::WatchedChannel { .. } => "watched-channel",
         };
         f.debug_struct("Verifier")
             .field("scheme", &scheme)
             .field("signature_header", &self.signature_header)
             .finish_non_exhaustive()
     }
+}
+
+const AUTHORIZATION: &str = "authorization";
+
+fn required_header<'h>(headers: &'h HeaderMap, name: &str) -> Result<&'h str, VerifyError> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| VerifyError::MissingHeader(name.to_owned()))
+}
+
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Result<&str, VerifyError> {
+    let value = required_header(headers, AUTHORIZATION)?;
+    let (scheme, token) = value.split_once(' ').ok_or(JwtError::Missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(JwtError::Missing.into());
+    }
+    Ok(token.trim())
 }
 
 /// Standard Webhooks' fixed header names.
@@ -200,7 +285,135 @@ impl Verifier {
                 let token = secret(&lookup, token_field)?.clone();
                 verifier(Scheme::ChannelToken(token), header, None, "{body}")
             }
+            SignatureDef::OidcJwt {
+                jwks_url,
+                issuers,
+                audience_field,
+                email_field,
+                skew_secs,
+            } => {
+                let scheme = Scheme::OidcJwt {
+                    jwks_url: jwks_url.clone(),
+                    issuers: issuers.clone(),
+                    audience: secret(&lookup, audience_field)?.expose().trim().to_owned(),
+                    email: secret(&lookup, email_field)?.expose().trim().to_owned(),
+                    skew_secs: *skew_secs,
+                };
+                verifier(scheme, AUTHORIZATION, None, "{body}")
+            }
+            SignatureDef::WatchedChannel {
+                channel_header,
+                token_header,
+                resource_header,
+            } => {
+                let scheme = Scheme::WatchedChannel {
+                    channel_header: channel_header.clone(),
+                    resource_header: resource_header.clone(),
+                };
+                verifier(scheme, token_header, None, "{body}")
+            }
         })
+    }
+
+    /// What must be fetched before [`Self::verify_with`] can decide. A request that cannot
+    /// pass whatever is fetched (no token, a token whose algorithm is not RS256) is refused
+    /// here, so it costs no fetch.
+    pub fn lookup(&self, headers: &HeaderMap) -> Result<Lookup<'_>, VerifyError> {
+        match &self.scheme {
+            Scheme::OidcJwt { jwks_url, .. } => {
+                let token = bearer(headers)?;
+                let kid = jwt::parse(token)?.kid;
+                Ok(Lookup::Jwks { url: jwks_url, kid })
+            }
+            Scheme::WatchedChannel { channel_header, .. } => {
+                let id = required_header(headers, channel_header)?;
+                // Google's channel ids are at most 64 characters; nothing longer was ours.
+                let plausible = id.len() <= 64 && id.bytes().all(|b| b.is_ascii_graphic());
+                if !plausible {
+                    return Err(VerifyError::UnknownChannel);
+                }
+                Ok(Lookup::Channel { id: id.to_owned() })
+            }
+            _ => Ok(Lookup::Nothing),
+        }
+    }
+
+    /// Verifies a request at unix time `now` with what [`Self::lookup`] asked for.
+    pub fn verify_with(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: u64,
+        fetched: Fetched<'_>,
+    ) -> Result<Facts, VerifyError> {
+        match (&self.scheme, fetched) {
+            (
+                Scheme::OidcJwt {
+                    issuers,
+                    audience,
+                    email,
+                    skew_secs,
+                    ..
+                },
+                Fetched::Jwks(keys),
+            ) => {
+                let token = jwt::parse(bearer(headers)?)?;
+                let expected = jwt::Expected {
+                    issuers,
+                    audience,
+                    email,
+                    skew_secs: *skew_secs,
+                };
+                jwt::verify(&token, keys, &expected, now)?;
+                Ok(Facts::new())
+            }
+            (
+                Scheme::WatchedChannel {
+                    channel_header,
+                    resource_header,
+                },
+                Fetched::Channel {
+                    channel,
+                    instance_id,
+                },
+            ) => {
+                let id = required_header(headers, channel_header)?;
+                let token = required_header(headers, &self.signature_header)?;
+                let channel = channel
+                    .filter(|c| c.id == id)
+                    .ok_or(VerifyError::UnknownChannel)?;
+                // The token first, so the other answers tell nothing to whom lacks it.
+                let digest: [u8; 32] = <Sha256 as sha2::Digest>::digest(token.as_bytes()).into();
+                if !bool::from(digest.ct_eq(&channel.token_sha256)) {
+                    return Err(VerifyError::Mismatch);
+                }
+                if channel.instance_id != instance_id {
+                    return Err(VerifyError::ChannelMismatch);
+                }
+                if let Some(stored) = &channel.resource_id {
+                    if headers
+                        .get(resource_header.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        != Some(stored.as_str())
+                    {
+                        return Err(VerifyError::ChannelMismatch);
+                    }
+                }
+                if now >= channel.expires_at {
+                    return Err(VerifyError::ChannelExpired);
+                }
+                Ok(Facts::from([(
+                    "watch_id".to_owned(),
+                    channel.watch_id.clone(),
+                )]))
+            }
+            (Scheme::OidcJwt { .. } | Scheme::WatchedChannel { .. }, _) => {
+                Err(VerifyError::Unfetched)
+            }
+            (_, _) => self
+                .verify_signature(headers, body, now)
+                .map(|()| Facts::new()),
+        }
     }
 
     /// The (lowercase) signature header this verifier reads.
@@ -210,7 +423,18 @@ impl Verifier {
 
     /// Verifies a request at unix time `now`. The timestamp is checked first (cheap), then the
     /// signature over the raw body; a timestamp exactly `tolerance` seconds off is accepted.
+    /// A scheme that needs fetched material ([`Self::lookup`]) always fails here.
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: u64) -> Result<(), VerifyError> {
+        self.verify_with(headers, body, now, Fetched::Nothing)
+            .map(|_| ())
+    }
+
+    fn verify_signature(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: u64,
+    ) -> Result<(), VerifyError> {
         let header = |name: &str| {
             headers
                 .get(name)
@@ -298,6 +522,7 @@ impl Verifier {
                     Err(VerifyError::Mismatch)
                 }
             }
+            Scheme::OidcJwt { .. } | Scheme::WatchedChannel { .. } => Err(VerifyError::Unfetched),
         }
     }
 

@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::template::{Source, Template};
-use super::ProviderDef;
+use super::ConfigKeys;
+use switchyard_core::config::Need;
 
 /// How a provider's webhooks are delivered, signed and understood.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +40,42 @@ pub struct WebhookDef {
     /// What the provider signs that binds a request to one tenant (shop, account, workspace).
     #[serde(default)]
     pub tenant: Vec<TenantRule>,
+    /// Where accepted deliveries go: the ingress queue (events), or the sync queue
+    /// (notifications that only say "something changed, pull it": Google push).
+    #[serde(default)]
+    pub queue: WebhookQueue,
+}
+
+/// The queue a provider's accepted deliveries are sent to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookQueue {
+    /// Events, published by the ingress consumer.
+    #[default]
+    Ingress,
+    /// Requests to sync, served by the sync worker (which queues the resulting events).
+    Sync,
+}
+
+impl WebhookDef {
+    /// The resources the webhook function of this provider needs: its queue, the instance
+    /// secrets (KMS) and the handshake audit only where the scheme reads sealed secrets, the
+    /// watches table only where the scheme checks stored channels.
+    pub fn needs(&self) -> Vec<Need> {
+        let mut needs = vec![Need::Instances, Need::Deliveries];
+        needs.push(match self.queue {
+            WebhookQueue::Ingress => Need::IngressQueue,
+            WebhookQueue::Sync => Need::SyncQueue,
+        });
+        needs.push(Need::PayloadBucket);
+        if self.signature.reads_sealed_secrets() {
+            needs.extend([Need::KmsKey, Need::Audit]);
+        }
+        if matches!(self.signature, SignatureDef::WatchedChannel { .. }) {
+            needs.push(Need::Watches);
+        }
+        needs
+    }
 }
 
 /// A webhook signature scheme, as data.
@@ -90,6 +127,27 @@ pub enum SignatureDef {
     /// A shared token the provider echoes in a header, compared in constant time (Google
     /// push channels).
     ChannelToken { token_field: String, header: String },
+    /// An OpenID Connect ID token in `Authorization: Bearer` (Google Pub/Sub push): RS256 only,
+    /// signed by a key of the JWKS at `jwks_url` (a deployment may point every such scheme at
+    /// another JWKS with `SWITCHYARD_OIDC_JWKS_URL`, for a local stack), `iss` one of `issuers`,
+    /// `aud` the instance's `audience_field`, `email` its `email_field` with `email_verified`,
+    /// `exp` (and `iat`/`nbf` when present) within `skew_secs`.
+    OidcJwt {
+        jwks_url: String,
+        issuers: Vec<String>,
+        audience_field: String,
+        email_field: String,
+        skew_secs: u64,
+    },
+    /// A push channel the gateway opened (Google Drive and Calendar), stored in the watches
+    /// table: the channel named by `channel_header` must be open, this instance's and not
+    /// expired, `resource_header` must equal its stored resource id (when known) and
+    /// `token_header` must hash to its token digest (constant time).
+    WatchedChannel {
+        channel_header: String,
+        token_header: String,
+        resource_header: String,
+    },
 }
 
 /// How a signature is written in its header.
@@ -161,7 +219,26 @@ impl SignatureDef {
             }
             Self::StandardWebhooks { secret_field, .. } => vec![secret_field],
             Self::ChannelToken { token_field, .. } => vec![token_field],
+            Self::OidcJwt {
+                audience_field,
+                email_field,
+                ..
+            } => vec![audience_field, email_field],
+            Self::WatchedChannel { .. } => Vec::new(),
         }
+    }
+
+    /// Whether verifying needs the instance's sealed secrets (KMS): not for schemes whose key
+    /// material is public (a JWKS) or stored apart (channel token digests), whose config
+    /// values are plain.
+    pub fn reads_sealed_secrets(&self) -> bool {
+        !self.checks_fetched_material()
+    }
+
+    /// Whether verifying needs material fetched per request (a key set, a stored channel; see
+    /// [`crate::verify::Verifier::lookup`]), so no fixed sample can exercise it.
+    pub fn checks_fetched_material(&self) -> bool {
+        matches!(self, Self::OidcJwt { .. } | Self::WatchedChannel { .. })
     }
 
     fn headers(&self) -> Vec<&str> {
@@ -183,8 +260,13 @@ impl SignatureDef {
                 timestamp_header,
                 ..
             } => vec![signature_header, timestamp_header],
-            Self::StandardWebhooks { .. } => Vec::new(),
+            Self::StandardWebhooks { .. } | Self::OidcJwt { .. } => Vec::new(),
             Self::ChannelToken { header, .. } => vec![header],
+            Self::WatchedChannel {
+                channel_header,
+                token_header,
+                resource_header,
+            } => vec![channel_header, token_header, resource_header],
         }
     }
 
@@ -194,7 +276,10 @@ impl SignatureDef {
             Self::HmacSha256 { signed_payload, .. }
             | Self::Ed25519 { signed_payload, .. }
             | Self::EcdsaP256 { signed_payload, .. } => Some(signed_payload),
-            Self::StandardWebhooks { .. } | Self::ChannelToken { .. } => None,
+            Self::StandardWebhooks { .. }
+            | Self::ChannelToken { .. }
+            | Self::OidcJwt { .. }
+            | Self::WatchedChannel { .. } => None,
         }
     }
 
@@ -205,12 +290,16 @@ impl SignatureDef {
                 timestamp_header: None,
                 ..
             } | Self::ChannelToken { .. }
+                | Self::OidcJwt { .. }
+                | Self::WatchedChannel { .. }
         )
     }
 }
 
 /// Checks a webhook section against its provider definition.
-pub(super) fn check(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), String> {
+/// `config` is the config of the provider whose instances the definition serves (its own, or
+/// the one it names in `instances_of`).
+pub(super) fn check(config: &ConfigKeys, webhook: &WebhookDef) -> Result<(), String> {
     let sig = &webhook.signature;
     for header in sig.headers() {
         if header.is_empty() || header.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -218,7 +307,7 @@ pub(super) fn check(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), Strin
         }
     }
     for field in sig.key_fields() {
-        if !def.config.knows(field) {
+        if !config.knows(field) {
             return Err(format!("signature key field {field:?} is not a config key"));
         }
     }
@@ -248,6 +337,17 @@ pub(super) fn check(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), Strin
             ));
         }
     }
+    if let SignatureDef::OidcJwt {
+        jwks_url, issuers, ..
+    } = sig
+    {
+        if !jwks_url.starts_with("https://") {
+            return Err(format!("jwks_url {jwks_url:?} must be https"));
+        }
+        if issuers.is_empty() {
+            return Err("an OIDC scheme needs at least one issuer".into());
+        }
+    }
     if webhook.dedup_ttl_secs == 0 {
         return Err("dedup_ttl_secs must be positive".into());
     }
@@ -255,7 +355,7 @@ pub(super) fn check(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), Strin
         let field = match handshake {
             HandshakeDef::HubChallenge { verify_token_field } => verify_token_field,
             HandshakeDef::VerificationToken { field } => {
-                if !def.config.is_sensitive(field) {
+                if !config.is_sensitive(field) {
                     return Err(format!(
                         "verification token field {field:?} must be sensitive"
                     ));
@@ -263,7 +363,7 @@ pub(super) fn check(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), Strin
                 field
             }
         };
-        if !def.config.knows(field) {
+        if !config.knows(field) {
             return Err(format!("handshake field {field:?} is not a config key"));
         }
     }
@@ -271,7 +371,7 @@ pub(super) fn check(def: &ProviderDef, webhook: &WebhookDef) -> Result<(), Strin
         check_source(source)?;
     }
     for rule in &webhook.tenant {
-        if !def.config.knows(&rule.config) {
+        if !config.knows(&rule.config) {
             return Err(format!(
                 "tenant config {:?} is not a config key",
                 rule.config

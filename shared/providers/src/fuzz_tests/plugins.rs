@@ -116,7 +116,7 @@ proptest! {
         let registry = &*REGISTRY;
         for provider in registry.webhook_ids() {
             let plugin = registry.plugin(provider).expect("plugin");
-            let request = Inbound { headers: &headers, body: &body };
+            let request = Inbound { headers: &headers, body: &body, facts: &Default::default() };
             match plugin.interpret(&request) {
                 Err(malformed) => prop_assert!(!malformed.0.is_empty()),
                 Ok(Interpretation::Reply { reply, .. }) => {
