@@ -620,7 +620,8 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
             )?;
         }
         ConnectionCmd::Disconnect { id, force } => {
-            let done = vault::disconnect(app.vault(), &id, force).await?;
+            // The instance's watches stop first, while the token still works.
+            let done = crate::google::disconnect(app, &id, force).await?;
             writeln!(
                 out,
                 "disconnected {id}{}",

@@ -25,6 +25,7 @@ use switchyard_aws::cursors::CursorError;
 use switchyard_aws::instances::{Instance, InstanceError};
 use switchyard_aws::watches::{Watch, WatchError, WatchStatus, WatchUpdate};
 use switchyard_core::workitem::{EventMeta, WorkItem, WORK_ITEM_VERSION};
+use switchyard_providers::webhook::WebhookQueue;
 
 use crate::api::ApiError;
 use crate::resource::{BadResource, Resource};
@@ -229,18 +230,21 @@ async fn emit(
         return Ok(0);
     }
     let provider = resource.webhook_provider();
-    let webhook = app
+    // The provider's dedup horizon, but the ingress queue: its notifications go to the sync
+    // queue (they ask for a sync); the changes a sync found are events for the consumer.
+    let mut webhook = app
         .ingress
         .registry
         .get(provider)
-        .and_then(|d| d.webhook.as_ref())
+        .and_then(|d| d.webhook.clone())
         .ok_or(SyncError::NoWebhook(provider))?;
+    webhook.queue = WebhookQueue::Ingress;
     let now = app.now();
     let items: Vec<WorkItem> = changes
         .iter()
         .map(|change| work_item(watch, resource, change, now))
         .collect();
-    switchyard_ingest::claim_and_queue(&app.ingress, webhook, &items, now)
+    switchyard_ingest::claim_and_queue(&app.ingress, &webhook, &items, now)
         .await
         .map_err(|e| SyncError::Queue(e.to_string()))
 }
