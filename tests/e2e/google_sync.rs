@@ -621,3 +621,104 @@ async fn repeated_renewal_failures_mark_the_watch_failing_and_announce_it() {
     let now = g.get(&w.id).await;
     assert_eq!((now.status, now.errors_in_a_row), (WatchStatus::Active, 0));
 }
+
+/// The local stack's Google demo: the demo instance and its three watches, `switchyard watch
+/// list` and `watch resync`, and the local sync-queue driver turning a notification into an
+/// event on the bus.
+#[tokio::test]
+async fn the_local_demo_watches_list_resync_and_deliver() {
+    use clap::Parser;
+    let stack = Stack::new().await;
+    let app = stack
+        .variant(&crate::support::endpoint(), |_| {})
+        .await
+        .with_google_settings(Settings {
+            gmail_topic: Some(switchyard_ops::google::DEMO_TOPIC.into()),
+            ..Settings::default()
+        });
+    let fake = GoogleFake::start().await;
+    let demo = switchyard_ops::google::seed_demo(&app, &fake)
+        .await
+        .expect("demo");
+    let resources: Vec<String> = demo
+        .iter()
+        .map(|w| format!("{}:{}", w.resource_type, w.resource_id))
+        .collect();
+    assert_eq!(resources, switchyard_ops::google::DEMO_RESOURCES);
+    // Seeding again (a restart against a new fake) replaces the demo, keeping three watches.
+    let fake = GoogleFake::start().await;
+    switchyard_ops::google::seed_demo(&app, &fake)
+        .await
+        .expect("demo again");
+    assert_eq!(app.watches.list().await.expect("list").len(), 3);
+
+    let cli = |args: &[&str]| {
+        let parsed = switchyard_ops::cli::Cli::try_parse_from(
+            std::iter::once("switchyard").chain(args.iter().copied()),
+        )
+        .expect("parse");
+        let app = &app;
+        async move {
+            let mut out = Vec::new();
+            switchyard_ops::cli::run_with_app(app, parsed, &mut out)
+                .await
+                .expect("command");
+            String::from_utf8(out).expect("utf8")
+        }
+    };
+    let listed = cli(&["watch", "list"]).await;
+    for resource in switchyard_ops::google::DEMO_RESOURCES {
+        assert!(listed.contains(resource), "{listed}");
+    }
+    assert_eq!(listed.matches(" active ").count(), 3, "{listed}");
+    let calendar = app
+        .watches
+        .list()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|w| w.resource_type == "calendar")
+        .expect("calendar watch");
+    let resynced = cli(&["watch", "resync", "--id", &calendar.id]).await;
+    assert!(resynced.contains("0 new event(s)"), "{resynced}");
+
+    // A notification on the sync queue, as the google-pubsub route queues it.
+    fake.gmail_receive(
+        "Grace <grace@example.com>",
+        GoogleFake::EMAIL,
+        "Compilers",
+        "x",
+        &["INBOX"],
+    );
+    let mut note = gmail_notification(fake.gmail_history_id());
+    let mut item: WorkItem = serde_json::from_str(&note.body).expect("item");
+    item.instance_id = switchyard_ops::google::DEMO_INSTANCE.into();
+    note.body = serde_json::to_string(&item).expect("json");
+    app.aws
+        .sqs()
+        .send_message()
+        .queue_url(&app.resources.sync_queue_url)
+        .message_body(note.body)
+        .send()
+        .await
+        .expect("send");
+    let settings = switchyard_ops::local::DriverSettings {
+        batch_size: 10,
+        visibility_timeout: 5,
+        wait_secs: 1,
+    };
+    let (received, failed) = switchyard_ops::local::drive_sync_once(&app, settings)
+        .await
+        .expect("drive");
+    assert_eq!((received, failed), (1, 0));
+    assert_eq!(stack.depth(&app.resources.sync_queue_url).await, 0);
+    stack.drain().await;
+    let subjects: Vec<Value> = stack
+        .tapped()
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "gmail.message_added")
+        .map(|e| e.payload["subject"].clone())
+        .collect();
+    assert_eq!(subjects, [json!("Compilers")]);
+}

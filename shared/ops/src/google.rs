@@ -104,6 +104,83 @@ pub async fn seed_instance(
     Ok(instance)
 }
 
+/// The local stack's Google demo against `fake` (started by the local host): a few mails,
+/// files and events, instance [`DEMO_INSTANCE`] on a connection holding [`DEMO_TOKEN`] (granted
+/// on the fake), `demo-agent` granted every event, and the [`DEMO_RESOURCES`] watches. The fake
+/// is new at every start, so an instance left by an earlier run is replaced.
+pub async fn seed_demo(
+    app: &App,
+    fake: &switchyard_google_fake::GoogleFake,
+) -> Result<Vec<Watch>, DemoError> {
+    use switchyard_google_fake::GoogleFake;
+    fake.grant_all(DEMO_TOKEN);
+    fake.gmail_receive(
+        "Ada Lovelace <ada@example.com>",
+        GoogleFake::EMAIL,
+        "Welcome to the demo",
+        "Mail that arrives after start-up becomes gmail.message_added.",
+        &["INBOX", "UNREAD"],
+    );
+    fake.docs_put("Demo plan", &[("HEADING_1", "Plan"), ("NORMAL_TEXT", "Ship it.")]);
+    fake.calendar_upsert(
+        "primary",
+        &serde_json::json!({
+            "summary": "Demo standup",
+            "start": {"dateTime": "2026-01-05T09:00:00Z"},
+            "end": {"dateTime": "2026-01-05T09:15:00Z"},
+        }),
+    );
+    // The previous run's fake is gone with its channels: forget them without calling it.
+    for w in app.watches.list_for_instance(DEMO_INSTANCE).await? {
+        for channel in app.watches.channels_of(&w.id).await? {
+            app.watches.delete_channel(&channel.id).await?;
+        }
+        app.watches.delete(&w.id).await?;
+    }
+    app.instances
+        .delete(DEMO_INSTANCE)
+        .await
+        .map_err(AdminError::from)?;
+    seed_instance(
+        app,
+        DEMO_INSTANCE,
+        switchyard::providers::demo::WORKSPACE,
+        &fake.base_url,
+        GoogleFake::EMAIL,
+        DEMO_TOKEN,
+    )
+    .await?;
+    let every_event = switchyard::policy::TriggerPolicy {
+        trigger: switchyard::policy::Trigger::All,
+        ..Default::default()
+    };
+    crate::admin::grant(
+        app,
+        DEMO_INSTANCE,
+        switchyard::providers::demo::AGENT,
+        &every_event,
+    )
+    .await?;
+    let mut watches = Vec::new();
+    for resource in DEMO_RESOURCES {
+        watches.push(create_watch(app, DEMO_INSTANCE, resource, true).await?);
+    }
+    Ok(watches)
+}
+
+/// Why the Google demo could not be seeded.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Seed(#[from] SeedError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error(transparent)]
+    Watch(#[from] WatchOpError),
+    #[error(transparent)]
+    Watches(#[from] switchyard::watches::WatchError),
+}
+
 /// Creates the watch of `instance` on `resource` (subscribe + baseline).
 pub async fn create_watch(
     app: &App,
@@ -142,4 +219,144 @@ pub async fn disconnect(
         }
     }
     Ok(switchyard::oauth::vault::disconnect(app.vault(), connection_id, force).await?)
+}
+
+/// `switchyard watch ...`.
+#[derive(Debug, clap::Subcommand)]
+pub enum WatchCmd {
+    /// Subscribes an instance to a resource and records the baseline cursor (nothing emitted
+    /// for what exists already). Gmail needs SWITCHYARD_GMAIL_TOPIC.
+    Create {
+        #[arg(long)]
+        instance: String,
+        /// `gmail:<label>` (e.g. gmail:INBOX), `drive:changes` or `calendar:<calendar id>`.
+        #[arg(long)]
+        resource: String,
+        /// Gmail: also emit gmail.labels_changed.
+        #[arg(long)]
+        labels: bool,
+    },
+    /// Every watch: status, expiry, cursor, sync lag, last error.
+    List,
+    /// Forces a full sync of one watch (Gmail: the newest messages; Calendar: every event;
+    /// only what was not emitted before becomes an event).
+    Resync {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// How long a CLI resync may take.
+const RESYNC_DEADLINE: Duration = Duration::from_secs(300);
+
+/// Runs a `watch` command.
+pub async fn watch_command(
+    app: &App,
+    cmd: WatchCmd,
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> Result<(), crate::cli::CliError> {
+    match cmd {
+        WatchCmd::Create {
+            instance,
+            resource,
+            labels,
+        } => {
+            let w = create_watch(app, &instance, &resource, labels).await?;
+            writeln!(out, "{}", list_line(&w, app.clock.now()))?;
+        }
+        WatchCmd::List => {
+            let now = app.clock.now();
+            writeln!(
+                out,
+                "{:<28} {:<16} {:<20} {:<8} {:<20} {:<20} {:<8} last error",
+                "id", "instance", "resource", "status", "expires", "cursor", "lag"
+            )?;
+            for w in app.watches.list().await? {
+                writeln!(out, "{}", list_line(&w, now))?;
+            }
+        }
+        WatchCmd::Resync { id } => {
+            let deadline = tokio::time::Instant::now() + RESYNC_DEADLINE;
+            let bar = |n: usize| eprint!("\r{} {n} read", progress_bar(n));
+            let report = switchyard::google::sync::sync_watch_with_progress(
+                app.google(),
+                &id,
+                switchyard::google::sync::Mode::Full,
+                deadline,
+                &bar,
+            )
+            .await?;
+            writeln!(err)?;
+            writeln!(
+                out,
+                "resynced {id}: {} read, {} new event(s){}",
+                report.pulled,
+                report.queued,
+                if report.cursor_moved {
+                    ", cursor moved"
+                } else {
+                    ""
+                }
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A bar that fills as changes are read (the total is unknown until the last page: it cycles
+/// every 200).
+fn progress_bar(read: usize) -> String {
+    const WIDTH: usize = 20;
+    let filled = (read % 200) * WIDTH / 200 + 1;
+    format!("[{}{}]", "#".repeat(filled.min(WIDTH)), " ".repeat(WIDTH - filled.min(WIDTH)))
+}
+
+/// One `watch list` line.
+pub fn list_line(w: &Watch, now: u64) -> String {
+    let lag = match w.last_sync_at {
+        Some(at) => age(now.saturating_sub(at)),
+        None => "never".into(),
+    };
+    let expires = w
+        .expires_at
+        .map(switchyard::clock::rfc3339)
+        .unwrap_or_else(|| "-".into());
+    let cursor: String = w.cursor.as_deref().unwrap_or("-").chars().take(20).collect();
+    format!(
+        "{:<28} {:<16} {:<20} {:<8} {:<20} {:<20} {:<8} {}",
+        w.id,
+        w.instance_id,
+        format!("{}:{}", w.resource_type, w.resource_id),
+        w.status.as_str(),
+        expires,
+        cursor,
+        lag,
+        w.last_error.as_deref().unwrap_or("-"),
+    )
+}
+
+/// `42s`, `5m`, `3h`, `2d`.
+fn age(secs: u64) -> String {
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_and_bars_read_at_a_glance() {
+        assert_eq!(age(42), "42s");
+        assert_eq!(age(300), "5m");
+        assert_eq!(age(3 * 3600), "3h");
+        assert_eq!(age(3 * 86_400), "3d");
+        assert_eq!(progress_bar(0).len(), 22);
+        assert!(progress_bar(199).starts_with("[####################]"));
+    }
 }
