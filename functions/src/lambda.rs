@@ -94,7 +94,10 @@ pub async fn poll_notion(
 }
 
 /// What remains of an invocation, less `reserve` kept for the answer.
-fn deadline_of(context: &lambda_runtime::Context, reserve: std::time::Duration) -> tokio::time::Instant {
+fn deadline_of(
+    context: &lambda_runtime::Context,
+    reserve: std::time::Duration,
+) -> tokio::time::Instant {
     let remaining = context
         .deadline()
         .duration_since(std::time::SystemTime::now())

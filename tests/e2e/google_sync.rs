@@ -174,7 +174,10 @@ async fn a_gmail_notification_becomes_message_added_events_once() {
     let w = g.watch("gmail:INBOX").await;
     assert_eq!(w.cursor, Some(g.fake.gmail_history_id().to_string()));
     assert_eq!(w.account.as_deref(), Some(GoogleFake::EMAIL));
-    assert!(g.fake.gmail_watch().is_some_and(|gw| gw.topic_name == TOPIC));
+    assert!(g
+        .fake
+        .gmail_watch()
+        .is_some_and(|gw| gw.topic_name == TOPIC));
     assert!(g.events().await.is_empty(), "the baseline emits nothing");
 
     let id = g.fake.gmail_receive(
@@ -278,13 +281,23 @@ async fn drive_changes_and_docs_events_from_a_channel_notification() {
         .await
         .expect("get")
         .expect("channel item");
-    assert_eq!(stored.resource_id.as_deref(), Some(opened.resource_id.as_str()));
+    assert_eq!(
+        stored.resource_id.as_deref(),
+        Some(opened.resource_id.as_str())
+    );
     let token = opened.token.expect("a token");
-    assert_eq!(stored.token_sha256, switchyard::watches::token_digest(&token));
+    assert_eq!(
+        stored.token_sha256,
+        switchyard::watches::token_digest(&token)
+    );
 
     // `sync` messages announce the channel: nothing pulled.
-    let report =
-        worker::handle_batch(&g.sync, &[channel_notification(&channel, "sync")], deadline()).await;
+    let report = worker::handle_batch(
+        &g.sync,
+        &[channel_notification(&channel, "sync")],
+        deadline(),
+    )
+    .await;
     assert_eq!((report.synced, report.ignored), (0, 1));
 
     let doc = g.fake.docs_put("Plan", &[("HEADING_1", "Plan")]);
@@ -317,9 +330,18 @@ async fn drive_changes_and_docs_events_from_a_channel_notification() {
             )
         })
         .collect();
-    assert!(kinds.contains(&("docs.document_changed", doc.as_str())), "{kinds:?}");
-    assert!(kinds.contains(&("drive.file_changed", doc.as_str())), "{kinds:?}");
-    assert!(kinds.contains(&("drive.file_changed", sheet.as_str())), "{kinds:?}");
+    assert!(
+        kinds.contains(&("docs.document_changed", doc.as_str())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("drive.file_changed", doc.as_str())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&("drive.file_changed", sheet.as_str())),
+        "{kinds:?}"
+    );
     assert!(!kinds.contains(&("docs.document_changed", sheet.as_str())));
     let sheet_event = events
         .iter()
@@ -341,7 +363,11 @@ async fn a_dropped_notification_is_recovered_by_the_sweep() {
     // Past the sweep age it pulls anyway.
     g.stack.app.clock.set(NOW + 16 * 60);
     let report = renewer::run(&g.sync, deadline()).await.expect("run");
-    assert_eq!((report.swept, report.queued, report.failed), (1, 1, 0), "{report:?}");
+    assert_eq!(
+        (report.swept, report.queued, report.failed),
+        (1, 1, 0),
+        "{report:?}"
+    );
     let events = g.events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].0, "calendar.event_created");
@@ -356,15 +382,27 @@ async fn expired_gmail_history_runs_a_bounded_full_sync_without_duplicates() {
         ..Settings::default()
     })
     .await;
-    let old = g.fake.gmail_receive("a@example.com", GoogleFake::EMAIL, "Before", "x", &["INBOX"]);
+    let old = g.fake.gmail_receive(
+        "a@example.com",
+        GoogleFake::EMAIL,
+        "Before",
+        "x",
+        &["INBOX"],
+    );
     let w = g.watch("gmail:INBOX").await;
-    let first = g.fake.gmail_receive("b@example.com", GoogleFake::EMAIL, "One", "x", &["INBOX"]);
+    let first = g
+        .fake
+        .gmail_receive("b@example.com", GoogleFake::EMAIL, "One", "x", &["INBOX"]);
     let report = sync::sync_watch(&g.sync, &w.id, Mode::Incremental, deadline())
         .await
         .expect("sync");
     assert_eq!(report.queued, 1);
-    let second = g.fake.gmail_receive("c@example.com", GoogleFake::EMAIL, "Two", "x", &["INBOX"]);
-    let third = g.fake.gmail_receive("d@example.com", GoogleFake::EMAIL, "Three", "x", &["INBOX"]);
+    let second = g
+        .fake
+        .gmail_receive("c@example.com", GoogleFake::EMAIL, "Two", "x", &["INBOX"]);
+    let third = g
+        .fake
+        .gmail_receive("d@example.com", GoogleFake::EMAIL, "Three", "x", &["INBOX"]);
     g.fake.expire_history_before(g.fake.gmail_history_id());
 
     let report = sync::sync_watch(&g.sync, &w.id, Mode::Incremental, deadline())
@@ -386,9 +424,16 @@ async fn expired_gmail_history_runs_a_bounded_full_sync_without_duplicates() {
         .collect();
     assert_eq!(ids.len(), 3);
     for id in [&first, &second, &third] {
-        assert_eq!(ids.iter().filter(|i| i == &id).count(), 1, "{id} once: {ids:?}");
+        assert_eq!(
+            ids.iter().filter(|i| i == &id).count(),
+            1,
+            "{id} once: {ids:?}"
+        );
     }
-    assert!(!ids.contains(&old), "mail from before the watch is not emitted");
+    assert!(
+        !ids.contains(&old),
+        "mail from before the watch is not emitted"
+    );
 
     // Asked for explicitly (`watch resync`): everything is known, nothing new.
     let report = sync::sync_watch(&g.sync, &w.id, Mode::Full, deadline())
@@ -407,7 +452,10 @@ async fn a_stale_calendar_sync_token_resyncs_emitting_only_what_changed() {
     let w = g.watch("calendar:primary").await;
     assert!(g.events().await.is_empty(), "the baseline emits nothing");
 
-    g.fake.calendar_upsert("primary", &json!({"id": review, "summary": "Review (moved)"}));
+    g.fake.calendar_upsert(
+        "primary",
+        &json!({"id": review, "summary": "Review (moved)"}),
+    );
     g.fake.calendar_cancel("primary", &lunch);
     let retro = g.fake.calendar_upsert("primary", &meeting("Retro"));
     g.fake.invalidate_sync_tokens();
@@ -503,7 +551,10 @@ async fn renewal_opens_the_new_channel_before_stopping_the_old_one() {
     let new = renewed.channel_id.clone().expect("new channel");
     assert_ne!(new, old);
     assert!(renewed.expires_at > drive.expires_at);
-    assert!(g.fake.channel(&old).expect("old").stopped, "old channel stopped");
+    assert!(
+        g.fake.channel(&old).expect("old").stopped,
+        "old channel stopped"
+    );
     assert!(!g.fake.channel(&new).expect("new").stopped);
     let items: Vec<String> = g
         .sync
@@ -542,14 +593,26 @@ async fn instance_deletion_stops_every_channel_and_gmail() {
         g.watch("calendar:primary").await,
     ];
     assert_eq!(g.fake.channels().len(), 2);
-    assert!(switchyard_ops::admin::delete_instance(&g.stack.app, INSTANCE)
-        .await
-        .expect("delete"));
-    assert!(g.fake.channels().iter().all(|c| c.stopped), "{:?}", g.fake.channels());
+    assert!(
+        switchyard_ops::admin::delete_instance(&g.stack.app, INSTANCE)
+            .await
+            .expect("delete")
+    );
+    assert!(
+        g.fake.channels().iter().all(|c| c.stopped),
+        "{:?}",
+        g.fake.channels()
+    );
     assert!(g.fake.gmail_watch().expect("gmail").stopped);
     for w in &watches {
         assert_eq!(g.get(&w.id).await.status, WatchStatus::Stopped);
-        assert!(g.sync.watches.channels_of(&w.id).await.expect("channels").is_empty());
+        assert!(g
+            .sync
+            .watches
+            .channels_of(&w.id)
+            .await
+            .expect("channels")
+            .is_empty());
     }
 }
 
@@ -593,7 +656,10 @@ async fn repeated_renewal_failures_mark_the_watch_failing_and_announce_it() {
         assert_eq!(report.failed, 1, "run {run}: {report:?}");
         let now = g.get(&w.id).await;
         assert_eq!(now.errors_in_a_row, run);
-        assert!(now.last_error.as_deref().is_some_and(|e| e.contains("renewal")));
+        assert!(now
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("renewal")));
         let want = if run >= 3 {
             WatchStatus::Failing
         } else {

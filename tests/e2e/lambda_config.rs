@@ -136,5 +136,8 @@ async fn the_google_sync_worker_on_the_lambda_configuration_queues_changes() {
     assert_eq!(report.queued, 1, "{report:?}");
     assert_eq!(stack.ingress_depth().await, 1);
     let calls = aws.calls.snapshot();
-    assert!(calls.get("AmazonSQS.SendMessage").is_some_and(|n| *n >= 1), "{calls:?}");
+    assert!(
+        calls.get("AmazonSQS.SendMessage").is_some_and(|n| *n >= 1),
+        "{calls:?}"
+    );
 }

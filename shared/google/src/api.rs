@@ -71,8 +71,14 @@ mod tests {
 
     #[test]
     fn expirations_in_milliseconds_read_as_seconds() {
-        assert_eq!(millis_to_secs(Some(&json!("1431990098200"))), Some(1_431_990_098));
-        assert_eq!(millis_to_secs(Some(&json!(1_431_990_098_200u64))), Some(1_431_990_098));
+        assert_eq!(
+            millis_to_secs(Some(&json!("1431990098200"))),
+            Some(1_431_990_098)
+        );
+        assert_eq!(
+            millis_to_secs(Some(&json!(1_431_990_098_200u64))),
+            Some(1_431_990_098)
+        );
         assert_eq!(millis_to_secs(Some(&json!("soon"))), None);
         assert_eq!(millis_to_secs(None), None);
     }

@@ -87,7 +87,12 @@ mod tests {
 
     #[test]
     fn specs_parse_and_print_back() {
-        for spec in ["gmail:INBOX", "drive:changes", "calendar:primary", "calendar:a@b.c"] {
+        for spec in [
+            "gmail:INBOX",
+            "drive:changes",
+            "calendar:primary",
+            "calendar:a@b.c",
+        ] {
             assert_eq!(Resource::parse(spec).expect(spec).to_string(), spec);
         }
         for bad in ["gmail", "gmail:", "drive:files", "sheets:x", ""] {
@@ -101,7 +106,9 @@ mod tests {
         );
         assert_eq!(Resource::DriveChanges.webhook_provider(), "google-channel");
         assert_eq!(
-            Resource::parse("gmail:INBOX").expect("gmail").webhook_provider(),
+            Resource::parse("gmail:INBOX")
+                .expect("gmail")
+                .webhook_provider(),
             "google-pubsub"
         );
     }

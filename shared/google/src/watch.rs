@@ -16,9 +16,7 @@ use serde_json::{json, Value};
 use tokio::time::Instant;
 
 use switchyard_aws::instances::{Instance, InstanceError};
-use switchyard_aws::watches::{
-    token_digest, Channel, Watch, WatchError, WatchStatus, WatchUpdate,
-};
+use switchyard_aws::watches::{token_digest, Channel, Watch, WatchError, WatchStatus, WatchUpdate};
 
 use crate::api::{millis_to_secs, ApiError};
 use crate::resource::{BadResource, Resource};

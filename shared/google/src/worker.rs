@@ -59,7 +59,10 @@ pub async fn handle_batch(app: &GoogleSync, records: &[Record], deadline: Instan
             Ok(ids) if ids.is_empty() => report.ignored += 1,
             Ok(ids) => {
                 for id in ids {
-                    wanted.entry(id).or_default().push(record.message_id.clone());
+                    wanted
+                        .entry(id)
+                        .or_default()
+                        .push(record.message_id.clone());
                 }
             }
             Err(e) => {

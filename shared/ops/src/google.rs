@@ -121,7 +121,10 @@ pub async fn seed_demo(
         "Mail that arrives after start-up becomes gmail.message_added.",
         &["INBOX", "UNREAD"],
     );
-    fake.docs_put("Demo plan", &[("HEADING_1", "Plan"), ("NORMAL_TEXT", "Ship it.")]);
+    fake.docs_put(
+        "Demo plan",
+        &[("HEADING_1", "Plan"), ("NORMAL_TEXT", "Ship it.")],
+    );
     fake.calendar_upsert(
         "primary",
         &serde_json::json!({
@@ -309,7 +312,11 @@ pub async fn watch_command(
 fn progress_bar(read: usize) -> String {
     const WIDTH: usize = 20;
     let filled = (read % 200) * WIDTH / 200 + 1;
-    format!("[{}{}]", "#".repeat(filled.min(WIDTH)), " ".repeat(WIDTH - filled.min(WIDTH)))
+    format!(
+        "[{}{}]",
+        "#".repeat(filled.min(WIDTH)),
+        " ".repeat(WIDTH - filled.min(WIDTH))
+    )
 }
 
 /// One `watch list` line.
@@ -322,7 +329,13 @@ pub fn list_line(w: &Watch, now: u64) -> String {
         .expires_at
         .map(switchyard::clock::rfc3339)
         .unwrap_or_else(|| "-".into());
-    let cursor: String = w.cursor.as_deref().unwrap_or("-").chars().take(20).collect();
+    let cursor: String = w
+        .cursor
+        .as_deref()
+        .unwrap_or("-")
+        .chars()
+        .take(20)
+        .collect();
     format!(
         "{:<28} {:<16} {:<20} {:<8} {:<20} {:<20} {:<8} {}",
         w.id,

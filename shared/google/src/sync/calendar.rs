@@ -117,11 +117,7 @@ async fn classify_all(
         let Some(id) = text(event, "id") else {
             continue;
         };
-        let prior = ctx
-            .app
-            .cursors
-            .get(&seen_key(&ctx.watch.id, &id))
-            .await?;
+        let prior = ctx.app.cursors.get(&seen_key(&ctx.watch.id, &id)).await?;
         let state = state_of(event);
         if let Some(name) = classify(event, prior.as_deref()) {
             pulled.changes.push(change(&id, name, &state, event));
@@ -229,11 +225,17 @@ mod tests {
         assert_eq!(classify(&v1, None), Some("calendar.event_created"));
         assert_eq!(classify(&v1, Some("\"1\"")), None);
         assert_eq!(classify(&v2, Some("\"1\"")), Some("calendar.event_updated"));
-        assert_eq!(classify(&gone, Some("\"2\"")), Some("calendar.event_cancelled"));
+        assert_eq!(
+            classify(&gone, Some("\"2\"")),
+            Some("calendar.event_cancelled")
+        );
         assert_eq!(classify(&gone, Some("cancelled")), None);
         assert_eq!(classify(&gone, None), None, "never seen: nothing to cancel");
         let c = change("e", "calendar.event_updated", &state_of(&v2), &v2);
         assert_eq!(c.key, "event:e:\"2\"");
-        assert_eq!(change("e", "x", &state_of(&gone), &gone).key, "event:e:cancelled");
+        assert_eq!(
+            change("e", "x", &state_of(&gone), &gone).key,
+            "event:e:cancelled"
+        );
     }
 }

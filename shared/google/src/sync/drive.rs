@@ -72,8 +72,14 @@ fn of_change(change: &Value) -> Vec<Change> {
     };
     let file = change.get("file").cloned().unwrap_or(Value::Null);
     let time = text(change, "time");
-    let removed = change.get("removed").and_then(Value::as_bool).unwrap_or(false);
-    let trashed = file.get("trashed").and_then(Value::as_bool).unwrap_or(false);
+    let removed = change
+        .get("removed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let trashed = file
+        .get("trashed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let name = text(&file, "name");
     let mime_type = text(&file, "mimeType");
     let change_type = text(change, "changeType").unwrap_or_else(|| "file".into());
