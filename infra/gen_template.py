@@ -383,6 +383,7 @@ VERIFICATION_TOKEN_STATEMENTS = """\
 
 # Only for the `watched-channel` scheme: one consistent GetItem of the notified channel.
 READ_CHANNEL_STATEMENT = """\
+          # The notified push channel: its owner, resource id, token digest and expiry.
           - Sid: ReadPushChannel
             Effect: Allow
             Action: dynamodb:GetItem

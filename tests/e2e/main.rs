@@ -11,6 +11,7 @@ mod consumer;
 mod discord;
 mod egress;
 mod fakes;
+mod google_push;
 mod google_sync;
 mod keys;
 mod lambda_config;

@@ -13,7 +13,7 @@
 //!   Neither an instance nor a request can change where keys come from.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Empty, Limited};
@@ -55,7 +55,9 @@ type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Byt
 /// Key sets by URL, with the client that fetches them.
 #[derive(Debug)]
 pub struct JwksCache {
-    client: Option<HttpsClient>,
+    /// Built at the first fetch: loading the TLS roots would cost every webhook function's cold
+    /// start, and most never verify an OIDC token.
+    client: OnceLock<Option<HttpsClient>>,
     /// Replaces every definition's URL (deployment configuration).
     url_override: Option<String>,
     entries: Mutex<HashMap<String, Entry>>,
@@ -74,27 +76,38 @@ struct Entry {
 impl JwksCache {
     /// A cache whose sets come from `url_override` when set, else from each definition's URL.
     pub fn new(url_override: Option<String>) -> Self {
-        let client = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .map_err(
-                |e| tracing::error!(error = %e, "no TLS roots: OIDC key sets cannot be fetched"),
-            )
-            .ok()
-            .map(|builder| {
-                let connector = builder.https_or_http().enable_http1().build();
-                Client::builder(TokioExecutor::new()).build(connector)
-            });
         Self {
-            client,
+            client: OnceLock::new(),
             url_override: url_override.filter(|u| !u.trim().is_empty()),
             entries: Mutex::new(HashMap::new()),
             fetches: Default::default(),
         }
     }
 
-    /// From `SWITCHYARD_OIDC_JWKS_URL`.
+    /// From `SWITCHYARD_OIDC_JWKS_URL`: an `https://` URL, or plain `http://` on loopback only
+    /// (a local stack's JWKS). Any other value is ignored, loudly, and the definitions' URLs
+    /// stand: a typo must not send key fetches somewhere unauthenticated.
     pub fn from_env() -> Self {
-        Self::new(std::env::var("SWITCHYARD_OIDC_JWKS_URL").ok())
+        Self::new(override_url(
+            std::env::var("SWITCHYARD_OIDC_JWKS_URL").ok().as_deref(),
+        ))
+    }
+
+    fn client(&self) -> Option<&HttpsClient> {
+        self.client
+            .get_or_init(|| {
+                let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_provider_and_native_roots(Arc::new(
+                        rustls::crypto::aws_lc_rs::default_provider(),
+                    ))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "no TLS roots: OIDC key sets cannot be fetched");
+                    })
+                    .ok()?;
+                let connector = builder.https_or_http().enable_http1().build();
+                Some(Client::builder(TokioExecutor::new()).build(connector))
+            })
+            .as_ref()
     }
 
     /// How many key sets were fetched so far.
@@ -152,8 +165,7 @@ impl JwksCache {
 
     async fn fetch(&self, url: &str, deadline: Instant) -> Result<(JwkSet, Duration), JwksError> {
         let client = self
-            .client
-            .as_ref()
+            .client()
             .ok_or_else(|| JwksError::Fetch("no HTTPS client".into()))?;
         let uri: hyper::Uri = url.parse().map_err(|_| JwksError::BadUrl(url.to_owned()))?;
         self.fetches
@@ -196,6 +208,28 @@ impl JwksCache {
     }
 }
 
+/// The override URL `value` names, if it is one a deployment may use.
+fn override_url(value: Option<&str>) -> Option<String> {
+    let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+    let loopback = value
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .map(|authority| match authority.rsplit_once(':') {
+            Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+            _ => authority,
+        })
+        .is_some_and(|host| matches!(host, "127.0.0.1" | "[::1]" | "localhost"));
+    if value.starts_with("https://") || loopback {
+        Some(value.to_owned())
+    } else {
+        tracing::error!(
+            value,
+            "SWITCHYARD_OIDC_JWKS_URL must be https, or http on loopback; ignored"
+        );
+        None
+    }
+}
+
 /// The `max-age` of one `Cache-Control` header value.
 fn max_age(value: &str) -> Option<Duration> {
     value.split(',').find_map(|directive| {
@@ -210,6 +244,28 @@ fn max_age(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_override_is_https_or_loopback() {
+        for ok in [
+            "https://keys.example/certs",
+            "http://127.0.0.1:8080/certs",
+            "http://localhost/certs",
+            "http://[::1]:9/certs",
+        ] {
+            assert_eq!(override_url(Some(ok)).as_deref(), Some(ok));
+        }
+        for refused in [
+            "http://keys.example/certs",
+            "http://127.0.0.1.evil.example/certs",
+            "ftp://127.0.0.1/certs",
+            "",
+            "  ",
+        ] {
+            assert_eq!(override_url(Some(refused)), None, "{refused}");
+        }
+        assert_eq!(override_url(None), None);
+    }
 
     #[test]
     fn max_age_is_read_from_cache_control() {

@@ -464,7 +464,8 @@ mod tests {
 
     #[test]
     fn every_claim_is_checked() {
-        let cases: [(&str, fn(&mut Value), JwtError); 9] = [
+        type Case = (&'static str, fn(&mut Value), JwtError);
+        let cases: [Case; 9] = [
             (
                 "iss",
                 |c| c["iss"] = json!("https://evil.example"),

@@ -576,6 +576,84 @@ mod tests {
     }
 
     #[test]
+    fn push_definitions_serve_google_instances_and_use_its_config() {
+        let registry = Registry::load().expect("registry");
+        for id in ["google-pubsub", "google-channel"] {
+            let def = registry.get(id).expect(id);
+            assert_eq!(def.instance_provider(), "google");
+            let webhook = def.webhook.as_ref().expect("webhook");
+            assert_eq!(webhook.queue, WebhookQueue::Sync);
+            assert!(!webhook.signature.reads_sealed_secrets());
+        }
+        assert_eq!(
+            registry.get("slack").expect("slack").instance_provider(),
+            "slack"
+        );
+        let pubsub = include_str!("../google-pubsub.yaml");
+        let google = include_str!("../google.yaml");
+        // Its key fields are checked against google's config, not its own (empty) one.
+        let bad = pubsub.replace("audience_field: push_audience", "audience_field: nope");
+        let err = Registry::from_sources([("g.yaml", google), ("p.yaml", bad.as_str())])
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("nope"), "{err}");
+        assert!(Registry::from_sources([("g.yaml", google), ("p.yaml", pubsub)]).is_ok());
+        // The provider it serves must exist, serve its own instances, and the definition
+        // declares no keys of its own.
+        let err = Registry::from_sources([("p.yaml", pubsub)]).expect_err("no google");
+        assert!(err.to_string().contains("instances_of"), "{err}");
+        let own_keys = pubsub.replace("config: {}", "config: {optional: [x]}");
+        assert!(
+            Registry::from_sources([("g.yaml", google), ("p.yaml", own_keys.as_str())]).is_err()
+        );
+        let chained = include_str!("../google-channel.yaml")
+            .replace("instances_of: google", "instances_of: google-pubsub");
+        assert!(Registry::from_sources([
+            ("g.yaml", google),
+            ("p.yaml", pubsub),
+            ("c.yaml", chained.as_str())
+        ])
+        .is_err());
+        let plain_http = pubsub.replace("https://www.googleapis.com", "http://www.googleapis.com");
+        assert!(
+            Registry::from_sources([("g.yaml", google), ("p.yaml", plain_http.as_str())]).is_err()
+        );
+    }
+
+    #[test]
+    fn webhook_needs_follow_queue_and_scheme() {
+        use switchyard_core::config::{needs, Need};
+        let registry = Registry::load().expect("registry");
+        let sorted = |mut v: Vec<Need>| {
+            v.sort_by_key(|n| n.var());
+            v
+        };
+        for id in registry.webhook_ids() {
+            let webhook = registry
+                .get(id)
+                .and_then(|d| d.webhook.as_ref())
+                .expect("webhook");
+            let wanted = match id {
+                "google-pubsub" => vec![
+                    Need::Instances,
+                    Need::Deliveries,
+                    Need::SyncQueue,
+                    Need::PayloadBucket,
+                ],
+                "google-channel" => vec![
+                    Need::Instances,
+                    Need::Deliveries,
+                    Need::SyncQueue,
+                    Need::PayloadBucket,
+                    Need::Watches,
+                ],
+                // Every signed provider: exactly what the webhook binary always needed.
+                _ => needs::WEBHOOK.to_vec(),
+            };
+            assert_eq!(sorted(webhook.needs()), sorted(wanted), "{id}");
+        }
+    }
+
+    #[test]
     fn rejects_duplicate_ids_and_unknown_fields() {
         let slack = include_str!("../slack.yaml");
         assert!(Registry::from_sources([("a.yaml", slack), ("b.yaml", slack)]).is_err());

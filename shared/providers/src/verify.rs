@@ -3,6 +3,12 @@
 //! A [`Verifier`] is built from a provider's [`SignatureDef`] and the instance's key material,
 //! then checks a request's headers and raw body: timestamp inside the replay window (where the
 //! scheme has one), then the signature over the payload template, compared in constant time.
+//!
+//! Two schemes check against material fetched per request instead: `oidc-jwt` (a key set, by
+//! the token's `kid`) and `watched-channel` (the stored channel the notification names).
+//! [`Verifier::lookup`] says what to fetch (refusing on its face what nothing fetched could
+//! pass), the caller fetches it (asynchronously, within its deadline), and
+//! [`Verifier::verify_with`] decides; without the material such a scheme never passes.
 
 use base64::Engine as _;
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -1051,6 +1057,144 @@ mod tests {
         assert_eq!(
             v.verify(&req(expected, id), body, now - 301),
             Err(VerifyError::Stale { skew_secs: 301 })
+        );
+    }
+
+    fn stored_channel(expires_at: u64) -> StoredChannel {
+        StoredChannel {
+            id: "ch-1".into(),
+            instance_id: "inst-1".into(),
+            watch_id: "wch_1".into(),
+            resource_id: Some("res-1".into()),
+            token_sha256: <Sha256 as sha2::Digest>::digest(b"tok-1").into(),
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn a_watched_channel_is_checked_against_the_stored_one() {
+        let v = verifier("google-channel", &[]).expect("no key material needed");
+        let req = |channel: &str, resource: &str, token: &str| {
+            headers(&[
+                ("x-goog-channel-id", channel),
+                ("x-goog-resource-id", resource),
+                ("x-goog-channel-token", token),
+            ])
+        };
+        let good = req("ch-1", "res-1", "tok-1");
+        assert_eq!(v.lookup(&good), Ok(Lookup::Channel { id: "ch-1".into() }));
+        let stored = stored_channel(1000);
+        let check = |h: &HeaderMap, channel: Option<&StoredChannel>, instance_id: &str, now| {
+            v.verify_with(
+                h,
+                b"",
+                now,
+                Fetched::Channel {
+                    channel,
+                    instance_id,
+                },
+            )
+        };
+        let facts = check(&good, Some(&stored), "inst-1", 999).expect("verified");
+        assert_eq!(facts.get("watch_id").map(String::as_str), Some("wch_1"));
+        assert_eq!(
+            check(&req("ch-1", "res-1", "tok-2"), Some(&stored), "inst-1", 999),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            check(&good, None, "inst-1", 999),
+            Err(VerifyError::UnknownChannel)
+        );
+        assert_eq!(
+            check(&good, Some(&stored), "inst-2", 999),
+            Err(VerifyError::ChannelMismatch)
+        );
+        assert_eq!(
+            check(&req("ch-1", "res-2", "tok-1"), Some(&stored), "inst-1", 999),
+            Err(VerifyError::ChannelMismatch)
+        );
+        assert_eq!(
+            check(&good, Some(&stored), "inst-1", 1000),
+            Err(VerifyError::ChannelExpired)
+        );
+        // A channel stored for another id (a confused caller) is not this one.
+        assert_eq!(
+            check(&req("ch-9", "res-1", "tok-1"), Some(&stored), "inst-1", 999),
+            Err(VerifyError::UnknownChannel)
+        );
+        // Resource id not known yet (the watch call has not answered): the token decides.
+        let early = StoredChannel {
+            resource_id: None,
+            ..stored
+        };
+        assert!(check(
+            &req("ch-1", "anything", "tok-1"),
+            Some(&early),
+            "inst-1",
+            999
+        )
+        .is_ok());
+        // Without fetched material the scheme never passes.
+        assert_eq!(v.verify(&good, b"", 999), Err(VerifyError::Unfetched));
+        assert_eq!(
+            v.lookup(&req(&"c".repeat(65), "res-1", "tok-1")),
+            Err(VerifyError::UnknownChannel)
+        );
+        assert_eq!(
+            v.lookup(&headers(&[])),
+            Err(VerifyError::MissingHeader("x-goog-channel-id".into()))
+        );
+    }
+
+    #[test]
+    fn an_oidc_verifier_needs_its_audience_and_account_and_a_bearer_token() {
+        assert_eq!(
+            verifier("google-pubsub", &[("push_audience", "https://a")]).expect_err("no account"),
+            KeyError::Missing("push_service_account".into())
+        );
+        let v = verifier(
+            "google-pubsub",
+            &[
+                ("push_audience", "https://a"),
+                ("push_service_account", "p@x"),
+            ],
+        )
+        .expect("verifier");
+        assert_eq!(
+            v.lookup(&headers(&[])),
+            Err(VerifyError::MissingHeader("authorization".into()))
+        );
+        assert_eq!(
+            v.lookup(&headers(&[("authorization", "Basic dXNlcjpwYXNz")])),
+            Err(VerifyError::Token(JwtError::Missing))
+        );
+        let none = jwt::sign::with_header(
+            &serde_json::json!({"alg": "none", "kid": "k"}),
+            &serde_json::json!({}),
+            b"",
+        );
+        assert_eq!(
+            v.lookup(&headers(&[("authorization", &format!("Bearer {none}"))])),
+            Err(VerifyError::Token(JwtError::Algorithm("none".into()))),
+            "refused before any key set is fetched"
+        );
+        let rs = jwt::sign::with_header(
+            &serde_json::json!({"alg": "RS256", "kid": "k7"}),
+            &serde_json::json!({}),
+            b"sig",
+        );
+        let h = headers(&[("authorization", &format!("bearer {rs}"))]);
+        assert_eq!(
+            v.lookup(&h),
+            Ok(Lookup::Jwks {
+                url: "https://www.googleapis.com/oauth2/v3/certs",
+                kid: "k7".into()
+            })
+        );
+        assert_eq!(v.verify(&h, b"", 0), Err(VerifyError::Unfetched));
+        assert_eq!(
+            v.verify_with(&h, b"", 0, Fetched::Jwks(&JwkSet::default())),
+            Err(VerifyError::Token(JwtError::UnknownKey))
         );
     }
 

@@ -6,6 +6,7 @@
 //! `make test` runs each property a few hundred to a few thousand times; `make fuzz` multiplies
 //! that by `SWITCHYARD_FUZZ_MULTIPLIER` (see [`config`]).
 
+mod jwt;
 mod plugins;
 mod verify;
 
