@@ -31,11 +31,12 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http"}
-HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google"}
+HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
+            "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
-INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField"}
-METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "costPerCall", "retrySafe", "secretParams"}
+INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors"}
+METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 PAGINATION_KEYS = {"cursorParam", "nextCursor", "items", "maxPagesField", "cursorIn"}
@@ -148,7 +149,7 @@ def check_pointer_list(rep, where, schema, pointers):
             rep.err(where, f"{ptr!r} does not point at a declared input property")
 
 
-def check_method_x(rep, where, method, integration_x):
+def check_method_x(rep, where, method, integration_x, auth_type=None):
     x = method.get("x-switchyard")
     if not isinstance(x, dict):
         rep.err(where, "missing `x-switchyard` object")
@@ -186,7 +187,8 @@ def check_method_x(rep, where, method, integration_x):
             rep.err(where, 'http.body must be "json" or "none"')
         if not isinstance(http.get("auth"), bool):
             rep.err(where, "http.auth must be a boolean")
-        if http.get("auth") and not integration_x.get("credential"):
+        # An OAuth integration may authenticate with the instance's connection alone.
+        if http.get("auth") and not integration_x.get("credential") and auth_type != "oauth2":
             rep.err(where, "http.auth is true but the integration names no credential")
         q = http.get("query", {})
         if not isinstance(q, dict) or not all(isinstance(v, str) for v in q.values()):
@@ -231,7 +233,8 @@ def check_method_x(rep, where, method, integration_x):
             for r in outp.get("required") or []:
                 if r not in output:
                     rep.err(where, f"outputSchema requires {r!r} but the output mapping never sets it")
-    else:
+    elif output is not None or handler is None:
+        # A handler builds its own output; a mapping is optional there.
         rep.err(where, 'output must be "$" or an object of JSON pointers')
 
     pag = x.get("pagination")
@@ -379,7 +382,7 @@ def check_definition(rep, path):
                 rep.err(mw, f"unknown method key {k!r}")
         check_object_schema(rep, mw + " inputSchema", m.get("inputSchema"), is_input=True)
         check_object_schema(rep, mw + " outputSchema", m.get("outputSchema"), is_input=False)
-        check_method_x(rep, mw, m, x)
+        check_method_x(rep, mw, m, x, d.get("authType"))
     return d
 
 

@@ -573,6 +573,11 @@ def build() -> list[tuple[str, dict, dict]]:
          {"instance_id": SLACK_INSTANCE, "agent_id": "demo-agent", "input": {"channel": 42, "text": "hi"},
           "trace_id": "trace-demo-1"},
          code="invalid_input", status=None, note="direct invoke; channel must be a string: fails at /channel, no provider call")
+    tool("gmail-send-message-invalid-input", "gmail.send_message",
+         {"instance_id": "demo-google", "agent_id": "demo-agent",
+          "input": {"to": [], "subject": "hi", "text": "hi"}, "trace_id": "trace-demo-2"},
+         code="invalid_input", status=None,
+         note="direct invoke; a message needs a recipient: fails at /to before the instance, the connection or Google")
     http_tool = oauth_event(step="start", provider="slack", query={}, request_no=next(req))
     body = compact({"instance_id": "no-such-instance", "agent_id": "demo-agent",
                     "input": {"channel": "C0GENERAL", "text": "hi"}})

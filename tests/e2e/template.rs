@@ -131,7 +131,11 @@ const SYNC_WEBHOOK_PROVIDERS: &[(&str, bool)] =
 const VERIFICATION_TOKEN_PROVIDERS: &[&str] = &["notion"];
 /// The provider each integration's tools run on (`x-switchyard.provider`).
 const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
+    ("calendar", "google"),
     ("discord", "discord"),
+    ("docs", "google"),
+    ("drive", "google"),
+    ("gmail", "google"),
     ("http", "http"),
     ("notion", "notion"),
     ("slack", "slack"),

@@ -1,6 +1,7 @@
 //! Provider calls with polite retries.
 //!
-//! Retries 429, 5xx and Notion's 529 with exponential backoff and jitter, honoring
+//! Retries 429, 5xx and Notion's 529 with exponential backoff and jitter (and the non-429
+//! rate-limit answers a definition declares, e.g. Google's 403 `rateLimitExceeded`), honoring
 //! `Retry-After` (seconds or an HTTP date) and Discord's `retry_after` body field. A wait that
 //! would end past the caller's deadline fails fast as a retryable `rate_limited` error instead of
 //! sleeping into a Lambda timeout. Discord's per-route buckets are remembered per warm process:
@@ -98,6 +99,31 @@ pub struct Exchange {
     pub status: u16,
     pub headers: BTreeMap<String, String>,
     pub body: Value,
+    /// The body's bytes as received (binary answers, e.g. an exported PDF).
+    pub raw: Vec<u8>,
+}
+
+/// Answers other than 429 that mean "slow down" for a provider: a status whose JSON body holds
+/// one of `values` at `pointer` (Google's 403 with `/error/errors/0/reason` `rateLimitExceeded`).
+/// Data from the integration definition; such an answer is retried like a 429 (the provider did
+/// not act on the request).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitErrors {
+    pub status: u16,
+    pub pointer: String,
+    pub values: Vec<String>,
+}
+
+impl RateLimitErrors {
+    /// Whether `status` with `body` is one of these rate-limit answers.
+    pub fn matches(&self, status: u16, body: &Value) -> bool {
+        status == self.status
+            && body
+                .pointer(&self.pointer)
+                .and_then(Value::as_str)
+                .is_some_and(|v| self.values.iter().any(|x| x == v))
+    }
 }
 
 /// Remembered Discord buckets: route → (remaining, reset instant).
@@ -153,6 +179,8 @@ pub struct Target<'a> {
     pub route: &'a str,
     pub retry: Retry,
     pub secret_segments: &'a [String],
+    /// The provider's non-429 rate-limit answers, if it has any.
+    pub rate_limit_errors: Option<&'a RateLimitErrors>,
 }
 
 /// `path` with every secret segment replaced by `[redacted]`.
@@ -257,14 +285,23 @@ pub async fn call(
         attempt.provider_request_id = REQUEST_ID_HEADERS
             .iter()
             .find_map(|h| headers.get(*h).cloned());
-        let text = response.text().await.unwrap_or_default();
-        let body: Value = match serde_json::from_str(&text) {
+        let raw = response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let body: Value = match serde_json::from_slice(&raw) {
             Ok(v) => v,
-            Err(_) if text.is_empty() => Value::Null,
-            Err(_) => Value::String(text),
+            Err(_) if raw.is_empty() => Value::Null,
+            Err(_) => Value::String(String::from_utf8_lossy(&raw).into_owned()),
         };
-        let retryable = status == 429 || status >= 500;
-        if retryable && status != 429 && target.retry == Retry::OnlyUnsent {
+        // A declared rate-limit answer is a 429 in all but status: the provider did not act.
+        let slow_down = status == 429
+            || target
+                .rate_limit_errors
+                .is_some_and(|r| r.matches(status, &body));
+        let retryable = slow_down || status >= 500;
+        if retryable && !slow_down && target.retry == Retry::OnlyUnsent {
             attempt.decision = Some(format!(
                 "HTTP {status}; not repeated: the provider may have acted and the method is not safe to repeat"
             ));
@@ -277,6 +314,7 @@ pub async fn call(
                 status,
                 headers,
                 body,
+                raw,
             });
         }
         let hinted = retry_after(&headers, &body);
@@ -292,7 +330,7 @@ pub async fn call(
                 format!("HTTP {status}; attempts exhausted")
             });
             attempts.push(attempt);
-            return Err(if status == 429 || hinted.is_some() {
+            return Err(if slow_down || hinted.is_some() {
                 CallError::RateLimited {
                     retry_after_ms: millis(wait),
                     status: Some(status),
@@ -494,6 +532,20 @@ mod tests {
         assert!(refused.is_provider_fault() && !refused.may_have_reached_provider());
         assert!(CallError::Deadline { sent: true }.may_have_reached_provider());
         assert!(!CallError::Deadline { sent: false }.is_provider_fault());
+    }
+
+    #[test]
+    fn declared_rate_limit_answers_match_status_and_body() {
+        let google = RateLimitErrors {
+            status: 403,
+            pointer: "/error/errors/0/reason".into(),
+            values: vec!["rateLimitExceeded".into(), "userRateLimitExceeded".into()],
+        };
+        let body = |reason: &str| serde_json::json!({"error": {"errors": [{"reason": reason}]}});
+        assert!(google.matches(403, &body("userRateLimitExceeded")));
+        assert!(!google.matches(403, &body("insufficientPermissions")));
+        assert!(!google.matches(400, &body("rateLimitExceeded")));
+        assert!(!google.matches(403, &Value::Null));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum AppConfigError {
     Missing(String),
     #[error("{0} must be an https URL (http only on loopback, for local development)")]
     NotHttps(String),
+    #[error("unknown scope template {0:?}")]
+    UnknownScopeTemplate(String),
 }
 
 /// https, or http on a loopback host (a local authorization server in development and tests).
@@ -86,6 +88,24 @@ fn split_scopes(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The provider's default scopes plus those of each template in `names` (comma-separated),
+/// in order, without repeats.
+fn templated_scopes(oauth: &OAuthDef, names: &str) -> Result<Vec<String>, AppConfigError> {
+    let mut scopes = oauth.scopes.clone();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let template = oauth
+            .scope_templates
+            .get(name)
+            .ok_or_else(|| AppConfigError::UnknownScopeTemplate(name.to_owned()))?;
+        for scope in template {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+    }
+    Ok(scopes)
+}
+
 impl OAuthApp {
     /// Resolves the provider's definition with the instance's config and, for token calls, its
     /// opened secrets (`None`: authorization URLs only, no KMS call needed). The redirect URI is
@@ -135,10 +155,11 @@ impl OAuthApp {
                 ),
                 None => None,
             },
-            scopes: config
-                .get("scopes")
-                .map(|s| split_scopes(s))
-                .unwrap_or_else(|| oauth.scopes.clone()),
+            scopes: match (config.get("scopes"), config.get("scope_template")) {
+                (Some(scopes), _) => split_scopes(scopes),
+                (None, Some(names)) => templated_scopes(oauth, names)?,
+                (None, None) => oauth.scopes.clone(),
+            },
             user_scopes: config
                 .get("user_scopes")
                 .map(|s| split_scopes(s))
@@ -569,5 +590,48 @@ mod tests {
             set.refresh_token.as_ref().map(SecretString::expose),
             Some("old-rt")
         );
+    }
+
+    #[test]
+    fn scope_templates_ask_only_for_the_named_sets() {
+        let registry = Registry::load().expect("registry");
+        let google = registry.get("google").expect("google");
+        let resolve = |config: &[(&str, &str)]| {
+            OAuthApp::resolve(google, &instance("google", config), None, "https://gw")
+        };
+        let app = resolve(&[
+            ("client_id", "cid"),
+            (
+                "scope_template",
+                "send-mail, files-created-by-app,send-mail",
+            ),
+        ])
+        .expect("app");
+        assert_eq!(
+            app.scopes,
+            [
+                "openid",
+                "email",
+                "https://www.googleapis.com/auth/gmail.send",
+                "https://www.googleapis.com/auth/drive.file",
+            ]
+        );
+        assert!(app
+            .authorize_url("s", None, None)
+            .contains("scope=openid+email+https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fgmail.send+"));
+        let unknown = resolve(&[("client_id", "cid"), ("scope_template", "everything")])
+            .expect_err("unknown template");
+        assert_eq!(
+            unknown,
+            AppConfigError::UnknownScopeTemplate("everything".into())
+        );
+        // An explicit `scopes` wins over templates.
+        let explicit = resolve(&[
+            ("client_id", "cid"),
+            ("scopes", "openid"),
+            ("scope_template", "send-mail"),
+        ])
+        .expect("app");
+        assert_eq!(explicit.scopes, ["openid"]);
     }
 }

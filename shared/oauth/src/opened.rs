@@ -46,6 +46,7 @@ mod tests {
             connection_id: id.into(),
             token: value.into(),
             expires_at: None,
+            scopes: Vec::new(),
         }
     }
 

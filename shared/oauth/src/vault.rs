@@ -92,6 +92,8 @@ pub struct AccessToken {
     pub connection_id: String,
     pub token: SecretString,
     pub expires_at: Option<u64>,
+    /// The scopes the connection was granted (tools check theirs before calling).
+    pub scopes: Vec<String>,
 }
 
 /// Seals an access/refresh token pair for a connection.
@@ -162,6 +164,7 @@ async fn token_of(app: &Vault, connection: &Connection) -> Result<AccessToken, V
         connection_id: connection.id.clone(),
         token,
         expires_at: connection.token_expires_at,
+        scopes: connection.scopes.clone(),
     };
     app.opened_tokens.put(connection.version, &token);
     Ok(token)
@@ -449,6 +452,7 @@ async fn refresh_inner(
         connection_id: connection.id.clone(),
         token: fresh.access_token,
         expires_at,
+        scopes: connection.scopes.clone(),
     };
     // store_refreshed wrote version + 1.
     app.opened_tokens.put(connection.version + 1, &token);

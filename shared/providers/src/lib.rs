@@ -57,6 +57,7 @@ pub const OAUTH_CONFIG_KEYS: &[&str] = &[
     "scopes",
     "user_scopes",
     "redirect_uri",
+    "scope_template",
 ];
 /// Config keys every provider accepts for its tools: API base URL override (fakes, regional
 /// endpoints), the OAuth connection tools act through, guardrails and circuit-breaker settings.
@@ -127,6 +128,11 @@ pub struct OAuthDef {
     /// The parameter carrying user scopes, for providers with two kinds (Slack's `user_scope`).
     #[serde(default)]
     pub user_scopes_param: Option<String>,
+    /// Named scope sets (Google's `send-mail`, `calendar`, ...). An instance's config
+    /// `scope_template` (comma-separated names) asks for the default `scopes` plus the named
+    /// sets' scopes, and nothing else, so consent asks only for what its tools use.
+    #[serde(default)]
+    pub scope_templates: BTreeMap<String, Vec<String>>,
     /// Extra authorization parameters, e.g. Google's `access_type=offline`.
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
@@ -418,6 +424,9 @@ fn check_oauth(def: &ProviderDef, oauth: &OAuthDef) -> Result<(), String> {
     }
     if oauth.scope_separator.is_empty() {
         return Err("scope_separator must not be empty".into());
+    }
+    if let Some((name, _)) = oauth.scope_templates.iter().find(|(_, s)| s.is_empty()) {
+        return Err(format!("scope template {name:?} names no scopes"));
     }
     let r = &oauth.token_response;
     for path in [&r.ok_flag, &r.account_id, &r.account_name, &r.account_email]

@@ -29,10 +29,30 @@ const BUILTIN: &[(&str, &str)] = &[
         "google_sync.json",
         include_str!("../../integrations/google_sync.json"),
     ),
+    ("gmail.json", include_str!("../../integrations/gmail.json")),
+    (
+        "calendar.json",
+        include_str!("../../integrations/calendar.json"),
+    ),
+    ("drive.json", include_str!("../../integrations/drive.json")),
+    ("docs.json", include_str!("../../integrations/docs.json")),
 ];
 
 /// Custom code for what the mapping cannot express.
-pub const HANDLERS: &[&str] = &["discord_followup", "notion_append_blocks", "secure_http"];
+pub const HANDLERS: &[&str] = &[
+    "discord_followup",
+    "notion_append_blocks",
+    "secure_http",
+    "gmail_send",
+    "gmail_draft",
+    "gmail_get",
+    "calendar_write_event",
+    "drive_export",
+    "drive_upload",
+    "docs_get",
+    "docs_append",
+    "docs_replace",
+];
 
 /// Why a definition was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +104,10 @@ pub struct IntegrationExec {
     /// agents, and given no tool function in the template.
     #[serde(default)]
     pub internal: bool,
+    /// Answers other than 429 that mean "slow down" (Google's 403 `rateLimitExceeded`):
+    /// retried with backoff like a 429.
+    #[serde(default)]
+    pub rate_limit_errors: Option<crate::outbound::RateLimitErrors>,
 }
 
 /// Where the credential comes from and how it is sent.
@@ -148,6 +172,11 @@ pub struct MethodExec {
     /// interaction token): receipts record the path with their values redacted.
     #[serde(default)]
     pub secret_params: Vec<String>,
+    /// OAuth scopes of which the connection must hold at least one (any-of, as the provider's
+    /// discovery document lists them for the API method, narrowest first). Checked before any
+    /// provider call: a connection without one fails with `insufficient_scope`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// The HTTP request of a method.
@@ -406,6 +435,12 @@ fn check(i: &Integration) -> Result<(), String> {
                 return Err(format!("{}: {which} must be an object schema", m.id));
             }
         }
+        if !m.exec.scopes.is_empty() && i.auth_type != "oauth2" {
+            return Err(format!(
+                "{}: scopes need an oauth2 integration (a static token has no scopes to check)",
+                m.id
+            ));
+        }
         if m.exec.retry_safe.is_some() && m.exec.handler.as_deref() == Some("secure_http") {
             return Err(format!(
                 "{}: retrySafe cannot be set on secure_http: the HTTP method comes from the input \
@@ -495,6 +530,23 @@ mod tests {
             "notion.append_blocks",
             "notion.retrieve_page",
             "http.secure_http_request",
+            "gmail.send_message",
+            "gmail.create_draft",
+            "gmail.list_messages",
+            "gmail.get_message",
+            "calendar.list_events",
+            "calendar.create_event",
+            "calendar.update_event",
+            "calendar.delete_event",
+            "calendar.freebusy",
+            "drive.list_files",
+            "drive.get_file",
+            "drive.export_file",
+            "drive.upload_file",
+            "docs.get_document",
+            "docs.create_document",
+            "docs.append_text",
+            "docs.replace_text",
         ] {
             assert!(ids.contains(&id), "{id} missing from {ids:?}");
         }
@@ -517,6 +569,44 @@ mod tests {
         assert!(catalog.methods().all(|m| m.integration.exec.internal));
         let not_bool = http.replacen(level, &level.replace('{', "{\"internal\": \"yes\","), 1);
         assert!(Catalog::from_sources([("h.json", not_bool.as_str())]).is_err());
+    }
+
+    #[test]
+    fn every_google_method_declares_its_scopes_and_rate_limit_answers() {
+        let catalog = Catalog::load().expect("definitions");
+        let google: Vec<&Method> = catalog.for_provider("google").collect();
+        // The 17 agent tools and the sync worker's internal calls (google_sync) alike.
+        assert_eq!(
+            google
+                .iter()
+                .filter(|m| !m.integration.exec.internal)
+                .count(),
+            17
+        );
+        for method in google {
+            let scopes = &method.def.exec.scopes;
+            assert!(!scopes.is_empty(), "{} declares no scopes", method.tool_id);
+            assert!(
+                scopes.iter().all(|s| s.starts_with("https://")),
+                "{}: full scope URLs, as Google grants them: {scopes:?}",
+                method.tool_id
+            );
+            assert!(method.integration.exec.rate_limit_errors.is_some());
+        }
+        let scoped = |text: &str| {
+            text.replacen(
+                "\"x-switchyard\": {",
+                "\"x-switchyard\": {\"scopes\": [\"https://example.com/scope\"],",
+                1,
+            )
+        };
+        let http = scoped(include_str!("../../integrations/http.json"));
+        assert!(
+            Catalog::from_sources([("h.json", http.as_str())]).is_err(),
+            "a custom-auth integration has no OAuth scopes to check"
+        );
+        let slack = scoped(include_str!("../../integrations/slack.json"));
+        assert!(Catalog::from_sources([("s.json", slack.as_str())]).is_ok());
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub enum ErrorCode {
     ProviderConflict,
     ProviderError,
     InvalidOutput,
+    /// The OAuth connection was not granted a scope the method needs; no provider call was made.
+    InsufficientScope,
+    /// What the method would send or return is over its size cap.
+    TooLarge,
 }
 
 impl ErrorCode {
@@ -70,6 +74,8 @@ impl ErrorCode {
             Self::ProviderConflict => "provider_conflict",
             Self::ProviderError => "provider_error",
             Self::InvalidOutput => "invalid_output",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::TooLarge => "too_large",
         }
     }
 
@@ -77,7 +83,8 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::InvalidInput => 400,
-            Self::Forbidden | Self::Denied => 403,
+            Self::Forbidden | Self::Denied | Self::InsufficientScope => 403,
+            Self::TooLarge => 413,
             Self::UnknownTool | Self::NotFound => 404,
             Self::InProgress | Self::Disabled => 409,
             Self::IdempotencyConflict => 422,
@@ -111,6 +118,8 @@ impl ErrorCode {
                 | Self::ProviderConflict
                 | Self::ProviderError
                 | Self::InvalidOutput
+                | Self::InsufficientScope
+                | Self::TooLarge
         )
     }
 
@@ -148,6 +157,10 @@ impl ErrorCode {
             Self::InvalidOutput => {
                 "the provider's answer does not match the method's output schema"
             }
+            Self::InsufficientScope => {
+                "the connection was not granted a scope this tool needs; reconnect with it"
+            }
+            Self::TooLarge => "the content is over this tool's size cap",
         }
     }
 }
@@ -394,7 +407,12 @@ mod tests {
 
     #[test]
     fn codes_round_trip_as_snake_case() {
-        for code in [ErrorCode::IdempotencyConflict, ErrorCode::OutcomeUnknown] {
+        for code in [
+            ErrorCode::IdempotencyConflict,
+            ErrorCode::OutcomeUnknown,
+            ErrorCode::InsufficientScope,
+            ErrorCode::TooLarge,
+        ] {
             let text = serde_json::to_value(code).expect("json");
             assert_eq!(text, code.as_str());
             assert_eq!(

@@ -18,6 +18,29 @@ const CONTROL_FIELDS: &[&str] = &["max_pages", "action"];
 /// Notion accepts at most 100 children per append.
 const NOTION_CHILDREN_PER_REQUEST: usize = 100;
 
+/// A request body.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    None,
+    Json(Value),
+    /// Bytes with their content type (a multipart upload).
+    Raw {
+        content_type: String,
+        bytes: Vec<u8>,
+    },
+}
+
+/// One request a method sends: HTTP method, path (after the base URL), query, body, and whether
+/// it carries the credential.
+#[derive(Debug)]
+pub(crate) struct Outgoing<'a> {
+    pub verb: &'a str,
+    pub path: &'a str,
+    pub query: Vec<(String, String)>,
+    pub payload: Payload,
+    pub auth: bool,
+}
+
 /// Everything one call needs.
 pub(crate) struct Call<'a> {
     pub app: &'a Tools,
@@ -39,6 +62,9 @@ impl Call<'_> {
             Some("discord_followup") => self.discord_followup(input).await,
             Some("notion_append_blocks") => self.notion_append_blocks(input).await,
             Some("secure_http") => self.secure_http(input).await,
+            Some(handler) if crate::google::handles(handler) => {
+                crate::google::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method
@@ -63,7 +89,10 @@ impl Call<'_> {
     }
 
     /// Fills `{field}` placeholders from `input`; returns the path and the fields used.
-    fn fill_path(path: &str, input: &Value) -> Result<(String, BTreeSet<String>), ToolError> {
+    pub(crate) fn fill_path(
+        path: &str,
+        input: &Value,
+    ) -> Result<(String, BTreeSet<String>), ToolError> {
         let mut filled = path.to_owned();
         let mut used = BTreeSet::new();
         for name in crate::providers::placeholders(path) {
@@ -134,15 +163,12 @@ impl Call<'_> {
         path: &str,
         fields: &Map<String, Value>,
     ) -> Result<Exchange, ToolError> {
-        let url = format!("{}{path}", self.base_url()?);
-        let method = reqwest::Method::from_bytes(http.method.as_bytes())
-            .map_err(|_| ToolError::internal("bad HTTP method in definition"))?;
         let mut query: Vec<(String, String)> = http
             .query
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let body = if http.body == "none" {
+        let payload = if http.body == "none" {
             for (k, v) in fields {
                 match v {
                     Value::String(s) => query.push((k.clone(), s.clone())),
@@ -150,11 +176,28 @@ impl Call<'_> {
                     _ => {}
                 }
             }
-            None
+            Payload::None
         } else {
-            Some(Value::Object(fields.clone()))
+            Payload::Json(Value::Object(fields.clone()))
         };
-        let authorization = if http.auth {
+        self.exchange(Outgoing {
+            verb: &http.method,
+            path,
+            query,
+            payload,
+            auth: http.auth,
+        })
+        .await
+    }
+
+    /// Sends one request (with retries) to the provider: the instance's base URL, the
+    /// integration's headers and credential, the method's retry safety and the integration's
+    /// rate-limit answers. Handlers build their requests with it.
+    pub(crate) async fn exchange(&mut self, out: Outgoing<'_>) -> Result<Exchange, ToolError> {
+        let url = format!("{}{}", self.base_url()?, out.path);
+        let method = reqwest::Method::from_bytes(out.verb.as_bytes())
+            .map_err(|_| ToolError::internal("bad HTTP method in definition"))?;
+        let authorization = if out.auth {
             let scheme = self
                 .method
                 .integration
@@ -173,8 +216,8 @@ impl Call<'_> {
         };
         let headers = self.method.integration.exec.headers.clone();
         let http_client = self.app.http().clone();
-        let route = format!("{} {path}", http.method);
-        let repeat_is_safe = self.method.retry_safe(&http.method);
+        let route = format!("{} {}", out.verb, out.path);
+        let repeat_is_safe = self.method.retry_safe(out.verb);
         let target = Target {
             route: &route,
             retry: if repeat_is_safe {
@@ -183,7 +226,10 @@ impl Call<'_> {
                 Retry::OnlyUnsent
             },
             secret_segments: &self.secret_segments,
+            rate_limit_errors: self.method.integration.exec.rate_limit_errors.as_ref(),
         };
+        let query = out.query;
+        let payload = out.payload;
         let build = || {
             let mut request = http_client
                 .request(method.clone(), &url)
@@ -195,10 +241,16 @@ impl Call<'_> {
             if let Some(auth) = &authorization {
                 request = request.header("authorization", auth);
             }
-            if let Some(body) = &body {
-                request = request.json(body);
+            match &payload {
+                Payload::None => request,
+                Payload::Json(body) => request.json(body),
+                Payload::Raw {
+                    content_type,
+                    bytes,
+                } => request
+                    .header("content-type", content_type)
+                    .body(bytes.clone()),
             }
-            request
         };
         let result = outbound::call(
             &self.app.buckets,
@@ -228,7 +280,7 @@ impl Call<'_> {
     }
 
     /// Turns a provider answer into a body or a mapped provider error.
-    fn interpret(&self, exchange: Exchange) -> Result<Value, ToolError> {
+    pub(crate) fn interpret(&self, exchange: Exchange) -> Result<Value, ToolError> {
         let body = exchange.body;
         if !(200..300).contains(&exchange.status) {
             return Err(ToolError::provider(
@@ -330,9 +382,19 @@ pub(crate) fn encode_segment(value: &str) -> String {
         .collect()
 }
 
-/// The provider's own error text (Discord `message`, Notion `code: message`, Slack `error`).
+/// The provider's own error text (Discord `message`, Notion `code: message`, Slack `error`,
+/// Google's `{"error": {"message", "errors": [{"reason"}]}}` as `reason: message`).
 fn provider_message(body: &Value) -> String {
     let text = |k: &str| body.get(k).and_then(Value::as_str);
+    if let Some(message) = body.pointer("/error/message").and_then(Value::as_str) {
+        return match body
+            .pointer("/error/errors/0/reason")
+            .and_then(Value::as_str)
+        {
+            Some(reason) => format!("{reason}: {message}"),
+            None => message.to_owned(),
+        };
+    }
     match (text("code"), text("message"), text("error")) {
         (Some(code), Some(message), _) => format!("{code}: {message}"),
         (None, Some(message), _) => message.to_owned(),
@@ -386,6 +448,18 @@ mod tests {
         assert_eq!(path, "/v1/pages/a%2Fb%20c");
         assert!(used.contains("page_id"));
         assert!(Call::fill_path("/v1/pages/{page_id}", &json!({})).is_err());
+    }
+
+    #[test]
+    fn google_error_bodies_read_as_reason_and_message() {
+        let body = json!({"error": {"code": 404, "message": "File not found: x.",
+            "errors": [{"message": "File not found: x.", "domain": "global", "reason": "notFound"}],
+            "status": "NOT_FOUND"}});
+        assert_eq!(provider_message(&body), "notFound: File not found: x.");
+        assert_eq!(
+            provider_message(&json!({"error": {"code": 410, "message": "gone"}})),
+            "gone"
+        );
     }
 
     #[test]

@@ -19,10 +19,12 @@ pub mod error;
 pub mod executor;
 #[cfg(test)]
 mod fuzz_tests;
+mod google;
 pub mod guardrails;
 pub mod idempotency;
 pub mod notion_poll;
 pub mod receipts;
+mod scopes;
 pub mod secure;
 pub mod state;
 
@@ -465,10 +467,14 @@ async fn credential(
             deadline,
         )
         .await
-        .map(|t| Some(t.token))
         .map_err(|e| ToolError {
             retryable: e.retryable(),
             ..ToolError::auth(&e.to_string())
+        })
+        .and_then(|token| {
+            // Before any provider call: a missing scope would only earn a 403 from the provider.
+            scopes::check(method, &token.scopes)?;
+            Ok(Some(token.token))
         });
     }
     let Some(def) = &method.integration.exec.credential else {
