@@ -87,7 +87,15 @@ pub async fn seed_instance(
         account_id: Some(account.to_owned()),
         account_name: None,
         account_email: Some(account.to_owned()),
-        scopes: Vec::new(),
+        // What a full grant holds (the fake grants the token the same).
+        scopes: [
+            "https://mail.google.com/",
+            "https://www.googleapis.com/auth/drive",
+            "https://www.googleapis.com/auth/calendar",
+            "https://www.googleapis.com/auth/documents",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
         status: Status::Active,
         token_expires_at: None,
         token_issued_at: Some(now),

@@ -244,52 +244,65 @@ fn labels_changed(record: &Value) -> Vec<Change> {
         Some(other) => other.to_string(),
         None => return Vec::new(),
     };
-    let mut by_message: Vec<(String, Option<String>, Vec<String>, Vec<String>)> = Vec::new();
+    let mut by_message: Vec<LabelChange> = Vec::new();
     for (key, added) in [("labelsAdded", true), ("labelsRemoved", false)] {
         for entry in list(record, key) {
             let Some(id) = entry.pointer("/message/id").and_then(Value::as_str) else {
                 continue;
             };
-            let thread = entry
-                .pointer("/message/threadId")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let i = match by_message.iter().position(|(m, ..)| m == id) {
+            let i = match by_message.iter().position(|c| c.message_id == id) {
                 Some(i) => i,
                 None => {
-                    by_message.push((id.to_owned(), thread, Vec::new(), Vec::new()));
+                    by_message.push(LabelChange {
+                        message_id: id.to_owned(),
+                        thread_id: entry
+                            .pointer("/message/threadId")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        added: Vec::new(),
+                        removed: Vec::new(),
+                    });
                     by_message.len() - 1
                 }
             };
+            let change = &mut by_message[i];
             let target = if added {
-                &mut by_message[i].2
+                &mut change.added
             } else {
-                &mut by_message[i].3
+                &mut change.removed
             };
             target.extend(labels(entry.get("labelIds")));
         }
     }
     by_message
         .into_iter()
-        .map(|(id, thread, added, removed)| Change {
-            key: format!("labels:{record_id}:{id}"),
+        .map(|c| Change {
+            key: format!("labels:{record_id}:{}", c.message_id),
             name: "gmail.labels_changed",
             attributes: attributes([
-                ("message_id", Some(id.clone())),
-                ("thread_id", thread.clone()),
-                ("labels_added", Some(added.join(","))),
-                ("labels_removed", Some(removed.join(","))),
+                ("message_id", Some(c.message_id.clone())),
+                ("thread_id", c.thread_id.clone()),
+                ("labels_added", Some(c.added.join(","))),
+                ("labels_removed", Some(c.removed.join(","))),
             ]),
             payload: json!({
-                "message_id": id,
-                "thread_id": thread,
-                "labels_added": added,
-                "labels_removed": removed,
+                "message_id": c.message_id,
+                "thread_id": c.thread_id,
+                "labels_added": c.added,
+                "labels_removed": c.removed,
                 "history_id": record_id,
             }),
             occurred_at: None,
         })
         .collect()
+}
+
+/// The labels one history record added to and removed from one message.
+struct LabelChange {
+    message_id: String,
+    thread_id: Option<String>,
+    added: Vec<String>,
+    removed: Vec<String>,
 }
 
 #[cfg(test)]
