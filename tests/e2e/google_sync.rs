@@ -565,7 +565,7 @@ async fn renewal_opens_the_new_channel_before_stopping_the_old_one() {
         .into_iter()
         .map(|c| c.id)
         .collect();
-    assert_eq!(items, [new.clone()]);
+    assert_eq!(items, std::slice::from_ref(&new));
     // The overlap: the new channel was opened before the old one was stopped.
     let requests = g.fake.requests();
     let opened = requests
