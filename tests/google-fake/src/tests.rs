@@ -21,10 +21,17 @@ struct Client {
     token: &'static str,
 }
 
+/// A plain HTTP client (the fake is loopback http); installs the crypto provider reqwest's
+/// rustls asks for when the workspace enables it.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 impl Client {
     fn new(fake: &GoogleFake, token: &'static str) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: http(),
             base: fake.base_url.clone(),
             token,
         }
@@ -441,7 +448,7 @@ async fn drive_lists_exports_uploads_and_hides_foreign_files_under_drive_file() 
     assert_eq!((status, reason(&body)), (400, "invalid"));
 
     let path = format!("/drive/v3/files/{sheet}/export");
-    let response = reqwest::Client::new()
+    let response = http()
         .get(format!("{}{path}", fake.base_url))
         .bearer_auth("t")
         .query(&[("mimeType", "text/csv")])
@@ -461,7 +468,7 @@ async fn drive_lists_exports_uploads_and_hides_foreign_files_under_drive_file() 
 
     // Multipart upload by the app; drive.file sees only that file.
     let body = b"--b0undary\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\":\"up.bin\",\"parents\":[\"folder1\"]}\r\n--b0undary\r\nContent-Type: application/octet-stream\r\n\r\n\x00\x01\x02\r\n--b0undary--\r\n";
-    let response = reqwest::Client::new()
+    let response = http()
         .post(format!("{}/upload/drive/v3/files", fake.base_url))
         .bearer_auth("app")
         .query(&[
@@ -836,7 +843,7 @@ async fn docs_create_update_read_and_enter_drives_change_log() {
         changes["changes"][0]["file"]["mimeType"],
         "application/vnd.google-apps.document"
     );
-    let response = reqwest::Client::new()
+    let response = http()
         .get(format!("{}/drive/v3/files/{id}/export", fake.base_url))
         .bearer_auth("t")
         .query(&[("mimeType", "text/plain")])
