@@ -18,6 +18,11 @@
 //! - One model per product, which the helpers mutate (a mail arriving, a file changing, an
 //!   event moving) exactly as API calls do: Gmail's history, Drive's change log and Calendar's
 //!   sync tokens see both.
+//! - Drive answers its v3 default partial response (files: `kind,id,name,mimeType`) unless the
+//!   request says `fields` (`*` for everything), as Drive does; ask for `modifiedTime`, `size`,
+//!   `trashed`, ... explicitly.
+//! - Calendar lists show cancelled events with their identity only (`id`, `status`, `etag`,
+//!   `updated`); `events.get` returns the whole event.
 //! - Push channels (Drive `changes.watch`/`files.watch`, Calendar `events.watch`) and Gmail's
 //!   `users.watch` are recorded ([`GoogleFake::channels`], [`GoogleFake::gmail_watch`]); the fake
 //!   does not deliver notifications: tests build them from the recorded channel.

@@ -15,17 +15,16 @@ const DRIVE_FILE: &str = "https://www.googleapis.com/auth/drive.file";
 const CALENDAR: &str = "https://www.googleapis.com/auth/calendar";
 const DOCUMENTS: &str = "https://www.googleapis.com/auth/documents";
 
+/// A client; in a workspace build reqwest's rustls needs the process's crypto provider.
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
     token: &'static str,
-}
-
-/// A plain HTTP client (the fake is loopback http); installs the crypto provider reqwest's
-/// rustls asks for when the workspace enables it.
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    reqwest::Client::new()
 }
 
 impl Client {
