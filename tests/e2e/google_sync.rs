@@ -788,3 +788,35 @@ async fn the_local_demo_watches_list_resync_and_deliver() {
         .collect();
     assert_eq!(subjects, [json!("Compilers")]);
 }
+
+/// Partial batch failures: a watch whose sync fails fails only the records that named it (SQS
+/// redelivers them); the cursor stays, and the redelivery emits what was missed.
+#[tokio::test]
+async fn a_failed_sync_fails_only_its_records_and_the_retry_catches_up() {
+    let g = Google::new().await;
+    let gmail = g.watch("gmail:INBOX").await;
+    let drive = g.watch("drive:changes").await;
+    g.fake.drive_put_file(None, "Notes", "text/plain", b"x");
+    g.fake
+        .gmail_receive("e@example.com", GoogleFake::EMAIL, "Late", "x", &["INBOX"]);
+    g.fake.script(
+        "/gmail/v1/users/me/history",
+        vec![Scripted::error(403, "forbidden", "Access denied")],
+    );
+    let gmail_note = gmail_notification(1);
+    let drive_note = channel_notification(&drive.channel_id.clone().expect("channel"), "change");
+    let report = worker::handle_batch(&g.sync, &[gmail_note.clone(), drive_note], deadline()).await;
+    assert_eq!(report.failed, [gmail_note.message_id.clone()], "{report:?}");
+    assert_eq!((report.synced, report.queued), (1, 1), "{report:?}");
+    assert_eq!(
+        g.get(&gmail.id).await.cursor,
+        gmail.cursor,
+        "the cursor stays"
+    );
+
+    let report = worker::handle_batch(&g.sync, &[gmail_note], deadline()).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.queued, 1);
+    let kinds: Vec<String> = g.events().await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["drive.file_changed", "gmail.message_added"]);
+}
