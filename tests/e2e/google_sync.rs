@@ -806,7 +806,11 @@ async fn a_failed_sync_fails_only_its_records_and_the_retry_catches_up() {
     let gmail_note = gmail_notification(1);
     let drive_note = channel_notification(&drive.channel_id.clone().expect("channel"), "change");
     let report = worker::handle_batch(&g.sync, &[gmail_note.clone(), drive_note], deadline()).await;
-    assert_eq!(report.failed, [gmail_note.message_id.clone()], "{report:?}");
+    assert_eq!(
+        report.failed,
+        std::slice::from_ref(&gmail_note.message_id),
+        "{report:?}"
+    );
     assert_eq!((report.synced, report.queued), (1, 1), "{report:?}");
     assert_eq!(
         g.get(&gmail.id).await.cursor,
