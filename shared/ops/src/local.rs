@@ -304,10 +304,9 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
             Err(e) => tracing::warn!(error = %e, "notion poller failed"),
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
-        match switchyard::google::renewer::run(app.google(), deadline).await {
-            Ok(report) if report.watches > 0 => tracing::info!(?report, "watch renewer ran"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "watch renewer failed"),
+        // The run logs its own report.
+        if let Err(e) = switchyard::google::renewer::run(app.google(), deadline).await {
+            tracing::warn!(error = %e, "watch renewer failed");
         }
     }
 }
