@@ -27,7 +27,8 @@ Regions (each must appear exactly once):
   webhook outputs      `<Pascal>WebhookUrl` for each of those functions.
   tool functions       one `Tool<Integration><Method>Function` per method of
                        shared/integrations/*.json: binary `tool`, SWITCHYARD_TOOL=<integration>.<method>,
-                       `POST /tools/<integration>/<method>` with IAM auth.
+                       `POST /tools/<integration>/<method>` with IAM auth. Integrations marked
+                       `x-switchyard.internal: true` (worker-only calls) get none.
 
 Each generated function carries the resource variables its binary needs (NEEDS, mirroring
 switchyard::config::needs) in its own Environment.
@@ -188,6 +189,9 @@ def tool_methods(root: Path) -> list[dict]:
         if not isinstance(methods, list) or not methods:
             raise DefinitionError(f"{rel}: no methods")
         exec_ = doc.get("x-switchyard") if isinstance(doc.get("x-switchyard"), dict) else {}
+        if exec_.get("internal") is True:
+            # Called only by the gateway's workers (`call_for_worker`): no tool function.
+            continue
         provider = exec_.get("provider")
         providers = provider_definitions(root)
         if not isinstance(provider, str) or provider not in providers:

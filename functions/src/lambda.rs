@@ -93,6 +93,55 @@ pub async fn poll_notion(
     Ok(report)
 }
 
+/// What remains of an invocation, less `reserve` kept for the answer.
+fn deadline_of(
+    context: &lambda_runtime::Context,
+    reserve: std::time::Duration,
+) -> tokio::time::Instant {
+    let remaining = context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(reserve);
+    tokio::time::Instant::now() + remaining
+}
+
+/// The SyncQueue's SQS event source (`ReportBatchItemFailures`): syncs the watches the
+/// notifications name.
+pub async fn google_sync(
+    app: &switchyard_google::GoogleSync,
+    event: lambda_runtime::LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let deadline = deadline_of(&event.context, std::time::Duration::from_secs(2));
+    let records: Vec<switchyard_google::worker::Record> = event
+        .payload
+        .records
+        .into_iter()
+        .map(|m| switchyard_google::worker::Record {
+            message_id: m.message_id.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        })
+        .collect();
+    let report = switchyard_google::worker::handle_batch(app, &records, deadline).await;
+    tracing::info!(?report, "google sync batch");
+    Ok(SqsBatchResponse {
+        batch_item_failures: report
+            .failed
+            .into_iter()
+            .map(|item_identifier| BatchItemFailure { item_identifier })
+            .collect(),
+    })
+}
+
+/// The scheduled watch renewer (EventBridge schedule), bounded by the invocation's deadline.
+pub async fn renew_watches(
+    app: &switchyard_google::GoogleSync,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<switchyard_google::renewer::RenewReport, lambda_runtime::Error> {
+    let deadline = deadline_of(&event.context, std::time::Duration::from_secs(2));
+    Ok(switchyard_google::renewer::run(app, deadline).await?)
+}
+
 fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {

@@ -19,6 +19,7 @@ use switchyard_aws::watches::WatchStore;
 use switchyard_aws::StartError;
 use switchyard_core::clock::Clock;
 use switchyard_core::config::{self, Limits, Resources};
+use switchyard_google::GoogleSync;
 use switchyard_ingest::{Consumer, Ingress};
 use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
 use switchyard_oauth::{OAuth, Vault};
@@ -51,6 +52,8 @@ pub struct App {
     /// Who is acting, for the audit log (`cli:<user>`, `function:<name>`, `local-host`).
     pub actor: String,
     platform_keys_ttl: Duration,
+    /// Settings of the Google sync worker and renewer (from the environment; tests set them).
+    google_settings: switchyard_google::Settings,
     ssrf_exemptions: Vec<std::net::SocketAddr>,
     contexts: Contexts,
 }
@@ -63,6 +66,7 @@ struct Contexts {
     oauth: OnceLock<OAuth>,
     tools: OnceLock<Tools>,
     poller: OnceLock<NotionPoller>,
+    google: OnceLock<GoogleSync>,
     keys: OnceLock<Keys>,
 }
 
@@ -110,6 +114,7 @@ impl App {
                 .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),
             actor: config::actor(),
             platform_keys_ttl: PLATFORM_KEYS_TTL,
+            google_settings: switchyard_google::Settings::from_env().unwrap_or_default(),
             ssrf_exemptions: Vec::new(),
             contexts: Contexts::default(),
             resources,
@@ -137,6 +142,13 @@ impl App {
     /// For tests that run a fake upstream on 127.0.0.1 only; production never calls it.
     pub fn with_ssrf_exemptions(mut self, exempt: Vec<std::net::SocketAddr>) -> Self {
         self.ssrf_exemptions = exempt;
+        self.contexts = Contexts::default();
+        self
+    }
+
+    /// The same app with these Google sync settings (Gmail topic, sweep age, thresholds).
+    pub fn with_google_settings(mut self, settings: switchyard_google::Settings) -> Self {
+        self.google_settings = settings;
         self.contexts = Contexts::default();
         self
     }
@@ -219,6 +231,19 @@ impl App {
                 self.clock.clone(),
             ),
             cursors: self.cursors.clone(),
+        })
+    }
+
+    /// The Google sync worker and watch renewer.
+    pub fn google(&self) -> &GoogleSync {
+        self.contexts.google.get_or_init(|| {
+            GoogleSync::new(
+                &self.aws,
+                &self.resources,
+                self.vault().clone(),
+                self.registry.clone(),
+            )
+            .with_settings(self.google_settings.clone())
         })
     }
 

@@ -15,6 +15,7 @@ pub use switchyard_aws::{
 };
 pub use switchyard_core::{clock, config, policy, reply, secret, telemetry, workitem};
 pub use switchyard_egress as egress;
+pub use switchyard_google as google;
 pub use switchyard_ingest as ingest;
 pub use switchyard_ingest::consumer;
 pub use switchyard_oauth as oauth;

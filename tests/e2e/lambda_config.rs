@@ -82,3 +82,62 @@ async fn the_lambda_configuration_times_out_on_a_silent_endpoint() {
         started.elapsed()
     );
 }
+
+/// The Google sync worker on the Lambda configuration: a channel notification syncs the watch
+/// and queues the change on the ingress queue, through the emulator.
+#[tokio::test]
+async fn the_google_sync_worker_on_the_lambda_configuration_queues_changes() {
+    use switchyard::google::worker::{handle_batch, Record};
+    use switchyard::google::{resource::Resource, watch, GoogleSync};
+    let stack = Stack::new().await;
+    let fake = switchyard_google_fake::GoogleFake::start().await;
+    fake.grant_all("ya29.lambda");
+    switchyard_ops::google::seed_instance(
+        &stack.app,
+        "gl",
+        "acme",
+        &fake.base_url,
+        switchyard_google_fake::GoogleFake::EMAIL,
+        "ya29.lambda",
+    )
+    .await
+    .expect("instance");
+    let aws = AwsClients::for_lambda_with(Some("us-east-1".into()), Some(endpoint()));
+    let vault = switchyard::oauth::Vault::new(
+        &aws,
+        &stack.app.resources,
+        stack.app.registry.clone(),
+        Limits::default(),
+        Clock::fixed(NOW),
+    );
+    let sync = GoogleSync::new(
+        &aws,
+        &stack.app.resources,
+        std::sync::Arc::new(vault),
+        stack.app.registry.clone(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let w = watch::create(&sync, "gl", &Resource::DriveChanges, false, deadline)
+        .await
+        .expect("watch");
+    fake.drive_put_file(None, "Notes", "text/plain", b"hi");
+    let item = serde_json::json!({
+        "v": 1, "id": "wi_lambda", "delivery_key": "google-channel#gl#n1",
+        "provider": "google-channel", "instance_id": "gl", "kind": "channel.notification",
+        "received_at": NOW,
+        "payload": {"channel_id": w.channel_id, "resource_state": "change", "watch_id": w.id},
+    });
+    let record = Record {
+        message_id: "m1".into(),
+        body: item.to_string(),
+    };
+    let report = handle_batch(&sync, &[record], deadline).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert_eq!(report.queued, 1, "{report:?}");
+    assert_eq!(stack.ingress_depth().await, 1);
+    let calls = aws.calls.snapshot();
+    assert!(
+        calls.get("AmazonSQS.SendMessage").is_some_and(|n| *n >= 1),
+        "{calls:?}"
+    );
+}

@@ -40,7 +40,12 @@ fn the_lambdas_link_no_operator_tooling_yaml_server_or_cli_parser() {
             "the function binaries depend on {forbidden}"
         );
     }
-    for needed in ["switchyard-ingest", "switchyard-oauth", "switchyard-tools"] {
+    for needed in [
+        "switchyard-ingest",
+        "switchyard-oauth",
+        "switchyard-tools",
+        "switchyard-google",
+    ] {
         assert!(deps.contains(needed), "{needed} missing: {deps:?}");
     }
 }
@@ -80,4 +85,22 @@ fn the_library_crates_depend_only_downwards() {
         assert!(!ingest.contains(forbidden), "ingest depends on {forbidden}");
     }
     assert!(!below("switchyard-oauth").contains("switchyard-tools"));
+    // Google sync sits on tools (its calls are worker calls); nothing below knows it, and the
+    // Google fake is test and local-host tooling only.
+    assert_eq!(
+        below("switchyard-google"),
+        set(&[
+            "switchyard-aws",
+            "switchyard-core",
+            "switchyard-egress",
+            "switchyard-ingest",
+            "switchyard-oauth",
+            "switchyard-providers",
+            "switchyard-tools",
+        ])
+    );
+    for lower in ["switchyard-tools", "switchyard-oauth", "switchyard-ingest"] {
+        assert!(!below(lower).contains("switchyard-google"), "{lower}");
+    }
+    assert!(!dependencies("switchyard-functions").contains("switchyard-google-fake"));
 }

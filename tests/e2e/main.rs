@@ -13,6 +13,7 @@ mod discord;
 mod egress;
 mod fakes;
 mod google_push;
+mod google_sync;
 mod google_tools;
 mod keys;
 mod lambda_config;

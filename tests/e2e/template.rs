@@ -317,6 +317,57 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(kms("kms:GenerateDataKey", &["notion"], &["connection_id"]));
         }
+        ("google-sync" | "watch-renewer", "GoogleSyncFunction" | "WatchRenewerFunction") => {
+            let renewer = binary == "watch-renewer";
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            let watch_actions: &[&str] = if renewer {
+                &[
+                    "dynamodb:Scan",
+                    "dynamodb:GetItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                ]
+            } else {
+                &["dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
+            };
+            grants.extend(allow(watch_actions, "WatchesTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "CursorsTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                "DeliveriesTable",
+            ));
+            grants.extend(allow(&["sqs:SendMessage"], "IngressQueue"));
+            grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/*"));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(&["dynamodb:UpdateItem"], "ToolStateTable"));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(kms(
+                "kms:Decrypt",
+                &["google"],
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms("kms:GenerateDataKey", &["google"], &["connection_id"]));
+            if !renewer {
+                grants.extend(allow(
+                    &[
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:GetQueueAttributes",
+                        "sqs:ChangeMessageVisibility",
+                    ],
+                    "SyncQueue",
+                ));
+            }
+        }
         ("tool", "ToolDiscoveryFunction") => {
             grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));

@@ -86,6 +86,8 @@ pub struct Watch {
     pub resource_type: String,
     /// The label (`INBOX`), `changes`, or the calendar id.
     pub resource_id: String,
+    /// Gmail: also emit `gmail.labels_changed` (labels added to or removed from messages).
+    pub label_events: bool,
     /// The account the subscription is for, where the provider names it in notifications
     /// (Gmail's `emailAddress`).
     pub account: Option<String>,
@@ -134,6 +136,7 @@ impl Watch {
             provider: provider.to_owned(),
             resource_type: resource_type.to_owned(),
             resource_id: resource_id.to_owned(),
+            label_events: false,
             account: None,
             channel_id: None,
             channel_resource_id: None,
@@ -515,6 +518,9 @@ fn watch_item(w: &Watch) -> Item {
     item.insert("resource_id".into(), s(&w.resource_id));
     item.insert("status".into(), s(w.status.as_str()));
     item.insert("errors_in_a_row".into(), n(u64::from(w.errors_in_a_row)));
+    if w.label_events {
+        item.insert("label_events".into(), AttributeValue::Bool(true));
+    }
     item.insert("created_at".into(), n(w.created_at));
     item.insert("updated_at".into(), n(w.updated_at));
     let optional_s = [
@@ -573,6 +579,11 @@ fn watch_from_item(item: &Item) -> Result<Watch, WatchError> {
         provider: required("provider")?,
         resource_type: required("resource_type")?,
         resource_id: required("resource_id")?,
+        label_events: item
+            .get("label_events")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         account: get_s(item, "account"),
         channel_id: get_s(item, "channel_id"),
         channel_resource_id: get_s(item, "channel_resource_id"),

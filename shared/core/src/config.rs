@@ -289,6 +289,24 @@ pub mod needs {
         Cursors,
     ];
 
+    /// The Google sync worker and the watch renewer: internal tool calls (credentials, tool
+    /// state, receipts), ingress (claim and queue), the watches, and the cursors table (the
+    /// Calendar versions seen); the renewer publishes `integration.watch_failed`.
+    pub const GOOGLE_SYNC: &[Need] = &[
+        Instances,
+        Deliveries,
+        IngressQueue,
+        PayloadBucket,
+        KmsKey,
+        EventBus,
+        Connections,
+        Audit,
+        ToolState,
+        Receipts,
+        Cursors,
+        Watches,
+    ];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -298,6 +316,7 @@ pub mod needs {
             "token-refresher" => TOKEN_REFRESHER,
             "tool" => TOOL,
             "notion-poller" => NOTION_POLLER,
+            "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             _ => return None,
         })
     }

@@ -45,6 +45,8 @@ pub enum AdminError {
     NoVerificationToken(String),
     #[error("instance {0} changed while it was being resealed: run the command again")]
     Changed(String),
+    #[error("watches: {0}")]
+    Watches(#[from] switchyard::google::watch::WatchOpError),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -242,6 +244,8 @@ pub async fn revoke_grant(app: &App, id: &str, agent: &str) -> Result<(), AdminE
 
 /// Deletes the instance `id`; `Ok(false)` if it did not exist.
 pub async fn delete_instance(app: &App, id: &str) -> Result<bool, AdminError> {
+    // Push subscriptions first, while the instance's credentials still work.
+    crate::google::stop_watches(app, id).await?;
     let deleted = app.instances.delete(id).await?;
     if deleted {
         audit(app, id, "instance_deleted", "").await?;

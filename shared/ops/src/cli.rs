@@ -50,6 +50,9 @@ enum Command {
     /// Receipts of provider calls.
     #[command(subcommand)]
     Receipts(ReceiptsCmd),
+    /// Google watches (Gmail push, Drive and Calendar channels): create, list, resync.
+    #[command(subcommand)]
+    Watch(crate::google::WatchCmd),
     /// Prints the environment a function binary reads (`NAME=value` lines) for this stack:
     /// what `make invoke` gives the real binary.
     Env {
@@ -437,6 +440,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             timestamp,
         } => sign(out, provider, &key, &body_file, timestamp)?,
         Command::Connection(cmd) => connection(app, cmd, out).await?,
+        Command::Watch(cmd) => crate::google::watch_command(app, cmd, out, err).await?,
         Command::Tool(ToolCmd::List { agent }) => {
             for t in switchyard::tools::discover(app.tools(), &agent).await? {
                 writeln!(out, "{:<34} {:<20} {}", t.tool, t.instance_id, t.name)?;
@@ -620,7 +624,8 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
             )?;
         }
         ConnectionCmd::Disconnect { id, force } => {
-            let done = vault::disconnect(app.vault(), &id, force).await?;
+            // The instance's watches stop first, while the token still works.
+            let done = crate::google::disconnect(app, &id, force).await?;
             writeln!(
                 out,
                 "disconnected {id}{}",

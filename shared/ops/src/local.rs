@@ -169,7 +169,47 @@ pub async fn drive_once(
     app: &App,
     settings: DriverSettings,
 ) -> Result<(usize, usize), DriverError> {
-    let queue = &app.resources.ingress_queue_url;
+    let queue = app.resources.ingress_queue_url.clone();
+    poll_once(app, &queue, settings, |records| async move {
+        consumer::handle_batch(app.consumer(), &records).await
+    })
+    .await
+}
+
+/// [`drive_once`] for the sync queue: the Google sync worker on one batch of notifications.
+pub async fn drive_sync_once(
+    app: &App,
+    settings: DriverSettings,
+) -> Result<(usize, usize), DriverError> {
+    let queue = app.resources.sync_queue_url.clone();
+    poll_once(app, &queue, settings, |records| async move {
+        let records: Vec<switchyard::google::worker::Record> = records
+            .into_iter()
+            .map(|r| switchyard::google::worker::Record {
+                message_id: r.message_id,
+                body: r.body,
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
+        switchyard::google::worker::handle_batch(app.google(), &records, deadline)
+            .await
+            .failed
+    })
+    .await
+}
+
+/// Receives one batch of `queue`, hands it to `handle` (which returns the failed message ids)
+/// and deletes the rest, as Lambda's SQS event source does with batch item failures.
+async fn poll_once<F, Fut>(
+    app: &App,
+    queue: &str,
+    settings: DriverSettings,
+    handle: F,
+) -> Result<(usize, usize), DriverError>
+where
+    F: FnOnce(Vec<Record>) -> Fut,
+    Fut: std::future::Future<Output = Vec<String>>,
+{
     let out = app
         .aws
         .sqs()
@@ -193,7 +233,7 @@ pub async fn drive_once(
             body: m.body.clone().unwrap_or_default(),
         })
         .collect();
-    let failed = consumer::handle_batch(app.consumer(), &records).await;
+    let failed = handle(records).await;
     let done: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
         .enumerate()
@@ -219,6 +259,16 @@ pub async fn drive_once(
     Ok((messages.len(), failed.len()))
 }
 
+/// Polls the sync queue forever (the local Google sync worker).
+pub async fn drive_sync(app: Arc<App>, settings: DriverSettings) {
+    loop {
+        if let Err(e) = drive_sync_once(&app, settings).await {
+            tracing::warn!(error = %e, "sync queue poll failed; retrying in 2 s");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
 /// Polls forever (until the task is dropped), backing off when the emulator is unreachable.
 pub async fn drive(app: Arc<App>, settings: DriverSettings) {
     loop {
@@ -230,7 +280,7 @@ pub async fn drive(app: Arc<App>, settings: DriverSettings) {
 }
 
 /// Fires the scheduled functions of the template (EventBridge schedules never fire in the
-/// emulator): the token refresher and the Notion poller every `every`.
+/// emulator): the token refresher, the Notion poller and the Google watch renewer every `every`.
 pub async fn fire_schedules(app: Arc<App>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -252,6 +302,11 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "notion poller failed"),
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
+        // The run logs its own report.
+        if let Err(e) = switchyard::google::renewer::run(app.google(), deadline).await {
+            tracing::warn!(error = %e, "watch renewer failed");
         }
     }
 }

@@ -591,10 +591,11 @@ mod tests {
     }
 
     #[test]
-    fn every_tool_method_has_its_function_and_route() {
+    fn every_agent_tool_method_has_its_function_and_route() {
         let catalog = switchyard::tools::definitions::Catalog::load().expect("definitions");
         let all = resources(TEMPLATE).expect("template parses");
-        for method in catalog.methods() {
+        // Internal methods (worker calls only) have no function, and no route.
+        for method in catalog.methods().filter(|m| !m.integration.exec.internal) {
             let function = all
                 .iter()
                 .find(|r| {
@@ -615,6 +616,24 @@ mod tests {
                 .and_then(Value::as_str);
             let expected = format!("/tools/{}", method.tool_id.replacen('.', "/", 1));
             assert_eq!(path, Some(expected.as_str()), "{}", method.tool_id);
+        }
+        let internal: Vec<&str> = catalog
+            .methods()
+            .filter(|m| m.integration.exec.internal)
+            .map(|m| m.tool_id.as_str())
+            .collect();
+        assert!(!internal.is_empty());
+        for r in &all {
+            let tool = r
+                .properties
+                .get("Environment")
+                .and_then(|e| e.get("Variables"))
+                .and_then(|v| v.get("SWITCHYARD_TOOL"))
+                .and_then(Value::as_str);
+            assert!(
+                tool.is_none_or(|t| !internal.contains(&t)),
+                "{tool:?} is internal"
+            );
         }
     }
 

@@ -1,7 +1,8 @@
 //! Google push notifications: Gmail through a Pub/Sub push subscription, Drive and Calendar
 //! through push channels. Neither carries the change itself; each becomes one delivery that
 //! asks the sync worker to pull from the watch's cursor (the definitions send them to the sync
-//! queue), so the consumer has nothing to normalize.
+//! queue). The changes the sync worker finds are queued under these providers with their event
+//! (`WorkItem::event`), which the default `normalize` publishes.
 
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine as _;
@@ -73,14 +74,8 @@ impl WebhookPlugin for PubsubPush {
         })
     }
 
-    fn normalize(
-        &self,
-        _item: &switchyard_core::workitem::WorkItem,
-        _payload: &Value,
-    ) -> Option<super::plugin::Normalized> {
-        // A request to sync, not an event: the sync worker pulls and queues the events.
-        None
-    }
+    // `normalize`: the default. Notifications carry no event (they go to the sync queue); the
+    // changes the sync worker queues under this provider carry theirs (`WorkItem::event`).
 }
 
 /// `message.data`: base64, standard or URL-safe, padded or not, of a JSON object.
@@ -146,13 +141,7 @@ impl WebhookPlugin for ChannelNotification {
         })
     }
 
-    fn normalize(
-        &self,
-        _item: &switchyard_core::workitem::WorkItem,
-        _payload: &Value,
-    ) -> Option<super::plugin::Normalized> {
-        None
-    }
+    // `normalize`: the default, as for Pub/Sub above.
 }
 
 #[cfg(test)]

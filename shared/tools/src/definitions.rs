@@ -25,6 +25,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../integrations/notion.json"),
     ),
     ("http.json", include_str!("../../integrations/http.json")),
+    (
+        "google_sync.json",
+        include_str!("../../integrations/google_sync.json"),
+    ),
     ("gmail.json", include_str!("../../integrations/gmail.json")),
     (
         "calendar.json",
@@ -95,6 +99,11 @@ pub struct IntegrationExec {
     /// A JSON pointer that must be `true` in a 200 response (Slack's `ok`).
     #[serde(default)]
     pub ok_field: Option<String>,
+    /// `"internal": true`: methods only the gateway's own workers call (`call_for_worker`), e.g.
+    /// the Google sync worker's history and channel calls. Hidden from discovery, refused to
+    /// agents, and given no tool function in the template.
+    #[serde(default)]
+    pub internal: bool,
     /// Answers other than 429 that mean "slow down" (Google's 403 `rateLimitExceeded`):
     /// retried with backoff like a 429.
     #[serde(default)]
@@ -544,10 +553,36 @@ mod tests {
     }
 
     #[test]
+    fn internal_integrations_are_marked_and_the_rest_are_not() {
+        let catalog = Catalog::load().expect("definitions");
+        let internal = |id: &str| catalog.method(id).expect(id).integration.exec.internal;
+        assert!(internal("google_sync.gmail_history_list"));
+        assert!(internal("google_sync.drive_changes_watch"));
+        assert!(!internal("slack.post_message"));
+        assert!(!internal("notion.query_data_source"));
+        // The integration-level flag: set on http.json, it loads and marks its methods.
+        let http = include_str!("../../integrations/http.json");
+        let level = "\"x-switchyard\": {\n    \"provider\": \"http\"";
+        let marked = http.replacen(level, &level.replace('{', "{\"internal\": true,"), 1);
+        assert_ne!(marked, http);
+        let catalog = Catalog::from_sources([("h.json", marked.as_str())]).expect("loads");
+        assert!(catalog.methods().all(|m| m.integration.exec.internal));
+        let not_bool = http.replacen(level, &level.replace('{', "{\"internal\": \"yes\","), 1);
+        assert!(Catalog::from_sources([("h.json", not_bool.as_str())]).is_err());
+    }
+
+    #[test]
     fn every_google_method_declares_its_scopes_and_rate_limit_answers() {
         let catalog = Catalog::load().expect("definitions");
         let google: Vec<&Method> = catalog.for_provider("google").collect();
-        assert_eq!(google.len(), 17);
+        // The 17 agent tools and the sync worker's internal calls (google_sync) alike.
+        assert_eq!(
+            google
+                .iter()
+                .filter(|m| !m.integration.exec.internal)
+                .count(),
+            17
+        );
         for method in google {
             let scopes = &method.def.exec.scopes;
             assert!(!scopes.is_empty(), "{} declares no scopes", method.tool_id);

@@ -195,6 +195,13 @@ async fn run(
         Ok(m) => m,
         Err(e) => return fail(e),
     };
+    if method.integration.exec.internal {
+        return fail(ToolError::new(
+            ErrorCode::Forbidden,
+            format!("{tool_id} is internal to the gateway's workers"),
+            false,
+        ));
+    }
     if request.instance_id.is_empty() || request.agent_id.is_empty() {
         return fail(ToolError::new(
             ErrorCode::InvalidRequest,
@@ -662,6 +669,9 @@ pub async fn discover(app: &Tools, agent: &str) -> Result<Vec<ToolInfo>, ToolErr
             .catalog()
             .map_err(|e| ToolError::internal(&e.to_string()))?;
         for method in catalog.for_provider(&instance.provider) {
+            if method.integration.exec.internal {
+                continue;
+            }
             if guardrails.check_tool(&method.tool_id).is_err() {
                 continue;
             }

@@ -1,5 +1,6 @@
 //! The local host: creates the template's resources in the emulator, seeds the demo instances,
-//! serves the HTTP routes and drives the consumer.
+//! serves the HTTP routes, drives the consumer and the Google sync worker, runs a Google fake
+//! for the demo Google instance and fires the schedules.
 
 use std::sync::Arc;
 
@@ -21,7 +22,8 @@ struct Args {
     /// Consumer batch size.
     #[arg(long, default_value_t = 10)]
     batch_size: i32,
-    /// Seconds between runs of the scheduled functions (the token refresher).
+    /// Seconds between runs of the scheduled functions (the token refresher, the Notion poller,
+    /// the Google watch renewer and its sweep).
     #[arg(long, default_value_t = 60)]
     schedule_every: u64,
 }
@@ -34,6 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let resources = switchyard_ops::stack::provision(&aws, &args.prefix).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port)).await?;
     let base = format!("http://{}", listener.local_addr()?);
+    // Gmail watches name a Pub/Sub topic; the demo's fake accepts any well-formed one.
+    let mut google = switchyard::google::Settings::from_env()?;
+    google.gmail_topic = google
+        .gmail_topic
+        .or_else(|| Some(switchyard_ops::google::DEMO_TOPIC.to_owned()));
     let app = Arc::new(
         switchyard::App::new(
             aws,
@@ -42,15 +49,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             switchyard::clock::Clock::default(),
         )?
         .with_public_url(std::env::var("SWITCHYARD_PUBLIC_URL").unwrap_or_else(|_| base.clone()))
+        .with_google_settings(google)
         .with_actor("local-host"),
     );
     switchyard_ops::local::seed_demo(&app).await?;
+    // The demo Google instance runs against a loopback Google fake started here.
+    let google_fake = switchyard_google_fake::GoogleFake::start().await;
+    let demo_watches = switchyard_ops::google::seed_demo(&app, &google_fake).await?;
     let settings = DriverSettings {
         batch_size: args.batch_size,
         visibility_timeout: args.visibility_timeout,
         ..DriverSettings::default()
     };
     tokio::spawn(switchyard_ops::local::drive(app.clone(), settings));
+    tokio::spawn(switchyard_ops::local::drive_sync(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
@@ -65,6 +77,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         demo::DISCORD_INSTANCE,
         demo::DISCORD_PUBLIC_KEY,
         demo::DISCORD_SEED_HEX
+    );
+    println!(
+        "demo Google watches ({} on the Google fake at {}, renewed every {} s): {}  (switchyard watch list)",
+        switchyard_ops::google::DEMO_INSTANCE,
+        google_fake.base_url,
+        args.schedule_every,
+        demo_watches
+            .iter()
+            .map(|w| format!("{}:{} {}", w.resource_type, w.resource_id, w.id))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!(
         "agent events: bus {}, tap queue {}",
