@@ -7,6 +7,9 @@
 #   6. steady state: the release webhook (Slack, Discord) and consumer under a stub Runtime API
 #      against the emulator, 1,000 signed events with 10 % duplicates, beside a lambda_runtime
 #      echo function as the floor: CPU per event, p50/p99, peak RSS, init, AWS calls per event
+#   7. notification to bus: a Google Calendar push notification through the local host's route,
+#      the sync worker and the consumer to the agent bus, beside a signed Slack webhook to the bus
+#      in the same run (the ignored e2e test bench_notification, against the Google fake)
 #   5. every Lambda's arm64 zip (cargo lambda build --release --arm64), and with
 #      BENCH_BASELINE_REF=<commit> the same zips, the webhook's init and the steady-state rows
 #      (webhook and consumer) for that commit, built in its own worktree and run in the same
@@ -82,6 +85,11 @@ VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \
   --webhook "$target/release/webhook" --consumer "$target/release/consumer" \
   --floor "$target/release/bench-echo" --events "${BENCH_EVENTS:-1000}" --json "$out/steady.json" \
   ${steady_base_args[@]+"${steady_base_args[@]}"}
+
+echo "== notification to bus on the local stack (Google channel vs Slack webhook baseline)"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  --run-ignored only -E 'test(notification_to_event_on_the_bus)' 2>&1 \
+  | tee "$out/notification.log" | grep -E 'notification to bus|PASS|FAIL' || true
 
 python3 infra/bench/report.py --criterion "$target/criterion" --coldstart "$out/coldstart.json" \
   --calls "$out/calls.log" --binary "$target/release/webhook" --binary "$target/release/consumer" \

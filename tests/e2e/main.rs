@@ -7,6 +7,7 @@
 #![allow(unreachable_pub)]
 
 mod artifacts;
+mod bench_notification;
 mod cli;
 mod consumer;
 mod discord;
