@@ -413,3 +413,19 @@ async fn reseal_binds_old_envelopes_to_their_provider() {
         .expect("reseal again");
     assert!(again.contains("0 instance(s) resealed"), "{again}");
 }
+
+/// A webhook endpoint that serves another provider's instances (google-pubsub serves google)
+/// cannot have instances of its own: such an instance could never be used.
+#[tokio::test]
+async fn an_instance_of_a_served_endpoint_is_refused_naming_the_provider_to_use() {
+    let stack = Stack::new().await;
+    let refused =
+        switchyard_ops::admin::create_instance(&stack.app, "google-pubsub", "gp", "acme", &[])
+            .await
+            .expect_err("refused");
+    assert!(
+        matches!(&refused, switchyard_ops::admin::AdminError::ServedProvider { serves, .. } if serves == "google"),
+        "{refused}"
+    );
+    assert!(stack.app.instances.get("gp").await.expect("get").is_none());
+}

@@ -27,6 +27,8 @@ pub enum AdminError {
     },
     #[error("{provider} needs {key}: add --set {key}=...")]
     MissingKey { provider: String, key: String },
+    #[error("{provider} is a webhook endpoint for instances of {serves}: create a {serves} instance (its webhooks are /webhooks/{provider}/<that instance>)")]
+    ServedProvider { provider: String, serves: String },
     #[error("no event tap queue is configured (SWITCHYARD_TAP_QUEUE_URL)")]
     NoTap,
     #[error(transparent)]
@@ -63,6 +65,12 @@ pub async fn create_instance(
             app.registry.ids().collect::<Vec<_>>().join(", "),
         )
     })?;
+    if def.instance_provider() != def.id {
+        return Err(AdminError::ServedProvider {
+            provider: def.id.clone(),
+            serves: def.instance_provider().to_owned(),
+        });
+    }
     check_id(id)?;
     let keys = &def.config;
     let mut config = BTreeMap::new();
