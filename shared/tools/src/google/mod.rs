@@ -17,8 +17,8 @@ use crate::executor::{Call, Outgoing, Payload};
 use crate::outbound::Exchange;
 use crate::ToolError;
 
-/// The handlers this module runs (each also listed in `definitions::HANDLERS`).
-const HANDLED: &[&str] = &[
+/// The handlers this module runs.
+pub(crate) const HANDLED: &[&str] = &[
     "gmail_send",
     "gmail_draft",
     "gmail_get",
