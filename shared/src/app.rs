@@ -23,6 +23,7 @@ use switchyard_ingest::{Consumer, Ingress};
 use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
 use switchyard_oauth::{OAuth, Vault};
 use switchyard_providers::Registry;
+use switchyard_tools::retention::Sweeper;
 use switchyard_tools::{NotionPoller, Tools};
 
 /// Why the app could not start.
@@ -63,6 +64,7 @@ struct Contexts {
     oauth: OnceLock<OAuth>,
     tools: OnceLock<Tools>,
     poller: OnceLock<NotionPoller>,
+    retention: OnceLock<Sweeper>,
     keys: OnceLock<Keys>,
 }
 
@@ -219,6 +221,18 @@ impl App {
                 self.clock.clone(),
             ),
             cursors: self.cursors.clone(),
+        })
+    }
+
+    /// The retention sweep (and the workspace settings it reads).
+    pub fn retention(&self) -> &Sweeper {
+        self.contexts.retention.get_or_init(|| {
+            Sweeper::new(
+                &self.aws,
+                &self.resources,
+                self.clock.clone(),
+                self.actor.clone(),
+            )
         })
     }
 

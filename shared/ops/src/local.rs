@@ -230,7 +230,7 @@ pub async fn drive(app: Arc<App>, settings: DriverSettings) {
 }
 
 /// Fires the scheduled functions of the template (EventBridge schedules never fire in the
-/// emulator): the token refresher and the Notion poller every `every`.
+/// emulator): the token refresher, the Notion poller and the retention sweep every `every`.
 pub async fn fire_schedules(app: Arc<App>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -252,6 +252,16 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "notion poller failed"),
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
+        let options = switchyard::retention::Options::default();
+        let now = app.clock.now();
+        match switchyard::retention::run(app.retention(), &options, now, deadline).await {
+            Ok(report) if !report.items.is_empty() => {
+                tracing::info!(totals = ?report.totals, "retention ran")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
     }
 }
