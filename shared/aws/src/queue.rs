@@ -197,3 +197,23 @@ impl IngressQueue {
         serde_json::from_slice(&bytes).map_err(|_| QueueError::Payload(key.to_owned()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_key_names_its_instance() {
+        let key = payload_key("acme-slack_1", "wi_abc");
+        assert_eq!(key, "payloads/by-instance/acme-slack_1/wi_abc.json");
+        assert_eq!(payload_instance(&key), Some("acme-slack_1"));
+        for other in [
+            "payloads/wi_abc.json",
+            "payloads/events/wi_abc.json",
+            "payloads/by-instance//wi_abc.json",
+            "payloads/by-instance/a/b/wi_abc.json",
+        ] {
+            assert_eq!(payload_instance(other), None, "{other}");
+        }
+    }
+}
