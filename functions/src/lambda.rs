@@ -142,6 +142,27 @@ pub async fn renew_watches(
     Ok(switchyard_google::renewer::run(app, deadline).await?)
 }
 
+/// The scheduled retention sweep (EventBridge schedule), bounded by the invocation's deadline.
+pub async fn sweep_retention(
+    app: &switchyard_tools::retention::Sweeper,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<switchyard_tools::retention::SweepReport, lambda_runtime::Error> {
+    // `run` keeps its own reserve (`DEADLINE_RESERVE`) before this deadline.
+    let deadline = deadline_of(&event.context, std::time::Duration::ZERO);
+    let options = switchyard_tools::retention::Options::default();
+    let mut report =
+        switchyard_tools::retention::run(app, &options, app.clock.now(), deadline).await?;
+    tracing::info!(
+        complete = report.complete,
+        failed = report.failed,
+        totals = ?report.totals,
+        "retention ran"
+    );
+    // The audit log has the counts; the invocation result need not carry every key.
+    report.items.clear();
+    Ok(report)
+}
+
 fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {

@@ -24,6 +24,7 @@ use switchyard_ingest::{Consumer, Ingress};
 use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
 use switchyard_oauth::{OAuth, Vault};
 use switchyard_providers::Registry;
+use switchyard_tools::retention::Sweeper;
 use switchyard_tools::{NotionPoller, Tools};
 
 /// Why the app could not start.
@@ -67,6 +68,7 @@ struct Contexts {
     tools: OnceLock<Tools>,
     poller: OnceLock<NotionPoller>,
     google: OnceLock<GoogleSync>,
+    retention: OnceLock<Sweeper>,
     keys: OnceLock<Keys>,
 }
 
@@ -244,6 +246,18 @@ impl App {
                 self.registry.clone(),
             )
             .with_settings(self.google_settings.clone())
+        })
+    }
+
+    /// The retention sweep (and the workspace settings it reads).
+    pub fn retention(&self) -> &Sweeper {
+        self.contexts.retention.get_or_init(|| {
+            Sweeper::new(
+                &self.aws,
+                &self.resources,
+                self.clock.clone(),
+                self.actor.clone(),
+            )
         })
     }
 

@@ -11,7 +11,7 @@ pub mod app;
 pub use app::App;
 pub use switchyard_aws::{
     artifacts, audit, clients as aws, connections, crypto, cursors, deliveries, dynamo, error,
-    events, instances, queue, sink, watches,
+    events, instances, queue, settings, sink, watches,
 };
 pub use switchyard_core::{clock, config, policy, reply, secret, telemetry, workitem};
 pub use switchyard_egress as egress;
@@ -24,3 +24,4 @@ pub use switchyard_providers as providers;
 pub use switchyard_providers::verify;
 pub use switchyard_tools as tools;
 pub use switchyard_tools::notion_poll;
+pub use switchyard_tools::retention;

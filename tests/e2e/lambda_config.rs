@@ -141,3 +141,59 @@ async fn the_google_sync_worker_on_the_lambda_configuration_queues_changes() {
         "{calls:?}"
     );
 }
+
+/// The retention function's clients (DynamoDB and S3 only, path-style S3 beside an emulator)
+/// sweep on the Lambda configuration: an expired artifact's object and metadata go.
+#[tokio::test]
+async fn the_retention_sweep_runs_on_the_lambda_configuration() {
+    let stack = Stack::new().await;
+    let new = switchyard::artifacts::NewArtifact {
+        workspace: "acme",
+        provider: "openai",
+        mime_type: "image/png",
+        extension: "png",
+        expires_at: NOW - 1,
+        ..Default::default()
+    };
+    let expired = stack
+        .app
+        .artifacts
+        .put(&new, b"png bytes", NOW - 86_400)
+        .await
+        .expect("put");
+    let aws = AwsClients::for_lambda_with(Some("us-east-1".into()), Some(endpoint()));
+    let sweeper = switchyard::retention::Sweeper::new(
+        &aws,
+        &stack.app.resources,
+        Clock::fixed(NOW),
+        "function:retention".into(),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let report = switchyard::retention::run(&sweeper, &Default::default(), NOW, deadline)
+        .await
+        .expect("sweep");
+    assert_eq!(report.items.len(), 1, "{report:?}");
+    assert_eq!(report.items[0].id, expired.id);
+    assert!(stack
+        .app
+        .artifacts
+        .get(&expired.id)
+        .await
+        .expect("get")
+        .is_none());
+    // DynamoDB and S3 (REST calls, named by method and path), nothing else: no KMS, SQS or
+    // EventBridge client is built.
+    let calls = aws.calls.snapshot();
+    assert!(
+        calls.contains_key(&format!("DELETE /{}?x-id=DeleteObject", expired.key)),
+        "{calls:?}"
+    );
+    for op in calls.keys() {
+        assert!(
+            op.starts_with("DynamoDB_20120810.")
+                || op.starts_with("GET /")
+                || op.starts_with("DELETE /"),
+            "{op}"
+        );
+    }
+}

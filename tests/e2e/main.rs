@@ -23,6 +23,7 @@ mod notion_poll;
 mod oauth;
 mod providers;
 mod rejects;
+mod retention;
 mod samples;
 mod secret_scan;
 mod slack;

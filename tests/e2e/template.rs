@@ -368,6 +368,28 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 ));
             }
         }
+        ("retention", "RetentionFunction") => {
+            grants.extend(allow(&["dynamodb:Scan"], "WorkspaceSettingsTable"));
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:Scan", "dynamodb:DeleteItem"],
+                "ArtifactsTable",
+            ));
+            grants.extend(allow(&["s3:DeleteObject"], "ArtifactsBucket/artifacts/*"));
+            grants.extend(allow(
+                &["s3:ListBucket"],
+                "PayloadBucket?prefix=payloads/by-instance/*",
+            ));
+            grants.extend(allow(
+                &["s3:DeleteObject"],
+                "PayloadBucket/payloads/by-instance/*",
+            ));
+            grants.extend(allow(
+                &["dynamodb:Scan", "dynamodb:DeleteItem"],
+                "ReceiptsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+        }
         ("tool", "ToolDiscoveryFunction") => {
             grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
@@ -481,6 +503,8 @@ fn granted(id: &str, properties: &serde_yaml::Value) -> Vec<Grant> {
             }
             assert_eq!(statement["Effect"], "Allow", "{id}/{sid}");
             let (mut providers, mut context_keys) = (Vec::new(), Vec::new());
+            // An S3 listing limited to a prefix: the grant reads `Bucket?prefix=<pattern>`.
+            let mut prefix = None;
             if let Some(condition) = statement.get("Condition") {
                 for (operator, tests) in condition.as_mapping().expect("Condition") {
                     for (key, value) in tests.as_mapping().expect("condition tests") {
@@ -494,6 +518,7 @@ fn granted(id: &str, properties: &serde_yaml::Value) -> Vec<Grant> {
                             ("ForAllValues:StringEquals", "kms:EncryptionContextKeys") => {
                                 context_keys = strings(value);
                             }
+                            ("StringLike", "s3:prefix") => prefix = Some(strings(value).join(",")),
                             (op, k) => panic!("{id}/{sid}: unexpected condition {op} {k}"),
                         }
                     }
@@ -504,6 +529,13 @@ fn granted(id: &str, properties: &serde_yaml::Value) -> Vec<Grant> {
             let resources = match &statement["Resource"] {
                 serde_yaml::Value::Sequence(items) => items.iter().map(resource_name).collect(),
                 one => vec![resource_name(one)],
+            };
+            let resources: Vec<String> = match &prefix {
+                Some(p) => resources
+                    .iter()
+                    .map(|r| format!("{r}?prefix={p}"))
+                    .collect(),
+                None => resources,
             };
             for action in strings(&statement["Action"]) {
                 for resource in &resources {

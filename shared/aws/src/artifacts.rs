@@ -250,6 +250,31 @@ impl ArtifactStore {
         })
     }
 
+    /// One page (up to `limit` items scanned) of every artifact, starting at `from`: retention
+    /// reads all of them to apply a window shortened after an artifact's `expires_at` was set.
+    pub async fn page(&self, from: Option<Item>, limit: i32) -> Result<ExpiredPage, ArtifactError> {
+        let out = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .set_exclusive_start_key(from)
+            .limit(limit)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let artifacts = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ExpiredPage {
+            artifacts,
+            next: out.last_evaluated_key,
+        })
+    }
+
     /// Deletes `artifact`'s object, then its metadata if it still exists. `Ok(true)`: this
     /// call removed the metadata (a concurrent run that lost the race gets `false`).
     pub async fn delete(&self, artifact: &Artifact) -> Result<bool, ArtifactError> {

@@ -19,6 +19,7 @@ mod fuzz_tests;
 pub mod instances;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod settings;
 #[cfg(feature = "sink")]
 pub mod sink;
 pub mod startup;

@@ -17,6 +17,22 @@ pub enum QueueError {
     Payload(String),
 }
 
+/// Where large payloads go (the claim checks retention sweeps per workspace).
+pub const PAYLOAD_PREFIX: &str = "payloads/by-instance/";
+
+/// The claim-check key of work item `id`'s payload: `payloads/by-instance/<instance>/<id>.json`
+/// (instance ids are `A-Z a-z 0-9 _ -`, so the instance is one key segment).
+pub fn payload_key(instance_id: &str, id: &str) -> String {
+    format!("{PAYLOAD_PREFIX}{instance_id}/{id}.json")
+}
+
+/// The instance of a claim-check key made by [`payload_key`].
+pub fn payload_instance(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(PAYLOAD_PREFIX)?;
+    let (instance, file) = rest.split_once('/')?;
+    (!instance.is_empty() && !file.contains('/')).then_some(instance)
+}
+
 /// Sends WorkItems to the ingress queue; payloads over the inline limit go to S3 first.
 #[derive(Debug, Clone)]
 pub struct IngressQueue {
@@ -132,7 +148,8 @@ impl IngressQueue {
     async fn body(&self, item: &WorkItem) -> Result<String, QueueError> {
         let mut body = item.to_json();
         if body.len() > self.inline_limit {
-            let key = format!("payloads/{}.json", item.id);
+            // Under the instance, so retention finds the workspace whose window applies.
+            let key = payload_key(&item.instance_id, &item.id);
             let payload = serde_json::to_vec(&item.payload).unwrap_or_default();
             self.s3
                 .put_object()
@@ -178,5 +195,25 @@ impl IngressQueue {
             .map_err(|e| QueueError::Bucket(chain(&e)))?
             .into_bytes();
         serde_json::from_slice(&bytes).map_err(|_| QueueError::Payload(key.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_key_names_its_instance() {
+        let key = payload_key("acme-slack_1", "wi_abc");
+        assert_eq!(key, "payloads/by-instance/acme-slack_1/wi_abc.json");
+        assert_eq!(payload_instance(&key), Some("acme-slack_1"));
+        for other in [
+            "payloads/wi_abc.json",
+            "payloads/events/wi_abc.json",
+            "payloads/by-instance//wi_abc.json",
+            "payloads/by-instance/a/b/wi_abc.json",
+        ] {
+            assert_eq!(payload_instance(other), None, "{other}");
+        }
     }
 }

@@ -111,6 +111,8 @@ pub struct Resources {
     pub artifacts_table: String,
     /// Media artifacts' bytes (`artifacts/<workspace>/<id>.<ext>`).
     pub artifacts_bucket: String,
+    /// Per-workspace settings (retention windows).
+    pub workspace_settings_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -183,11 +185,12 @@ pub enum Need {
     SyncQueue,
     Artifacts,
     ArtifactsBucket,
+    WorkspaceSettings,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 19] = [
+    pub const ALL: [Need; 20] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -207,6 +210,7 @@ impl Need {
         Need::SyncQueue,
         Need::Artifacts,
         Need::ArtifactsBucket,
+        Need::WorkspaceSettings,
     ];
 
     /// The environment variable naming this resource.
@@ -231,6 +235,7 @@ impl Need {
             Need::SyncQueue => "SWITCHYARD_SYNC_QUEUE_URL",
             Need::Artifacts => "SWITCHYARD_ARTIFACTS_TABLE",
             Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
+            Need::WorkspaceSettings => "SWITCHYARD_WORKSPACE_SETTINGS_TABLE",
         }
     }
 }
@@ -288,6 +293,17 @@ pub mod needs {
         Receipts,
         Cursors,
     ];
+    /// The retention sweep: per-workspace windows (settings, instances for receipts and
+    /// payloads), deletes of expired artifacts, payload claim checks and receipts, audit.
+    pub const RETENTION: &[Need] = &[
+        Instances,
+        Audit,
+        Receipts,
+        PayloadBucket,
+        Artifacts,
+        ArtifactsBucket,
+        WorkspaceSettings,
+    ];
 
     /// The Google sync worker and the watch renewer: internal tool calls (credentials, tool
     /// state, receipts), ingress (claim and queue), the watches, and the cursors table (the
@@ -317,6 +333,7 @@ pub mod needs {
             "tool" => TOOL,
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
+            "retention" => RETENTION,
             _ => return None,
         })
     }
@@ -359,6 +376,7 @@ impl Resources {
             sync_queue_url: get(Need::SyncQueue)?,
             artifacts_table: get(Need::Artifacts)?,
             artifacts_bucket: get(Need::ArtifactsBucket)?,
+            workspace_settings_table: get(Need::WorkspaceSettings)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -385,6 +403,7 @@ impl Resources {
             Need::SyncQueue => &self.sync_queue_url,
             Need::Artifacts => &self.artifacts_table,
             Need::ArtifactsBucket => &self.artifacts_bucket,
+            Need::WorkspaceSettings => &self.workspace_settings_table,
         }
     }
 }

@@ -471,6 +471,7 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         sync_queue_url: "http://127.0.0.1:9/000000000000/fuzz-sync".into(),
         artifacts_table: name("artifacts"),
         artifacts_bucket: name("artifacts-bucket"),
+        workspace_settings_table: name("workspace-settings"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,

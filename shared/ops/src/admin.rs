@@ -49,6 +49,10 @@ pub enum AdminError {
     Changed(String),
     #[error("watches: {0}")]
     Watches(#[from] switchyard::google::watch::WatchOpError),
+    #[error(transparent)]
+    Settings(#[from] switchyard::settings::SettingsError),
+    #[error("nothing to set: give --artifacts-days, --payloads-days or --receipts-days")]
+    NothingToSet,
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -518,4 +522,38 @@ pub async fn tap_take(app: &App) -> Result<Vec<TappedEvent>, AdminError> {
             .map_err(|e| AdminError::Queue(chain(&e)))?;
     }
     Ok(events)
+}
+
+/// Sets `workspace`'s retention windows (`changes`: kind and days, each checked) and audits the
+/// change on `workspace#<workspace>`. Returns the windows now in force.
+pub async fn set_retention(
+    app: &App,
+    workspace: &str,
+    changes: &[(switchyard::settings::Kind, u64)],
+) -> Result<switchyard::settings::Retention, AdminError> {
+    if changes.is_empty() {
+        return Err(AdminError::NothingToSet);
+    }
+    let now = app.clock.now();
+    let retention = app
+        .retention()
+        .settings
+        .set_retention(workspace, changes, now)
+        .await?;
+    let detail = changes
+        .iter()
+        .map(|(kind, days)| format!("{}={days}d", kind.name()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    app.audit
+        .record(
+            &format!("workspace#{workspace}"),
+            &app.actor,
+            "retention_set",
+            &detail,
+            now,
+        )
+        .await
+        .map_err(|e| AdminError::Audit(e.to_string()))?;
+    Ok(retention)
 }

@@ -53,11 +53,14 @@ enum Command {
     /// Google watches (Gmail push, Drive and Calendar channels): create, list, resync.
     #[command(subcommand)]
     Watch(crate::google::WatchCmd),
+    /// Retention windows per workspace, and the sweep that applies them.
+    #[command(subcommand)]
+    Retention(RetentionCmd),
     /// Prints the environment a function binary reads (`NAME=value` lines) for this stack:
     /// what `make invoke` gives the real binary.
     Env {
         /// The binary (`webhook`, `consumer`, `oauth`, `token-refresher`, `tool`,
-        /// `notion-poller`); every resource when absent.
+        /// `notion-poller`, `retention`); every resource when absent.
         #[arg(long)]
         binary: Option<String>,
     },
@@ -285,6 +288,36 @@ enum ReceiptsCmd {
         /// Print whole receipts (attempts, rate-limit headers).
         #[arg(long)]
         full: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCmd {
+    /// A workspace's windows (defaults where it set none).
+    Show {
+        #[arg(long)]
+        workspace: String,
+    },
+    /// Sets a workspace's windows, in days (artifacts 1-365, payloads 1-14, receipts 1-90).
+    /// Audited.
+    Set {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        artifacts_days: Option<u64>,
+        #[arg(long)]
+        payloads_days: Option<u64>,
+        #[arg(long)]
+        receipts_days: Option<u64>,
+    },
+    /// Runs the sweep now (what the scheduled RetentionFunction does).
+    Run {
+        /// Print what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only this workspace's data.
+        #[arg(long)]
+        workspace: Option<String>,
     },
 }
 
@@ -538,6 +571,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                 key.source
             )?;
         }
+        Command::Retention(cmd) => retention(app, cmd, out).await?,
         Command::Audit(AuditCmd::List { target, limit }) => {
             let entries = match target {
                 Some(t) => app.audit.history(&t).await?,
@@ -553,6 +587,87 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                     e.actor,
                     e.detail
                 )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn retention(app: &App, cmd: RetentionCmd, out: &mut dyn Write) -> Result<(), CliError> {
+    use switchyard::settings::{Kind, Retention};
+    let print = |out: &mut dyn Write, workspace: &str, r: &Retention| {
+        writeln!(
+            out,
+            "workspace {workspace}: artifacts {}d, payloads {}d, receipts {}d",
+            r.artifacts_days, r.payloads_days, r.receipts_days
+        )
+    };
+    match cmd {
+        RetentionCmd::Show { workspace } => {
+            let r = app.retention().settings.retention(&workspace).await?;
+            print(out, &workspace, &r)?;
+        }
+        RetentionCmd::Set {
+            workspace,
+            artifacts_days,
+            payloads_days,
+            receipts_days,
+        } => {
+            let changes: Vec<(Kind, u64)> = [
+                (Kind::Artifacts, artifacts_days),
+                (Kind::Payloads, payloads_days),
+                (Kind::Receipts, receipts_days),
+            ]
+            .into_iter()
+            .filter_map(|(kind, days)| Some((kind, days?)))
+            .collect();
+            let r = crate::admin::set_retention(app, &workspace, &changes).await?;
+            print(out, &workspace, &r)?;
+        }
+        RetentionCmd::Run { dry_run, workspace } => {
+            let options = switchyard::retention::Options {
+                dry_run,
+                workspace,
+                ..Default::default()
+            };
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(600);
+            let report =
+                switchyard::retention::run(app.retention(), &options, app.clock.now(), deadline)
+                    .await?;
+            let verb = if dry_run { "would delete" } else { "deleted" };
+            for item in &report.items {
+                writeln!(
+                    out,
+                    "{verb} {:<9} {:<20} {} ({} bytes)",
+                    item.kind.name(),
+                    item.workspace,
+                    item.id,
+                    item.bytes
+                )?;
+            }
+            for (workspace, kinds) in &report.totals {
+                for (kind, tally) in kinds {
+                    writeln!(
+                        out,
+                        "{workspace}: {verb} {} {} ({} bytes)",
+                        tally.count,
+                        kind.name(),
+                        tally.bytes
+                    )?;
+                }
+            }
+            if report.items.is_empty() {
+                writeln!(out, "nothing past its retention window")?;
+            }
+            if !report.complete {
+                writeln!(
+                    out,
+                    "stopped early ({}); run again to continue",
+                    report.errors.join("; ")
+                )?;
+            }
+            if report.failed > 0 {
+                writeln!(out, "{} delete(s) failed; run again", report.failed)?;
             }
         }
     }

@@ -280,7 +280,8 @@ pub async fn drive(app: Arc<App>, settings: DriverSettings) {
 }
 
 /// Fires the scheduled functions of the template (EventBridge schedules never fire in the
-/// emulator): the token refresher, the Notion poller and the Google watch renewer every `every`.
+/// emulator): the token refresher, the Notion poller, the Google watch renewer and the retention
+/// sweep every `every`.
 pub async fn fire_schedules(app: Arc<App>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -307,6 +308,16 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
         // The run logs its own report.
         if let Err(e) = switchyard::google::renewer::run(app.google(), deadline).await {
             tracing::warn!(error = %e, "watch renewer failed");
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(50);
+        let options = switchyard::retention::Options::default();
+        let now = app.clock.now();
+        match switchyard::retention::run(app.retention(), &options, now, deadline).await {
+            Ok(report) if !report.items.is_empty() => {
+                tracing::info!(totals = ?report.totals, "retention ran")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention failed"),
         }
     }
 }

@@ -42,6 +42,7 @@ pub mod logical {
     pub const SYNC_QUEUE: &str = "SyncQueue";
     pub const ARTIFACTS_TABLE: &str = "ArtifactsTable";
     pub const ARTIFACTS_BUCKET: &str = "ArtifactsBucket";
+    pub const WORKSPACE_SETTINGS_TABLE: &str = "WorkspaceSettingsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -238,6 +239,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         sync_queue_url: queue_url(logical::SYNC_QUEUE).await?,
         artifacts_table: physical_name(prefix, logical::ARTIFACTS_TABLE, ""),
         artifacts_bucket: physical_name(prefix, logical::ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
+        workspace_settings_table: physical_name(prefix, logical::WORKSPACE_SETTINGS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }

@@ -24,6 +24,7 @@ pub mod guardrails;
 pub mod idempotency;
 pub mod notion_poll;
 pub mod receipts;
+pub mod retention;
 mod scopes;
 pub mod secure;
 pub mod state;
