@@ -50,6 +50,14 @@ enum Command {
     /// Receipts of provider calls.
     #[command(subcommand)]
     Receipts(ReceiptsCmd),
+    /// What a workspace's AI calls cost (USD, from the receipts), by tool, model and agent.
+    Costs {
+        #[arg(long)]
+        workspace: String,
+        /// The window back from now: 7d, 24h, 30m, 90s.
+        #[arg(long, default_value = "7d")]
+        since: String,
+    },
     /// Prints the environment a function binary reads (`NAME=value` lines) for this stack:
     /// what `make invoke` gives the real binary.
     Env {
@@ -505,6 +513,10 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                     )?;
                 }
             }
+        }
+        Command::Costs { workspace, since } => {
+            let window = crate::costs::parse_window(&since)?;
+            print_json(out, &crate::costs::report(app, &workspace, window).await?)?;
         }
         Command::Key(KeyCmd::Set { name, workspace }) => {
             let mut value = String::new();

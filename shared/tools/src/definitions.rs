@@ -373,6 +373,11 @@ impl Catalog {
     pub fn integration(&self, id: &str) -> Option<&Arc<Integration>> {
         self.integrations.get(id)
     }
+
+    /// Every integration, by id.
+    pub fn integrations(&self) -> impl Iterator<Item = &Arc<Integration>> {
+        self.integrations.values()
+    }
 }
 
 fn is_semver(v: &str) -> bool {

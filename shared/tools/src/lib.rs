@@ -23,6 +23,7 @@ mod google;
 pub mod guardrails;
 pub mod idempotency;
 pub mod notion_poll;
+pub mod prices;
 pub mod receipts;
 mod scopes;
 pub mod secure;
@@ -538,6 +539,13 @@ async fn call_provider(
     let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
     let now = app.clock.now();
     let error = result.as_ref().err();
+    let cost_usd = match app.prices() {
+        Ok(prices) => prices.cost_usd(&method.tool_id, &call.usage),
+        Err(e) => {
+            tracing::error!(error = %e, "no price table: the receipt's cost is unknown");
+            None
+        }
+    };
     let receipt = Receipt {
         receipt_id: receipt_id.clone(),
         tool: method.tool_id.clone(),
@@ -556,7 +564,7 @@ async fn call_provider(
             .collect(),
         attempts: std::mem::take(&mut call.attempts),
         usage: std::mem::take(&mut call.usage),
-        cost_usd: None,
+        cost_usd,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cost: if error.is_none() {
             method.def.exec.cost_per_call
