@@ -10,6 +10,7 @@ use switchyard_core::config::{needs, Resources};
 use switchyard_egress::outbound::Buckets;
 use switchyard_egress::secure_http::SecureHttp;
 use switchyard_ingest::Ingress;
+use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
 use switchyard_oauth::Vault;
 use switchyard_providers::Registry;
 
@@ -28,6 +29,9 @@ pub struct CatalogUnavailable(String);
 #[derive(Debug)]
 pub struct Tools {
     pub vault: Arc<Vault>,
+    /// API keys of providers without OAuth (the `llm.*` tools): the workspace's own, else the
+    /// platform's.
+    pub keys: Keys,
     pub tool_state: ToolState,
     pub receipts: ReceiptStore,
     /// Discord rate-limit buckets seen by this warm process.
@@ -71,6 +75,7 @@ impl Tools {
             catalog: OnceLock::new(),
             secure_http: OnceLock::new(),
             prices: OnceLock::new(),
+            keys: Keys::new(aws, resources, vault.clock.clone(), PLATFORM_KEYS_TTL),
             vault,
         }
     }

@@ -32,6 +32,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("drive.json", include_str!("../../integrations/drive.json")),
     ("docs.json", include_str!("../../integrations/docs.json")),
+    ("llm.json", include_str!("../../integrations/llm.json")),
 ];
 
 /// Custom code for what the mapping cannot express.
@@ -48,6 +49,9 @@ pub const HANDLERS: &[&str] = &[
     "docs_get",
     "docs_append",
     "docs_replace",
+    "llm_generate_text",
+    "llm_embed",
+    "llm_analyze_image",
 ];
 
 /// Why a definition was rejected.

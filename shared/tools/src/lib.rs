@@ -22,6 +22,7 @@ mod fuzz_tests;
 mod google;
 pub mod guardrails;
 pub mod idempotency;
+mod llm;
 pub mod notion_poll;
 pub mod prices;
 pub mod receipts;
