@@ -311,6 +311,29 @@ async fn embed_and_analyze_image() {
 }
 
 #[tokio::test]
+async fn embeddings_are_batched_at_the_providers_limit_in_input_order() {
+    let llm = Llm::new(&[("openai", OPENAI_KEY)]).await;
+    // One more batch than the 2048 inputs OpenAI accepts per request (the fake refuses more).
+    let texts: Vec<String> = (0..2050).map(|i| format!("word{i}")).collect();
+    let (output, receipt) = llm
+        .ok("llm.embed", json!({"input": texts, "dimensions": 8}))
+        .await;
+    let sizes: Vec<usize> = llm
+        .openai
+        .requests()
+        .iter()
+        .map(|r| r.body["input"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, [2048, 2]);
+    let vectors = output["vectors"].as_array().expect("vectors");
+    assert_eq!(vectors.len(), 2050);
+    assert_eq!(vectors[2049], json!(LlmFake::embedding_in("word2049", 8)));
+    assert_eq!(vectors[7], json!(LlmFake::embedding_in("word7", 8)));
+    // Both batches' tokens (one word each) on one usage entry.
+    assert_eq!(receipt.usage[0].units["embedding_tokens"], 2050.0);
+}
+
+#[tokio::test]
 async fn costs_sum_a_workspaces_receipts_by_tool_model_and_agent() {
     let llm = Llm::new(&[("openai", OPENAI_KEY)]).await;
     llm.instance("globex-llm", "globex").await;

@@ -8,7 +8,7 @@
 //!   a JSON object that matches the schema; `usage` `prompt_tokens` / `completion_tokens`.
 //! - `POST /v1/embeddings`: `input` a string or an array (at most [`MAX_EMBEDDING_INPUTS`]);
 //!   deterministic vectors from the text (hashed bag of words, L2-normalised, so texts sharing
-//!   words are close); `usage.prompt_tokens`.
+//!   words are close; `dimensions` shortens them); `usage.prompt_tokens`.
 //! - `POST /v1/messages` (Anthropic): `x-api-key` and `anthropic-version` headers, `max_tokens`
 //!   required, `system`, content blocks, `usage` `input_tokens` / `output_tokens`, errors as
 //!   `{"type":"error","error":{"type","message"}}`.
@@ -125,6 +125,11 @@ impl LlmFake {
     /// The embedding of `text` this fake answers (for tests that rank by hand).
     pub fn embedding(text: &str) -> Vec<f64> {
         embed(text)
+    }
+
+    /// The embedding of `text` at `dimensions` (the request's `dimensions`).
+    pub fn embedding_in(text: &str, dimensions: usize) -> Vec<f64> {
+        embed_in(text, dimensions)
     }
 }
 
@@ -323,7 +328,11 @@ fn instance_of(schema: &Value) -> Value {
 }
 
 fn embed(text: &str) -> Vec<f64> {
-    let mut v = vec![0.0; EMBEDDING_DIMENSIONS];
+    embed_in(text, EMBEDDING_DIMENSIONS)
+}
+
+fn embed_in(text: &str, dimensions: usize) -> Vec<f64> {
+    let mut v = vec![0.0; dimensions];
     for word in text
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -335,7 +344,7 @@ fn embed(text: &str) -> Vec<f64> {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        let i = usize::try_from(h % EMBEDDING_DIMENSIONS as u64).unwrap_or(0);
+        let i = usize::try_from(h % dimensions as u64).unwrap_or(0);
         v[i] += 1.0;
     }
     let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -372,11 +381,22 @@ fn embeddings(body: &Value) -> Response {
         .get("model")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let dimensions = match body.get("dimensions").map(Value::as_u64) {
+        None => EMBEDDING_DIMENSIONS,
+        Some(Some(d)) if (1..=EMBEDDING_DIMENSIONS as u64).contains(&d) => d as usize,
+        Some(_) => {
+            return openai_error(
+                400,
+                "invalid_request_error",
+                &format!("'dimensions' must be 1 to {EMBEDDING_DIMENSIONS}"),
+            )
+        }
+    };
     let tokens: usize = inputs.iter().map(|t| words(t)).sum();
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t)}))
+        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed_in(t, dimensions)}))
         .collect();
     answer(
         200,

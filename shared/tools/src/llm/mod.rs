@@ -417,7 +417,10 @@ async fn embed(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
         let mut vectors = Vec::with_capacity(texts.len());
         let mut tokens = 0.0;
         for chunk in texts.chunks(batch) {
-            let body = json!({"model": model, "input": chunk, "encoding_format": "float"});
+            let mut body = json!({"model": model, "input": chunk, "encoding_format": "float"});
+            if let Some(d) = input.get("dimensions") {
+                body["dimensions"] = d.clone();
+            }
             let answer = post(call, &ready, path, &body).await?;
             let (got, used) = ready
                 .protocol
