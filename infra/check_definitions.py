@@ -31,9 +31,10 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http", "google"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
-            "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace"}
+            "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace",
+            "llm_generate_text", "llm_embed", "llm_analyze_image"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal"}
 METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes"}
@@ -489,7 +490,7 @@ def check_with_jsonschema(rep, defs):
 
 
 def main(argv):
-    files = [pathlib.Path(a) for a in argv] or sorted(DEFAULT_DIR.glob("*.json"))
+    files = [pathlib.Path(a) for a in argv] or sorted(p for p in DEFAULT_DIR.glob("*.json") if p.name != "prices.json")
     rep = Report()
     if not files:
         rep.err(str(DEFAULT_DIR), "no definition files found")

@@ -173,10 +173,16 @@ def provider_definitions(root: Path) -> dict[str, dict]:
     }
 
 
+# Data beside the definitions that is not one: the price table (switchyard_tools::prices).
+NOT_DEFINITIONS = {"prices.json"}
+
+
 def tool_methods(root: Path) -> list[dict]:
     """Every method of every integration definition, by file name, then as listed."""
     found = []
     for path in sorted((root / "shared/integrations").glob("*.json")):
+        if path.name in NOT_DEFINITIONS:
+            continue
         rel = path.relative_to(root)
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
@@ -197,6 +203,9 @@ def tool_methods(root: Path) -> list[dict]:
         if not isinstance(provider, str) or provider not in providers:
             raise DefinitionError(f"{rel}: x-switchyard.provider {provider!r} names no provider definition")
         oauth = isinstance(providers[provider], dict) and "oauth" in providers[provider]
+        # AI integrations call providers with API keys (aiConfig.x-providers[].keyName).
+        ai = doc.get("aiConfig") if isinstance(doc.get("aiConfig"), dict) else {}
+        api_keys = sorted({p["keyName"] for p in ai.get("x-providers", []) if isinstance(p, dict) and isinstance(p.get("keyName"), str)})
         for method in methods:
             mid = method.get("id") if isinstance(method, dict) else None
             if not isinstance(mid, str) or not ID.match(mid):
@@ -213,6 +222,7 @@ def tool_methods(root: Path) -> list[dict]:
                     "logical_id": f"Tool{pascal(iid)}{pascal(mid)}Function",
                     "provider": provider,
                     "oauth": oauth,
+                    "api_keys": api_keys,
                     "file": str(rel),
                 }
             )
@@ -242,6 +252,7 @@ NEEDS = {
         ("SWITCHYARD_EVENT_BUS", "AgentEventBus"),
         ("SWITCHYARD_TOOL_STATE_TABLE", "ToolStateTable"),
         ("SWITCHYARD_RECEIPTS_TABLE", "ReceiptsTable"),
+        ("SWITCHYARD_PLATFORM_KEYS_SECRET", "PlatformKeysSecret"),
     ],
 }
 
@@ -448,7 +459,7 @@ TOOL_FUNCTION = """\
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt ReceiptsTable.Arn
-{vault_statements}{kms_statements}          # integration.error (tool disabled) and integration.disconnected events.
+{vault_statements}{kms_statements}{api_key_statements}          # integration.error (tool disabled) and integration.disconnected events.
           - Sid: AnnounceIntegrationEvents
             Effect: Allow
             Action: events:PutEvents
@@ -533,6 +544,37 @@ TOKEN_VAULT_STATEMENTS = """\
 """
 
 
+def api_key_statements(names: list[str]) -> str:
+    """An AI tool's API keys: the platform's (one secret) and the workspace's own overrides
+    (connections sealed with the key name as provider and a `connection_id` context)."""
+    if not names:
+        return ""
+    providers = "".join(f"                  - {scalar(n)}\n" for n in names)
+    return (
+        "          # API keys: the platform's, and the workspace's own sealed as connections.\n"
+        "          - Sid: ReadPlatformKeys\n"
+        "            Effect: Allow\n"
+        "            Action: secretsmanager:GetSecretValue\n"
+        "            Resource: !Ref PlatformKeysSecret\n"
+        "          - Sid: ReadWorkspaceKeys\n"
+        "            Effect: Allow\n"
+        "            Action: dynamodb:GetItem\n"
+        "            Resource: !GetAtt ConnectionsTable.Arn\n"
+        "          - Sid: OpenWorkspaceKeys\n"
+        "            Effect: Allow\n"
+        "            Action: kms:Decrypt\n"
+        "            Resource: !GetAtt TokenKey.Arn\n"
+        "            Condition:\n"
+        "              StringEquals:\n"
+        "                kms:EncryptionContext:provider:\n"
+        f"{providers}"
+        "              ForAllValues:StringEquals:\n"
+        "                kms:EncryptionContextKeys:\n"
+        "                  - provider\n"
+        "                  - connection_id\n"
+    )
+
+
 def tool_functions(root: Path) -> list[str]:
     return [
         TOOL_FUNCTION.format(
@@ -543,6 +585,7 @@ def tool_functions(root: Path) -> list[str]:
             resource_vars=resource_vars("tool"),
             vault_statements=TOKEN_VAULT_STATEMENTS if m["oauth"] else "",
             kms_statements=tool_kms_statements(m),
+            api_key_statements=api_key_statements(m["api_keys"]),
         )
         for m in tool_methods(root)
     ]

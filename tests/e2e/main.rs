@@ -19,6 +19,7 @@ mod google_tools;
 mod keys;
 mod lambda_config;
 mod linking;
+mod llm;
 mod notion_poll;
 mod oauth;
 mod providers;

@@ -137,9 +137,14 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("drive", "google"),
     ("gmail", "google"),
     ("http", "http"),
+    ("llm", "llm"),
     ("notion", "notion"),
     ("slack", "slack"),
 ];
+
+/// AI integrations and the API keys their tools read (`aiConfig.x-providers[].keyName`): the
+/// platform keys secret, and workspace overrides sealed as connections under the key's name.
+const API_KEY_INTEGRATIONS: &[(&str, &[&str])] = &[("llm", &["anthropic", "deepseek", "openai"])];
 
 /// One permission of a function's role: an action on a resource (logical id, plus a path for
 /// S3 objects), and for KMS the encryption context the call must carry: the providers it may
@@ -424,6 +429,14 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 grants.extend(kms("kms:GenerateDataKey", &[p], &["connection_id"]));
             } else {
                 grants.extend(kms("kms:Decrypt", &[p], &["instance_id"]));
+            }
+            if let Some((_, keys)) = API_KEY_INTEGRATIONS.iter().find(|(i, _)| *i == integration) {
+                grants.extend(allow(
+                    &["secretsmanager:GetSecretValue"],
+                    "PlatformKeysSecret",
+                ));
+                grants.extend(allow(&["dynamodb:GetItem"], "ConnectionsTable"));
+                grants.extend(kms("kms:Decrypt", keys, &["connection_id"]));
             }
         }
         _ => panic!("{id} ({binary}) is not in the least-privilege table"),

@@ -278,6 +278,7 @@ pub mod needs {
         EventBus,
         ToolState,
         Receipts,
+        PlatformKeys,
     ];
     /// The Notion poller: a tool call plus ingress.
     pub const NOTION_POLLER: &[Need] = &[

@@ -56,6 +56,14 @@ enum Command {
     /// Retention windows per workspace, and the sweep that applies them.
     #[command(subcommand)]
     Retention(RetentionCmd),
+    /// What a workspace's AI calls cost (USD, from the receipts), by tool, model and agent.
+    Costs {
+        #[arg(long)]
+        workspace: String,
+        /// The window back from now: 7d, 24h, 30m, 90s.
+        #[arg(long, default_value = "7d")]
+        since: String,
+    },
     /// Prints the environment a function binary reads (`NAME=value` lines) for this stack:
     /// what `make invoke` gives the real binary.
     Env {
@@ -542,6 +550,10 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                     )?;
                 }
             }
+        }
+        Command::Costs { workspace, since } => {
+            let window = crate::costs::parse_window(&since)?;
+            print_json(out, &crate::costs::report(app, &workspace, window).await?)?;
         }
         Command::Key(KeyCmd::Set { name, workspace }) => {
             let mut value = String::new();

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod costs;
 pub mod google;
 pub mod local;
 pub mod stack;

@@ -10,10 +10,12 @@ use switchyard_core::config::{needs, Resources};
 use switchyard_egress::outbound::Buckets;
 use switchyard_egress::secure_http::SecureHttp;
 use switchyard_ingest::Ingress;
+use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
 use switchyard_oauth::Vault;
 use switchyard_providers::Registry;
 
 use crate::definitions::Catalog;
+use crate::prices::PriceTable;
 use crate::receipts::ReceiptStore;
 use crate::state::ToolState;
 
@@ -27,6 +29,9 @@ pub struct CatalogUnavailable(String);
 #[derive(Debug)]
 pub struct Tools {
     pub vault: Arc<Vault>,
+    /// API keys of providers without OAuth (the `llm.*` tools): the workspace's own, else the
+    /// platform's.
+    pub keys: Keys,
     pub tool_state: ToolState,
     pub receipts: ReceiptStore,
     /// Discord rate-limit buckets seen by this warm process.
@@ -36,7 +41,14 @@ pub struct Tools {
     catalog: OnceLock<Result<Catalog, CatalogUnavailable>>,
     /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
     secure_http: OnceLock<SecureHttp>,
+    /// The price table with the definitions' `aiConfig` costs, checked once per cold start.
+    prices: OnceLock<Result<PriceTable, PricesUnavailable>>,
 }
+
+/// The price table could not be loaded (a build defect: a unit test loads it).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("price table: {0}")]
+pub struct PricesUnavailable(String);
 
 impl Tools {
     /// A tool function's context, from its environment.
@@ -62,6 +74,8 @@ impl Tools {
             buckets: Buckets::default(),
             catalog: OnceLock::new(),
             secure_http: OnceLock::new(),
+            prices: OnceLock::new(),
+            keys: Keys::new(aws, resources, vault.clock.clone(), PLATFORM_KEYS_TTL),
             vault,
         }
     }
@@ -77,6 +91,24 @@ impl Tools {
     pub fn catalog(&self) -> Result<&Catalog, CatalogUnavailable> {
         self.catalog
             .get_or_init(|| Catalog::load().map_err(|e| CatalogUnavailable(e.to_string())))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The price table (fed by the catalog's `aiConfig` costs), loaded on first use.
+    pub fn prices(&self) -> Result<&PriceTable, PricesUnavailable> {
+        self.prices
+            .get_or_init(|| {
+                let catalog = self
+                    .catalog()
+                    .map_err(|e| PricesUnavailable(e.to_string()))?;
+                PriceTable::load(
+                    catalog
+                        .integrations()
+                        .map(|i| (i.integration_id.as_str(), i.ai_config.as_ref())),
+                )
+                .map_err(|e| PricesUnavailable(e.to_string()))
+            })
             .as_ref()
             .map_err(Clone::clone)
     }

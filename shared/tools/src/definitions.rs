@@ -36,11 +36,19 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("drive.json", include_str!("../../integrations/drive.json")),
     ("docs.json", include_str!("../../integrations/docs.json")),
+    ("llm.json", include_str!("../../integrations/llm.json")),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
 /// handlers are listed by their module ([`crate::google::HANDLED`]).
-pub const HANDLERS: &[&str] = &["discord_followup", "notion_append_blocks", "secure_http"];
+pub const HANDLERS: &[&str] = &[
+    "discord_followup",
+    "notion_append_blocks",
+    "secure_http",
+    "llm_generate_text",
+    "llm_embed",
+    "llm_analyze_image",
+];
 
 /// Whether `name` is a handler this build runs.
 pub fn is_handler(name: &str) -> bool {
@@ -374,6 +382,11 @@ impl Catalog {
     /// The integration `id`.
     pub fn integration(&self, id: &str) -> Option<&Arc<Integration>> {
         self.integrations.get(id)
+    }
+
+    /// Every integration, by id.
+    pub fn integrations(&self) -> impl Iterator<Item = &Arc<Integration>> {
+        self.integrations.values()
     }
 }
 

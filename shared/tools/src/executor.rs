@@ -67,6 +67,9 @@ impl Call<'_> {
             Some(handler) if crate::google::handles(handler) => {
                 crate::google::run(self, handler, input).await
             }
+            Some(handler) if crate::llm::handles(handler) => {
+                crate::llm::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method

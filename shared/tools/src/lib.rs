@@ -22,7 +22,9 @@ mod fuzz_tests;
 mod google;
 pub mod guardrails;
 pub mod idempotency;
+mod llm;
 pub mod notion_poll;
+pub mod prices;
 pub mod receipts;
 pub mod retention;
 mod scopes;
@@ -546,6 +548,13 @@ async fn call_provider(
     let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
     let now = app.clock.now();
     let error = result.as_ref().err();
+    let cost_usd = match app.prices() {
+        Ok(prices) => prices.cost_usd(&method.tool_id, &call.usage),
+        Err(e) => {
+            tracing::error!(error = %e, "no price table: the receipt's cost is unknown");
+            None
+        }
+    };
     let receipt = Receipt {
         receipt_id: receipt_id.clone(),
         tool: method.tool_id.clone(),
@@ -564,7 +573,7 @@ async fn call_provider(
             .collect(),
         attempts: std::mem::take(&mut call.attempts),
         usage: std::mem::take(&mut call.usage),
-        cost_usd: None,
+        cost_usd,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cost: if error.is_none() {
             method.def.exec.cost_per_call
