@@ -238,6 +238,9 @@ NEEDS = {
         ("SWITCHYARD_EVENT_BUS", "AgentEventBus"),
         ("SWITCHYARD_TOOL_STATE_TABLE", "ToolStateTable"),
         ("SWITCHYARD_RECEIPTS_TABLE", "ReceiptsTable"),
+        ("SWITCHYARD_PLATFORM_KEYS_SECRET", "PlatformKeysSecret"),
+        ("SWITCHYARD_ARTIFACTS_TABLE", "ArtifactsTable"),
+        ("SWITCHYARD_ARTIFACTS_BUCKET", "ArtifactsBucket"),
     ],
 }
 

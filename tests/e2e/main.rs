@@ -17,6 +17,7 @@ mod google_tools;
 mod keys;
 mod lambda_config;
 mod linking;
+mod media;
 mod notion_poll;
 mod oauth;
 mod providers;

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
 use switchyard_aws::{StartError, Startup};
@@ -10,6 +11,7 @@ use switchyard_core::config::{needs, Resources};
 use switchyard_egress::outbound::Buckets;
 use switchyard_egress::secure_http::SecureHttp;
 use switchyard_ingest::Ingress;
+use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
 use switchyard_oauth::Vault;
 use switchyard_providers::Registry;
 
@@ -36,6 +38,10 @@ pub struct Tools {
     catalog: OnceLock<Result<Catalog, CatalogUnavailable>>,
     /// The SSRF-safe client behind `http.secure_http_request`, built on first use.
     secure_http: OnceLock<SecureHttp>,
+    /// Platform API keys with workspace overrides (media tools).
+    pub keys: Keys,
+    /// Media artifacts (S3 bytes + metadata).
+    pub artifacts: ArtifactStore,
 }
 
 impl Tools {
@@ -56,7 +62,16 @@ impl Tools {
     /// From parts: the vault plus a DynamoDB client.
     pub fn new(aws: &AwsClients, resources: &Resources, vault: Arc<Vault>) -> Self {
         let dynamodb = aws.dynamodb();
+        let mut keys = Keys::new(aws, resources, vault.clock.clone(), PLATFORM_KEYS_TTL);
+        keys.actor.clone_from(&vault.actor);
         Self {
+            keys,
+            artifacts: ArtifactStore::new(
+                dynamodb.clone(),
+                aws.s3(),
+                &resources.artifacts_table,
+                &resources.artifacts_bucket,
+            ),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),

@@ -32,6 +32,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("drive.json", include_str!("../../integrations/drive.json")),
     ("docs.json", include_str!("../../integrations/docs.json")),
+    ("media.json", include_str!("../../integrations/media.json")),
 ];
 
 /// Custom code for what the mapping cannot express.
@@ -48,6 +49,9 @@ pub const HANDLERS: &[&str] = &[
     "docs_get",
     "docs_append",
     "docs_replace",
+    "media_generate_image",
+    "media_synthesize_speech",
+    "media_transcribe_audio",
 ];
 
 /// Why a definition was rejected.
