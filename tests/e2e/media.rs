@@ -470,3 +470,63 @@ async fn attachment_urls_are_fetched_through_the_egress_guard() {
     .await;
     assert_eq!(error(&response).0, "forbidden");
 }
+
+/// Milliseconds to the response headers (the first byte) of each of `n` sends of `request`.
+async fn first_byte_ms(n: usize, request: impl Fn() -> reqwest::RequestBuilder) -> Vec<f64> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let response = request().send().await.expect("send");
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert!(response.status().is_success(), "{}", response.status());
+        response.bytes().await.expect("body");
+    }
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// For the closing note (`infra/bench.sh`): time to first byte of a synchronous
+/// `media.synthesize_speech` through the local host's `/tools` route (key lookup, fake TTS,
+/// measuring, S3 put, metadata, presigning, receipt), beside a plain POST of the same text to
+/// the fake's speech endpoint in the same run.
+#[tokio::test]
+#[ignore = "benchmark: run by infra/bench.sh"]
+async fn bench_tts_time_to_first_byte() {
+    let fake = MediaFake::start().await;
+    let stack = setup(&fake, &["openai"], &[], Vec::new()).await;
+    let base = stack.serve().await;
+    let client = reqwest::Client::new();
+    let text = "Your order has shipped and will arrive on Tuesday.";
+    let n = 30;
+    let baseline = first_byte_ms(n, || {
+        client
+            .post(format!("{}/v1/audio/speech", fake.base_url))
+            .bearer_auth(MediaFake::OPENAI_KEY)
+            .json(
+                &json!({"model": "gpt-4o-mini-tts", "input": text, "voice": "alloy",
+                "response_format": "wav"}),
+            )
+    })
+    .await;
+    let tool = first_byte_ms(n, || {
+        client
+            .post(format!("{base}/tools/media/synthesize_speech"))
+            .json(&json!({"instance_id": MEDIA, "agent_id": AGENT, "input": {"text": text}}))
+    })
+    .await;
+    for (label, times) in [
+        ("baseline: POST fake /v1/audio/speech", &baseline),
+        ("media.synthesize_speech via /tools", &tool),
+    ] {
+        println!(
+            "tts ttfb {label}: n={n} p50={:.1} ms p95={:.1} ms",
+            percentile(times, 0.5),
+            percentile(times, 0.95)
+        );
+    }
+}

@@ -269,9 +269,9 @@ async fn serve(AxumState(state): AxumState<Arc<Mutex<State>>>, request: Request)
         .query()
         .map(|q| {
             q.split('&')
-                .filter_map(|pair| {
+                .map(|pair| {
                     let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    Some((k.to_owned(), v.replace("%2C", ",")))
+                    (k.to_owned(), v.replace("%2C", ","))
                 })
                 .collect()
         })
