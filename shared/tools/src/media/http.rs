@@ -144,7 +144,9 @@ pub(crate) fn base_url(call: &Call<'_>, config_key: &str, default: &str) -> Stri
         .to_owned()
 }
 
-/// The OpenAI base URL: the instance's `api_base_url` (a fake in tests), else the public API.
+/// The OpenAI base URL: the instance's `api_base_url` (a fake in tests), else the
+/// definition's `baseUrl`.
 pub(crate) fn openai_base(call: &Call<'_>) -> String {
-    base_url(call, "api_base_url", "https://api.openai.com")
+    let default = call.method.integration.exec.base_url.as_deref();
+    base_url(call, "api_base_url", default.unwrap_or("https://api.openai.com"))
 }
