@@ -472,6 +472,7 @@ mod tests {
                 "google-channel",
                 "google-pubsub",
                 "http",
+                "media",
                 "notion",
                 "sendgrid",
                 "shopify",

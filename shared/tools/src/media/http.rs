@@ -148,5 +148,9 @@ pub(crate) fn base_url(call: &Call<'_>, config_key: &str, default: &str) -> Stri
 /// definition's `baseUrl`.
 pub(crate) fn openai_base(call: &Call<'_>) -> String {
     let default = call.method.integration.exec.base_url.as_deref();
-    base_url(call, "api_base_url", default.unwrap_or("https://api.openai.com"))
+    base_url(
+        call,
+        "api_base_url",
+        default.unwrap_or("https://api.openai.com"),
+    )
 }
