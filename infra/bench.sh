@@ -80,6 +80,11 @@ VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-c
   -E 'test(an_accepted_webhook_costs_one_dynamodb_write_and_one_sqs_send)' 2>&1 \
   | tee "$out/calls.log" | grep -E 'calls per accepted webhook|PASS|FAIL' || true
 
+echo "== media: time to first byte of synchronous TTS (media fake) beside a plain POST to the fake"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  --run-ignored only -E 'test(bench_tts_time_to_first_byte)' 2>&1 \
+  | tee "$out/media.log" | grep -E 'tts ttfb|PASS|FAIL' || true
+
 echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
 VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \
   --webhook "$target/release/webhook" --consumer "$target/release/consumer" \

@@ -31,10 +31,11 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
             "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace",
-            "llm_generate_text", "llm_embed", "llm_analyze_image"}
+            "llm_generate_text", "llm_embed", "llm_analyze_image",
+            "media_generate_image", "media_synthesize_speech", "media_transcribe_audio"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal"}
 METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes"}

@@ -253,6 +253,8 @@ NEEDS = {
         ("SWITCHYARD_TOOL_STATE_TABLE", "ToolStateTable"),
         ("SWITCHYARD_RECEIPTS_TABLE", "ReceiptsTable"),
         ("SWITCHYARD_PLATFORM_KEYS_SECRET", "PlatformKeysSecret"),
+        ("SWITCHYARD_ARTIFACTS_TABLE", "ArtifactsTable"),
+        ("SWITCHYARD_ARTIFACTS_BUCKET", "ArtifactsBucket"),
     ],
 }
 
@@ -575,6 +577,67 @@ def api_key_statements(names: list[str]) -> str:
     )
 
 
+# Media tools (`shared/integrations/media.json`): platform API keys (Secrets Manager) or a
+# workspace's own (a vault connection sealed for the key's provider), and the artifacts they
+# write (object, then metadata); a presigned URL is signed with the function's role, so reading
+# the object is the role's too. Transcription reads artifacts' metadata, and a Slack file is
+# fetched with the bot token of a Slack instance.
+MEDIA_KEY_PROVIDERS = ["elevenlabs", "openai"]
+
+
+def media_statements(method: dict) -> str:
+    if method["integration"] != "media":
+        return ""
+    table_actions = ["dynamodb:PutItem"]
+    if method["method"] == "transcribe_audio":
+        table_actions.insert(0, "dynamodb:GetItem")
+    actions = "".join(f"              - {a}\n" for a in table_actions)
+    providers = "".join(f"                  - {p}\n" for p in MEDIA_KEY_PROVIDERS)
+    out = (
+        "          - Sid: PlatformKeys\n"
+        "            Effect: Allow\n"
+        "            Action: secretsmanager:GetSecretValue\n"
+        "            Resource: !Ref PlatformKeysSecret\n"
+        "          - Sid: WorkspaceKeys\n"
+        "            Effect: Allow\n"
+        "            Action: dynamodb:GetItem\n"
+        "            Resource: !GetAtt ConnectionsTable.Arn\n"
+        "          # A workspace's own key is sealed for the key's provider, bound to its connection.\n"
+        "          - Sid: OpenWorkspaceKeys\n"
+        "            Effect: Allow\n"
+        "            Action: kms:Decrypt\n"
+        "            Resource: !GetAtt TokenKey.Arn\n"
+        "            Condition:\n"
+        "              StringEquals:\n"
+        "                kms:EncryptionContext:provider:\n"
+        f"{providers}"
+        "              ForAllValues:StringEquals:\n"
+        "                kms:EncryptionContextKeys:\n"
+        "                  - connection_id\n"
+        "                  - provider\n"
+        "          - Sid: ArtifactObjects\n"
+        "            Effect: Allow\n"
+        "            Action:\n"
+        "              - s3:PutObject\n"
+        "              - s3:GetObject\n"
+        "            Resource: !Sub ${ArtifactsBucket.Arn}/artifacts/*\n"
+        "          - Sid: ArtifactMetadata\n"
+        "            Effect: Allow\n"
+        "            Action:\n"
+        f"{actions}"
+        "            Resource: !GetAtt ArtifactsTable.Arn\n"
+    )
+    if method["method"] == "transcribe_audio":
+        out += kms_statement(
+            "OpenSlackBotToken",
+            "kms:Decrypt",
+            "slack",
+            ["instance_id"],
+            "A Slack file is fetched with the bot token of a Slack instance of the workspace.",
+        )
+    return out
+
+
 def tool_functions(root: Path) -> list[str]:
     return [
         TOOL_FUNCTION.format(
@@ -584,7 +647,7 @@ def tool_functions(root: Path) -> list[str]:
             path=scalar(f"/tools/{m['integration']}/{m['method']}"),
             resource_vars=resource_vars("tool"),
             vault_statements=TOKEN_VAULT_STATEMENTS if m["oauth"] else "",
-            kms_statements=tool_kms_statements(m),
+            kms_statements=tool_kms_statements(m) + media_statements(m),
             api_key_statements=api_key_statements(m["api_keys"]),
         )
         for m in tool_methods(root)

@@ -138,6 +138,7 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("gmail", "google"),
     ("http", "http"),
     ("llm", "llm"),
+    ("media", "media"),
     ("notion", "notion"),
     ("slack", "slack"),
 ];
@@ -437,6 +438,29 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 ));
                 grants.extend(allow(&["dynamodb:GetItem"], "ConnectionsTable"));
                 grants.extend(kms("kms:Decrypt", keys, &["connection_id"]));
+            }
+            if integration == "media" {
+                // Platform keys, or a workspace's own key (a sealed vault connection).
+                grants.extend(allow(
+                    &["secretsmanager:GetSecretValue"],
+                    "PlatformKeysSecret",
+                ));
+                grants.extend(allow(&["dynamodb:GetItem"], "ConnectionsTable"));
+                grants.extend(kms(
+                    "kms:Decrypt",
+                    &["elevenlabs", "openai"],
+                    &["connection_id"],
+                ));
+                // Artifacts: the object (read too: presigned URLs act as the role), then metadata.
+                grants.extend(allow(
+                    &["s3:PutObject", "s3:GetObject"],
+                    "ArtifactsBucket/artifacts/*",
+                ));
+                grants.extend(allow(&["dynamodb:PutItem"], "ArtifactsTable"));
+                if tool == "media.transcribe_audio" {
+                    grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
+                    grants.extend(kms("kms:Decrypt", &["slack"], &["instance_id"]));
+                }
             }
         }
         _ => panic!("{id} ({binary}) is not in the least-privilege table"),

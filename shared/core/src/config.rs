@@ -278,7 +278,10 @@ pub mod needs {
         EventBus,
         ToolState,
         Receipts,
+        // Media tools: platform API keys, and the artifacts they store.
         PlatformKeys,
+        Artifacts,
+        ArtifactsBucket,
     ];
     /// The Notion poller: a tool call plus ingress.
     pub const NOTION_POLLER: &[Need] = &[

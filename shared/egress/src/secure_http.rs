@@ -185,6 +185,9 @@ pub struct Response {
     pub headers: BTreeMap<String, String>,
     /// The body as JSON when it parses, else `{"text": "..."}`.
     pub body: serde_json::Value,
+    /// The body's bytes as received (binary downloads: media attachments). Not scrubbed of the
+    /// credential like `body`: callers keep it from agents (media tools store it as an artifact).
+    pub raw: Vec<u8>,
     /// The URL of the last hop, without the credential.
     pub final_url: String,
     /// Redirects followed.
@@ -510,6 +513,7 @@ impl SecureHttp {
                     status: status.as_u16(),
                     headers,
                     body: parse_body(&bytes),
+                    raw: bytes,
                     final_url: hop.url.to_string(),
                     redirects,
                     remote_addr,

@@ -473,6 +473,7 @@ mod tests {
                 "google-pubsub",
                 "http",
                 "llm",
+                "media",
                 "notion",
                 "sendgrid",
                 "shopify",

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
 use switchyard_aws::{StartError, Startup};
@@ -29,8 +30,8 @@ pub struct CatalogUnavailable(String);
 #[derive(Debug)]
 pub struct Tools {
     pub vault: Arc<Vault>,
-    /// API keys of providers without OAuth (the `llm.*` tools): the workspace's own, else the
-    /// platform's.
+    /// API keys of providers without OAuth (the `llm.*` and `media.*` tools): the workspace's
+    /// own, else the platform's.
     pub keys: Keys,
     pub tool_state: ToolState,
     pub receipts: ReceiptStore,
@@ -43,6 +44,8 @@ pub struct Tools {
     secure_http: OnceLock<SecureHttp>,
     /// The price table with the definitions' `aiConfig` costs, checked once per cold start.
     prices: OnceLock<Result<PriceTable, PricesUnavailable>>,
+    /// Media artifacts (S3 bytes + metadata).
+    pub artifacts: ArtifactStore,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -68,14 +71,22 @@ impl Tools {
     /// From parts: the vault plus a DynamoDB client.
     pub fn new(aws: &AwsClients, resources: &Resources, vault: Arc<Vault>) -> Self {
         let dynamodb = aws.dynamodb();
+        let mut keys = Keys::new(aws, resources, vault.clock.clone(), PLATFORM_KEYS_TTL);
+        keys.actor.clone_from(&vault.actor);
         Self {
+            keys,
+            artifacts: ArtifactStore::new(
+                dynamodb.clone(),
+                aws.s3(),
+                &resources.artifacts_table,
+                &resources.artifacts_bucket,
+            ),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),
             catalog: OnceLock::new(),
             secure_http: OnceLock::new(),
             prices: OnceLock::new(),
-            keys: Keys::new(aws, resources, vault.clock.clone(), PLATFORM_KEYS_TTL),
             vault,
         }
     }

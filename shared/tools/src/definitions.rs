@@ -37,6 +37,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ("drive.json", include_str!("../../integrations/drive.json")),
     ("docs.json", include_str!("../../integrations/docs.json")),
     ("llm.json", include_str!("../../integrations/llm.json")),
+    ("media.json", include_str!("../../integrations/media.json")),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
@@ -48,6 +49,9 @@ pub const HANDLERS: &[&str] = &[
     "llm_generate_text",
     "llm_embed",
     "llm_analyze_image",
+    "media_generate_image",
+    "media_synthesize_speech",
+    "media_transcribe_audio",
 ];
 
 /// Whether `name` is a handler this build runs.

@@ -45,6 +45,9 @@ pub enum ErrorCode {
     InsufficientScope,
     /// What the method would send or return is over its size cap.
     TooLarge,
+    /// A per-workspace media limit (bytes, audio duration, image pixels) refused the call,
+    /// measured before any provider was paid; the message names the limit.
+    LimitExceeded,
 }
 
 impl ErrorCode {
@@ -76,6 +79,7 @@ impl ErrorCode {
             Self::InvalidOutput => "invalid_output",
             Self::InsufficientScope => "insufficient_scope",
             Self::TooLarge => "too_large",
+            Self::LimitExceeded => "limit_exceeded",
         }
     }
 
@@ -84,7 +88,7 @@ impl ErrorCode {
         match self {
             Self::InvalidRequest | Self::InvalidInput => 400,
             Self::Forbidden | Self::Denied | Self::InsufficientScope => 403,
-            Self::TooLarge => 413,
+            Self::TooLarge | Self::LimitExceeded => 413,
             Self::UnknownTool | Self::NotFound => 404,
             Self::InProgress | Self::Disabled => 409,
             Self::IdempotencyConflict => 422,
@@ -120,6 +124,7 @@ impl ErrorCode {
                 | Self::InvalidOutput
                 | Self::InsufficientScope
                 | Self::TooLarge
+                | Self::LimitExceeded
         )
     }
 
@@ -161,6 +166,7 @@ impl ErrorCode {
                 "the connection was not granted a scope this tool needs; reconnect with it"
             }
             Self::TooLarge => "the content is over this tool's size cap",
+            Self::LimitExceeded => "the call is over a media limit of this workspace",
         }
     }
 }

@@ -55,6 +55,10 @@ pub(crate) struct Call<'a> {
     pub last_status: Option<u16>,
     /// What priced provider calls consumed (see [`crate::usage`]).
     pub usage: Vec<crate::usage::Usage>,
+    /// The caller (an agent id, or a worker's `system:` name).
+    pub agent_id: &'a str,
+    /// The id the call's receipt will have (artifacts record it).
+    pub receipt_id: String,
 }
 
 impl Call<'_> {
@@ -64,6 +68,9 @@ impl Call<'_> {
             Some("discord_followup") => self.discord_followup(input).await,
             Some("notion_append_blocks") => self.notion_append_blocks(input).await,
             Some("secure_http") => self.secure_http(input).await,
+            Some(handler) if crate::media::handles(handler) => {
+                crate::media::run(self, handler, input).await
+            }
             Some(handler) if crate::google::handles(handler) => {
                 crate::google::run(self, handler, input).await
             }

@@ -23,6 +23,7 @@ mod google;
 pub mod guardrails;
 pub mod idempotency;
 mod llm;
+mod media;
 pub mod notion_poll;
 pub mod prices;
 pub mod receipts;
@@ -514,6 +515,7 @@ async fn call_provider(
     let started = Instant::now();
     let work = work_deadline(deadline);
     let secrets = method.secret_values(&request.input);
+    let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
     let mut call = executor::Call {
         app,
         method,
@@ -527,6 +529,8 @@ async fn call_provider(
         attempts: Vec::new(),
         last_status: None,
         usage: Vec::new(),
+        agent_id: &request.agent_id,
+        receipt_id: receipt_id.clone(),
     };
     // Not cut short from outside: the vault bounds its own waits and token calls by `work` and
     // keeps time to persist a rotated refresh token, which a cancellation here could lose.
@@ -545,7 +549,6 @@ async fn call_provider(
             e
         }
     });
-    let receipt_id = format!("rcpt_{}", uuid::Uuid::new_v4().simple());
     let now = app.clock.now();
     let error = result.as_ref().err();
     let cost_usd = match app.prices() {
