@@ -226,43 +226,35 @@ impl ArtifactStore {
         from: Option<Item>,
         limit: i32,
     ) -> Result<ExpiredPage, ArtifactError> {
-        let out = self
-            .dynamodb
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("expires_at <= :now")
-            .expression_attribute_values(":now", n(now))
-            .set_exclusive_start_key(from)
-            .limit(limit)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        let artifacts = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ExpiredPage {
-            artifacts,
-            next: out.last_evaluated_key,
-        })
+        self.scan_page(Some(now), from, limit).await
     }
 
     /// One page (up to `limit` items scanned) of every artifact, starting at `from`: retention
     /// reads all of them to apply a window shortened after an artifact's `expires_at` was set.
     pub async fn page(&self, from: Option<Item>, limit: i32) -> Result<ExpiredPage, ArtifactError> {
-        let out = self
+        self.scan_page(None, from, limit).await
+    }
+
+    /// A scan page, of the artifacts expired at `expired_at` when given.
+    async fn scan_page(
+        &self,
+        expired_at: Option<u64>,
+        from: Option<Item>,
+        limit: i32,
+    ) -> Result<ExpiredPage, ArtifactError> {
+        let mut scan = self
             .dynamodb
             .scan()
             .table_name(&self.table)
             .set_exclusive_start_key(from)
             .limit(limit)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .consistent_read(true);
+        if let Some(now) = expired_at {
+            scan = scan
+                .filter_expression("expires_at <= :now")
+                .expression_attribute_values(":now", n(now));
+        }
+        let out = scan.send().await.map_err(unavailable)?;
         let artifacts = out
             .items
             .unwrap_or_default()
