@@ -81,13 +81,7 @@ pub async fn poll_notion(
     app: &NotionPoller,
     event: lambda_runtime::LambdaEvent<serde_json::Value>,
 ) -> Result<switchyard_tools::notion_poll::PollReport, lambda_runtime::Error> {
-    let remaining = event
-        .context
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default()
-        .saturating_sub(std::time::Duration::from_secs(2));
-    let deadline = tokio::time::Instant::now() + remaining;
+    let deadline = deadline_of(&event.context, std::time::Duration::from_secs(2));
     let report = switchyard_tools::notion_poll::run(app, deadline).await?;
     tracing::info!(?report, "notion poller ran");
     Ok(report)

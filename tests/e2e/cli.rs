@@ -7,7 +7,8 @@ use switchyard_ops::local::demo;
 
 use crate::support::Stack;
 
-async fn cli(stack: &Stack, args: &[&str]) -> Result<String, String> {
+/// Runs the CLI with `args` against the stack; its output, or the error's text.
+pub(crate) async fn cli(stack: &Stack, args: &[&str]) -> Result<String, String> {
     let mut out = Vec::new();
     let parsed = Cli::try_parse_from(std::iter::once("switchyard").chain(args.iter().copied()))
         .map_err(|e| e.to_string())?;

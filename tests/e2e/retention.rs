@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
 use serde_json::json;
 use switchyard::artifacts::{Artifact, ArtifactError, NewArtifact};
 use switchyard::instances::Instance;
@@ -16,8 +15,8 @@ use switchyard::retention::{self, Options, SweepReport, Sweeper, AUDIT_ACTION};
 use switchyard::settings::{Kind, DAY_SECS};
 use switchyard::workitem::{WorkItem, WORK_ITEM_VERSION};
 use switchyard::App;
-use switchyard_ops::cli::{run_with_app, Cli};
 
+use crate::cli::cli;
 use crate::support::{Stack, NOW};
 
 /// Payloads are aged by S3's LastModified (the real clock), so these runs happen at a real
@@ -393,16 +392,6 @@ async fn a_shortened_window_reaches_artifacts_made_under_the_longer_one() {
     );
     assert!(artifact_gone(app, &old).await);
     assert!(!artifact_gone(app, &young).await);
-}
-
-async fn cli(stack: &Stack, args: &[&str]) -> Result<String, String> {
-    let mut out = Vec::new();
-    let parsed = Cli::try_parse_from(std::iter::once("switchyard").chain(args.iter().copied()))
-        .map_err(|e| e.to_string())?;
-    run_with_app(&stack.app, parsed, &mut out)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(String::from_utf8(out).expect("utf8"))
 }
 
 #[tokio::test]
