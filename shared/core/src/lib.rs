@@ -9,6 +9,7 @@ pub mod error;
 pub mod fuzz;
 #[cfg(test)]
 mod fuzz_tests;
+pub mod identity;
 pub mod policy;
 pub mod reply;
 pub mod secret;

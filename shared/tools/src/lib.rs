@@ -169,6 +169,31 @@ pub async fn invoke(
     published(response, tool_id, &request_id)
 }
 
+/// Runs a tool call for an authenticated `principal`: the agent is the principal's, and an
+/// `agent_id` in the body that names another agent is refused.
+pub async fn invoke_as(
+    app: &Tools,
+    principal: &switchyard_core::identity::Principal,
+    tool_id: &str,
+    mut request: ToolRequest,
+    deadline: Instant,
+) -> ToolResponse {
+    if !request.agent_id.is_empty() && request.agent_id != principal.agent_id {
+        let request_id = new_request_id();
+        return published(
+            fail(ToolError::new(
+                ErrorCode::Forbidden,
+                "the agent_id in the request is not the authenticated agent",
+                false,
+            )),
+            tool_id,
+            &request_id,
+        );
+    }
+    request.agent_id.clone_from(&principal.agent_id);
+    invoke(app, tool_id, request, deadline).await
+}
+
 /// Logs a failure's detail under the request id, and gives the agent that id (a replayed
 /// answer keeps the id of the call that produced it).
 fn published(mut response: ToolResponse, tool: &str, request_id: &str) -> ToolResponse {
