@@ -38,7 +38,7 @@ HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_se
             "media_generate_image", "media_synthesize_speech", "media_transcribe_audio"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal"}
-METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes"}
+METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 PAGINATION_KEYS = {"cursorParam", "nextCursor", "items", "maxPagesField", "cursorIn"}
@@ -281,6 +281,9 @@ def check_method_x(rep, where, method, integration_x, auth_type=None):
         check_pointer_list(rep, where + " guardrails", inp, x["guardrails"])
     if "retrySafe" in x and not isinstance(x["retrySafe"], bool):
         rep.err(where, "retrySafe must be true or false")
+    for flag in ("readOnly", "destructive"):
+        if flag in x and not isinstance(x[flag], bool):
+            rep.err(where, f"{flag} must be true or false")
     if "retrySafe" in x and x.get("handler") == "secure_http":
         rep.err(where, "retrySafe cannot be set on secure_http")
     for name in x.get("secretParams", []):

@@ -182,6 +182,14 @@ pub struct MethodExec {
     /// provider call: a connection without one fails with `insufficient_scope`.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Whether the method only reads (MCP's `readOnlyHint`). Absent: GET and HEAD read.
+    #[serde(default)]
+    pub read_only: Option<bool>,
+    /// Whether a call may overwrite or delete what exists rather than only add to it (MCP's
+    /// `destructiveHint`; the approval gate's default candidates). Absent: DELETE and PUT are,
+    /// other HTTP methods are not, and a handler without an HTTP method is (the safe guess).
+    #[serde(default)]
+    pub destructive: Option<bool>,
 }
 
 /// The HTTP request of a method.
@@ -253,6 +261,32 @@ impl Method {
         self.def.exec.retry_safe.unwrap_or_else(|| {
             ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]
                 .contains(&verb.to_ascii_uppercase().as_str())
+        })
+    }
+
+    /// Whether the method only reads (see [`MethodExec::read_only`]).
+    pub fn read_only(&self) -> bool {
+        self.def.exec.read_only.unwrap_or_else(|| {
+            self.def
+                .exec
+                .http
+                .as_ref()
+                .is_some_and(|h| matches!(h.method.to_ascii_uppercase().as_str(), "GET" | "HEAD"))
+        })
+    }
+
+    /// Whether a call may overwrite or delete (see [`MethodExec::destructive`]); never for a
+    /// method that only reads.
+    pub fn destructive(&self) -> bool {
+        if self.read_only() {
+            return false;
+        }
+        self.def.exec.destructive.unwrap_or_else(|| {
+            self.def
+                .exec
+                .http
+                .as_ref()
+                .is_none_or(|h| matches!(h.method.to_ascii_uppercase().as_str(), "DELETE" | "PUT"))
         })
     }
 
