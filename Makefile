@@ -45,8 +45,9 @@ bench: tools
 	infra/bench.sh
 
 ## tools: the pinned Python venv (moto, cfn-lint, sam, cargo-lambda, zig), cargo-nextest, and
-##        the test OAuth server's npm packages (oidc-provider, from package-lock.json).
-tools: $(VENV)/.installed tests/oauth-server/node_modules/.installed
+##        the test OAuth server's npm packages (oidc-provider, from package-lock.json) and the
+##        MCP test client's (@modelcontextprotocol/sdk).
+tools: $(VENV)/.installed tests/oauth-server/node_modules/.installed tests/mcp-client/node_modules/.installed
 	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked --version $(NEXTEST_VERSION)
 
 $(VENV)/.installed: infra/requirements.txt
@@ -56,6 +57,10 @@ $(VENV)/.installed: infra/requirements.txt
 
 tests/oauth-server/node_modules/.installed: tests/oauth-server/package-lock.json
 	cd tests/oauth-server && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+tests/mcp-client/node_modules/.installed: tests/mcp-client/package-lock.json
+	cd tests/mcp-client && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 ## emulator: moto's server on 127.0.0.1:$(EMULATOR_PORT), unless an emulator already answers there.

@@ -157,6 +157,38 @@ pub async fn sweep_retention(
     Ok(report)
 }
 
+/// `POST /mcp` and `GET /.well-known/oauth-protected-resource[/mcp]` behind API Gateway (HTTP
+/// API, payload 2.0, no gateway authorizer: the MCP endpoint authenticates bearer tokens itself).
+pub async fn mcp(
+    tools: &Tools,
+    mcp: &switchyard_mcp::Mcp,
+    request: Request,
+    context: &lambda_runtime::Context,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let deadline = if context.deadline == 0 {
+        tokio::time::Instant::now() + switchyard_tools::DEFAULT_DEADLINE
+    } else {
+        deadline_of(context, std::time::Duration::from_millis(500))
+    };
+    let request = switchyard_mcp::HttpRequest {
+        method: request.method().as_str(),
+        path: request.uri().path(),
+        headers: request.headers(),
+        body: request.body().as_ref(),
+    };
+    let reply = switchyard_mcp::handle(tools, mcp, request, deadline).await;
+    let mut builder = Response::builder().status(reply.status);
+    for (name, value) in &reply.headers {
+        builder = builder.header(*name, value);
+    }
+    let body = if reply.body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(String::from_utf8_lossy(&reply.body).into_owned())
+    };
+    Ok(builder.body(body)?)
+}
+
 fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {

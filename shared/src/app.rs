@@ -56,6 +56,11 @@ pub struct App {
     /// Settings of the Google sync worker and renewer (from the environment; tests set them).
     google_settings: switchyard_google::Settings,
     ssrf_exemptions: Vec<std::net::SocketAddr>,
+    /// The MCP endpoint's settings when set by `with_mcp` (else from the environment).
+    mcp: Option<(
+        switchyard_mcp::Settings,
+        Option<Arc<dyn switchyard_mcp::AgentTokenAuthenticator>>,
+    )>,
     contexts: Contexts,
 }
 
@@ -70,6 +75,7 @@ struct Contexts {
     google: OnceLock<GoogleSync>,
     retention: OnceLock<Sweeper>,
     keys: OnceLock<Keys>,
+    mcp: OnceLock<switchyard_mcp::Mcp>,
 }
 
 impl App {
@@ -118,6 +124,7 @@ impl App {
             platform_keys_ttl: PLATFORM_KEYS_TTL,
             google_settings: switchyard_google::Settings::from_env().unwrap_or_default(),
             ssrf_exemptions: Vec::new(),
+            mcp: None,
             contexts: Contexts::default(),
             resources,
             limits,
@@ -211,6 +218,45 @@ impl App {
         self.contexts
             .oauth
             .get_or_init(|| OAuth::new(&self.aws, &self.resources, self.vault().clone()))
+    }
+
+    /// The same app with these MCP endpoint settings and agent token store.
+    pub fn with_mcp(
+        mut self,
+        settings: switchyard_mcp::Settings,
+        agent_tokens: Option<Arc<dyn switchyard_mcp::AgentTokenAuthenticator>>,
+    ) -> Self {
+        self.mcp = Some((settings, agent_tokens));
+        self.contexts = Contexts::default();
+        self
+    }
+
+    /// The MCP endpoint: settings from `with_mcp`, else `SWITCHYARD_MCP_*`, else the resource
+    /// `<public_url>/mcp` with agent tokens only.
+    pub fn mcp(&self) -> &switchyard_mcp::Mcp {
+        self.contexts.mcp.get_or_init(|| {
+            if let Some((settings, agent_tokens)) = &self.mcp {
+                return switchyard_mcp::Mcp::new(settings.clone(), agent_tokens.clone());
+            }
+            let settings = switchyard_mcp::Settings::from_env()
+                .or_else(|e| {
+                    tracing::info!(reason = %e, "MCP settings from the public URL");
+                    let resource = format!("{}/mcp", self.public_url);
+                    switchyard_mcp::Settings::from_values(Some(&resource), None, None, None, None)
+                })
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "MCP endpoint misconfigured; serving on loopback only");
+                    switchyard_mcp::Settings::from_values(
+                        Some("http://127.0.0.1:3000/mcp"),
+                        None,
+                        None,
+                        None,
+                        None,
+                    )
+                    .expect("a loopback resource is valid")
+                });
+            switchyard_mcp::Mcp::new(settings, None)
+        })
     }
 
     /// Tool methods and discovery.

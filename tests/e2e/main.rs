@@ -20,6 +20,7 @@ mod keys;
 mod lambda_config;
 mod linking;
 mod llm;
+mod mcp;
 mod media;
 mod notion_poll;
 mod oauth;

@@ -61,6 +61,13 @@ const REDIRECT_URIS = (process.env.REDIRECT_URIS || '')
 const ACCESS_TOKEN_TTL = intEnv('ACCESS_TOKEN_TTL', 60) || 60;
 const REFRESH_TOKEN_TTL = intEnv('REFRESH_TOKEN_TTL', 86400) || 86400;
 const DEBUG = process.env.DEBUG_SERVER === '1';
+// The MCP endpoint as a resource server (RFC 8707): access tokens requested with
+// resource=<MCP_RESOURCE> are JWTs (RFC 9068) whose audience is that URL. A headless
+// client_credentials client (MCP_CLIENT_ID / MCP_CLIENT_SECRET) gets them for MCP tests.
+const MCP_RESOURCE = process.env.MCP_RESOURCE || '';
+const MCP_CLIENT_ID = process.env.MCP_CLIENT_ID || 'switchyard-mcp';
+const MCP_CLIENT_SECRET = process.env.MCP_CLIENT_SECRET || 'switchyard-mcp-secret';
+const MCP_SCOPE = 'mcp:tools';
 
 if (REDIRECT_URIS.length === 0) {
   process.stderr.write('oauth-server: REDIRECT_URIS is required (comma-separated list)\n');
@@ -208,7 +215,14 @@ function buildProvider(issuer) {
       // vice versa): both are "secret" methods. Sending both at once is
       // rejected with invalid_request.
       token_endpoint_auth_method: 'client_secret_post',
-    }],
+    }, ...(MCP_RESOURCE ? [{
+      client_id: MCP_CLIENT_ID,
+      client_secret: MCP_CLIENT_SECRET,
+      redirect_uris: [],
+      grant_types: ['client_credentials'],
+      response_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    }] : [])],
     clientAuthMethods: ['client_secret_post', 'client_secret_basic'],
     responseTypes: ['code'],
     scopes: ['openid', 'offline_access', 'email', 'profile', 'read', 'write'],
@@ -248,6 +262,23 @@ function buildProvider(issuer) {
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       userinfo: { enabled: true },
+      clientCredentials: { enabled: Boolean(MCP_RESOURCE) },
+      resourceIndicators: {
+        enabled: Boolean(MCP_RESOURCE),
+        // No resource asked for: opaque tokens, as before this feature was on.
+        defaultResource: async () => undefined,
+        useGrantedResource: async () => true,
+        async getResourceServerInfo(_ctx, resourceIndicator) {
+          if (resourceIndicator !== MCP_RESOURCE) throw new errors.InvalidTarget();
+          return {
+            scope: MCP_SCOPE,
+            audience: MCP_RESOURCE,
+            accessTokenTTL: ACCESS_TOKEN_TTL,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
     },
     interactions: {
       policy,
@@ -271,6 +302,7 @@ function buildProvider(issuer) {
       IdToken: 3600,
       Interaction: 600,
       RefreshToken: REFRESH_TOKEN_TTL,
+      ClientCredentials: ACCESS_TOKEN_TTL,
       Grant: Math.max(REFRESH_TOKEN_TTL, 3600),
       Session: Math.max(REFRESH_TOKEN_TTL, 3600),
     },

@@ -334,7 +334,7 @@ pub mod needs {
             "consumer" => CONSUMER,
             "oauth" => OAUTH,
             "token-refresher" => TOKEN_REFRESHER,
-            "tool" => TOOL,
+            "tool" | "mcp" => TOOL,
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,

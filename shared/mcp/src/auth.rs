@@ -16,7 +16,7 @@ use crate::settings::Settings;
 pub const AGENT_TOKEN_PREFIX: &str = "sya_";
 
 /// Looks up gateway-issued agent tokens (the agents table's; wired where the store lives).
-pub trait AgentTokenAuthenticator: Send + Sync {
+pub trait AgentTokenAuthenticator: Send + Sync + std::fmt::Debug {
     /// The agent `token` belongs to; `Ok(None)` for a token that is unknown, expired or revoked.
     fn authenticate<'a>(
         &'a self,
@@ -139,6 +139,7 @@ mod tests {
     use switchyard_core::identity::AuthMethod;
 
     /// Agent tokens in memory: the store the lead wires is the agents table's.
+    #[derive(Debug)]
     struct Tokens(Vec<(&'static str, Principal)>);
 
     impl AgentTokenAuthenticator for Tokens {
@@ -156,6 +157,7 @@ mod tests {
         }
     }
 
+    #[derive(Debug)]
     struct Down;
 
     impl AgentTokenAuthenticator for Down {

@@ -32,6 +32,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/oauth/{provider}/callback", get(oauth_callback))
         .route("/tools/{integration}/{method}", post(tool))
         .route("/tools", get(discover))
+        .route("/mcp", post(mcp).get(mcp).delete(mcp))
+        .route("/.well-known/oauth-protected-resource", get(mcp))
+        .route(
+            "/.well-known/oauth-protected-resource/{*resource}",
+            get(mcp),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -108,6 +114,32 @@ async fn discover(
         Ok(tools) => json_response(200, &serde_json::json!({"tools": tools})),
         Err(e) => json_response(503, &serde_json::json!({"error": e})),
     }
+}
+
+/// `POST /mcp` and the protected resource metadata (`switchyard_mcp::handle`).
+async fn mcp(
+    State(app): State<Arc<App>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = switchyard::mcp::HttpRequest {
+        method: method.as_str(),
+        path: uri.path(),
+        headers: &headers,
+        body: &body,
+    };
+    let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
+    let reply = switchyard::mcp::handle(app.tools(), app.mcp(), request, deadline).await;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, reply.body).into_response();
+    for (name, value) in reply.headers {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 fn json_response(status: u16, body: &impl serde::Serialize) -> Response {
