@@ -654,11 +654,170 @@ def tool_functions(root: Path) -> list[str]:
     ]
 
 
+MCP_FUNCTION = """\
+# Tools over MCP (stateless Streamable HTTP): every tool an agent is granted, so its role is
+# the union of the tool functions' roles, plus the instance scan of discovery. The routes are
+# public at the gateway: the function is an OAuth resource server and checks bearer tokens
+# itself (401 with the protected resource metadata), so an MCP client can discover the issuer.
+McpFunction:
+  Type: AWS::Serverless::Function
+  Metadata:
+    BuildMethod: rust-cargolambda
+    BuildProperties:
+      Binary: mcp
+  Properties:
+    Description: Tools over MCP, with OAuth (OIDC access tokens bound to the resource).
+    CodeUri: .
+    Timeout: 30
+    Environment:
+      Variables:
+        SWITCHYARD_MCP_RESOURCE: !Sub ${{PublicBaseUrl}}/mcp
+        SWITCHYARD_MCP_ISSUER: !Ref McpIssuer
+        SWITCHYARD_MCP_JWKS_URL: !Ref McpJwksUrl
+        SWITCHYARD_MCP_CLIENTS: !Ref McpClients
+{resource_vars}    Policies:
+      - Version: "2012-10-17"
+        Statement:
+          # tools/list: the agent's discovery scans the instances.
+          - Sid: ReadInstances
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:Scan
+            Resource: !GetAtt InstancesTable.Arn
+          - Sid: BreakerAndIdempotency
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+              - dynamodb:UpdateItem
+              - dynamodb:DeleteItem
+            Resource: !GetAtt ToolStateTable.Arn
+          - Sid: WriteReceipt
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt ReceiptsTable.Arn
+{vault_statements}{kms_statements}{key_statements}          - Sid: AnnounceIntegrationEvents
+            Effect: Allow
+            Action: events:PutEvents
+            Resource: !GetAtt AgentEventBus.Arn
+    Events:
+      Mcp:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: POST
+          Path: /mcp
+          PayloadFormatVersion: "2.0"
+      McpOtherMethods:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: GET
+          Path: /mcp
+          PayloadFormatVersion: "2.0"
+      ResourceMetadata:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: GET
+          Path: /.well-known/oauth-protected-resource
+          PayloadFormatVersion: "2.0"
+      ResourceMetadataOfMcp:
+        Type: HttpApi
+        Properties:
+          ApiId: !Ref HttpApi
+          Method: GET
+          Path: /.well-known/oauth-protected-resource/mcp
+          PayloadFormatVersion: "2.0"
+"""
+
+
+def kms_any_of(sid: str, action: str, providers: list[str], context_keys: list[str], comment: str) -> str:
+    """A TokenKey statement for envelopes of any of `providers` bound to `context_keys`."""
+    names = "".join(f"                  - {scalar(p)}\n" for p in providers)
+    keys = "".join(f"                  - {k}\n" for k in ["provider", *context_keys])
+    return (
+        f"          # {comment}\n"
+        f"          - Sid: {sid}\n"
+        f"            Effect: Allow\n"
+        f"            Action: {action}\n"
+        f"            Resource: !GetAtt TokenKey.Arn\n"
+        f"            Condition:\n"
+        f"              StringEquals:\n"
+        f"                kms:EncryptionContext:provider:\n"
+        f"{names}"
+        f"              ForAllValues:StringEquals:\n"
+        f"                kms:EncryptionContextKeys:\n"
+        f"{keys}"
+    )
+
+
+def mcp_function(root: Path) -> list[str]:
+    methods = tool_methods(root)
+    oauth = sorted({m["provider"] for m in methods if m["oauth"]})
+    plain = sorted({m["provider"] for m in methods if not m["oauth"]})
+    kms = ""
+    if plain:
+        kms += kms_any_of("OpenInstanceSecrets", "kms:Decrypt", plain, ["instance_id"], "Instance secrets of the tools' providers without OAuth.")
+    if oauth:
+        kms += kms_any_of(
+            "OpenCredentials",
+            "kms:Decrypt",
+            oauth,
+            ["instance_id", "connection_id"],
+            "Instance secrets and OAuth tokens of the tools' OAuth providers.",
+        )
+        kms += kms_any_of("SealRefreshedTokens", "kms:GenerateDataKey", oauth, ["connection_id"], "Refreshed OAuth tokens.")
+    key_names = sorted({k for m in methods for k in m["api_keys"]})
+    media = any(m["integration"] == "media" for m in methods)
+    if media:
+        key_names = sorted({*key_names, *MEDIA_KEY_PROVIDERS})
+    keys = ""
+    if key_names:
+        keys += (
+            "          # API keys: the platform's, and the workspace's own sealed as connections.\n"
+            "          - Sid: ReadPlatformKeys\n"
+            "            Effect: Allow\n"
+            "            Action: secretsmanager:GetSecretValue\n"
+            "            Resource: !Ref PlatformKeysSecret\n"
+            "          - Sid: ReadWorkspaceKeys\n"
+            "            Effect: Allow\n"
+            "            Action: dynamodb:GetItem\n"
+            "            Resource: !GetAtt ConnectionsTable.Arn\n"
+        ) + kms_any_of("OpenWorkspaceKeys", "kms:Decrypt", key_names, ["connection_id"], "A workspace's own API keys.")
+    if media:
+        keys += (
+            "          # Media artifacts: the object (read too: presigned URLs act as the role), then metadata.\n"
+            "          - Sid: ArtifactObjects\n"
+            "            Effect: Allow\n"
+            "            Action:\n"
+            "              - s3:PutObject\n"
+            "              - s3:GetObject\n"
+            "            Resource: !Sub ${ArtifactsBucket.Arn}/artifacts/*\n"
+            "          - Sid: ArtifactMetadata\n"
+            "            Effect: Allow\n"
+            "            Action:\n"
+            "              - dynamodb:GetItem\n"
+            "              - dynamodb:PutItem\n"
+            "            Resource: !GetAtt ArtifactsTable.Arn\n"
+        )
+    return [
+        MCP_FUNCTION.format(
+            resource_vars=resource_vars("tool"),
+            vault_statements=TOKEN_VAULT_STATEMENTS if oauth else "",
+            kms_statements=kms,
+            key_statements=keys,
+        )
+    ]
+
+
 REGIONS = {
     "webhook functions": webhook_functions,
     "webhook log groups": webhook_log_groups,
     "webhook outputs": webhook_outputs,
     "tool functions": tool_functions,
+    "mcp function": mcp_function,
 }
 
 

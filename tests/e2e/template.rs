@@ -396,6 +396,62 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
         }
+        ("mcp", "McpFunction") => {
+            // Every tool an agent may call over MCP: the tool functions' grants merged per
+            // statement (one KMS statement per kind of envelope, naming every provider), plus
+            // discovery's scan of the instances.
+            let providers: std::collections::BTreeSet<&str> =
+                INTEGRATION_PROVIDERS.iter().map(|(_, p)| *p).collect();
+            let (oauth, plain): (Vec<&str>, Vec<&str>) =
+                providers.iter().partition(|p| OAUTH_PROVIDERS.contains(p));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:Scan"],
+                "InstancesTable",
+            ));
+            grants.extend(allow(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "ToolStateTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(kms("kms:Decrypt", &plain, &["instance_id"]));
+            grants.extend(kms(
+                "kms:Decrypt",
+                &oauth,
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms("kms:GenerateDataKey", &oauth, &["connection_id"]));
+            let mut keys: Vec<&str> = API_KEY_INTEGRATIONS
+                .iter()
+                .flat_map(|(_, k)| k.iter().copied())
+                .chain(["elevenlabs", "openai"])
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "PlatformKeysSecret",
+            ));
+            grants.extend(kms("kms:Decrypt", &keys, &["connection_id"]));
+            grants.extend(allow(
+                &["s3:PutObject", "s3:GetObject"],
+                "ArtifactsBucket/artifacts/*",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "ArtifactsTable",
+            ));
+        }
         ("tool", "ToolDiscoveryFunction") => {
             grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
