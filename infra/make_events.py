@@ -608,6 +608,26 @@ def build() -> list[tuple[str, dict, dict]]:
     }, {"function": "token-refresher", "provider": None, "expect_status": None,
         "expect_duplicate": False, "note": "the 5-minute schedule; refreshes tokens expiring within 15 minutes"}))
     from_samples()
+    # MCP: the public routes of the MCP function (it authenticates bearer tokens itself)
+    def mcp(case: str, method: str, path: str, body: str | None, *, status: int, note: str) -> None:
+        event = oauth_event(step="start", provider="x", query={}, request_no=next(req))
+        route_key = f"{method} {path}"
+        event.update({"routeKey": route_key, "rawPath": path, "pathParameters": {}})
+        event["requestContext"]["routeKey"] = route_key
+        event["requestContext"]["http"].update({"method": method, "path": path})
+        if body is not None:
+            event["body"] = body
+            event["headers"].update({"content-type": "application/json",
+                                     "accept": "application/json, text/event-stream"})
+        cases.append((f"mcp-{case}.json", event, {
+            "function": "mcp", "provider": None, "expect_status": status,
+            "expect_duplicate": False, "note": note,
+        }))
+
+    mcp("no-token", "POST", "/mcp", compact({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
+        status=401, note="no bearer token: 401 with WWW-Authenticate naming the protected resource metadata")
+    mcp("resource-metadata", "GET", "/.well-known/oauth-protected-resource", None, status=200,
+        note="RFC 9728 metadata: the resource and its authorization server")
     return cases
 
 
@@ -640,7 +660,7 @@ def verify_written() -> int:
     for entry in manifest["events"]:
         name = entry["file"]
         event = json.loads((OUT / name).read_text(encoding="utf-8"))
-        if entry["function"] in ("oauth-start", "oauth-callback", "token-refresher", "tool"):
+        if entry["function"] in ("oauth-start", "oauth-callback", "token-refresher", "tool", "mcp"):
             checked += 1
             continue
         if entry["function"] == "ingress-consumer":

@@ -103,6 +103,31 @@ async fn sample_events_behave_as_the_manifest_says() {
                     );
                 }
             }
+            "mcp" => {
+                let request: lambda_http::request::LambdaRequest =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+                let response = switchyard_functions::lambda::mcp(
+                    stack.app.tools(),
+                    stack.app.mcp(),
+                    lambda_http::Request::from(request),
+                    &lambda_runtime::Context::default(),
+                )
+                .await
+                .expect("response");
+                let expected = entry["expect_status"].as_u64().expect("expect_status");
+                assert_eq!(u64::from(response.status().as_u16()), expected, "{file}");
+                if expected == 401 {
+                    let challenge = response
+                        .headers()
+                        .get("www-authenticate")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    assert!(
+                        challenge.starts_with("Bearer resource_metadata=\""),
+                        "{file}: {challenge}"
+                    );
+                }
+            }
             "token-refresher" => {
                 let event: serde_json::Value = serde_json::from_str(&text).expect("json");
                 let report = switchyard_functions::lambda::refresh_tokens(

@@ -558,6 +558,34 @@ fn check(i: &Integration) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// The MCP hints and the approval gate's candidates: read from the HTTP method where the
+    /// definition says nothing, the definition's flag where it does.
+    #[test]
+    fn methods_say_whether_they_only_read_or_may_destroy() {
+        let catalog = Catalog::load().expect("definitions are valid");
+        let hints = |id: &str| {
+            let m = catalog.method(id).unwrap_or_else(|| panic!("{id}"));
+            (m.read_only(), m.destructive())
+        };
+        // (read only, destructive)
+        for (id, expected) in [
+            ("slack.conversations_history", (true, false)),
+            ("slack.post_message", (false, false)),
+            ("calendar.delete_event", (false, true)),
+            // Flags where the HTTP method misleads: a POST query, a PATCH that overwrites, a
+            // handler without an HTTP method.
+            ("calendar.freebusy", (true, false)),
+            ("notion.query_data_source", (true, false)),
+            ("notion.update_page", (false, true)),
+            ("docs.replace_text", (false, true)),
+            ("llm.generate_text", (true, false)),
+            ("media.generate_image", (false, false)),
+            ("http.secure_http_request", (false, true)),
+        ] {
+            assert_eq!(hints(id), expected, "{id}");
+        }
+    }
+
     #[test]
     fn builtin_definitions_load_and_compile() {
         let catalog = Catalog::load().expect("definitions are valid");
