@@ -112,7 +112,11 @@ pub fn read(body: &[u8]) -> Result<Message, (Value, RpcError)> {
 
 /// A successful answer.
 pub fn result(id: &Value, result: Value) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "result": result})
+    let mut answer = serde_json::Map::new();
+    answer.insert("jsonrpc".into(), "2.0".into());
+    answer.insert("id".into(), id.clone());
+    answer.insert("result".into(), result);
+    Value::Object(answer)
 }
 
 /// An error answer.

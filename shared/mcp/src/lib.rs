@@ -7,11 +7,10 @@
 //! the authorization server. The principal then lists and calls tools ([`tools`]) through the
 //! same pipeline as every other route.
 //!
-//! The JSON-RPC layer is written here with serde rather than taken from the `rmcp` crate: the
-//! Lambda model is one request in, one answer out, with identity established before any
-//! message is read, while `rmcp`'s server is built around a long-lived service loop per
-//! connection; the four methods served (`initialize`, `ping`, `tools/list`, `tools/call`) are
-//! a small, fully tested surface.
+//! The JSON-RPC layer is written here with serde; no Rust MCP SDK is linked (the README's MCP
+//! section says why `rmcp` was not adopted). Identity is established before any message is
+//! read, and the four methods served (`initialize`, `ping`, `tools/list`, `tools/call`) are a
+//! small surface, tested with the official TypeScript and Python clients.
 
 pub mod access_token;
 pub mod auth;
