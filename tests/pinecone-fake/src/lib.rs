@@ -10,6 +10,8 @@
 //!   meaning `$eq`, several fields meaning all of them), `includeMetadata`, `includeValues`;
 //!   matches scored by cosine similarity, most similar first; `{matches, namespace, usage}`;
 //! - `POST /vectors/delete`: `ids`, `deleteAll` or `filter` in `namespace`; answers `{}`;
+//! - `GET /vectors/list?namespace&prefix&limit&paginationToken`: ids by prefix, sorted, in pages
+//!   (`pagination.next`);
 //! - `POST /describe_index_stats`: vector counts per namespace.
 //!
 //! Errors use the spec's `rpcStatus` envelope: `{code, message, details}` with the gRPC code
@@ -177,6 +179,9 @@ async fn handle(
         .is_some_and(|k| k == s.key);
     if !key_ok {
         return error(401, 16, "Invalid API Key");
+    }
+    if method == Method::GET && path == "/vectors/list" {
+        return list(&s, uri.query().unwrap_or_default());
     }
     if method != Method::POST {
         return error(404, 5, "Not Found");
@@ -477,6 +482,63 @@ fn delete(s: &mut State, body: &Map<String, Value>) -> Response {
         space.retain(|_, v| !matches(f, &v.metadata).unwrap_or(false));
     }
     answer(200, &json!({}))
+}
+
+/// `%XX` decoding of a query-string value (`+` is a space).
+fn decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn list(s: &State, query: &str) -> Response {
+    let params: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect();
+    let namespace = params.get("namespace").cloned().unwrap_or_default();
+    let prefix = params.get("prefix").cloned().unwrap_or_default();
+    let limit = match params.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(l)) if (1..=100).contains(&l) => l,
+        Some(_) => return invalid("limit must be 1 to 100"),
+    };
+    let after = params.get("paginationToken").cloned();
+    let ids: Vec<&String> = s
+        .namespaces
+        .get(&namespace)
+        .into_iter()
+        .flat_map(BTreeMap::keys)
+        .filter(|id| id.starts_with(&prefix))
+        .filter(|id| after.as_ref().is_none_or(|a| *id > a))
+        .collect();
+    let page: Vec<Value> = ids.iter().take(limit).map(|id| json!({"id": id})).collect();
+    let mut body = json!({"vectors": page, "namespace": namespace, "usage": {"readUnits": 1}});
+    if ids.len() > limit {
+        // The token is the last id of the page (opaque to callers).
+        body["pagination"] = json!({"next": ids[limit - 1]});
+    }
+    answer(200, &body)
 }
 
 fn stats(s: &State) -> Response {

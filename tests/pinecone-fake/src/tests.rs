@@ -180,3 +180,57 @@ async fn delete_by_ids_filter_or_all_in_one_namespace() {
     let (status, _) = post(&fake, KEY, "/vectors/delete", json!({"namespace": "m"})).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn list_pages_through_ids_by_prefix() {
+    let fake = PineconeFake::start(KEY, 3).await;
+    let vectors: Vec<Value> = (0..150)
+        .map(|i| vector(&format!("kb-a-{i:05}"), [1.0, 0.0, 0.0], json!({})))
+        .chain([vector("kb-b-00000", [1.0, 0.0, 0.0], json!({}))])
+        .collect();
+    post(
+        &fake,
+        KEY,
+        "/vectors/upsert",
+        json!({"namespace": "n", "vectors": vectors}),
+    )
+    .await;
+    let http = client();
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut query = vec![
+            ("namespace", "n".to_owned()),
+            ("prefix", "kb-a-".to_owned()),
+        ];
+        if let Some(t) = &token {
+            query.push(("paginationToken", t.clone()));
+        }
+        let body: Value = http
+            .get(format!("{}/vectors/list", fake.base_url))
+            .header("Api-Key", KEY)
+            .query(&query)
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        seen.extend(
+            body["vectors"]
+                .as_array()
+                .expect("vectors")
+                .iter()
+                .filter_map(|v| v["id"].as_str().map(str::to_owned)),
+        );
+        token = body
+            .pointer("/pagination/next")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 150);
+    assert!(seen.iter().all(|id| id.starts_with("kb-a-")));
+}
