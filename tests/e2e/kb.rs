@@ -619,3 +619,81 @@ async fn a_wrong_or_missing_pinecone_key_fails_before_embeddings_are_paid() {
     assert!(keyless.openai.requests().is_empty(), "nothing embedded");
     assert!(keyless.pinecone.requests().is_empty());
 }
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// For the closing note (`infra/bench.sh`): `kb.search` from the tool's side, excluding the
+/// embedding call (the whole `invoke` (instance, grant, breaker, key lookup, Pinecone query,
+/// receipt) less the `timing.embedding_ms` it reports), beside a direct `POST /query` of the same
+/// vector to the Pinecone fake in the same run, as a ratio. The target is < 200 ms.
+#[tokio::test]
+#[ignore = "benchmark: run by infra/bench.sh"]
+async fn bench_kb_search_latency() {
+    let kb = Kb::new().await;
+    corpus(&kb, "acme-kb").await;
+    for i in 0..5 {
+        kb.ok(
+            "kb.ingest",
+            json!({"text": prose(2_000 + i * 100), "source": format!("log-{i}.md")}),
+        )
+        .await;
+    }
+    let query = "when are invoices due and is interest charged";
+    let vector = LlmFake::embedding(query);
+    let client = reqwest::Client::new();
+    let n = 50;
+    // Warm both paths (connections, the platform keys cache).
+    kb.ok("kb.search", json!({"query": query})).await;
+    let mut baseline = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let response = client
+            .post(format!("{}/query", kb.pinecone.base_url))
+            .header("Api-Key", PINECONE_KEY)
+            .json(&json!({"namespace": "acme-kb", "vector": vector, "topK": 5,
+                "includeMetadata": true}))
+            .send()
+            .await
+            .expect("query");
+        let _: Value = response.json().await.expect("json");
+        baseline.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    let mut tool = Vec::with_capacity(n);
+    let mut handler = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = std::time::Instant::now();
+        let response = kb
+            .call_on("acme-kb", "kb.search", json!({"query": query, "top_k": 5}))
+            .await;
+        let total = started.elapsed().as_secs_f64() * 1000.0;
+        let ToolResponse::Ok { output, .. } = response else {
+            panic!("kb.search failed: {response:?}");
+        };
+        assert_eq!(output["results"][0]["source"], "invoices.md");
+        let embedding = output["timing"]["embedding_ms"].as_f64().expect("timing");
+        tool.push(total - embedding);
+        handler.push(output["timing"]["search_ms"].as_f64().expect("timing"));
+    }
+    for times in [&mut baseline, &mut tool, &mut handler] {
+        times.sort_by(f64::total_cmp);
+    }
+    for (label, times) in [
+        ("baseline: POST fake /query", &baseline),
+        ("kb.search via invoke, less embedding", &tool),
+        ("kb.search handler (timing.search_ms)", &handler),
+    ] {
+        println!(
+            "kb search {label}: n={n} p50={:.1} ms p95={:.1} ms",
+            percentile(times, 0.5),
+            percentile(times, 0.95)
+        );
+    }
+    println!(
+        "kb search ratio tool/baseline: p50 x{:.1} p95 x{:.1} (target: tool p95 < 200 ms)",
+        percentile(&tool, 0.5) / percentile(&baseline, 0.5),
+        percentile(&tool, 0.95) / percentile(&baseline, 0.95)
+    );
+}
