@@ -35,8 +35,13 @@ impl Kb {
     }
 
     pub async fn with_keys(keys: &[(&str, &str)]) -> Self {
+        Self::on(Stack::new().await, keys).await
+    }
+
+    /// [`Kb::with_keys`] on an existing stack.
+    pub async fn on(stack: Stack, keys: &[(&str, &str)]) -> Self {
         let kb = Self {
-            stack: Stack::new().await,
+            stack,
             openai: LlmFake::start(OPENAI_KEY).await,
             pinecone: PineconeFake::start(PINECONE_KEY, EMBEDDING_DIMENSIONS).await,
         };
@@ -502,6 +507,68 @@ async fn ingest_reads_a_text_artifact_of_the_workspace_only() {
     assert_eq!(
         refused.error().expect("refused").code.as_str(),
         "invalid_input"
+    );
+}
+
+#[tokio::test]
+async fn ingest_reads_a_google_doc_through_the_docs_tool() {
+    use crate::google_tools::{Google, INSTANCE};
+    let google = Google::new(&["documents.readonly"]).await;
+    let doc = google.fake.docs_put(
+        "Berths",
+        &[
+            ("TITLE", "Berths"),
+            (
+                "NORMAL_TEXT",
+                "Berth 9 takes container ships over 300 metres.",
+            ),
+        ],
+    );
+    // Kept running for the whole test.
+    let _google_fake = google.fake;
+    let kb = Kb::on(
+        google.stack,
+        &[("openai", OPENAI_KEY), ("pinecone", PINECONE_KEY)],
+    )
+    .await;
+    let input = json!({"google_doc": {"instance_id": INSTANCE, "document_id": doc}});
+    // The Docs instance is not granted to this agent yet: its own pipeline refuses.
+    let refused = kb.call_on("acme-kb", "kb.ingest", input.clone()).await;
+    assert_eq!(
+        refused.error().expect("not granted").code.as_str(),
+        "forbidden"
+    );
+    assert!(kb.openai.requests().is_empty());
+    switchyard_ops::admin::grant(&kb.stack.app, INSTANCE, AGENT, &Default::default())
+        .await
+        .expect("grant");
+    let (output, _) = kb.ok("kb.ingest", input).await;
+    assert_eq!(output["source"], format!("gdoc:{doc}"));
+    let stored = kb.pinecone.vectors("acme-kb");
+    assert_eq!(
+        stored.values().next().expect("chunk").metadata["text"],
+        "Berths\nBerth 9 takes container ships over 300 metres.\n"
+    );
+    let (found, _) = kb
+        .ok(
+            "kb.search",
+            json!({"query": "which berth takes container ships"}),
+        )
+        .await;
+    assert_eq!(found["results"][0]["source"], format!("gdoc:{doc}"));
+
+    // A Google instance of another workspace is refused before it is read.
+    kb.instance("globex-kb", "globex", &[]).await;
+    let other = kb
+        .call_on(
+            "globex-kb",
+            "kb.ingest",
+            json!({"google_doc": {"instance_id": INSTANCE, "document_id": "x"}}),
+        )
+        .await;
+    assert_eq!(
+        other.error().expect("other workspace").code.as_str(),
+        "forbidden"
     );
 }
 

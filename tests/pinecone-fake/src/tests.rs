@@ -21,7 +21,7 @@ async fn post(fake: &PineconeFake, key: &str, path: &str, body: Value) -> (u16, 
     (status, response.json().await.expect("json"))
 }
 
-fn vector(id: &str, values: [f64; 3], metadata: Value) -> Value {
+fn vector(id: &str, values: [f64; 3], metadata: &Value) -> Value {
     json!({"id": id, "values": values, "metadata": metadata})
 }
 
@@ -38,7 +38,7 @@ async fn a_missing_or_wrong_key_is_401_in_the_rpc_envelope() {
 async fn upsert_enforces_the_batch_limit_and_the_dimension() {
     let fake = PineconeFake::start(KEY, 3).await;
     let too_many: Vec<Value> = (0..=MAX_UPSERT_VECTORS)
-        .map(|i| vector(&format!("v{i}"), [1.0, 0.0, 0.0], json!({})))
+        .map(|i| vector(&format!("v{i}"), [1.0, 0.0, 0.0], &json!({})))
         .collect();
     let (status, body) = post(&fake, KEY, "/vectors/upsert", json!({"vectors": too_many})).await;
     assert_eq!((status, body["code"].clone()), (400, json!(3)));
@@ -54,7 +54,7 @@ async fn upsert_enforces_the_batch_limit_and_the_dimension() {
         &fake,
         KEY,
         "/vectors/upsert",
-        json!({"namespace": "n", "vectors": [vector("a", [1.0, 0.0, 0.0], json!({}))]}),
+        json!({"namespace": "n", "vectors": [vector("a", [1.0, 0.0, 0.0], &json!({}))]}),
     )
     .await;
     assert_eq!((status, body), (200, json!({"upsertedCount": 1})));
@@ -66,9 +66,9 @@ async fn upsert_enforces_the_batch_limit_and_the_dimension() {
 async fn query_ranks_by_cosine_and_filters_on_metadata() {
     let fake = PineconeFake::start(KEY, 3).await;
     let vectors = json!([
-        vector("a", [1.0, 0.0, 0.0], json!({"source": "s1", "n": 1})),
-        vector("b", [0.8, 0.6, 0.0], json!({"source": "s2", "n": 2})),
-        vector("c", [0.0, 0.0, 1.0], json!({"source": "s1", "n": 3})),
+        vector("a", [1.0, 0.0, 0.0], &json!({"source": "s1", "n": 1})),
+        vector("b", [0.8, 0.6, 0.0], &json!({"source": "s2", "n": 2})),
+        vector("c", [0.0, 0.0, 1.0], &json!({"source": "s1", "n": 3})),
     ]);
     post(
         &fake,
@@ -139,9 +139,9 @@ async fn delete_by_ids_filter_or_all_in_one_namespace() {
     let fake = PineconeFake::start(KEY, 3).await;
     for ns in ["n", "m"] {
         let vectors = json!([
-            vector("a", [1.0, 0.0, 0.0], json!({"source": "s1"})),
-            vector("b", [0.0, 1.0, 0.0], json!({"source": "s2"})),
-            vector("c", [0.0, 0.0, 1.0], json!({"source": "s1"})),
+            vector("a", [1.0, 0.0, 0.0], &json!({"source": "s1"})),
+            vector("b", [0.0, 1.0, 0.0], &json!({"source": "s2"})),
+            vector("c", [0.0, 0.0, 1.0], &json!({"source": "s1"})),
         ]);
         post(
             &fake,
@@ -185,8 +185,8 @@ async fn delete_by_ids_filter_or_all_in_one_namespace() {
 async fn list_pages_through_ids_by_prefix() {
     let fake = PineconeFake::start(KEY, 3).await;
     let vectors: Vec<Value> = (0..150)
-        .map(|i| vector(&format!("kb-a-{i:05}"), [1.0, 0.0, 0.0], json!({})))
-        .chain([vector("kb-b-00000", [1.0, 0.0, 0.0], json!({}))])
+        .map(|i| vector(&format!("kb-a-{i:05}"), [1.0, 0.0, 0.0], &json!({})))
+        .chain([vector("kb-b-00000", [1.0, 0.0, 0.0], &json!({}))])
         .collect();
     post(
         &fake,
