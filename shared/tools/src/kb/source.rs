@@ -86,27 +86,29 @@ async fn artifact_text(call: &Call<'_>, id: &str) -> Result<String, ToolError> {
             false,
         )
     };
-    let artifact = call
-        .app
-        .artifacts
-        .get(id)
-        .await
-        .map_err(|e| ToolError::unavailable(e.to_string()))?
-        .filter(|a| a.workspace == call.instance.workspace)
-        .ok_or_else(not_found)?;
+    let artifact = crate::within(
+        call.deadline,
+        "the artifact lookup",
+        call.app.artifacts.get(id),
+    )
+    .await?
+    .map_err(|e| ToolError::unavailable(e.to_string()))?
+    .filter(|a| a.workspace == call.instance.workspace)
+    .ok_or_else(not_found)?;
     if artifact.size_bytes > cap {
         return Err(too_large(artifact.size_bytes));
     }
-    let bytes = call
-        .app
-        .artifacts
-        .bytes(&artifact, cap)
-        .await
-        .map_err(|e| match e {
-            ArtifactError::TooLarge { size, .. } => too_large(size),
-            ArtifactError::NotFound(_) => not_found(),
-            other => ToolError::unavailable(other.to_string()),
-        })?;
+    let bytes = crate::within(
+        call.deadline,
+        "reading the artifact",
+        call.app.artifacts.bytes(&artifact, cap),
+    )
+    .await?
+    .map_err(|e| match e {
+        ArtifactError::TooLarge { size, .. } => too_large(size),
+        ArtifactError::NotFound(_) => not_found(),
+        other => ToolError::unavailable(other.to_string()),
+    })?;
     String::from_utf8(bytes).map_err(|_| {
         invalid(format!(
             "artifact {id} ({}) is not UTF-8 text",
@@ -141,13 +143,14 @@ async fn google_doc_text(
             false,
         )
     };
-    let docs = call
-        .app
-        .instances
-        .get(instance_id)
-        .await
-        .map_err(|e| ToolError::unavailable(e.to_string()))?
-        .ok_or_else(denied)?;
+    let docs = crate::within(
+        call.deadline,
+        "the Docs instance lookup",
+        call.app.instances.get(instance_id),
+    )
+    .await?
+    .map_err(|e| ToolError::unavailable(e.to_string()))?
+    .ok_or_else(denied)?;
     if docs.workspace != call.instance.workspace {
         return Err(denied());
     }

@@ -36,28 +36,30 @@ pub(crate) async fn data_url(call: &Call<'_>, id: &str) -> Result<String, ToolEr
         .get("max_image_bytes")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_MAX_IMAGE_BYTES);
-    let artifact = call
-        .app
-        .artifacts
-        .get(id)
-        .await
-        .map_err(|e| ToolError::unavailable(e.to_string()))?
-        // Another workspace's artifact is indistinguishable from a missing one.
-        .filter(|a| a.workspace == call.instance.workspace)
-        .ok_or_else(|| not_found(id))?;
+    let artifact = crate::within(
+        call.deadline,
+        "the artifact lookup",
+        call.app.artifacts.get(id),
+    )
+    .await?
+    .map_err(|e| ToolError::unavailable(e.to_string()))?
+    // Another workspace's artifact is indistinguishable from a missing one.
+    .filter(|a| a.workspace == call.instance.workspace)
+    .ok_or_else(|| not_found(id))?;
     if artifact.size_bytes > cap {
         return Err(too_large(artifact.size_bytes, cap));
     }
-    let bytes = call
-        .app
-        .artifacts
-        .bytes(&artifact, cap)
-        .await
-        .map_err(|e| match e {
-            ArtifactError::TooLarge { size, .. } => too_large(size, cap),
-            ArtifactError::NotFound(_) => not_found(id),
-            other => ToolError::unavailable(other.to_string()),
-        })?;
+    let bytes = crate::within(
+        call.deadline,
+        "reading the artifact",
+        call.app.artifacts.bytes(&artifact, cap),
+    )
+    .await?
+    .map_err(|e| match e {
+        ArtifactError::TooLarge { size, .. } => too_large(size, cap),
+        ArtifactError::NotFound(_) => not_found(id),
+        other => ToolError::unavailable(other.to_string()),
+    })?;
     let mime = match imagesize::image_type(&bytes) {
         Ok(imagesize::ImageType::Png) => "image/png",
         Ok(imagesize::ImageType::Jpeg) => "image/jpeg",

@@ -103,7 +103,9 @@ mod tests {
             ..Default::default()
         };
         assert!(limits.audio(ms).is_err(), "3 s of MP3 is over a 2 s limit");
-        assert!(limits.audio(audio_duration_ms(&mp3(50)).unwrap_or(u64::MAX)).is_ok());
+        assert!(limits
+            .audio(audio_duration_ms(&mp3(50)).unwrap_or(u64::MAX))
+            .is_ok());
     }
 
     #[test]
