@@ -487,6 +487,16 @@ async fn analyze_image_sends_an_image_artifact_of_the_workspace_inline() {
         "{}",
         error.message
     );
+    let metadata = llm
+        .call(
+            "llm.analyze_image",
+            json!({"image_url": "https://169.254.169.254/latest/meta-data/"}),
+        )
+        .await;
+    assert_eq!(
+        metadata.error().expect("private address").code.as_str(),
+        "invalid_input"
+    );
     assert_eq!(llm.openai.requests().len(), calls, "no provider call");
     let both = llm
         .call(

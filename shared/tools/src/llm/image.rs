@@ -28,6 +28,32 @@ fn too_large(size: u64, cap: u64) -> ToolError {
     )
 }
 
+/// An image URL for the provider to fetch, held to the egress guard's address rules: https
+/// only, and no literal private, loopback, link-local or metadata address (nor `localhost`), so
+/// the gateway never hands a provider a URL into a private network.
+pub(crate) fn checked_url(url: &str) -> Result<String, ToolError> {
+    let refused = |why: &str| ToolError::invalid_input_message(format!("image_url {why}"));
+    let parsed = reqwest::Url::parse(url).map_err(|_| refused("is not a URL"))?;
+    if parsed.scheme() != "https" {
+        return Err(refused("must be https"));
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| refused("has no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let blocked = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => crate::secure_http::is_blocked_ip(ip),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    if blocked {
+        return Err(refused("names a private or local address"));
+    }
+    Ok(url.to_owned())
+}
+
 /// The artifact `id` of the instance's workspace as `data:<mime>;base64,<bytes>`.
 pub(crate) async fn data_url(call: &Call<'_>, id: &str) -> Result<String, ToolError> {
     let cap = call
@@ -73,4 +99,27 @@ pub(crate) async fn data_url(call: &Call<'_>, id: &str) -> Result<String, ToolEr
     };
     let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
     Ok(format!("data:{mime};base64,{data}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_urls_into_private_networks_are_refused() {
+        assert!(checked_url("https://example.com/cat.png").is_ok());
+        for bad in [
+            "https://169.254.169.254/latest/meta-data/",
+            "https://10.0.0.1/x.png",
+            "https://127.0.0.1/x.png",
+            "https://[::1]/x.png",
+            "https://localhost/x.png",
+            "https://db.localhost./x.png",
+            "http://example.com/cat.png",
+            "not a url",
+        ] {
+            let e = checked_url(bad).expect_err(bad);
+            assert_eq!(e.code, ErrorCode::InvalidInput, "{bad}");
+        }
+    }
 }

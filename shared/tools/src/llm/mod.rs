@@ -374,7 +374,7 @@ async fn analyze_image(call: &mut Call<'_>, input: &Value) -> Result<Value, Tool
         input.get("image_url").and_then(Value::as_str),
         input.get("artifact_id").and_then(Value::as_str),
     ) {
-        (Some(url), None) => url.to_owned(),
+        (Some(url), None) => image::checked_url(url)?,
         (None, Some(id)) => image::data_url(call, id).await?,
         _ => {
             return Err(ToolError::invalid_input_message(
