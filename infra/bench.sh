@@ -7,6 +7,9 @@
 #   6. steady state: the release webhook (Slack, Discord) and consumer under a stub Runtime API
 #      against the emulator, 1,000 signed events with 10 % duplicates, beside a lambda_runtime
 #      echo function as the floor: CPU per event, p50/p99, peak RSS, init, AWS calls per event
+#   8. KB search: kb.search (tool side, less the embedding call) against the Pinecone and LLM
+#      fakes, beside a direct query to the Pinecone fake in the same run (the ignored e2e test
+#      bench_kb_search_latency), p50/p95 and their ratio
 #   7. notification to bus: a Google Calendar push notification through the local host's route,
 #      the sync worker and the consumer to the agent bus, beside a signed Slack webhook to the bus
 #      in the same run (the ignored e2e test bench_notification, against the Google fake)
@@ -84,6 +87,11 @@ echo "== media: time to first byte of synchronous TTS (media fake) beside a plai
 VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
   --run-ignored only -E 'test(bench_tts_time_to_first_byte)' 2>&1 \
   | tee "$out/media.log" | grep -E 'tts ttfb|PASS|FAIL' || true
+
+echo "== knowledge base: kb.search from the tool's side less the embedding call, beside a direct Pinecone fake query"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  --run-ignored only -E 'test(bench_kb_search_latency)' 2>&1 \
+  | tee "$out/kb.log" | grep -E 'kb search|PASS|FAIL' || true
 
 echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
 VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \

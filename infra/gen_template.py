@@ -206,6 +206,12 @@ def tool_methods(root: Path) -> list[dict]:
         # AI integrations call providers with API keys (aiConfig.x-providers[].keyName).
         ai = doc.get("aiConfig") if isinstance(doc.get("aiConfig"), dict) else {}
         api_keys = sorted({p["keyName"] for p in ai.get("x-providers", []) if isinstance(p, dict) and isinstance(p.get("keyName"), str)})
+        # Integrations without an aiConfig that still call providers with API keys (Pinecone, and
+        # the knowledge base's embeddings) list them as `x-switchyard.apiKeys`.
+        extra_keys = exec_.get("apiKeys", [])
+        if not isinstance(extra_keys, list) or not all(isinstance(k, str) for k in extra_keys):
+            raise DefinitionError(f"{rel}: x-switchyard.apiKeys must be a list of key names")
+        api_keys = sorted(set(api_keys) | set(extra_keys))
         for method in methods:
             mid = method.get("id") if isinstance(method, dict) else None
             if not isinstance(mid, str) or not ID.match(mid):
@@ -638,6 +644,40 @@ def media_statements(method: dict) -> str:
     return out
 
 
+# Tools that read artifacts of the caller's workspace without writing any: the knowledge base's
+# text documents and llm.analyze_image's images (metadata first, then the object).
+ARTIFACT_READERS = {"kb.ingest", "llm.analyze_image"}
+# kb.ingest reads a Google Doc with docs.get_document in the same process, so it needs that
+# tool's OAuth connection: the vault (refresh lease, rotated tokens sealed again) and its audit.
+GOOGLE_DOC_READERS = {"kb.ingest"}
+
+
+def document_statements(method: dict) -> str:
+    out = ""
+    if method["tool_id"] in ARTIFACT_READERS:
+        out += (
+            "          - Sid: ReadArtifactMetadata\n"
+            "            Effect: Allow\n"
+            "            Action: dynamodb:GetItem\n"
+            "            Resource: !GetAtt ArtifactsTable.Arn\n"
+            "          - Sid: ReadArtifactObjects\n"
+            "            Effect: Allow\n"
+            "            Action: s3:GetObject\n"
+            "            Resource: !Sub ${ArtifactsBucket.Arn}/artifacts/*\n"
+        )
+    if method["tool_id"] in GOOGLE_DOC_READERS:
+        out += TOKEN_VAULT_STATEMENTS
+        out += kms_statement(
+            "OpenGoogleCredentials",
+            "kms:Decrypt",
+            "google",
+            ["instance_id", "connection_id"],
+            "A Google Doc is read through a Google instance of the workspace (docs.get_document).",
+        )
+        out += kms_statement("SealRefreshedGoogleTokens", "kms:GenerateDataKey", "google", ["connection_id"])
+    return out
+
+
 def tool_functions(root: Path) -> list[str]:
     return [
         TOOL_FUNCTION.format(
@@ -647,7 +687,7 @@ def tool_functions(root: Path) -> list[str]:
             path=scalar(f"/tools/{m['integration']}/{m['method']}"),
             resource_vars=resource_vars("tool"),
             vault_statements=TOKEN_VAULT_STATEMENTS if m["oauth"] else "",
-            kms_statements=tool_kms_statements(m) + media_statements(m),
+            kms_statements=tool_kms_statements(m) + media_statements(m) + document_statements(m),
             api_key_statements=api_key_statements(m["api_keys"]),
         )
         for m in tool_methods(root)

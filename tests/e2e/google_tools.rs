@@ -22,15 +22,15 @@ use tokio::time::Instant;
 use crate::support::Stack;
 
 const AGENT: &str = "agent-g";
-const INSTANCE: &str = "acme-google";
+pub const INSTANCE: &str = "acme-google";
 const TOKEN: &str = "ya29.fake-access-token";
 const AUTH: &str = "https://www.googleapis.com/auth/";
 
 /// A stack with a Google instance whose OAuth connection holds [`TOKEN`] granted `scopes`
 /// (short names under `…/auth/`, or full URLs), and the fake accepting that token with them.
-struct Google {
-    stack: Stack,
-    fake: GoogleFake,
+pub struct Google {
+    pub stack: Stack,
+    pub fake: GoogleFake,
 }
 
 fn full(scope: &str) -> String {
@@ -42,7 +42,7 @@ fn full(scope: &str) -> String {
 }
 
 impl Google {
-    async fn new(scopes: &[&str]) -> Self {
+    pub async fn new(scopes: &[&str]) -> Self {
         let stack = Stack::new().await;
         let fake = GoogleFake::start().await;
         let scopes: Vec<String> = scopes.iter().map(|s| full(s)).collect();

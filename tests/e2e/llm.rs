@@ -54,8 +54,13 @@ impl Llm {
     }
 
     async fn instance(&self, id: &str, workspace: &str) {
+        self.instance_with(id, workspace, &[]).await;
+    }
+
+    /// [`Llm::instance`] with more settings.
+    async fn instance_with(&self, id: &str, workspace: &str, extra: &[(&str, &str)]) {
         let app = &self.stack.app;
-        let settings: Vec<(String, String)> = vec![
+        let mut settings: Vec<(String, String)> = vec![
             (
                 "openai_base_url".into(),
                 format!("{}/v1", self.openai.base_url),
@@ -66,6 +71,11 @@ impl Llm {
             ),
             ("deepseek_base_url".into(), self.deepseek.base_url.clone()),
         ];
+        settings.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         switchyard_ops::admin::create_instance(app, "llm", id, workspace, &settings)
             .await
             .expect("instance");
@@ -387,4 +397,115 @@ async fn costs_sum_a_workspaces_receipts_by_tool_model_and_agent() {
     ));
     assert_eq!(report["receipts"], 3);
     assert_eq!(report["price_table"], "2025.06.1");
+}
+
+/// A PNG signature and IHDR chunk of `width` x `height` (what a header reader needs).
+fn png_header(width: u32, height: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    out.extend_from_slice(&13u32.to_be_bytes());
+    out.extend_from_slice(b"IHDR");
+    out.extend_from_slice(&width.to_be_bytes());
+    out.extend_from_slice(&height.to_be_bytes());
+    out.extend_from_slice(&[8, 6, 0, 0, 0]);
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out
+}
+
+#[tokio::test]
+async fn analyze_image_sends_an_image_artifact_of_the_workspace_inline() {
+    use base64::Engine as _;
+    let llm = Llm::new(&[("openai", OPENAI_KEY)]).await;
+    let store = &llm.stack.app.artifacts;
+    let put = |workspace: &'static str, mime: &'static str, bytes: Vec<u8>| async move {
+        store
+            .put(
+                &switchyard::artifacts::NewArtifact {
+                    workspace,
+                    provider: "upload",
+                    mime_type: mime,
+                    extension: "png",
+                    expires_at: crate::support::NOW + 3600,
+                    ..Default::default()
+                },
+                &bytes,
+                crate::support::NOW,
+            )
+            .await
+            .expect("put")
+    };
+    let png = png_header(4, 3);
+    let ours = put("acme", "image/png", png.clone()).await;
+    let (seen, _) = llm
+        .ok(
+            "llm.analyze_image",
+            json!({"artifact_id": ours.id, "prompt": "what is it"}),
+        )
+        .await;
+    assert_eq!(seen["text"], "I see 1 image(s). You said: what is it");
+    let sent = llm.openai.requests().pop().expect("vision request");
+    let expected = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&png)
+    );
+    assert_eq!(
+        sent.body["messages"][0]["content"][1]["image_url"]["url"],
+        expected
+    );
+
+    // Another workspace's artifact is not found; bytes that are no image are refused; an image
+    // over max_image_bytes is a limit, all before any provider call.
+    let calls = llm.openai.requests().len();
+    let theirs = put("globex", "image/png", png.clone()).await;
+    let not_ours = llm
+        .call("llm.analyze_image", json!({"artifact_id": theirs.id}))
+        .await;
+    assert_eq!(
+        not_ours.error().expect("refused").code.as_str(),
+        "invalid_input"
+    );
+    let text = put("acme", "image/png", b"plain text, not an image".to_vec()).await;
+    let not_image = llm
+        .call("llm.analyze_image", json!({"artifact_id": text.id}))
+        .await;
+    assert_eq!(
+        not_image.error().expect("refused").code.as_str(),
+        "invalid_input"
+    );
+    llm.instance_with("acme-llm-small", "acme", &[("max_image_bytes", "10")])
+        .await;
+    let big = llm
+        .call_on(
+            "acme-llm-small",
+            "llm.analyze_image",
+            json!({"artifact_id": ours.id}),
+        )
+        .await;
+    let error = big.error().expect("over the cap");
+    assert_eq!(error.code.as_str(), "limit_exceeded");
+    assert!(
+        error.message.contains("max_image_bytes"),
+        "{}",
+        error.message
+    );
+    let metadata = llm
+        .call(
+            "llm.analyze_image",
+            json!({"image_url": "https://169.254.169.254/latest/meta-data/"}),
+        )
+        .await;
+    assert_eq!(
+        metadata.error().expect("private address").code.as_str(),
+        "invalid_input"
+    );
+    assert_eq!(llm.openai.requests().len(), calls, "no provider call");
+    let both = llm
+        .call(
+            "llm.analyze_image",
+            json!({"artifact_id": ours.id, "image_url": "https://example.com/a.png"}),
+        )
+        .await;
+    assert_eq!(
+        both.error().expect("one or the other").code.as_str(),
+        "invalid_input"
+    );
 }

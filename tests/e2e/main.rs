@@ -16,6 +16,7 @@ mod fakes;
 mod google_push;
 mod google_sync;
 mod google_tools;
+mod kb;
 mod keys;
 mod lambda_config;
 mod linking;

@@ -137,15 +137,22 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("drive", "google"),
     ("gmail", "google"),
     ("http", "http"),
+    ("kb", "pinecone"),
     ("llm", "llm"),
     ("media", "media"),
     ("notion", "notion"),
     ("slack", "slack"),
+    ("vector", "pinecone"),
 ];
 
 /// AI integrations and the API keys their tools read (`aiConfig.x-providers[].keyName`): the
 /// platform keys secret, and workspace overrides sealed as connections under the key's name.
-const API_KEY_INTEGRATIONS: &[(&str, &[&str])] = &[("llm", &["anthropic", "deepseek", "openai"])];
+const API_KEY_INTEGRATIONS: &[(&str, &[&str])] = &[
+    ("llm", &["anthropic", "deepseek", "openai"]),
+    // Pinecone, and the knowledge base's embeddings (`x-switchyard.apiKeys`).
+    ("kb", &["openai", "pinecone"]),
+    ("vector", &["pinecone"]),
+];
 
 /// One permission of a function's role: an action on a resource (logical id, plus a path for
 /// S3 objects), and for KMS the encryption context the call must carry: the providers it may
@@ -494,6 +501,26 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 ));
                 grants.extend(allow(&["dynamodb:GetItem"], "ConnectionsTable"));
                 grants.extend(kms("kms:Decrypt", keys, &["connection_id"]));
+            }
+            // Image artifacts for vision, text artifacts for the knowledge base: read only.
+            if tool == "kb.ingest" || tool == "llm.analyze_image" {
+                grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
+                grants.extend(allow(&["s3:GetObject"], "ArtifactsBucket/artifacts/*"));
+            }
+            // kb.ingest reads a Google Doc with docs.get_document in process: Google's
+            // connection (refresh lease, rotated tokens sealed again) and its audit.
+            if tool == "kb.ingest" {
+                grants.extend(allow(
+                    &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                    "ConnectionsTable",
+                ));
+                grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+                grants.extend(kms(
+                    "kms:Decrypt",
+                    &["google"],
+                    &["instance_id", "connection_id"],
+                ));
+                grants.extend(kms("kms:GenerateDataKey", &["google"], &["connection_id"]));
             }
             if integration == "media" {
                 // Platform keys, or a workspace's own key (a sealed vault connection).

@@ -475,6 +475,7 @@ mod tests {
                 "llm",
                 "media",
                 "notion",
+                "pinecone",
                 "sendgrid",
                 "shopify",
                 "slack",

@@ -38,6 +38,11 @@ const BUILTIN: &[(&str, &str)] = &[
     ("docs.json", include_str!("../../integrations/docs.json")),
     ("llm.json", include_str!("../../integrations/llm.json")),
     ("media.json", include_str!("../../integrations/media.json")),
+    (
+        "vector.json",
+        include_str!("../../integrations/vector.json"),
+    ),
+    ("kb.json", include_str!("../../integrations/kb.json")),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
@@ -52,6 +57,12 @@ pub const HANDLERS: &[&str] = &[
     "media_generate_image",
     "media_synthesize_speech",
     "media_transcribe_audio",
+    "vector_upsert",
+    "vector_query",
+    "vector_delete",
+    "kb_ingest",
+    "kb_search",
+    "kb_delete",
 ];
 
 /// Whether `name` is a handler this build runs.

@@ -77,6 +77,12 @@ impl Call<'_> {
             Some(handler) if crate::llm::handles(handler) => {
                 crate::llm::run(self, handler, input).await
             }
+            Some(handler) if crate::vector::handles(handler) => {
+                crate::vector::run(self, handler, input).await
+            }
+            Some(handler) if crate::kb::handles(handler) => {
+                crate::kb::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method

@@ -22,6 +22,7 @@ mod fuzz_tests;
 mod google;
 pub mod guardrails;
 pub mod idempotency;
+mod kb;
 mod llm;
 mod media;
 pub mod notion_poll;
@@ -32,6 +33,7 @@ mod scopes;
 pub mod secure;
 pub mod state;
 pub mod usage;
+mod vector;
 
 use std::future::Future;
 use std::time::Duration;

@@ -8,6 +8,7 @@
 //! decision says so) show it. Every provider call that answered pushes its token usage onto the
 //! call, so the receipt is priced from what each provider reported.
 
+mod image;
 mod protocol;
 
 use std::collections::BTreeMap;
@@ -365,13 +366,22 @@ fn unexpected(e: &protocol::Unexpected) -> ToolError {
     ToolError::new(ErrorCode::ProviderError, e.to_string(), false)
 }
 
-/// Vision: the image goes to the provider as a URL (an https URL the input gives).
+/// Vision: the image goes to the provider as the https URL the input gives (the provider fetches
+/// it), or, for an `artifact_id` of the instance's workspace, as a `data:` URL of the stored
+/// bytes, capped at `max_image_bytes` and checked to be an image from the bytes themselves.
 async fn analyze_image(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
-    let url = input
-        .get("image_url")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ToolError::invalid_input_message("image_url is required".into()))?
-        .to_owned();
+    let url = match (
+        input.get("image_url").and_then(Value::as_str),
+        input.get("artifact_id").and_then(Value::as_str),
+    ) {
+        (Some(url), None) => image::checked_url(url)?,
+        (None, Some(id)) => image::data_url(call, id).await?,
+        _ => {
+            return Err(ToolError::invalid_input_message(
+                "exactly one of image_url or artifact_id is required".into(),
+            ))
+        }
+    };
     let prompt = input
         .get("prompt")
         .and_then(Value::as_str)
@@ -381,8 +391,7 @@ async fn analyze_image(call: &mut Call<'_>, input: &Value) -> Result<Value, Tool
     generate_text(call, &request, vec![url]).await
 }
 
-/// Embeddings with the first provider that has an embedding model and a key, in batches of at
-/// most the provider's limit; the vectors come back in input order.
+/// Embeddings as the tool answers them; see [`embed_texts`].
 async fn embed(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
     let defs = providers(call.method.integration.ai_config.as_ref())
         .map_err(|e| ToolError::misconfigured(&e.to_string()))?;
@@ -391,8 +400,60 @@ async fn embed(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
         Some(Value::Array(a)) => a.iter().filter_map(text_of).collect(),
         _ => return Err(ToolError::invalid_input_message("input is required".into())),
     };
+    let embedded = embed_texts(call, &defs, &texts, input).await?;
+    let dimensions = embedded.vectors.first().map_or(0, Vec::len);
+    Ok(json!({
+        "vectors": embedded.vectors,
+        "provider": embedded.provider,
+        "model": embedded.model,
+        "dimensions": dimensions,
+        "usage": {"embedding_tokens": embedded.tokens},
+        "skipped": embedded.skipped,
+    }))
+}
+
+/// What [`embed_texts`] produced.
+#[derive(Debug, Clone)]
+pub(crate) struct Embedded {
+    /// One vector per text, in input order.
+    pub vectors: Vec<Vec<f64>>,
+    pub provider: String,
+    pub model: String,
+    /// The embedding tokens the provider reported (also pushed onto the call's usage).
+    pub tokens: f64,
+    /// Providers skipped for want of a key.
+    pub skipped: Vec<Value>,
+}
+
+/// The providers of the `llm` integration's definition: other tools that embed (the knowledge
+/// base) use the same providers, keys and prices as `llm.embed`, with the base URLs of their own
+/// instance (`<provider>_base_url`).
+pub(crate) fn embedding_providers(call: &Call<'_>) -> Result<Vec<ProviderDef>, ToolError> {
+    let catalog = call
+        .app
+        .catalog()
+        .map_err(|e| ToolError::internal(&e.to_string()))?;
+    let llm = catalog
+        .integration(EMBEDDINGS_INTEGRATION)
+        .ok_or_else(|| ToolError::misconfigured("no llm integration definition"))?;
+    providers(llm.ai_config.as_ref()).map_err(|e| ToolError::misconfigured(&e.to_string()))
+}
+
+/// The integration whose `aiConfig` lists the embedding providers.
+const EMBEDDINGS_INTEGRATION: &str = "llm";
+
+/// Embeds `texts` with the first provider of `defs` (in `options.provider_preference` order)
+/// that has an embedding model and a key, in batches of at most the provider's limit; the
+/// vectors come back in input order. `options` may also say `model` and `dimensions`. The
+/// token usage is pushed onto the call, so the receipt is priced.
+pub(crate) async fn embed_texts(
+    call: &mut Call<'_>,
+    defs: &[ProviderDef],
+    texts: &[String],
+    options: &Value,
+) -> Result<Embedded, ToolError> {
     let mut skipped = Vec::new();
-    for def in order(&defs, input)? {
+    for def in order(defs, options)? {
         let (Some(model), Some(path)) = (
             def.embedding_model.clone(),
             protocol::find(&def.protocol).and_then(|p| p.embeddings_path()),
@@ -409,7 +470,7 @@ async fn embed(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
             skipped.push(json!({"provider": def.id, "reason": "no_key"}));
             continue;
         };
-        let model = input
+        let model = options
             .get("model")
             .and_then(Value::as_str)
             .map_or(model, str::to_owned);
@@ -418,7 +479,7 @@ async fn embed(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
         let mut tokens = 0.0;
         for chunk in texts.chunks(batch) {
             let mut body = json!({"model": model, "input": chunk, "encoding_format": "float"});
-            if let Some(d) = input.get("dimensions") {
+            if let Some(d) = options.get("dimensions") {
                 body["dimensions"] = d.clone();
             }
             let answer = post(call, &ready, path, &body).await?;
@@ -429,23 +490,25 @@ async fn embed(call: &mut Call<'_>, input: &Value) -> Result<Value, ToolError> {
             if got.len() != chunk.len() {
                 return Err(unexpected(&protocol::Unexpected("a vector per input")));
             }
-            vectors.extend(got);
+            for v in got {
+                let numbers: Option<Vec<f64>> = v
+                    .as_array()
+                    .and_then(|a| a.iter().map(Value::as_f64).collect());
+                vectors.push(numbers.ok_or_else(|| {
+                    unexpected(&protocol::Unexpected("numeric embedding vectors"))
+                })?);
+            }
             tokens += used;
         }
         call.usage
             .push(Usage::new(&def.id, &model, &[("embedding_tokens", tokens)]));
-        let dimensions = vectors
-            .first()
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        return Ok(json!({
-            "vectors": vectors,
-            "provider": def.id,
-            "model": model,
-            "dimensions": dimensions,
-            "usage": {"embedding_tokens": tokens},
-            "skipped": skipped,
-        }));
+        return Ok(Embedded {
+            vectors,
+            provider: def.id.clone(),
+            model,
+            tokens,
+            skipped,
+        });
     }
     Err(ToolError::new(
         ErrorCode::Misconfigured,

@@ -60,6 +60,17 @@ pub(crate) fn find(id: &str) -> Option<&'static dyn Protocol> {
     PROTOCOLS.iter().copied().find(|p| p.id() == id)
 }
 
+/// Anthropic's image source: a `data:<type>;base64,<data>` URL becomes a base64 source (its
+/// API takes no data URLs), any other URL a url source.
+fn anthropic_image_source(url: &str) -> Value {
+    url.strip_prefix("data:")
+        .and_then(|rest| rest.split_once(";base64,"))
+        .map_or_else(
+            || json!({"type": "url", "url": url}),
+            |(media_type, data)| json!({"type": "base64", "media_type": media_type, "data": data}),
+        )
+}
+
 fn tokens(body: &Value, pointer: &str) -> Result<f64, Unexpected> {
     body.pointer(pointer)
         .and_then(Value::as_f64)
@@ -184,7 +195,7 @@ impl Protocol for AnthropicMessages {
                     let mut parts: Vec<Value> = r
                         .images
                         .iter()
-                        .map(|u| json!({"type": "image", "source": {"type": "url", "url": u}}))
+                        .map(|u| json!({"type": "image", "source": anthropic_image_source(u)}))
                         .collect();
                     parts.push(json!({"type": "text", "text": text}));
                     json!({"role": role, "content": parts})
@@ -279,6 +290,26 @@ mod tests {
         assert!(AnthropicMessages
             .read_chat(&json!({"content": []}))
             .is_err());
+    }
+
+    #[test]
+    fn anthropic_takes_inline_images_as_base64_sources() {
+        let mut r = request();
+        r.images = vec!["data:image/png;base64,iVBORw0K".into()];
+        let body = AnthropicMessages.chat_body(&r);
+        let image = &body["messages"][0]["content"][0];
+        assert_eq!(
+            image["source"],
+            json!({"type": "base64", "media_type": "image/png", "data": "iVBORw0K"})
+        );
+        let mut openai = request();
+        openai.images.clone_from(&r.images);
+        let body = OpenAiChat.chat_body(&openai);
+        let url = &body["messages"][1]["content"][1]["image_url"]["url"];
+        assert_eq!(
+            url, "data:image/png;base64,iVBORw0K",
+            "OpenAI takes data URLs"
+        );
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub(crate) fn image(bytes: &[u8]) -> Option<Image> {
     })
 }
 
-/// The duration of audio in a container symphonia reads (WAV in this build), from its frame
-/// count and sample rate; `None` when the container is unknown or does not say.
+/// The duration of audio in a container symphonia reads (WAV and MP3 in this build), from its
+/// frame count and sample rate (for an MP3 without a Xing/VBRI header, symphonia estimates the
+/// count from the frame size: exact for constant bitrate); `None` when the container is unknown or does not say.
 pub(crate) fn audio_duration_ms(bytes: &[u8]) -> Option<u64> {
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let probed = symphonia::default::get_probe()
@@ -80,6 +81,31 @@ mod tests {
         assert_eq!(audio_duration_ms(&wav(16_000, 24_000)), Some(1_500));
         assert_eq!(audio_duration_ms(&wav(8_000, 80)), Some(10));
         assert_eq!(audio_duration_ms(b"not audio at all"), None);
+    }
+
+    /// `frames` MPEG-1 Layer III frames, mono, 48 kHz, 128 kbit/s constant bitrate: a header
+    /// (`FF FB 94 C0`) and 380 zero bytes each (silent side info and main data), 1152 samples
+    /// (24 ms) per frame.
+    fn mp3(frames: usize) -> Vec<u8> {
+        let mut frame = vec![0xFF, 0xFB, 0x94, 0xC0];
+        frame.resize(144 * 128_000 / 48_000, 0);
+        frame.repeat(frames)
+    }
+
+    #[test]
+    fn mp3_duration_is_measured_from_the_frames_and_held_to_the_limit() {
+        let three_seconds = mp3(125);
+        let ms = audio_duration_ms(&three_seconds).expect("an MP3 is measured");
+        assert_eq!(ms, 3_000);
+        assert_eq!(audio_duration_ms(&mp3(50)), Some(1_200));
+        let limits = super::super::limits::Limits {
+            max_audio_ms: 2_000,
+            ..Default::default()
+        };
+        assert!(limits.audio(ms).is_err(), "3 s of MP3 is over a 2 s limit");
+        assert!(limits
+            .audio(audio_duration_ms(&mp3(50)).unwrap_or(u64::MAX))
+            .is_ok());
     }
 
     #[test]
