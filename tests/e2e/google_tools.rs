@@ -75,6 +75,7 @@ impl Google {
             account_id: Some("1234567890".into()),
             account_name: None,
             account_email: Some(GoogleFake::EMAIL.into()),
+            owner: None,
             scopes: granted,
             status: Status::Active,
             token_expires_at: None,

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "s3")]
 pub mod artifacts;
+pub mod agents;
 pub mod audit;
 pub mod clients;
 pub mod connections;
