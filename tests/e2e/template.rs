@@ -397,7 +397,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
         }
         ("tool", "ToolDiscoveryFunction") => {
-            grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
+            // The grant index (a query of the agent's partition), then each instance by key:
+            // never a scan of the instances table.
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(&["dynamodb:GetItem", "dynamodb:Query"], "AgentsTable"));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
         }
         ("tool", _) => {
@@ -409,6 +412,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 .map(|(_, p)| *p)
                 .unwrap_or_else(|| panic!("{id}: integration {integration} is not in the table"));
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            // Authentication only: token hashes, IAM principals, `may_act_for_users`.
+            grants.extend(allow(&["dynamodb:GetItem"], "AgentsTable"));
             grants.extend(allow(
                 &[
                     "dynamodb:GetItem",
@@ -426,6 +431,11 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                     "ConnectionsTable",
                 ));
                 grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+                // The connect link of `connection_required` (per-user connections).
+                grants.extend(allow(
+                    &["secretsmanager:GetSecretValue"],
+                    "OAuthLinkKeySecret",
+                ));
                 grants.extend(kms("kms:Decrypt", &[p], &["instance_id", "connection_id"]));
                 grants.extend(kms("kms:GenerateDataKey", &[p], &["connection_id"]));
             } else {

@@ -334,10 +334,26 @@ impl AgentStore {
         if !(1..=MAX_TOKEN_TTL_DAYS).contains(&ttl_days) {
             return Err(AgentError::BadTtl(ttl_days));
         }
+        self.store_token(agent_id, &new_token(), ttl_days, now)
+            .await
+    }
+
+    /// Stores `token` (its hash) for `agent_id`. Production tokens come from [`Self::create_token`];
+    /// this is for the local stack's documented demo token only.
+    pub async fn store_token(
+        &self,
+        agent_id: &str,
+        token: &str,
+        ttl_days: u64,
+        now: u64,
+    ) -> Result<IssuedToken, AgentError> {
+        if !(1..=MAX_TOKEN_TTL_DAYS).contains(&ttl_days) {
+            return Err(AgentError::BadTtl(ttl_days));
+        }
         if self.agent(agent_id).await?.is_none() {
             return Err(AgentError::NotFound(agent_id.to_owned()));
         }
-        let token = new_token();
+        let token = token.to_owned();
         let record = TokenRecord {
             token_id: format!("tok_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
             agent_id: agent_id.to_owned(),
