@@ -316,7 +316,10 @@ pub async fn tool(
 /// The credential of a tool event: over HTTP the IAM principal API Gateway verified (HTTP API
 /// `authorizer.iam`, or a REST API's `identity.userArn`), else a bearer agent token; on a
 /// direct invoke the payload's `agent_token`.
-fn credential_of(payload: &serde_json::Value, http: bool) -> Option<switchyard_tools::auth::Credential<'_>> {
+fn credential_of(
+    payload: &serde_json::Value,
+    http: bool,
+) -> Option<switchyard_tools::auth::Credential<'_>> {
     use switchyard_tools::auth::{bearer, Credential};
     let text = |pointer: &str| {
         payload

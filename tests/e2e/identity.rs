@@ -148,7 +148,11 @@ async fn an_agent_reaches_only_its_own_grants_in_its_own_workspace_by_every_rout
     let mut as_b = hi("acme-a");
     as_b["agent_id"] = json!(B);
     let (status, body) = post(&base, Some(&token_a), as_b).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
     assert_eq!(fake.requests().len(), 0, "nothing reached the provider");
 
     // Its own instance works, with or without naming itself.
@@ -212,18 +216,35 @@ async fn an_agent_reaches_only_its_own_grants_in_its_own_workspace_by_every_rout
         .await
         .expect("grant");
     let (status, ok) = http_answer(
-        &lambda(&stack, "slack.post_message", iam_event(A_ARN, Some(&hi("acme-a")), None)).await,
+        &lambda(
+            &stack,
+            "slack.post_message",
+            iam_event(A_ARN, Some(&hi("acme-a")), None),
+        )
+        .await,
     );
     assert_eq!(status, 200, "{ok}");
     let (status, refused) = http_answer(
-        &lambda(&stack, "slack.post_message", iam_event(A_ARN, Some(&hi("acme-b")), None)).await,
+        &lambda(
+            &stack,
+            "slack.post_message",
+            iam_event(A_ARN, Some(&hi("acme-b")), None),
+        )
+        .await,
     );
-    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")));
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
     let (status, _) = http_answer(
         &lambda(
             &stack,
             "slack.post_message",
-            iam_event("arn:aws:iam::123456789012:role/stranger", Some(&hi("acme-a")), None),
+            iam_event(
+                "arn:aws:iam::123456789012:role/stranger",
+                Some(&hi("acme-a")),
+                None,
+            ),
         )
         .await,
     );
@@ -233,7 +254,12 @@ async fn an_agent_reaches_only_its_own_grants_in_its_own_workspace_by_every_rout
     assert_eq!(status, 200);
     assert_eq!(instances_listed(&listed), ["acme-a"]);
     let (status, _) = http_answer(
-        &lambda(&stack, "discovery", iam_event(A_ARN, None, Some(("agent_id", B)))).await,
+        &lambda(
+            &stack,
+            "discovery",
+            iam_event(A_ARN, None, Some(("agent_id", B))),
+        )
+        .await,
     );
     assert_eq!(status, 403);
 
@@ -261,11 +287,24 @@ async fn revoked_expired_and_disabled_credentials_are_refused() {
     slack(&stack, "acme-a", "acme", &fake, &[A]).await;
     let created = cli(
         &stack,
-        &["agent", "create", "--id", A, "--workspace", "acme", "--iam-arn", A_ARN],
+        &[
+            "agent",
+            "create",
+            "--id",
+            A,
+            "--workspace",
+            "acme",
+            "--iam-arn",
+            A_ARN,
+        ],
     )
     .await;
     assert!(created.contains("created agent"), "{created}");
-    let printed = cli(&stack, &["agent", "token", "create", "--id", A, "--ttl-days", "1"]).await;
+    let printed = cli(
+        &stack,
+        &["agent", "token", "create", "--id", A, "--ttl-days", "1"],
+    )
+    .await;
     let token = printed
         .lines()
         .find(|l| l.starts_with("sya_"))
@@ -280,10 +319,16 @@ async fn revoked_expired_and_disabled_credentials_are_refused() {
 
     // Listed by id and expiry only; the token exists nowhere but in the caller's hands.
     let listed = cli(&stack, &["agent", "token", "list", "--id", A]).await;
-    assert!(listed.contains(&token_id) && listed.contains("active"), "{listed}");
+    assert!(
+        listed.contains(&token_id) && listed.contains("active"),
+        "{listed}"
+    );
     assert!(!listed.contains(&token), "{listed}");
     let shown = cli(&stack, &["agent", "show", "--id", A]).await;
-    assert!(shown.contains("acme-a") && !shown.contains(&token), "{shown}");
+    assert!(
+        shown.contains("acme-a") && !shown.contains(&token),
+        "{shown}"
+    );
     let r = &stack.app.resources;
     let dump = stack
         .app
@@ -294,12 +339,17 @@ async fn revoked_expired_and_disabled_credentials_are_refused() {
         .send()
         .await
         .expect("scan");
-    assert!(!format!("{:?}", dump.items).contains(&token), "stored only hashed");
+    assert!(
+        !format!("{:?}", dump.items).contains(&token),
+        "stored only hashed"
+    );
 
     // Expired: a day and a second later the same token is refused.
     let agents = &stack.app.tools().agents;
     let now = stack.app.clock.now();
-    assert!(auth::authenticate_agent_token(agents, &token, now).await.is_ok());
+    assert!(auth::authenticate_agent_token(agents, &token, now)
+        .await
+        .is_ok());
     assert_eq!(
         auth::authenticate_agent_token(agents, &format!("Bearer {token}"), now + 86_401).await,
         Err(AuthError::Expired)
@@ -316,7 +366,19 @@ async fn revoked_expired_and_disabled_credentials_are_refused() {
     assert_eq!(post(&base, Some(&token), hi("acme-a")).await.0, 200);
 
     // Revoked: refused at once, on every route.
-    cli(&stack, &["agent", "token", "revoke", "--id", A, "--token-id", &token_id]).await;
+    cli(
+        &stack,
+        &[
+            "agent",
+            "token",
+            "revoke",
+            "--id",
+            A,
+            "--token-id",
+            &token_id,
+        ],
+    )
+    .await;
     let (status, body) = post(&base, Some(&token), hi("acme-a")).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "unauthenticated");
@@ -339,7 +401,10 @@ async fn revoked_expired_and_disabled_credentials_are_refused() {
         })
         .await;
     assert!(
-        matches!(taken, Err(switchyard::agents::AgentError::IamArnTaken { .. })),
+        matches!(
+            taken,
+            Err(switchyard::agents::AgentError::IamArnTaken { .. })
+        ),
         "{taken:?}"
     );
 }

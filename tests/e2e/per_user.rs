@@ -64,9 +64,7 @@ async fn links_for_two_users_make_two_owned_connections_with_their_own_tokens() 
         assert_eq!(&found.id, id);
         assert_eq!(found.owner.as_deref(), Some(*user));
     }
-    let token = |tokens: BTreeMap<String, SecretString>| {
-        tokens["access_token"].expose().to_owned()
-    };
+    let token = |tokens: BTreeMap<String, SecretString>| tokens["access_token"].expose().to_owned();
     let ada_token = token(f.stored_tokens(&ids[0]).await);
     let bob_token = token(f.stored_tokens(&ids[1]).await);
     assert_ne!(ada_token, bob_token, "two consents, two tokens");
@@ -281,10 +279,14 @@ async fn each_users_call_runs_on_that_users_token_and_never_on_anothers() {
 
     // Carol has no connection: connection_required with a link for her, nothing sent.
     let (_, before) = c.last_token();
-    let (status, body) = c.call(&c.assistant, "cal-per-user", Some(CAROL), None).await;
+    let (status, body) = c
+        .call(&c.assistant, "cal-per-user", Some(CAROL), None)
+        .await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "connection_required", "{body}");
-    let link = body["error"]["connect_url"].as_str().expect("a connect link");
+    let link = body["error"]["connect_url"]
+        .as_str()
+        .expect("a connect link");
     assert!(
         link.starts_with(&format!("{}/oauth/google/start?", c.base)),
         "{link}"
@@ -295,7 +297,10 @@ async fn each_users_call_runs_on_that_users_token_and_never_on_anothers() {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     assert_eq!(query.get("for").map(String::as_str), Some(CAROL));
-    assert_eq!(query.get("instance_id").map(String::as_str), Some("cal-per-user"));
+    assert_eq!(
+        query.get("instance_id").map(String::as_str),
+        Some("cal-per-user")
+    );
     // The link is a valid signed start link (the start route verifies exactly this).
     let key = c.stack.app.oauth().link_key.get().await.expect("link key");
     let verified = switchyard::oauth::links::StartLink::verify(
@@ -311,8 +316,15 @@ async fn each_users_call_runs_on_that_users_token_and_never_on_anothers() {
     assert_eq!(verified.principal.as_deref(), Some(CAROL));
     // A per-user instance called for nobody has no credential either.
     let (status, body) = c.call(&c.assistant, "cal-per-user", None, None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("connection_required")));
-    assert_eq!(c.last_token().1, before, "no provider call without the user's own token");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("connection_required"))
+    );
+    assert_eq!(
+        c.last_token().1,
+        before,
+        "no provider call without the user's own token"
+    );
 
     // `both`: the user's own token for a user, the shared one for the agent itself, and a user
     // without a connection never gets the shared token.
@@ -326,7 +338,10 @@ async fn each_users_call_runs_on_that_users_token_and_never_on_anothers() {
     );
     let (_, before) = c.last_token();
     let (status, body) = c.call(&c.assistant, "cal-both", Some(CAROL), None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("connection_required")));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("connection_required"))
+    );
     assert_eq!(c.last_token().1, before);
 
     // Shared instances keep working for an agent acting as itself.
@@ -337,7 +352,11 @@ async fn each_users_call_runs_on_that_users_token_and_never_on_anothers() {
 
     // Only an agent allowed to act for users may name one.
     let (status, body) = c.call(&c.plain, "cal-per-user", Some(ADA), None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
 
     // A user-bound credential (an OIDC subject) calls for its user only.
     let ada = Principal {
@@ -354,13 +373,23 @@ async fn each_users_call_runs_on_that_users_token_and_never_on_anothers() {
         ..Default::default()
     };
     let tools = c.stack.app.tools();
-    let answer =
-        switchyard::tools::invoke_as(tools, &ada, "calendar.list_events", request(Some(BOB)), deadline())
-            .await;
+    let answer = switchyard::tools::invoke_as(
+        tools,
+        &ada,
+        "calendar.list_events",
+        request(Some(BOB)),
+        deadline(),
+    )
+    .await;
     assert_eq!(answer.error().map(|e| e.code.as_str()), Some("forbidden"));
-    let answer =
-        switchyard::tools::invoke_as(tools, &ada, "calendar.list_events", request(None), deadline())
-            .await;
+    let answer = switchyard::tools::invoke_as(
+        tools,
+        &ada,
+        "calendar.list_events",
+        request(None),
+        deadline(),
+    )
+    .await;
     assert!(matches!(answer, ToolResponse::Ok { .. }), "{answer:?}");
     assert_eq!(c.last_token().0, Some(bearer("ya29.ada")));
 

@@ -400,7 +400,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             // The grant index (a query of the agent's partition), then each instance by key:
             // never a scan of the instances table.
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
-            grants.extend(allow(&["dynamodb:GetItem", "dynamodb:Query"], "AgentsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:Query"],
+                "AgentsTable",
+            ));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
         }
         ("tool", _) => {

@@ -229,7 +229,10 @@ impl AgentStore {
                 "iam_arns",
                 AttributeValue::L(agent.iam_arns.iter().map(s).collect()),
             )
-            .item("may_act_for_users", AttributeValue::Bool(agent.may_act_for_users))
+            .item(
+                "may_act_for_users",
+                AttributeValue::Bool(agent.may_act_for_users),
+            )
             .item("status", s(agent.status.as_str()))
             .item("created_at", n(agent.created_at))
             .condition_expression("attribute_not_exists(pk)")
@@ -403,7 +406,7 @@ impl AgentStore {
             .iter()
             .map(token_from_item)
             .collect::<Result<Vec<_>, _>>()?;
-        all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        all.sort_by_key(|t| std::cmp::Reverse(t.created_at));
         Ok(all)
     }
 

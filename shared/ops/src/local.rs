@@ -89,8 +89,12 @@ async fn principal(
         .and_then(auth::bearer);
     let result = match token {
         Some(token) => {
-            auth::authenticate(&app.tools().agents, Credential::AgentToken(token), app.clock.now())
-                .await
+            auth::authenticate(
+                &app.tools().agents,
+                Credential::AgentToken(token),
+                app.clock.now(),
+            )
+            .await
         }
         None => Err(AuthError::Missing),
     };

@@ -511,6 +511,7 @@ mod tests {
             logical::STATES_TABLE,
             logical::CONNECTIONS_TABLE,
             logical::AUDIT_TABLE,
+            logical::AGENTS_TABLE,
         ] {
             assert_eq!(kind_of(table), Some("AWS::DynamoDB::Table"), "{table}");
         }

@@ -117,7 +117,7 @@ async fn connection_required(
         )
         .await;
         match link {
-            Ok(Ok(url)) => error.connect_url = Some(url),
+            Ok(Ok(url)) => error.connect_url = Some(url.into_boxed_str()),
             Ok(Err(e)) => tracing::error!(error = %e, "could not sign a connect link"),
             Err(e) => tracing::error!(error = %e, "could not sign a connect link in time"),
         }
@@ -131,8 +131,14 @@ mod tests {
 
     #[test]
     fn a_user_call_never_falls_back_to_the_shared_credential() {
-        assert_eq!(ConnectionMode::Both.source(Some("ada")), Source::User("ada"));
-        assert_eq!(ConnectionMode::PerUser.source(Some("ada")), Source::User("ada"));
+        assert_eq!(
+            ConnectionMode::Both.source(Some("ada")),
+            Source::User("ada")
+        );
+        assert_eq!(
+            ConnectionMode::PerUser.source(Some("ada")),
+            Source::User("ada")
+        );
         assert_eq!(ConnectionMode::PerUser.source(None), Source::NoUser);
         assert_eq!(ConnectionMode::Both.source(None), Source::Shared);
         assert_eq!(ConnectionMode::Shared.source(Some("ada")), Source::Shared);

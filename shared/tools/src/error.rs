@@ -92,10 +92,9 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::InvalidInput => 400,
-            Self::Forbidden
-            | Self::Denied
-            | Self::InsufficientScope
-            | Self::ConnectionRequired => 403,
+            Self::Forbidden | Self::Denied | Self::InsufficientScope | Self::ConnectionRequired => {
+                403
+            }
             Self::TooLarge | Self::LimitExceeded => 413,
             Self::UnknownTool | Self::NotFound => 404,
             Self::InProgress | Self::Disabled => 409,
@@ -222,9 +221,10 @@ pub struct ToolError {
     /// Our id of this call: the logs hold the detail under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// For `connection_required`: a signed, expiring start link that connects the user.
+    /// For `connection_required`: a signed, expiring start link that connects the user (boxed:
+    /// rare, and errors travel by value through every `Result`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect_url: Option<String>,
+    pub connect_url: Option<Box<str>>,
     /// The full detail, for the logs only.
     #[serde(skip)]
     pub detail: Option<String>,

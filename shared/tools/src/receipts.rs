@@ -85,8 +85,7 @@ impl ReceiptStore {
         if let Some(user) = &receipt.user {
             put = put.item("user_id", s(user));
         }
-        put
-            .table_name(&self.table)
+        put.table_name(&self.table)
             .item("pk", s(&receipt.receipt_id))
             .item("tool", s(&receipt.tool))
             .item("instance_id", s(&receipt.instance_id))
