@@ -261,6 +261,8 @@ NEEDS = {
         ("SWITCHYARD_PLATFORM_KEYS_SECRET", "PlatformKeysSecret"),
         ("SWITCHYARD_ARTIFACTS_TABLE", "ArtifactsTable"),
         ("SWITCHYARD_ARTIFACTS_BUCKET", "ArtifactsBucket"),
+        ("SWITCHYARD_AGENTS_TABLE", "AgentsTable"),
+        ("SWITCHYARD_OAUTH_LINK_KEY_SECRET", "OAuthLinkKeySecret"),
     ],
 }
 
@@ -448,6 +450,7 @@ TOOL_FUNCTION = """\
     Environment:
       Variables:
         SWITCHYARD_TOOL: {tool_id}
+        SWITCHYARD_PUBLIC_URL: !Ref PublicBaseUrl
 {resource_vars}    Policies:
       - Version: "2012-10-17"
         Statement:
@@ -455,6 +458,11 @@ TOOL_FUNCTION = """\
             Effect: Allow
             Action: dynamodb:GetItem
             Resource: !GetAtt InstancesTable.Arn
+          # Who is calling: agent token hashes, IAM principal mappings, the agent's flags.
+          - Sid: AuthenticateAgents
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt AgentsTable.Arn
           - Sid: BreakerAndIdempotency
             Effect: Allow
             Action:
@@ -549,6 +557,11 @@ TOKEN_VAULT_STATEMENTS = """\
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt AuditTable.Arn
+          # Signs the connect link of a `connection_required` answer (per-user connections).
+          - Sid: SignConnectLinks
+            Effect: Allow
+            Action: secretsmanager:GetSecretValue
+            Resource: !Ref OAuthLinkKeySecret
 """
 
 

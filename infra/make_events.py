@@ -47,6 +47,7 @@ TOLERANCE_SECS = 300
 # ------------------------------------------------------------------ fixed request metadata
 
 ACCOUNT_ID = "123456789012"
+DEMO_AGENT_TOKEN = "sya_demo000000000000000000000000000000000000000"  # shared/providers/src/demo.rs
 API_ID = "sw1tchyrd0"
 DOMAIN = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
 REQUEST_TIME = "01/Jan/2026:00:00:00 +0000"
@@ -569,15 +570,22 @@ def build() -> list[tuple[str, dict, dict]]:
             "expect_error_code": code, "expect_duplicate": False, "note": note,
         }))
 
+    # A direct invoke carries its agent token (Lambda tells the function nothing about the
+    # invoker); the demo agent's is documented in shared/providers/src/demo.rs.
     tool("slack-post-message-invalid-input", "slack.post_message",
          {"instance_id": SLACK_INSTANCE, "agent_id": "demo-agent", "input": {"channel": 42, "text": "hi"},
-          "trace_id": "trace-demo-1"},
+          "trace_id": "trace-demo-1", "agent_token": DEMO_AGENT_TOKEN},
          code="invalid_input", status=None, note="direct invoke; channel must be a string: fails at /channel, no provider call")
     tool("gmail-send-message-invalid-input", "gmail.send_message",
          {"instance_id": "demo-google", "agent_id": "demo-agent",
-          "input": {"to": [], "subject": "hi", "text": "hi"}, "trace_id": "trace-demo-2"},
+          "input": {"to": [], "subject": "hi", "text": "hi"}, "trace_id": "trace-demo-2",
+          "agent_token": DEMO_AGENT_TOKEN},
          code="invalid_input", status=None,
          note="direct invoke; a message needs a recipient: fails at /to before the instance, the connection or Google")
+    tool("slack-post-message-unauthenticated", "slack.post_message",
+         {"instance_id": SLACK_INSTANCE, "agent_id": "demo-agent", "input": {"channel": "C0GENERAL", "text": "hi"}},
+         code="unauthenticated", status=None,
+         note="direct invoke without an agent token: the agent_id in the payload proves nothing")
     http_tool = oauth_event(step="start", provider="slack", query={}, request_no=next(req))
     body = compact({"instance_id": "no-such-instance", "agent_id": "demo-agent",
                     "input": {"channel": "C0GENERAL", "text": "hi"}})
@@ -595,6 +603,7 @@ def build() -> list[tuple[str, dict, dict]]:
     discovery.update({"routeKey": "GET /tools", "rawPath": "/tools", "pathParameters": {}})
     discovery["requestContext"]["routeKey"] = "GET /tools"
     discovery["requestContext"]["http"]["path"] = "/tools"
+    discovery["requestContext"]["authorizer"] = {"iam": {"accountId": ACCOUNT_ID, "userArn": f"arn:aws:iam::{ACCOUNT_ID}:role/agent-runtime"}}
     tool("discovery", "discovery", discovery, code=None, status=200,
          note="the tools demo-agent may call (its Slack and Discord instances' methods)")
 

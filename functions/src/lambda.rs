@@ -235,6 +235,11 @@ pub async fn consume(
 /// A tool Lambda (`SWITCHYARD_TOOL` names the method, or `discovery`): invoked directly by the
 /// agent runtime with a `ToolRequest`, or through the HTTP API (payload 2.0, IAM auth) at
 /// `POST /tools/{integration}/{method}`.
+///
+/// Who calls comes from a credential, never from the body: over HTTP, the IAM principal API
+/// Gateway verified (`requestContext.authorizer.iam.userArn`) or an `Authorization: Bearer`
+/// agent token; on a direct invoke (where Lambda tells the function nothing about the invoker)
+/// the agent token in the payload's `agent_token`. Without one the answer is `unauthenticated`.
 pub async fn tool(
     app: &Tools,
     tool_id: &str,
@@ -253,23 +258,59 @@ pub async fn tool(
     };
     let deadline = tokio::time::Instant::now() + remaining;
     let http = payload.get("requestContext").is_some();
+    let reply = |status: u16, body: serde_json::Value| {
+        if http {
+            http_json(status, &body)
+        } else {
+            body
+        }
+    };
+    let principal = match credential_of(&payload, http) {
+        Some(credential) => {
+            let now = app.clock.now();
+            let auth = tokio::time::timeout_at(
+                deadline,
+                switchyard_tools::auth::authenticate(&app.agents, credential, now),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(switchyard_tools::auth::AuthError::Unavailable(
+                    "authentication timed out".into(),
+                ))
+            });
+            match auth {
+                Ok(principal) => principal,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "tool call refused: authentication failed");
+                    return Ok(reply(e.status(), e.body()));
+                }
+            }
+        }
+        None => {
+            let e = switchyard_tools::auth::AuthError::Missing;
+            return Ok(reply(e.status(), e.body()));
+        }
+    };
     if tool_id == "discovery" {
-        let agent = payload
+        let named = payload
             .pointer("/queryStringParameters/agent_id")
             .or_else(|| payload.get("agent_id"))
             .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
-        // The same statuses as the local host: 400 without an agent, 503 when discovery fails.
-        let (status, body) = if agent.is_empty() {
-            (400, serde_json::json!({"error": "agent_id is required"}))
+            .unwrap_or_default();
+        // The same statuses as the local host: 403 for another agent's list, 503 when
+        // discovery fails.
+        let (status, body) = if !named.is_empty() && named != principal.agent_id {
+            (
+                403,
+                serde_json::json!({"error": {"code": "forbidden", "message": "agent_id is not the authenticated agent"}}),
+            )
         } else {
-            match switchyard_tools::discover(app, &agent).await {
+            match switchyard_tools::discover_as(app, &principal).await {
                 Ok(tools) => (200, serde_json::json!({"tools": tools})),
                 Err(e) => (503, serde_json::json!({"error": e})),
             }
         };
-        return Ok(if http { http_json(status, &body) } else { body });
+        return Ok(reply(status, body));
     }
     let request = if http {
         let body = payload
@@ -292,18 +333,47 @@ pub async fn tool(
         };
         serde_json::from_str::<switchyard_tools::ToolRequest>(&decoded)
     } else {
-        serde_json::from_value::<switchyard_tools::ToolRequest>(payload)
+        serde_json::from_value::<switchyard_tools::ToolRequest>(payload.clone())
     };
     let response = match request {
-        Ok(request) => switchyard_tools::invoke(app, tool_id, request, deadline).await,
+        Ok(request) => {
+            switchyard_tools::invoke_as(app, &principal, tool_id, request, deadline).await
+        }
         Err(e) => switchyard_tools::ToolResponse::invalid_request(&e.to_string()),
     };
     let body = serde_json::to_value(&response)?;
-    Ok(if http {
-        http_json(response.http_status(), &body)
-    } else {
-        body
-    })
+    Ok(reply(response.http_status(), body))
+}
+
+/// The credential of a tool event: over HTTP the IAM principal API Gateway verified (HTTP API
+/// `authorizer.iam`, or a REST API's `identity.userArn`), else a bearer agent token; on a
+/// direct invoke the payload's `agent_token`.
+fn credential_of(
+    payload: &serde_json::Value,
+    http: bool,
+) -> Option<switchyard_tools::auth::Credential<'_>> {
+    use switchyard_tools::auth::{bearer, Credential};
+    let text = |pointer: &str| {
+        payload
+            .pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    if !http {
+        return text("/agent_token").map(Credential::AgentToken);
+    }
+    if let Some(arn) = text("/requestContext/authorizer/iam/userArn")
+        .or_else(|| text("/requestContext/identity/userArn"))
+    {
+        return Some(Credential::Iam(arn));
+    }
+    let headers = payload.get("headers")?.as_object()?;
+    headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, value)| value.as_str())
+        .and_then(bearer)
+        .map(Credential::AgentToken)
 }
 
 fn http_json(status: u16, body: &serde_json::Value) -> serde_json::Value {

@@ -10,10 +10,10 @@ pub mod app;
 
 pub use app::App;
 pub use switchyard_aws::{
-    artifacts, audit, clients as aws, connections, crypto, cursors, deliveries, dynamo, error,
-    events, instances, queue, settings, sink, watches,
+    agents, artifacts, audit, clients as aws, connections, crypto, cursors, deliveries, dynamo,
+    error, events, instances, queue, settings, sink, watches,
 };
-pub use switchyard_core::{clock, config, policy, reply, secret, telemetry, workitem};
+pub use switchyard_core::{clock, config, identity, policy, reply, secret, telemetry, workitem};
 pub use switchyard_egress as egress;
 pub use switchyard_google as google;
 pub use switchyard_ingest as ingest;

@@ -56,10 +56,12 @@ async fn call(base: &str, tool: &str, instance: &str, input: Value) -> (u16, Str
         input,
         idempotency_key: None,
         trace_id: None,
+        on_behalf_of: None,
     };
     let (integration, method) = tool.split_once('.').expect("tool id");
     let response = reqwest::Client::new()
         .post(format!("{base}/tools/{integration}/{method}"))
+        .bearer_auth(crate::support::bearer(base, AGENT, "acme").await)
         .json(&request)
         .send()
         .await

@@ -255,6 +255,7 @@ async fn a_gmail_notification_becomes_message_added_events_once() {
             input: json!({}),
             idempotency_key: None,
             trace_id: None,
+            on_behalf_of: None,
         },
         deadline(),
     )

@@ -75,6 +75,7 @@ impl Google {
             account_id: Some("1234567890".into()),
             account_name: None,
             account_email: Some(GoogleFake::EMAIL.into()),
+            owner: None,
             scopes: granted,
             status: Status::Active,
             token_expires_at: None,
@@ -117,6 +118,7 @@ impl Google {
             input,
             idempotency_key: None,
             trace_id: None,
+            on_behalf_of: None,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         switchyard::tools::invoke(self.stack.app.tools(), tool, request, deadline).await

@@ -61,6 +61,7 @@ async fn call(stack: &Stack, tool: &str, input: Value) -> ToolResponse {
         input,
         idempotency_key: None,
         trace_id: None,
+        on_behalf_of: None,
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     switchyard::tools::invoke(stack.app.tools(), tool, request, deadline).await
@@ -513,9 +514,11 @@ async fn bench_tts_time_to_first_byte() {
             )
     })
     .await;
+    let token = crate::support::bearer(&base, AGENT, "acme").await;
     let tool = first_byte_ms(n, || {
         client
             .post(format!("{base}/tools/media/synthesize_speech"))
+            .bearer_auth(&token)
             .json(&json!({"instance_id": MEDIA, "agent_id": AGENT, "input": {"text": text}}))
     })
     .await;

@@ -141,7 +141,7 @@ impl AuthServer {
 }
 
 /// A browser mid-consent: its cookie jar and where the provider sent it back to.
-struct Consent {
+pub(crate) struct Consent {
     browser: reqwest::Client,
     callback: String,
 }
@@ -293,7 +293,7 @@ impl Fixture {
         self.link_for(None, 600).await
     }
 
-    async fn link_for(&self, principal: Option<&str>, ttl: u64) -> String {
+    pub(crate) async fn link_for(&self, principal: Option<&str>, ttl: u64) -> String {
         let link = StartLink {
             provider: "generic-oauth2".into(),
             instance_id: INSTANCE.into(),
@@ -318,7 +318,7 @@ impl Fixture {
 
     /// A browser: keeps cookies, follows redirects, but stops at our callback; returns the
     /// browser and the callback URL (with `code` and `state`) without calling it.
-    async fn consent(&self, start_url: &str) -> Consent {
+    pub(crate) async fn consent(&self, start_url: &str) -> Consent {
         let browser = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
@@ -342,7 +342,7 @@ impl Fixture {
     }
 
     /// The browser that consented follows the redirect to our callback.
-    async fn finish(&self, consent: &Consent) -> (u16, String) {
+    pub(crate) async fn finish(&self, consent: &Consent) -> (u16, String) {
         visit(&consent.browser, &consent.callback).await
     }
 
@@ -1120,6 +1120,7 @@ async fn a_connection_serves_only_its_own_instance() {
             input: serde_json::json!({"page_id": "59833787-2cf9-4fdf-8782-e53db20768a5"}),
             idempotency_key: None,
             trace_id: None,
+            on_behalf_of: None,
         },
         deadline,
     )

@@ -57,9 +57,11 @@ async fn tool(base: &str, tool_id: &str, instance: &str, input: serde_json::Valu
         input,
         idempotency_key: Some(format!("scan-{}", uuid::Uuid::new_v4().simple())),
         trace_id: Some("scan".into()),
+        on_behalf_of: None,
     };
     let response = reqwest::Client::new()
         .post(format!("{base}/tools/{integration}/{method}"))
+        .bearer_auth(crate::support::bearer(base, AGENT, "acme").await)
         .json(&request)
         .send()
         .await

@@ -69,7 +69,9 @@ impl Stack {
         tokio::spawn(async move {
             axum::serve(listener, router).await.expect("serve");
         });
-        format!("http://{addr}")
+        let base = format!("http://{addr}");
+        served(&base, &self.app);
+        base
     }
 
     /// Runs the consumer until the ingress queue yields nothing; returns messages received.
@@ -242,7 +244,56 @@ pub async fn serving_stack_with(adjust: impl FnOnce(App) -> App) -> (Stack, Stri
     tokio::spawn(async move {
         axum::serve(listener, router).await.expect("serve");
     });
+    served(&base, &app);
     (Stack { app }, base)
+}
+
+/// The apps behind the local hosts this process serves, by base URL (for [`bearer`]).
+static SERVED: std::sync::Mutex<Vec<(String, Arc<App>)>> = std::sync::Mutex::new(Vec::new());
+
+fn served(base: &str, app: &Arc<App>) {
+    SERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((base.to_owned(), app.clone()));
+}
+
+/// An agent token for `agent` of `workspace` on the local host at `base`, registering the
+/// agent first if needed: what an agent sends in `Authorization: Bearer` to the tool routes.
+pub async fn bearer(base: &str, agent: &str, workspace: &str) -> String {
+    let app = SERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .find(|(b, _)| b == base)
+        .map(|(_, app)| app.clone())
+        .unwrap_or_else(|| panic!("no local host serves {base}"));
+    agent_token(&app, agent, workspace).await
+}
+
+/// Registers `agent` in `workspace` (if it is not yet) and issues it a token.
+pub async fn agent_token(app: &App, agent: &str, workspace: &str) -> String {
+    let agents = &app.tools().agents;
+    if agents.agent(agent).await.expect("agent lookup").is_none() {
+        agents
+            .create_agent(&switchyard::agents::Agent {
+                id: agent.into(),
+                workspace: workspace.into(),
+                iam_arns: Vec::new(),
+                may_act_for_users: false,
+                status: switchyard::agents::AgentStatus::Active,
+                created_at: app.clock.now(),
+            })
+            .await
+            .expect("register the agent");
+    }
+    agents
+        .create_token(agent, 30, app.clock.now())
+        .await
+        .expect("token")
+        .token
+        .expose()
+        .to_owned()
 }
 
 /// Everything the library logs in this test process, for secret scans.

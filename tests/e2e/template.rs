@@ -460,7 +460,13 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
         }
         ("tool", "ToolDiscoveryFunction") => {
-            grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
+            // The grant index (a query of the agent's partition), then each instance by key:
+            // never a scan of the instances table.
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:Query"],
+                "AgentsTable",
+            ));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
         }
         ("tool", _) => {
@@ -472,6 +478,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 .map(|(_, p)| *p)
                 .unwrap_or_else(|| panic!("{id}: integration {integration} is not in the table"));
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            // Authentication only: token hashes, IAM principals, `may_act_for_users`.
+            grants.extend(allow(&["dynamodb:GetItem"], "AgentsTable"));
             grants.extend(allow(
                 &[
                     "dynamodb:GetItem",
@@ -489,6 +497,11 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                     "ConnectionsTable",
                 ));
                 grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+                // The connect link of `connection_required` (per-user connections).
+                grants.extend(allow(
+                    &["secretsmanager:GetSecretValue"],
+                    "OAuthLinkKeySecret",
+                ));
                 grants.extend(kms("kms:Decrypt", &[p], &["instance_id", "connection_id"]));
                 grants.extend(kms("kms:GenerateDataKey", &[p], &["connection_id"]));
             } else {

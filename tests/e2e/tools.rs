@@ -59,10 +59,12 @@ async fn call(
         input,
         idempotency_key: key.map(str::to_owned),
         trace_id: Some("trace-1".into()),
+        on_behalf_of: None,
     };
     let (integration, method) = tool.split_once('.').expect("tool id");
     let response = reqwest::Client::new()
         .post(format!("{base}/tools/{integration}/{method}"))
+        .bearer_auth(crate::support::bearer(base, AGENT, "acme").await)
         .json(&request)
         .send()
         .await
@@ -151,6 +153,7 @@ async fn slack_post_message_and_schema_failures_name_the_path() {
             input: json!({"channel": "C1", "text": "hi"}),
             idempotency_key: None,
             trace_id: None,
+            on_behalf_of: None,
         },
         tokio::time::Instant::now() + std::time::Duration::from_secs(5),
     )
@@ -795,6 +798,7 @@ async fn invoke_as(
             input,
             idempotency_key: key.map(str::to_owned),
             trace_id: None,
+            on_behalf_of: None,
         },
         tokio::time::Instant::now() + std::time::Duration::from_secs_f64(secs),
     )

@@ -1,7 +1,10 @@
 //! Connections: one account connected to an instance (OAuth tokens or an API key).
 //!
 //! Table `ConnectionsTable`, key `pk` = connection id (`conn_<hash of instance and account>`,
-//! so reconnecting the same account updates its connection). Access patterns: get by id (every
+//! so reconnecting the same account updates its connection). A connection owned by a person
+//! (`owner`, from a start link issued `--for` them) has the id [`owner_connection_id`] of the
+//! instance and the owner instead: that key is the (instance, owner) index a per-user tool call
+//! reads with one consistent `GetItem`, and a user reconnecting replaces their own connection. Access patterns: get by id (every
 //! token request, consistent read), conditional updates for the refresh lease and the rotated
 //! tokens (both guarded by `version`), list and "expiring soon" (admin and the scheduled
 //! refresher: scans, never on a request path).
@@ -72,6 +75,9 @@ pub struct Connection {
     pub account_id: Option<String>,
     pub account_name: Option<String>,
     pub account_email: Option<String>,
+    /// The person this connection belongs to (user id or email); `None`: the instance's shared
+    /// connection.
+    pub owner: Option<String>,
     pub scopes: Vec<String>,
     pub status: Status,
     /// When the access token expires (unix seconds); `None`: it does not.
@@ -96,6 +102,18 @@ pub fn connection_id(instance_id: &str, account: &str) -> String {
     h.update(instance_id.as_bytes());
     h.update([0]);
     h.update(account.as_bytes());
+    format!("conn_{}", &hex::encode(h.finalize())[..24])
+}
+
+/// The connection id of `owner`'s connection to an instance: one per (instance, owner), so it
+/// is also how a per-user call finds it.
+pub fn owner_connection_id(instance_id: &str, owner: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"owner\0");
+    h.update(instance_id.as_bytes());
+    h.update([0]);
+    h.update(owner.as_bytes());
     format!("conn_{}", &hex::encode(h.finalize())[..24])
 }
 
@@ -163,6 +181,7 @@ impl ConnectionStore {
             ("account_id", ":account_id", c.account_id.clone()),
             ("account_name", ":account_name", c.account_name.clone()),
             ("account_email", ":account_email", c.account_email.clone()),
+            ("owned_by", ":owned_by", c.owner.clone()),
             ("sealed", ":sealed", sealed),
             (
                 "token_expires_at",
@@ -213,6 +232,18 @@ impl ConnectionStore {
             .await
             .map_err(unavailable)?;
         out.item.map(|item| from_item(&item)).transpose()
+    }
+
+    /// `owner`'s connection to `instance_id` (strongly consistent), or `None`.
+    pub async fn for_owner(
+        &self,
+        instance_id: &str,
+        owner: &str,
+    ) -> Result<Option<Connection>, ConnectionError> {
+        Ok(self
+            .get(&owner_connection_id(instance_id, owner))
+            .await?
+            .filter(|c| c.instance_id == instance_id && c.owner.as_deref() == Some(owner)))
     }
 
     /// Every connection, sorted by id (admin; scans the table).
@@ -423,6 +454,7 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<Connection, Conne
         account_id: get_s("account_id"),
         account_name: get_s("account_name"),
         account_email: get_s("account_email"),
+        owner: get_s("owned_by"),
         scopes: item
             .get("scopes")
             .and_then(|v| v.as_l().ok())
@@ -457,5 +489,14 @@ mod tests {
         assert_ne!(connection_id("i", "alice"), connection_id("j", "alice"));
         assert_ne!(connection_id("i", "alice"), connection_id("i", "bob"));
         assert!(connection_id("i", "alice").starts_with("conn_"));
+    }
+
+    #[test]
+    fn owner_connection_ids_are_per_instance_and_owner_and_apart_from_account_ids() {
+        let ada = owner_connection_id("i", "ada@example.com");
+        assert_eq!(ada, owner_connection_id("i", "ada@example.com"));
+        assert_ne!(ada, owner_connection_id("j", "ada@example.com"));
+        assert_ne!(ada, owner_connection_id("i", "bob@example.com"));
+        assert_ne!(ada, connection_id("i", "ada@example.com"));
     }
 }

@@ -3,6 +3,7 @@
 //! ingress queue (`queue`: SQS and S3) and the event sink (`sink`: EventBridge and S3) are cargo
 //! features, so a crate that neither queues nor publishes does not compile those SDKs.
 
+pub mod agents;
 #[cfg(feature = "s3")]
 pub mod artifacts;
 pub mod audit;

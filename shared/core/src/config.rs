@@ -113,6 +113,8 @@ pub struct Resources {
     pub artifacts_bucket: String,
     /// Per-workspace settings (retention windows).
     pub workspace_settings_table: String,
+    /// Agents, their token hashes, IAM principals and grant index.
+    pub agents_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -186,11 +188,12 @@ pub enum Need {
     Artifacts,
     ArtifactsBucket,
     WorkspaceSettings,
+    Agents,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 20] = [
+    pub const ALL: [Need; 21] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -211,6 +214,7 @@ impl Need {
         Need::Artifacts,
         Need::ArtifactsBucket,
         Need::WorkspaceSettings,
+        Need::Agents,
     ];
 
     /// The environment variable naming this resource.
@@ -236,6 +240,7 @@ impl Need {
             Need::Artifacts => "SWITCHYARD_ARTIFACTS_TABLE",
             Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
             Need::WorkspaceSettings => "SWITCHYARD_WORKSPACE_SETTINGS_TABLE",
+            Need::Agents => "SWITCHYARD_AGENTS_TABLE",
         }
     }
 }
@@ -282,6 +287,10 @@ pub mod needs {
         PlatformKeys,
         Artifacts,
         ArtifactsBucket,
+        // Who is calling (agent tokens, IAM principals, the grant index), and the key that
+        // signs the connect link of a `connection_required` answer.
+        Agents,
+        OAuthLinkKey,
     ];
     /// The Notion poller: a tool call plus ingress.
     pub const NOTION_POLLER: &[Need] = &[
@@ -381,6 +390,7 @@ impl Resources {
             artifacts_table: get(Need::Artifacts)?,
             artifacts_bucket: get(Need::ArtifactsBucket)?,
             workspace_settings_table: get(Need::WorkspaceSettings)?,
+            agents_table: get(Need::Agents)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -408,6 +418,7 @@ impl Resources {
             Need::Artifacts => &self.artifacts_table,
             Need::ArtifactsBucket => &self.artifacts_bucket,
             Need::WorkspaceSettings => &self.workspace_settings_table,
+            Need::Agents => &self.agents_table,
         }
     }
 }

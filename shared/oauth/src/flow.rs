@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::client::{OAuthApp, TokenError};
-use crate::connections::{connection_id, Connection, Status};
+use crate::connections::{connection_id, owner_connection_id, Connection, Status};
 use crate::links::{LinkError, StartLink};
 use crate::pkce;
 use crate::reply::Reply;
@@ -379,7 +379,12 @@ async fn callback_inner(
         .account_id
         .clone()
         .unwrap_or_else(|| format!("anonymous-{}", uuid::Uuid::new_v4().simple()));
-    let id = connection_id(&instance.id, &account);
+    // A link issued for a person makes that person's connection (one per instance and owner);
+    // without one, the account's connection shared by the instance.
+    let id = match &pending.principal {
+        Some(owner) => owner_connection_id(&instance.id, owner),
+        None => connection_id(&instance.id, &account),
+    };
     let sealed = crate::vault::seal_tokens(app, provider, &id, &tokens)
         .await
         .map_err(|e| FlowError::Unavailable(e.to_string()))?;
@@ -392,6 +397,7 @@ async fn callback_inner(
         account_id: tokens.account_id.clone(),
         account_name: tokens.account_name.clone(),
         account_email: tokens.account_email.clone(),
+        owner: pending.principal.clone(),
         scopes: tokens.scopes.clone(),
         status: Status::Active,
         token_expires_at: tokens.expires_in.map(|s| now + s),

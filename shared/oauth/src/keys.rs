@@ -250,6 +250,7 @@ pub async fn set_workspace_key(
         account_id: None,
         account_name: None,
         account_email: None,
+        owner: None,
         scopes: Vec::new(),
         status: Status::Active,
         token_expires_at: None,

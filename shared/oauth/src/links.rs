@@ -2,7 +2,8 @@
 //!
 //! An operator (`switchyard connection link`) or an agent issues a link for an instance and,
 //! optionally, the principal who should connect (`for`, also sent to the provider as a login
-//! hint). The link carries its expiry and a random nonce and is signed with HMAC-SHA256 under the
+//! hint). A link issued for a principal makes a connection owned by that person (a per-user
+//! connection, see `connection_mode`); one without makes the instance's shared connection. The link carries its expiry and a random nonce and is signed with HMAC-SHA256 under the
 //! stack's link key (a Secrets Manager secret CloudFormation generates; read once per warm
 //! process and again after [`LINK_KEY_TTL`]). The start route checks the signature in constant
 //! time and the expiry before any KMS call or write, then spends the nonce with a conditional put
@@ -184,6 +185,29 @@ pub async fn issue(
     principal: Option<&str>,
     ttl_secs: u64,
 ) -> Result<String, LinkError> {
+    sign(
+        &app.link_key,
+        &app.public_url,
+        provider,
+        instance_id,
+        principal,
+        ttl_secs,
+        app.clock.now(),
+    )
+    .await
+}
+
+/// [`issue`] from its parts, for contexts that hold a [`LinkKey`] without the OAuth flow's
+/// state store (a tool call answering `connection_required` with a link for its user).
+pub async fn sign(
+    key: &LinkKey,
+    public_url: &str,
+    provider: &str,
+    instance_id: &str,
+    principal: Option<&str>,
+    ttl_secs: u64,
+    now: u64,
+) -> Result<String, LinkError> {
     if !(1..=MAX_LINK_TTL_SECS).contains(&ttl_secs) {
         return Err(LinkError::BadTtl(ttl_secs));
     }
@@ -191,11 +215,11 @@ pub async fn issue(
         provider: provider.to_owned(),
         instance_id: instance_id.to_owned(),
         principal: principal.map(str::to_owned),
-        expires_at: app.clock.now() + ttl_secs,
+        expires_at: now + ttl_secs,
         nonce: pkce::random_token(),
     };
-    let query = link.query(&app.link_key.get().await?)?;
-    Ok(format!("{}/oauth/{provider}/start?{query}", app.public_url))
+    let query = link.query(&key.get().await?)?;
+    Ok(format!("{public_url}/oauth/{provider}/start?{query}"))
 }
 
 #[cfg(test)]

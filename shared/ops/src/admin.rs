@@ -53,6 +53,8 @@ pub enum AdminError {
     Settings(#[from] switchyard::settings::SettingsError),
     #[error("nothing to set: give --artifacts-days, --payloads-days or --receipts-days")]
     NothingToSet,
+    #[error(transparent)]
+    Agents(#[from] switchyard::agents::AgentError),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -240,6 +242,9 @@ pub async fn grant(
     app.instances
         .grant(id, agent, policy, app.clock.now())
         .await?;
+    // After the grant: an index entry without its grant offers nothing (discovery checks the
+    // instance), a grant without its entry would be invisible to discovery.
+    app.tools().agents.index_grant(agent, id).await?;
     tracing::info!(instance_id = id, agent, "grant written");
     let detail = format!(
         "{agent}: {}",
@@ -251,6 +256,7 @@ pub async fn grant(
 /// Withdraws `agent`'s grant on `id`.
 pub async fn revoke_grant(app: &App, id: &str, agent: &str) -> Result<(), AdminError> {
     app.instances.revoke(id, agent, app.clock.now()).await?;
+    app.tools().agents.unindex_grant(agent, id).await?;
     audit(app, id, "grant_revoked", agent).await
 }
 
@@ -258,7 +264,14 @@ pub async fn revoke_grant(app: &App, id: &str, agent: &str) -> Result<(), AdminE
 pub async fn delete_instance(app: &App, id: &str) -> Result<bool, AdminError> {
     // Push subscriptions first, while the instance's credentials still work.
     crate::google::stop_watches(app, id).await?;
+    let grantees: Vec<String> = match app.instances.get(id).await? {
+        Some(instance) => instance.grants.into_keys().collect(),
+        None => Vec::new(),
+    };
     let deleted = app.instances.delete(id).await?;
+    for agent in grantees {
+        app.tools().agents.unindex_grant(&agent, id).await?;
+    }
     if deleted {
         audit(app, id, "instance_deleted", "").await?;
     }

@@ -29,6 +29,9 @@ enum Command {
     /// Plugin instances: create, list, show, delete, grant, revoke, reseal.
     #[command(subcommand)]
     Instance(InstanceCmd),
+    /// Agents: create, list, show, disable, enable; their tokens; grant index rebuild.
+    #[command(subcommand)]
+    Agent(crate::agents::AgentCmd),
     /// Accepted deliveries and the events agents received.
     #[command(subcommand)]
     Events(EventsCmd),
@@ -216,7 +219,8 @@ enum EventsCmd {
 #[derive(Debug, Subcommand)]
 enum ConnectionCmd {
     /// Prints a signed, expiring, single-use link that starts the consent flow for an instance
-    /// (the start route refuses anything else). Give it to the person who should connect.
+    /// (the start route refuses anything else). Give it to the person who should connect; with
+    /// --for, the connection it makes is owned by that person (per-user connections).
     Link {
         #[arg(long)]
         instance: String,
@@ -268,6 +272,9 @@ enum ToolCmd {
         input: String,
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// The user the call is for (per-user connections).
+        #[arg(long)]
+        on_behalf_of: Option<String>,
     },
     /// Re-enables a tool the circuit breaker disabled on an instance.
     Enable {
@@ -288,6 +295,9 @@ enum ReceiptsCmd {
         tool: Option<String>,
         #[arg(long)]
         agent: Option<String>,
+        /// The user the agent acted for.
+        #[arg(long)]
+        user: Option<String>,
         /// `ok` or an error code.
         #[arg(long)]
         status: Option<String>,
@@ -435,6 +445,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             }
         }
         Command::Instance(cmd) => instance(app, cmd, stdin, out, err).await?,
+        Command::Agent(cmd) => crate::agents::command(app, cmd, out).await?,
         Command::Events(EventsCmd::List { limit }) => {
             for d in app.deliveries.recent(limit).await? {
                 writeln!(
@@ -493,13 +504,15 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             agent,
             input,
             idempotency_key,
+            on_behalf_of,
         }) => {
             let request = switchyard::tools::ToolRequest {
                 instance_id: instance,
                 agent_id: agent,
                 input: serde_json::from_str(&input)?,
                 idempotency_key,
-                trace_id: None,
+                on_behalf_of,
+                ..Default::default()
             };
             let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
             let response = switchyard::tools::invoke(app.tools(), &tool, request, deadline).await;
@@ -522,6 +535,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             instance,
             tool,
             agent,
+            user,
             status,
             limit,
             full,
@@ -530,6 +544,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                 instance_id: instance,
                 tool,
                 agent_id: agent,
+                user,
                 status,
             };
             for r in app.tools().receipts.list(&filter, limit).await? {
@@ -538,12 +553,13 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                 } else {
                     writeln!(
                         out,
-                        "{}  {:<38} {:<30} {:<16} {:<12} {:<20} attempts={} {} ms",
+                        "{}  {:<38} {:<30} {:<16} {:<12} user={:<20} {:<20} attempts={} {} ms",
                         switchyard::clock::rfc3339(r.created_at),
                         r.receipt_id,
                         r.tool,
                         r.instance_id,
                         r.agent_id,
+                        r.user.as_deref().unwrap_or("-"),
                         r.status,
                         r.attempts.len(),
                         r.latency_ms
@@ -719,11 +735,12 @@ async fn connection(app: &App, cmd: ConnectionCmd, out: &mut dyn Write) -> Resul
             for c in app.connections.list().await? {
                 writeln!(
                     out,
-                    "{:<30} {:<14} {:<16} {:<12} {:<24} expires={} scopes={}",
+                    "{:<30} {:<14} {:<16} {:<12} owner={:<24} {:<24} expires={} scopes={}",
                     c.id,
                     c.provider,
                     c.instance_id,
                     c.status.as_str(),
+                    c.owner.as_deref().unwrap_or("(shared)"),
                     c.account_email
                         .as_deref()
                         .or(c.account_id.as_deref())

@@ -87,6 +87,7 @@ pub async fn seed_instance(
         account_id: Some(account.to_owned()),
         account_name: None,
         account_email: Some(account.to_owned()),
+        owner: None,
         // What a full grant holds (the fake grants the token the same).
         scopes: [
             "https://mail.google.com/",

@@ -3,6 +3,7 @@
 //! parses command lines or serves HTTP itself.
 
 pub mod admin;
+pub mod agents;
 pub mod cli;
 pub mod costs;
 pub mod google;

@@ -82,16 +82,56 @@ async fn oauth_callback(
     into_response(switchyard::oauth::flow::callback(app.oauth(), &provider, &query, &cookies).await)
 }
 
+/// The caller of a local tool route: the local host verifies no SigV4 (API Gateway does that
+/// in a deployment), so it accepts agent tokens (`Authorization: Bearer sya_…`) only.
+async fn principal(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<switchyard::identity::Principal, Response> {
+    use switchyard::tools::auth::{self, AuthError, Credential};
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer);
+    let result = match token {
+        Some(token) => {
+            auth::authenticate(
+                &app.tools().agents,
+                Credential::AgentToken(token),
+                app.clock.now(),
+            )
+            .await
+        }
+        None => Err(AuthError::Missing),
+    };
+    result.map_err(|e| {
+        let mut response = json_response(e.status(), &e.body());
+        if e.status() == 401 {
+            response.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("Bearer realm=\"switchyard\""),
+            );
+        }
+        response
+    })
+}
+
 async fn tool(
     State(app): State<Arc<App>>,
     Path((integration, method)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let principal = match principal(&app, &headers).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let response = match serde_json::from_slice::<switchyard::tools::ToolRequest>(&body) {
         Ok(request) => {
             let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
-            switchyard::tools::invoke(
+            switchyard::tools::invoke_as(
                 app.tools(),
+                &principal,
                 &format!("{integration}.{method}"),
                 request,
                 deadline,
@@ -106,11 +146,22 @@ async fn tool(
 async fn discover(
     State(app): State<Arc<App>>,
     Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
 ) -> Response {
-    let Some(agent) = query.get("agent_id") else {
-        return json_response(400, &serde_json::json!({"error": "agent_id is required"}));
+    let principal = match principal(&app, &headers).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
-    match switchyard::tools::discover(app.tools(), agent).await {
+    if query
+        .get("agent_id")
+        .is_some_and(|named| !named.is_empty() && *named != principal.agent_id)
+    {
+        return json_response(
+            403,
+            &serde_json::json!({"error": {"code": "forbidden", "message": "agent_id is not the authenticated agent"}}),
+        );
+    }
+    match switchyard::tools::discover_as(app.tools(), &principal).await {
         Ok(tools) => json_response(200, &serde_json::json!({"tools": tools})),
         Err(e) => json_response(503, &serde_json::json!({"error": e})),
     }
@@ -357,7 +408,8 @@ pub async fn fire_schedules(app: Arc<App>, every: Duration) {
 /// The demo instances `make dev` seeds, with their documented test credentials.
 pub use switchyard::providers::demo;
 
-/// Creates the demo instances and grants `demo-agent` every channel, all messages and DMs:
+/// Registers `demo-agent` (IAM principal [`demo::AGENT_IAM_ARN`], token [`demo::AGENT_TOKEN`])
+/// and creates the demo instances and grants `demo-agent` every channel, all messages and DMs:
 /// `demo-slack` and `demo-discord`, and `demo-<provider>` for every other webhook provider with
 /// its sample's test configuration (`shared/providers/samples/`), so the signed samples in
 /// `events/` verify against them. Existing demo instances are left as they are.
@@ -389,6 +441,27 @@ pub async fn seed_demo(app: &App) -> Result<(), crate::admin::AdminError> {
     let ids: Vec<String> = others.iter().map(|(p, _)| format!("demo-{p}")).collect();
     for ((provider, settings), id) in others.iter().zip(&ids) {
         seeds.push((provider.as_str(), id.as_str(), settings.clone()));
+    }
+    let agents = &app.tools().agents;
+    if agents.agent(demo::AGENT).await?.is_none() {
+        agents
+            .create_agent(&switchyard::agents::Agent {
+                id: demo::AGENT.into(),
+                workspace: demo::WORKSPACE.into(),
+                iam_arns: vec![demo::AGENT_IAM_ARN.into()],
+                may_act_for_users: false,
+                status: switchyard::agents::AgentStatus::Active,
+                created_at: app.clock.now(),
+            })
+            .await?;
+        agents
+            .store_token(
+                demo::AGENT,
+                demo::AGENT_TOKEN,
+                switchyard::agents::MAX_TOKEN_TTL_DAYS,
+                app.clock.now(),
+            )
+            .await?;
     }
     for (provider, id, settings) in seeds {
         if app.instances.get(id).await?.is_none() {

@@ -43,6 +43,7 @@ pub mod logical {
     pub const ARTIFACTS_TABLE: &str = "ArtifactsTable";
     pub const ARTIFACTS_BUCKET: &str = "ArtifactsBucket";
     pub const WORKSPACE_SETTINGS_TABLE: &str = "WorkspaceSettingsTable";
+    pub const AGENTS_TABLE: &str = "AgentsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -240,6 +241,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         artifacts_table: physical_name(prefix, logical::ARTIFACTS_TABLE, ""),
         artifacts_bucket: physical_name(prefix, logical::ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
         workspace_settings_table: physical_name(prefix, logical::WORKSPACE_SETTINGS_TABLE, ""),
+        agents_table: physical_name(prefix, logical::AGENTS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -509,6 +511,7 @@ mod tests {
             logical::STATES_TABLE,
             logical::CONNECTIONS_TABLE,
             logical::AUDIT_TABLE,
+            logical::AGENTS_TABLE,
         ] {
             assert_eq!(kind_of(table), Some("AWS::DynamoDB::Table"), "{table}");
         }

@@ -13,3 +13,8 @@ pub const SLACK_INSTANCE: &str = "demo-slack";
 pub const DISCORD_INSTANCE: &str = "demo-discord";
 pub const WORKSPACE: &str = "demo";
 pub const AGENT: &str = "demo-agent";
+/// The IAM principal the demo agent is mapped to (the sample events' `authorizer.iam.userArn`).
+pub const AGENT_IAM_ARN: &str = "arn:aws:iam::123456789012:role/agent-runtime";
+/// The demo agent's token, documented so the sample events can carry it: the local stack only.
+/// Real tokens come from `switchyard agent token create`, random and printed once.
+pub const AGENT_TOKEN: &str = "sya_demo000000000000000000000000000000000000000";

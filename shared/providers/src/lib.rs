@@ -64,6 +64,7 @@ pub const OAUTH_CONFIG_KEYS: &[&str] = &[
 pub const TOOL_CONFIG_KEYS: &[&str] = &[
     "api_base_url",
     "connection_id",
+    "connection_mode",
     "guardrails",
     "breaker_threshold",
     "breaker_window_secs",

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use switchyard_aws::agents::AgentStore;
 use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
@@ -12,6 +13,7 @@ use switchyard_egress::outbound::Buckets;
 use switchyard_egress::secure_http::SecureHttp;
 use switchyard_ingest::Ingress;
 use switchyard_oauth::keys::{Keys, PLATFORM_KEYS_TTL};
+use switchyard_oauth::links::LinkKey;
 use switchyard_oauth::Vault;
 use switchyard_providers::Registry;
 
@@ -46,6 +48,10 @@ pub struct Tools {
     prices: OnceLock<Result<PriceTable, PricesUnavailable>>,
     /// Media artifacts (S3 bytes + metadata).
     pub artifacts: ArtifactStore,
+    /// Agents: token hashes, IAM principals and the grant index discovery reads.
+    pub agents: AgentStore,
+    /// The key that signs the connect link of a `connection_required` answer.
+    pub link_key: LinkKey,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -82,6 +88,8 @@ impl Tools {
                 &resources.artifacts_bucket,
             ),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
+            agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
+            link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),
             catalog: OnceLock::new(),

@@ -48,6 +48,10 @@ pub enum ErrorCode {
     /// A per-workspace media limit (bytes, audio duration, image pixels) refused the call,
     /// measured before any provider was paid; the message names the limit.
     LimitExceeded,
+    /// The call is for a user who has not connected this instance (per-user connections); the
+    /// error carries `connect_url`, a signed start link for that user. Never answered with
+    /// someone else's token or the shared credential instead.
+    ConnectionRequired,
 }
 
 impl ErrorCode {
@@ -80,6 +84,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::TooLarge => "too_large",
             Self::LimitExceeded => "limit_exceeded",
+            Self::ConnectionRequired => "connection_required",
         }
     }
 
@@ -87,7 +92,9 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::InvalidInput => 400,
-            Self::Forbidden | Self::Denied | Self::InsufficientScope => 403,
+            Self::Forbidden | Self::Denied | Self::InsufficientScope | Self::ConnectionRequired => {
+                403
+            }
             Self::TooLarge | Self::LimitExceeded => 413,
             Self::UnknownTool | Self::NotFound => 404,
             Self::InProgress | Self::Disabled => 409,
@@ -125,6 +132,7 @@ impl ErrorCode {
                 | Self::InsufficientScope
                 | Self::TooLarge
                 | Self::LimitExceeded
+                | Self::ConnectionRequired
         )
     }
 
@@ -167,6 +175,9 @@ impl ErrorCode {
             }
             Self::TooLarge => "the content is over this tool's size cap",
             Self::LimitExceeded => "the call is over a media limit of this workspace",
+            Self::ConnectionRequired => {
+                "the user has not connected this instance; open connect_url to connect"
+            }
         }
     }
 }
@@ -210,6 +221,10 @@ pub struct ToolError {
     /// Our id of this call: the logs hold the detail under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// For `connection_required`: a signed, expiring start link that connects the user (boxed:
+    /// rare, and errors travel by value through every `Result`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_url: Option<Box<str>>,
     /// The full detail, for the logs only.
     #[serde(skip)]
     pub detail: Option<String>,
@@ -233,6 +248,7 @@ impl ToolError {
             provider_status: None,
             violations: Vec::new(),
             request_id: None,
+            connect_url: None,
             detail: Some(detail),
             fault: Fault::NotProvider,
         }

@@ -12,7 +12,9 @@
 //! provider leaves the key `unknown` and answers `outcome_unknown`, so the same key never acts
 //! twice.
 
+pub mod auth;
 pub mod breaker;
+pub mod connection_mode;
 mod context;
 pub mod definitions;
 pub mod error;
@@ -58,9 +60,11 @@ pub use switchyard_egress::{outbound, secure_http};
 use switchyard_providers as providers;
 
 /// A tool call, as the agent runtime sends it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ToolRequest {
     pub instance_id: String,
+    /// Only checked against the authenticated agent on routes ([`invoke_as`]); optional there.
+    #[serde(default)]
     pub agent_id: String,
     #[serde(default)]
     pub input: Value,
@@ -68,6 +72,11 @@ pub struct ToolRequest {
     pub idempotency_key: Option<String>,
     #[serde(default)]
     pub trace_id: Option<String>,
+    /// The user the agent acts for: accepted from a headless agent allowed to act for users
+    /// (`may_act_for_users`), or equal to the user its credential names. Per-user instances
+    /// then use that user's connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
 }
 
 /// The answer.
@@ -159,7 +168,9 @@ fn method<'a>(app: &'a Tools, tool_id: &str) -> Result<&'a Method, ToolError> {
         .ok_or_else(|| ToolError::new(ErrorCode::UnknownTool, format!("no tool {tool_id}"), false))
 }
 
-/// Runs one tool call end to end; always produces an answer.
+/// Runs one tool call end to end for a trusted in-process caller (the operator's CLI, tests):
+/// the body's `agent_id` and `on_behalf_of` are taken as given and the workspace is not
+/// checked. Every route runs [`invoke_as`] instead. Always produces an answer.
 pub async fn invoke(
     app: &Tools,
     tool_id: &str,
@@ -167,12 +178,14 @@ pub async fn invoke(
     deadline: Instant,
 ) -> ToolResponse {
     let request_id = new_request_id();
-    let response = run(app, tool_id, &request, deadline, &request_id).await;
+    let response = run(app, tool_id, &request, None, deadline, &request_id).await;
     published(response, tool_id, &request_id)
 }
 
-/// Runs a tool call for an authenticated `principal`: the agent is the principal's, and an
-/// `agent_id` in the body that names another agent is refused.
+/// Runs a tool call for an authenticated `principal`: the agent is the principal's (an
+/// `agent_id` in the body that names another agent is refused), the instance must be in the
+/// principal's workspace, and the user the call is for is the principal's, or an
+/// `on_behalf_of` the agent is allowed to give.
 pub async fn invoke_as(
     app: &Tools,
     principal: &switchyard_core::identity::Principal,
@@ -180,20 +193,69 @@ pub async fn invoke_as(
     mut request: ToolRequest,
     deadline: Instant,
 ) -> ToolResponse {
+    let request_id = new_request_id();
+    let response = match acting_user(app, principal, &request, work_deadline(deadline)).await {
+        Ok(user) => {
+            request.agent_id.clone_from(&principal.agent_id);
+            request.on_behalf_of = user;
+            run(
+                app,
+                tool_id,
+                &request,
+                Some(&principal.workspace),
+                deadline,
+                &request_id,
+            )
+            .await
+        }
+        Err(e) => fail(e),
+    };
+    published(response, tool_id, &request_id)
+}
+
+/// The user a call of `principal` is for: the one its credential names, else an
+/// `on_behalf_of` the agent may give (`may_act_for_users`), else none. Refuses a body that
+/// names another agent or another user than the credential.
+async fn acting_user(
+    app: &Tools,
+    principal: &switchyard_core::identity::Principal,
+    request: &ToolRequest,
+    deadline: Instant,
+) -> Result<Option<String>, ToolError> {
     if !request.agent_id.is_empty() && request.agent_id != principal.agent_id {
-        let request_id = new_request_id();
-        return published(
-            fail(ToolError::new(
-                ErrorCode::Forbidden,
-                "the agent_id in the request is not the authenticated agent",
-                false,
-            )),
-            tool_id,
-            &request_id,
-        );
+        return Err(ToolError::new(
+            ErrorCode::Forbidden,
+            "the agent_id in the request is not the authenticated agent",
+            false,
+        ));
     }
-    request.agent_id.clone_from(&principal.agent_id);
-    invoke(app, tool_id, request, deadline).await
+    match (&principal.user, &request.on_behalf_of) {
+        (Some(user), Some(named)) if user != named => Err(ToolError::new(
+            ErrorCode::Forbidden,
+            "on_behalf_of names another user than the credential",
+            false,
+        )),
+        (Some(user), _) => Ok(Some(user.clone())),
+        (None, None) => Ok(None),
+        (None, Some(named)) => {
+            let agent = within(
+                deadline,
+                "the agent lookup",
+                app.agents.agent(&principal.agent_id),
+            )
+            .await?
+            .map_err(|e| ToolError::unavailable(e.to_string()))?;
+            if agent.is_some_and(|a| a.may_act_for_users) && !named.is_empty() {
+                Ok(Some(named.clone()))
+            } else {
+                Err(ToolError::new(
+                    ErrorCode::Forbidden,
+                    "this agent may not act on behalf of users",
+                    false,
+                ))
+            }
+        }
+    }
 }
 
 /// Logs a failure's detail under the request id, and gives the agent that id (a replayed
@@ -214,10 +276,13 @@ fn published(mut response: ToolResponse, tool: &str, request_id: &str) -> ToolRe
     response
 }
 
+/// The pipeline. `workspace`: the authenticated principal's, whose instances alone it may
+/// reach (`None`: a trusted in-process caller).
 async fn run(
     app: &Tools,
     tool_id: &str,
     request: &ToolRequest,
+    workspace: Option<&str>,
     deadline: Instant,
     request_id: &str,
 ) -> ToolResponse {
@@ -262,6 +327,13 @@ async fn run(
         Ok(Err(e)) => return fail(ToolError::unavailable(e.to_string())),
         Err(timeout) => return fail(timeout),
     };
+    if workspace.is_some_and(|w| w != instance.workspace) {
+        return fail(ToolError::new(
+            ErrorCode::Forbidden,
+            "the instance is not in the agent's workspace",
+            false,
+        ));
+    }
     if !instance.grants.contains_key(&request.agent_id) {
         return fail(ToolError::new(
             ErrorCode::Forbidden,
@@ -301,10 +373,15 @@ async fn run(
         Ok(Err(e)) => return fail(ToolError::unavailable(e.to_string())),
         Err(timeout) => return fail(timeout),
     };
+    // A key is the agent's, and the user's it acted for: nobody replays another's answer.
+    let key_owner = match &request.on_behalf_of {
+        Some(user) => format!("{}\u{0}user:{user}", request.agent_id),
+        None => request.agent_id.clone(),
+    };
     let key = request
         .idempotency_key
         .as_deref()
-        .map(|k| IdempotencyKey::new(&instance.id, tool_id, &request.agent_id, k, &request.input));
+        .map(|k| IdempotencyKey::new(&instance.id, tool_id, &key_owner, k, &request.input));
     if let Some(key) = &key {
         if let Err(answer) = claim(app, key, request_id, deadline).await {
             if probe {
@@ -466,8 +543,7 @@ pub async fn call_for_worker(
         instance_id: instance.id.clone(),
         agent_id: caller.to_owned(),
         input,
-        idempotency_key: None,
-        trace_id: None,
+        ..ToolRequest::default()
     };
     let response = call_provider(
         app,
@@ -482,33 +558,74 @@ pub async fn call_for_worker(
     published(response, tool_id, &request_id)
 }
 
-/// The instance's credential for `method`. `deadline` bounds the work (the caller also bounds
-/// the whole step).
+/// The credential for `method` on `instance`, for `user` when the call is for one: that
+/// user's own connection where the instance's `connection_mode` says so (never someone else's
+/// or the shared one instead), else the instance's. `deadline` bounds the work (the caller
+/// also bounds the whole step).
 async fn credential(
+    app: &Tools,
+    method: &Method,
+    instance: &Instance,
+    user: Option<&str>,
+    deadline: Instant,
+) -> Result<Option<SecretString>, ToolError> {
+    let mode = connection_mode::ConnectionMode::of(instance)
+        .map_err(|e| ToolError::misconfigured(&e.to_string()))?;
+    match mode.source(user) {
+        connection_mode::Source::User(user) => {
+            let connection =
+                connection_mode::user_connection(app, instance, user, deadline).await?;
+            return connection_token(app, method, instance, &connection, deadline).await;
+        }
+        connection_mode::Source::NoUser => {
+            return Err(ToolError::new(
+                ErrorCode::ConnectionRequired,
+                "this instance uses per-user connections only: call on behalf of a user",
+                false,
+            ))
+        }
+        connection_mode::Source::Shared => {}
+    }
+    if let Some(connection) = instance.config.get("connection_id") {
+        return connection_token(app, method, instance, connection, deadline).await;
+    }
+    shared_secret(app, method, instance, deadline).await
+}
+
+/// An access token of the OAuth connection `connection` of `instance`, scopes checked.
+async fn connection_token(
+    app: &Tools,
+    method: &Method,
+    instance: &Instance,
+    connection: &str,
+    deadline: Instant,
+) -> Result<Option<SecretString>, ToolError> {
+    switchyard_oauth::vault::access_token_for(
+        app,
+        connection,
+        &instance.id,
+        &instance.provider,
+        deadline,
+    )
+    .await
+    .map_err(|e| ToolError {
+        retryable: e.retryable(),
+        ..ToolError::auth(&e.to_string())
+    })
+    .and_then(|token| {
+        // Before any provider call: a missing scope would only earn a 403 from the provider.
+        scopes::check(method, &token.scopes)?;
+        Ok(Some(token.token))
+    })
+}
+
+/// The instance's own secret for `method` (a bot token, an API key), if it has one.
+async fn shared_secret(
     app: &Tools,
     method: &Method,
     instance: &Instance,
     deadline: Instant,
 ) -> Result<Option<SecretString>, ToolError> {
-    if let Some(connection) = instance.config.get("connection_id") {
-        return switchyard_oauth::vault::access_token_for(
-            app,
-            connection,
-            &instance.id,
-            &instance.provider,
-            deadline,
-        )
-        .await
-        .map_err(|e| ToolError {
-            retryable: e.retryable(),
-            ..ToolError::auth(&e.to_string())
-        })
-        .and_then(|token| {
-            // Before any provider call: a missing scope would only earn a 403 from the provider.
-            scopes::check(method, &token.scopes)?;
-            Ok(Some(token.token))
-        });
-    }
     let Some(def) = &method.integration.exec.credential else {
         return Ok(None);
     };
@@ -561,7 +678,8 @@ async fn call_provider(
     };
     // Not cut short from outside: the vault bounds its own waits and token calls by `work` and
     // keeps time to persist a rotated refresh token, which a cancellation here could lose.
-    let result = match credential(app, method, instance, work).await {
+    let user = request.on_behalf_of.as_deref();
+    let result = match credential(app, method, instance, user, work).await {
         Ok(credential) => {
             call.credential = credential;
             run_call(&mut call, &request.input, work).await
@@ -590,6 +708,7 @@ async fn call_provider(
         tool: method.tool_id.clone(),
         instance_id: instance.id.clone(),
         agent_id: request.agent_id.clone(),
+        user: request.on_behalf_of.clone(),
         request_id: request_id.to_owned(),
         trace_id: request.trace_id.clone(),
         idempotency_key: request.idempotency_key.clone(),
@@ -694,16 +813,49 @@ pub struct ToolInfo {
     pub output_schema: Value,
 }
 
-/// The tools available to `agent`: the methods of the instances it is granted, minus what
-/// guardrails deny and what the breaker disabled.
+/// The tools available to an authenticated `principal`: [`discover`] limited to the instances
+/// of its workspace.
+pub async fn discover_as(
+    app: &Tools,
+    principal: &switchyard_core::identity::Principal,
+) -> Result<Vec<ToolInfo>, ToolError> {
+    tools_of(app, &principal.agent_id, Some(&principal.workspace)).await
+}
+
+/// The tools available to `agent` (trusted callers: the CLI, tests): the methods of the
+/// instances it is granted, minus what guardrails deny and what the breaker disabled. The
+/// instances come from the agent's grant index (one query), never from a scan of the
+/// instances table.
 pub async fn discover(app: &Tools, agent: &str) -> Result<Vec<ToolInfo>, ToolError> {
-    let instances = app
-        .instances
-        .list()
+    tools_of(app, agent, None).await
+}
+
+async fn tools_of(
+    app: &Tools,
+    agent: &str,
+    workspace: Option<&str>,
+) -> Result<Vec<ToolInfo>, ToolError> {
+    let granted = app
+        .agents
+        .granted_instances(agent)
         .await
         .map_err(|e| ToolError::unavailable(e.to_string()))?;
+    let mut instances = Vec::new();
+    for id in granted {
+        match app.instances.get(&id).await {
+            Ok(Some(instance)) => instances.push(instance),
+            // The index outlived the instance (deleted): nothing to offer.
+            Ok(None) => {}
+            Err(e) => return Err(ToolError::unavailable(e.to_string())),
+        }
+    }
     let mut tools = Vec::new();
-    for instance in instances.iter().filter(|i| i.grants.contains_key(agent)) {
+    // The instance itself is the authority: the index only says where to look.
+    for instance in instances
+        .iter()
+        .filter(|i| i.grants.contains_key(agent))
+        .filter(|i| workspace.is_none_or(|w| w == i.workspace))
+    {
         let guardrails = Guardrails::of(instance).unwrap_or_default();
         let catalog = app
             .catalog()

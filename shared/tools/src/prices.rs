@@ -514,6 +514,7 @@ mod tests {
                 tool: tool.into(),
                 instance_id: "i".into(),
                 agent_id: agent.into(),
+                user: None,
                 request_id: "q".into(),
                 trace_id: None,
                 idempotency_key: None,

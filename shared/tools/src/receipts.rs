@@ -27,6 +27,10 @@ pub struct Receipt {
     pub tool: String,
     pub instance_id: String,
     pub agent_id: String,
+    /// The person the agent acted for (an OIDC subject or an allowed `on_behalf_of`), when it
+    /// acted for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Our request id, and the caller's trace id when given.
     pub request_id: String,
     pub trace_id: Option<String>,
@@ -55,6 +59,7 @@ pub struct ReceiptFilter {
     pub instance_id: Option<String>,
     pub tool: Option<String>,
     pub agent_id: Option<String>,
+    pub user: Option<String>,
     pub status: Option<String>,
 }
 
@@ -76,9 +81,11 @@ impl ReceiptStore {
     pub async fn put(&self, receipt: &Receipt) -> Result<(), ReceiptError> {
         let body = serde_json::to_string(receipt).map_err(|e| ReceiptError(e.to_string()))?;
         let s = |v: &str| AttributeValue::S(v.to_owned());
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        let mut put = self.client.put_item();
+        if let Some(user) = &receipt.user {
+            put = put.item("user_id", s(user));
+        }
+        put.table_name(&self.table)
             .item("pk", s(&receipt.receipt_id))
             .item("tool", s(&receipt.tool))
             .item("instance_id", s(&receipt.instance_id))
@@ -123,6 +130,7 @@ impl ReceiptStore {
             ("instance_id", &filter.instance_id),
             ("tool", &filter.tool),
             ("agent_id", &filter.agent_id),
+            ("user_id", &filter.user),
             ("status", &filter.status),
         ] {
             if let Some(v) = value {
