@@ -31,13 +31,14 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
             "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace",
             "llm_generate_text", "llm_embed", "llm_analyze_image",
-            "media_generate_image", "media_synthesize_speech", "media_transcribe_audio"}
+            "media_generate_image", "media_synthesize_speech", "media_transcribe_audio",
+            "kb_ingest", "kb_search", "kb_delete", "vector_upsert", "vector_query", "vector_delete"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
-INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal"}
+INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal", "apiKeys"}
 METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
@@ -339,7 +340,10 @@ def check_definition(rep, path):
         rep.err(where, f"x-switchyard.provider {x.get('provider')!r} not in {sorted(PROVIDERS)}")
     if "baseUrl" in x and (not isinstance(x["baseUrl"], str) or not x["baseUrl"].startswith("https://") or x["baseUrl"].endswith("/")):
         rep.err(where, "x-switchyard.baseUrl must be an https URL without a trailing slash")
-    if x.get("provider") not in ("http", None) and "baseUrl" not in x:
+    # An integration whose every method is a handler finds its host itself (e.g. a Pinecone
+    # index host in the instance's configuration).
+    all_handlers = all((m.get("x-switchyard") or {}).get("handler") for m in d.get("methods") or [])
+    if x.get("provider") not in ("http", None) and "baseUrl" not in x and not all_handlers:
         rep.err(where, "x-switchyard.baseUrl is required for API providers")
     cred = x.get("credential")
     if cred is not None:

@@ -709,7 +709,7 @@ def tool_functions(root: Path) -> list[str]:
 
 MCP_FUNCTION = """\
 # Tools over MCP (stateless Streamable HTTP): every tool an agent is granted, so its role is
-# the union of the tool functions' roles, plus the instance scan of discovery. The routes are
+# the union of the tool functions' roles, plus discovery's grant index. The routes are
 # public at the gateway: the function is an OAuth resource server and checks bearer tokens
 # itself (401 with the protected resource metadata), so an MCP client can discover the issuer.
 McpFunction:
@@ -731,13 +731,18 @@ McpFunction:
 {resource_vars}    Policies:
       - Version: "2012-10-17"
         Statement:
-          # tools/list: the agent's discovery scans the instances.
+          # tools/list and tools/call: the agent's granted instances, read one by one.
           - Sid: ReadInstances
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt InstancesTable.Arn
+          # Agent tokens, the agent's flags and its grant index (discovery never scans).
+          - Sid: AuthenticateAgentsAndReadGrantIndex
             Effect: Allow
             Action:
               - dynamodb:GetItem
-              - dynamodb:Scan
-            Resource: !GetAtt InstancesTable.Arn
+              - dynamodb:Query
+            Resource: !GetAtt AgentsTable.Arn
           - Sid: BreakerAndIdempotency
             Effect: Allow
             Action:

@@ -232,11 +232,20 @@ impl App {
     }
 
     /// The MCP endpoint: settings from `with_mcp`, else `SWITCHYARD_MCP_*`, else the resource
-    /// `<public_url>/mcp` with agent tokens only.
+    /// `<public_url>/mcp` with agent tokens only. Agent tokens are the agents table's unless
+    /// `with_mcp` gave another store.
     pub fn mcp(&self) -> &switchyard_mcp::Mcp {
         self.contexts.mcp.get_or_init(|| {
+            let tools = self.tools();
+            let table_tokens = || -> Arc<dyn switchyard_mcp::AgentTokenAuthenticator> {
+                Arc::new(switchyard_mcp::agent_tokens::AgentsTableTokens::new(
+                    tools.agents.clone(),
+                    tools.clock.clone(),
+                ))
+            };
             if let Some((settings, agent_tokens)) = &self.mcp {
-                return switchyard_mcp::Mcp::new(settings.clone(), agent_tokens.clone());
+                let agent_tokens = agent_tokens.clone().unwrap_or_else(table_tokens);
+                return switchyard_mcp::Mcp::new(settings.clone(), Some(agent_tokens));
             }
             let settings = switchyard_mcp::Settings::from_env()
                 .or_else(|e| {
@@ -255,7 +264,7 @@ impl App {
                     )
                     .expect("a loopback resource is valid")
                 });
-            switchyard_mcp::Mcp::new(settings, None)
+            switchyard_mcp::Mcp::new(settings, Some(table_tokens()))
         })
     }
 

@@ -92,6 +92,7 @@ impl Kb {
             input,
             idempotency_key: None,
             trace_id: None,
+            on_behalf_of: None,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         switchyard::tools::invoke(self.stack.app.tools(), tool, request, deadline).await

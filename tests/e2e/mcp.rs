@@ -401,3 +401,54 @@ async fn tool_failures_are_error_results_and_unknown_tools_are_protocol_errors()
         0
     );
 }
+
+/// A headless agent's token from `switchyard agent token create` is accepted on `/mcp`, checked
+/// against the agents table like on the tool routes; once revoked it is refused.
+#[tokio::test]
+async fn an_agent_token_from_the_agents_table_lists_and_calls_until_it_is_revoked() {
+    let s = mcp_stack().await;
+    let app = &s.stack.app;
+    let token = crate::support::agent_token(app, AGENT, WORKSPACE).await;
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let listed = post(&s.mcp_url, Some(&token), &list).await;
+    assert_eq!(listed.status(), 200);
+    let listed: Value = listed.json().await.expect("json");
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&POST_MESSAGE), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.ends_with(OTHER_INSTANCE)),
+        "{names:?}"
+    );
+
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": POST_MESSAGE, "arguments": {"channel": "C1", "text": "from a headless agent"}}});
+    let called: Value = post(&s.mcp_url, Some(&token), &call)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(called["result"]["isError"], false, "{called}");
+
+    let agents = &app.tools().agents;
+    let issued = agents.list_tokens(AGENT).await.expect("tokens");
+    for record in &issued {
+        agents
+            .revoke_token(AGENT, &record.token_id, app.clock.now())
+            .await
+            .expect("revoke");
+    }
+    let refused = post(&s.mcp_url, Some(&token), &list).await;
+    assert_eq!(refused.status(), 401);
+    let challenge = refused
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}

@@ -406,14 +406,15 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
         ("mcp", "McpFunction") => {
             // Every tool an agent may call over MCP: the tool functions' grants merged per
             // statement (one KMS statement per kind of envelope, naming every provider), plus
-            // discovery's scan of the instances.
+            // discovery's grant index (never a scan of the instances).
             let providers: std::collections::BTreeSet<&str> =
                 INTEGRATION_PROVIDERS.iter().map(|(_, p)| *p).collect();
             let (oauth, plain): (Vec<&str>, Vec<&str>) =
                 providers.iter().partition(|p| OAUTH_PROVIDERS.contains(p));
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
             grants.extend(allow(
-                &["dynamodb:GetItem", "dynamodb:Scan"],
-                "InstancesTable",
+                &["dynamodb:GetItem", "dynamodb:Query"],
+                "AgentsTable",
             ));
             grants.extend(allow(
                 &[
@@ -431,6 +432,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "ConnectionsTable",
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "OAuthLinkKeySecret",
+            ));
             grants.extend(kms("kms:Decrypt", &plain, &["instance_id"]));
             grants.extend(kms(
                 "kms:Decrypt",
@@ -534,6 +539,11 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                     &["instance_id", "connection_id"],
                 ));
                 grants.extend(kms("kms:GenerateDataKey", &["google"], &["connection_id"]));
+                // The connect link of a `connection_required` answer for the Doc's reader.
+                grants.extend(allow(
+                    &["secretsmanager:GetSecretValue"],
+                    "OAuthLinkKeySecret",
+                ));
             }
             if integration == "media" {
                 // Platform keys, or a workspace's own key (a sealed vault connection).

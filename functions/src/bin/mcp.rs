@@ -9,8 +9,11 @@ async fn main() -> Result<(), Error> {
     let tools = switchyard_tools::Tools::from_env().await?;
     // Load and compile the definitions during init, not on the first call.
     tools.catalog()?;
-    // Agent tokens are checked once the agents table's authenticator is wired here.
-    let mcp = switchyard_mcp::Mcp::from_env(None)?;
+    let agent_tokens = switchyard_mcp::agent_tokens::AgentsTableTokens::new(
+        tools.agents.clone(),
+        tools.clock.clone(),
+    );
+    let mcp = switchyard_mcp::Mcp::from_env(Some(std::sync::Arc::new(agent_tokens)))?;
     let (tools, mcp) = (&tools, &mcp);
     lambda_http::run(service_fn(move |request: Request| async move {
         let context = request.lambda_context();

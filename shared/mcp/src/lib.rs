@@ -13,6 +13,7 @@
 //! small surface, tested with the official TypeScript and Python clients.
 
 pub mod access_token;
+pub mod agent_tokens;
 pub mod auth;
 pub mod jsonrpc;
 pub mod metadata;

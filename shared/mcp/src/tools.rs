@@ -51,7 +51,7 @@ pub fn mcp_name(tool: &str, instance: &str) -> String {
 
 /// The agent's tools, each with its MCP name.
 async fn discovered(tools: &Tools, principal: &Principal) -> Result<Vec<ToolInfo>, RpcError> {
-    switchyard_tools::discover(tools, &principal.agent_id)
+    switchyard_tools::discover_as(tools, principal)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e.message, "discovery failed");
@@ -133,6 +133,8 @@ pub async fn call(
             .and_then(|m| m.get("traceparent"))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        // invoke_as sets the person from the principal.
+        on_behalf_of: None,
     };
     let response =
         switchyard_tools::invoke_as(tools, principal, &info.tool, request, deadline).await;

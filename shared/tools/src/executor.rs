@@ -57,6 +57,8 @@ pub(crate) struct Call<'a> {
     pub usage: Vec<crate::usage::Usage>,
     /// The caller (an agent id, or a worker's `system:` name).
     pub agent_id: &'a str,
+    /// The person the call acts for, if any (nested calls act for the same person).
+    pub on_behalf_of: Option<&'a str>,
     /// The id the call's receipt will have (artifacts record it).
     pub receipt_id: String,
 }

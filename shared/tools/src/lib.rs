@@ -674,6 +674,7 @@ async fn call_provider(
         last_status: None,
         usage: Vec::new(),
         agent_id: &request.agent_id,
+        on_behalf_of: request.on_behalf_of.as_deref(),
         receipt_id: receipt_id.clone(),
     };
     // Not cut short from outside: the vault bounds its own waits and token calls by `work` and

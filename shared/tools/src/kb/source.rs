@@ -160,6 +160,7 @@ async fn google_doc_text(
         input: json!({"document_id": document, "max_chars": GOOGLE_DOC_MAX_CHARS}),
         idempotency_key: None,
         trace_id: None,
+        on_behalf_of: call.on_behalf_of.map(str::to_owned),
     };
     match nested_invoke(call, request).await {
         ToolResponse::Ok { output, .. } => output
