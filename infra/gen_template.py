@@ -255,6 +255,9 @@ NEEDS = {
         ("SWITCHYARD_PLATFORM_KEYS_SECRET", "PlatformKeysSecret"),
         ("SWITCHYARD_ARTIFACTS_TABLE", "ArtifactsTable"),
         ("SWITCHYARD_ARTIFACTS_BUCKET", "ArtifactsBucket"),
+        ("SWITCHYARD_JOBS_TABLE", "JobsTable"),
+        ("SWITCHYARD_JOBS_QUEUE_URL", "JobsQueue"),
+        ("SWITCHYARD_APPROVALS_TABLE", "ApprovalsTable"),
     ],
 }
 
@@ -461,6 +464,13 @@ TOOL_FUNCTION = """\
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt ReceiptsTable.Arn
+          # A gated call is stored for approval (GetItem finds a retry's pending approval).
+          - Sid: RequestApproval
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+            Resource: !GetAtt ApprovalsTable.Arn
 {vault_statements}{kms_statements}{api_key_statements}          # integration.error (tool disabled) and integration.disconnected events.
           - Sid: AnnounceIntegrationEvents
             Effect: Allow
@@ -626,6 +636,15 @@ def media_statements(method: dict) -> str:
         "            Action:\n"
         f"{actions}"
         "            Resource: !GetAtt ArtifactsTable.Arn\n"
+        "          # A background call: the job record, then the worker's message.\n"
+        "          - Sid: QueueJob\n"
+        "            Effect: Allow\n"
+        "            Action: dynamodb:PutItem\n"
+        "            Resource: !GetAtt JobsTable.Arn\n"
+        "          - Sid: QueueJobMessage\n"
+        "            Effect: Allow\n"
+        "            Action: sqs:SendMessage\n"
+        "            Resource: !GetAtt JobsQueue.Arn\n"
     )
     if method["method"] == "transcribe_audio":
         out += kms_statement(

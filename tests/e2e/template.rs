@@ -396,6 +396,63 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
         }
+        ("media-worker", "MediaWorkerFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "JobsTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ApprovalsTable",
+            ));
+            grants.extend(allow(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "ToolStateTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "PlatformKeysSecret",
+            ));
+            // Approved calls of any integration and media jobs: every tool's credentials.
+            let mut providers: Vec<&str> = OAUTH_PROVIDERS.to_vec();
+            providers.extend(["anthropic", "deepseek", "elevenlabs", "http", "llm", "media", "openai"]);
+            grants.extend(kms(
+                "kms:Decrypt",
+                &providers,
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms("kms:GenerateDataKey", OAUTH_PROVIDERS, &["connection_id"]));
+            grants.extend(allow(
+                &["s3:PutObject", "s3:GetObject"],
+                "ArtifactsBucket/artifacts/*",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "ArtifactsTable",
+            ));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(
+                &[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "JobsQueue",
+            ));
+        }
         ("tool", "ToolDiscoveryFunction") => {
             grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
             grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
@@ -420,6 +477,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
             grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "ApprovalsTable",
+            ));
             if OAUTH_PROVIDERS.contains(&p) {
                 grants.extend(allow(
                     &["dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -457,6 +518,9 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                     "ArtifactsBucket/artifacts/*",
                 ));
                 grants.extend(allow(&["dynamodb:PutItem"], "ArtifactsTable"));
+                // A background call: the job record and the worker's message.
+                grants.extend(allow(&["dynamodb:PutItem"], "JobsTable"));
+                grants.extend(allow(&["sqs:SendMessage"], "JobsQueue"));
                 if tool == "media.transcribe_audio" {
                     grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
                     grants.extend(kms("kms:Decrypt", &["slack"], &["instance_id"]));

@@ -5,11 +5,13 @@
 
 #[cfg(feature = "s3")]
 pub mod artifacts;
+pub mod approvals;
 pub mod audit;
 pub mod clients;
 pub mod connections;
 pub mod crypto;
 pub mod cursors;
+pub mod deferred;
 pub mod deliveries;
 pub mod dynamo;
 pub mod error;
@@ -17,6 +19,7 @@ pub mod events;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod instances;
+pub mod jobs;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod settings;

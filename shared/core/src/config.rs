@@ -113,6 +113,12 @@ pub struct Resources {
     pub artifacts_bucket: String,
     /// Per-workspace settings (retention windows).
     pub workspace_settings_table: String,
+    /// Deferred media jobs (background calls) and their outcomes.
+    pub jobs_table: String,
+    /// Deferred calls to run (background jobs, approved calls): the media worker's queue.
+    pub jobs_queue_url: String,
+    /// Calls waiting for a human's approval, and their decisions.
+    pub approvals_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -186,11 +192,14 @@ pub enum Need {
     Artifacts,
     ArtifactsBucket,
     WorkspaceSettings,
+    Jobs,
+    JobsQueue,
+    Approvals,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 20] = [
+    pub const ALL: [Need; 23] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -211,6 +220,9 @@ impl Need {
         Need::Artifacts,
         Need::ArtifactsBucket,
         Need::WorkspaceSettings,
+        Need::Jobs,
+        Need::JobsQueue,
+        Need::Approvals,
     ];
 
     /// The environment variable naming this resource.
@@ -236,6 +248,9 @@ impl Need {
             Need::Artifacts => "SWITCHYARD_ARTIFACTS_TABLE",
             Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
             Need::WorkspaceSettings => "SWITCHYARD_WORKSPACE_SETTINGS_TABLE",
+            Need::Jobs => "SWITCHYARD_JOBS_TABLE",
+            Need::JobsQueue => "SWITCHYARD_JOBS_QUEUE_URL",
+            Need::Approvals => "SWITCHYARD_APPROVALS_TABLE",
         }
     }
 }
@@ -282,6 +297,10 @@ pub mod needs {
         PlatformKeys,
         Artifacts,
         ArtifactsBucket,
+        // Deferred calls: background jobs (record + queue) and approval gates.
+        Jobs,
+        JobsQueue,
+        Approvals,
     ];
     /// The Notion poller: a tool call plus ingress.
     pub const NOTION_POLLER: &[Need] = &[
@@ -334,7 +353,8 @@ pub mod needs {
             "consumer" => CONSUMER,
             "oauth" => OAUTH,
             "token-refresher" => TOKEN_REFRESHER,
-            "tool" => TOOL,
+            // The media worker runs deferred tool calls: a tool function's needs.
+            "tool" | "media-worker" => TOOL,
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
@@ -381,6 +401,9 @@ impl Resources {
             artifacts_table: get(Need::Artifacts)?,
             artifacts_bucket: get(Need::ArtifactsBucket)?,
             workspace_settings_table: get(Need::WorkspaceSettings)?,
+            jobs_table: get(Need::Jobs)?,
+            jobs_queue_url: get(Need::JobsQueue)?,
+            approvals_table: get(Need::Approvals)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -408,6 +431,9 @@ impl Resources {
             Need::Artifacts => &self.artifacts_table,
             Need::ArtifactsBucket => &self.artifacts_bucket,
             Need::WorkspaceSettings => &self.workspace_settings_table,
+            Need::Jobs => &self.jobs_table,
+            Need::JobsQueue => &self.jobs_queue_url,
+            Need::Approvals => &self.approvals_table,
         }
     }
 }

@@ -3,7 +3,10 @@
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
+use switchyard_aws::approvals::ApprovalStore;
 use switchyard_aws::artifacts::ArtifactStore;
+use switchyard_aws::deferred::JobsQueue;
+use switchyard_aws::jobs::JobStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
 use switchyard_aws::{StartError, Startup};
@@ -46,6 +49,10 @@ pub struct Tools {
     prices: OnceLock<Result<PriceTable, PricesUnavailable>>,
     /// Media artifacts (S3 bytes + metadata).
     pub artifacts: ArtifactStore,
+    /// Background jobs, gated calls, and the queue the media worker runs both from.
+    pub jobs: JobStore,
+    pub approvals: ApprovalStore,
+    pub jobs_queue: JobsQueue,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -81,6 +88,9 @@ impl Tools {
                 &resources.artifacts_table,
                 &resources.artifacts_bucket,
             ),
+            jobs: JobStore::new(dynamodb.clone(), &resources.jobs_table),
+            approvals: ApprovalStore::new(dynamodb.clone(), &resources.approvals_table),
+            jobs_queue: JobsQueue::new(aws.sqs(), &resources.jobs_queue_url),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),

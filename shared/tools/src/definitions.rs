@@ -182,6 +182,14 @@ pub struct MethodExec {
     /// provider call: a connection without one fails with `insufficient_scope`.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The method destroys or irreversibly changes something (deletes an event, a file): an
+    /// approval candidate, gated by an instance's `approval_required: destructive`.
+    #[serde(default)]
+    pub destructive: bool,
+    /// The method may run as a background job (`"mode": "background"` in its input, or over
+    /// the instance's size threshold). See [`crate::jobs`].
+    #[serde(default)]
+    pub background: Option<crate::jobs::BackgroundDef>,
 }
 
 /// The HTTP request of a method.

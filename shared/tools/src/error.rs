@@ -48,6 +48,9 @@ pub enum ErrorCode {
     /// A per-workspace media limit (bytes, audio duration, image pixels) refused the call,
     /// measured before any provider was paid; the message names the limit.
     LimitExceeded,
+    /// The instance requires a human's approval for this method: the call was stored, not run
+    /// (`approval_id`, `expires_at`); the outcome arrives as `integration.approval_resolved`.
+    ApprovalRequired,
 }
 
 impl ErrorCode {
@@ -80,6 +83,7 @@ impl ErrorCode {
             Self::InsufficientScope => "insufficient_scope",
             Self::TooLarge => "too_large",
             Self::LimitExceeded => "limit_exceeded",
+            Self::ApprovalRequired => "approval_required",
         }
     }
 
@@ -90,7 +94,7 @@ impl ErrorCode {
             Self::Forbidden | Self::Denied | Self::InsufficientScope => 403,
             Self::TooLarge | Self::LimitExceeded => 413,
             Self::UnknownTool | Self::NotFound => 404,
-            Self::InProgress | Self::Disabled => 409,
+            Self::InProgress | Self::Disabled | Self::ApprovalRequired => 409,
             Self::IdempotencyConflict => 422,
             Self::RateLimited => 429,
             Self::ProviderUnavailable | Self::Unavailable => 503,
@@ -125,6 +129,7 @@ impl ErrorCode {
                 | Self::InsufficientScope
                 | Self::TooLarge
                 | Self::LimitExceeded
+                | Self::ApprovalRequired
         )
     }
 
@@ -167,6 +172,9 @@ impl ErrorCode {
             }
             Self::TooLarge => "the content is over this tool's size cap",
             Self::LimitExceeded => "the call is over a media limit of this workspace",
+            Self::ApprovalRequired => {
+                "this call needs a human's approval; it runs once approved, and the outcome arrives as integration.approval_resolved"
+            }
         }
     }
 }
@@ -210,6 +218,11 @@ pub struct ToolError {
     /// Our id of this call: the logs hold the detail under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// For `approval_required`: the approval the call waits for, and until when (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
     /// The full detail, for the logs only.
     #[serde(skip)]
     pub detail: Option<String>,
@@ -233,6 +246,8 @@ impl ToolError {
             provider_status: None,
             violations: Vec::new(),
             request_id: None,
+            approval_id: None,
+            expires_at: None,
             detail: Some(detail),
             fault: Fault::NotProvider,
         }

@@ -12,8 +12,10 @@
 //! provider leaves the key `unknown` and answers `outcome_unknown`, so the same key never acts
 //! twice.
 
+pub mod approvals;
 pub mod breaker;
 mod context;
+pub mod deferred;
 pub mod definitions;
 pub mod error;
 pub mod executor;
@@ -22,6 +24,7 @@ mod fuzz_tests;
 mod google;
 pub mod guardrails;
 pub mod idempotency;
+pub mod jobs;
 mod llm;
 mod media;
 pub mod notion_poll;
@@ -164,9 +167,35 @@ pub async fn invoke(
     request: ToolRequest,
     deadline: Instant,
 ) -> ToolResponse {
+    invoke_entered(app, tool_id, request, deadline, deferred::Entry::default()).await
+}
+
+async fn invoke_entered(
+    app: &Tools,
+    tool_id: &str,
+    request: ToolRequest,
+    deadline: Instant,
+    entry: deferred::Entry<'_>,
+) -> ToolResponse {
     let request_id = new_request_id();
-    let response = run(app, tool_id, &request, deadline, &request_id).await;
+    let response = run(app, tool_id, &request, deadline, &request_id, entry).await;
     published(response, tool_id, &request_id)
+}
+
+/// Runs a deferred call coming back (a background job, an approved call) through every check
+/// of the pipeline again, without deferring it a second time. `user`: the user it was made for.
+pub(crate) async fn invoke_resumed(
+    app: &Tools,
+    tool_id: &str,
+    request: ToolRequest,
+    deadline: Instant,
+    user: Option<&str>,
+) -> ToolResponse {
+    let entry = deferred::Entry {
+        user,
+        resumed: true,
+    };
+    invoke_entered(app, tool_id, request, deadline, entry).await
 }
 
 /// Runs a tool call for an authenticated `principal`: the agent is the principal's, and an
@@ -191,7 +220,11 @@ pub async fn invoke_as(
         );
     }
     request.agent_id.clone_from(&principal.agent_id);
-    invoke(app, tool_id, request, deadline).await
+    let entry = deferred::Entry {
+        user: principal.user.as_deref(),
+        resumed: false,
+    };
+    invoke_entered(app, tool_id, request, deadline, entry).await
 }
 
 /// Logs a failure's detail under the request id, and gives the agent that id (a replayed
@@ -218,6 +251,7 @@ async fn run(
     request: &ToolRequest,
     deadline: Instant,
     request_id: &str,
+    entry: deferred::Entry<'_>,
 ) -> ToolResponse {
     let work = work_deadline(deadline);
     let method = match method(app, tool_id) {
@@ -274,6 +308,10 @@ async fn run(
     let grant = &instance.grants[&request.agent_id]; // present: checked above
     if let Err(denied) = guardrails.check_call(method, grant, &request.input) {
         return fail(ToolError::new(denied.code(), denied.to_string(), false));
+    }
+    // Held for approval or queued as a background job: answered now, run later.
+    if let Some(answer) = deferred::defer(app, method, &instance, request, entry).await {
+        return answer;
     }
     let gate = within(
         work,
