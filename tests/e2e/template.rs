@@ -235,6 +235,7 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             grants.extend(allow(&["s3:GetObject"], "PayloadBucket/payloads/*"));
             grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/events/*"));
             grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(&["sqs:SendMessage"], "JobsQueue"));
             grants.extend(allow(
                 &[
                     "sqs:ReceiveMessage",

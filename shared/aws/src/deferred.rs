@@ -166,6 +166,11 @@ pub enum DeferredMessage {
     Job { id: String },
     /// An approved call (`ApprovalsTable`).
     Approval { id: String },
+    /// An approver's decision read from a verified delivery on chat instance `via`.
+    Decision {
+        via: String,
+        decision: switchyard_providers::plugin::ApprovalDecision,
+    },
 }
 
 /// Sends [`DeferredMessage`]s to `JobsQueue`.

@@ -271,7 +271,8 @@ pub mod needs {
         Audit,
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
-    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus];
+    /// Approval clicks go to the media worker's queue.
+    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus, JobsQueue];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[
         Instances,

@@ -392,6 +392,25 @@ pub async fn decide_from_chat(
     decide(app, &decision.approval_id, decision.approve, &decision.approver).await
 }
 
+/// The worker's side of a chat decision: a refused one (wrong instance, expired, decided) is
+/// logged and done; a store failure is retried.
+pub(crate) async fn decided_in_chat(app: &Tools, via: &str, decision: &ApprovalDecision) -> Handled {
+    match decide_from_chat(app, via, decision).await {
+        Ok(approval) => {
+            tracing::info!(approval = %approval.id, status = approval.status.as_str(), by = %decision.approver, "approval decided in chat");
+            Handled::Done
+        }
+        Err(ApprovalError::Store(e)) => {
+            tracing::warn!(approval = %decision.approval_id, error = %e, "could not decide now; retried");
+            Handled::Retry
+        }
+        Err(e) => {
+            tracing::warn!(approval = %decision.approval_id, error = %e, "chat decision refused");
+            Handled::Done
+        }
+    }
+}
+
 /// Runs approved call `id` once (the media worker): `approved → executing` is conditional, and
 /// the call runs under the approval's idempotency key, so two runners (or a redelivery after a
 /// crash mid-run) reach the provider once.

@@ -168,6 +168,9 @@ pub async fn handle_batch(app: &Tools, records: &[Record], deadline: Instant) ->
             Ok(DeferredMessage::Approval { id }) => {
                 crate::approvals::execute(app, &id, deadline).await
             }
+            Ok(DeferredMessage::Decision { via, decision }) => {
+                crate::approvals::decided_in_chat(app, &via, &decision).await
+            }
             Err(e) => {
                 tracing::error!(message_id = %record.message_id, error = %e, "not a deferred-call message; dropped");
                 Handled::Done
