@@ -10,8 +10,8 @@ pub mod app;
 
 pub use app::App;
 pub use switchyard_aws::{
-    artifacts, audit, clients as aws, connections, crypto, cursors, deliveries, dynamo, error,
-    events, instances, queue, settings, sink, watches,
+    approvals, artifacts, audit, clients as aws, connections, crypto, cursors, deferred,
+    deliveries, dynamo, error, events, instances, jobs, queue, settings, sink, watches,
 };
 pub use switchyard_core::{clock, config, policy, reply, secret, telemetry, workitem};
 pub use switchyard_egress as egress;

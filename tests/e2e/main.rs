@@ -6,6 +6,7 @@
 // Helpers are shared between test modules of this one binary.
 #![allow(unreachable_pub)]
 
+mod approvals;
 mod artifacts;
 mod bench_notification;
 mod cli;
@@ -16,6 +17,7 @@ mod fakes;
 mod google_push;
 mod google_sync;
 mod google_tools;
+mod jobs;
 mod keys;
 mod lambda_config;
 mod linking;
