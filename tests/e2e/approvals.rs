@@ -67,8 +67,13 @@ async fn post(stack: &Stack, text: &str, key: Option<&str>) -> ToolResponse {
 fn gated(response: &ToolResponse) -> String {
     let error = response.error().expect("gated, not run");
     assert_eq!(error.code.as_str(), "approval_required");
-    assert_eq!(error.expires_at, Some(NOW + approvals::DEFAULT_TTL_SECS));
-    error.approval_id.clone().expect("approval id")
+    let approval = error.approval.as_ref().expect("the approval");
+    assert_eq!(approval.expires_at, NOW + approvals::DEFAULT_TTL_SECS);
+    // As the agent reads it: beside the code.
+    let wire = serde_json::to_value(response).expect("json");
+    assert_eq!(wire["error"]["approval_id"], json!(approval.approval_id));
+    assert_eq!(wire["error"]["expires_at"], json!(approval.expires_at));
+    approval.approval_id.clone()
 }
 
 /// Posts to the work channel (what the gated call does), as the fake saw them.
@@ -165,7 +170,9 @@ async fn a_slack_click_approves_and_the_call_runs_once() {
     let posts = work_posts(&fake);
     assert_eq!(posts.len(), 1, "approved: runs exactly once");
     assert_eq!(posts[0]["text"], "ship it");
-    let approval = approvals::current(stack.app.tools(), &id).await.expect("approval");
+    let approval = approvals::current(stack.app.tools(), &id)
+        .await
+        .expect("approval");
     assert_eq!(approval.status, ApprovalStatus::Executed);
     assert_eq!(approval.decided_by.as_deref(), Some("slack:T0DEMO/U0BOSS"));
     assert_eq!(approval.result.as_deref(), Some("ok"));
@@ -221,7 +228,11 @@ async fn a_slack_click_approves_and_the_call_runs_once() {
     actions.sort_unstable();
     assert_eq!(
         actions,
-        ["approval_approved", "approval_executed", "approval_requested"]
+        [
+            "approval_approved",
+            "approval_executed",
+            "approval_requested"
+        ]
     );
 }
 
@@ -254,14 +265,19 @@ async fn a_denied_call_never_runs() {
     assert!(out.contains("denied"), "{out}");
     drain_jobs(&stack).await;
     assert!(work_posts(&fake).is_empty());
-    let approval = approvals::current(stack.app.tools(), &id).await.expect("approval");
+    let approval = approvals::current(stack.app.tools(), &id)
+        .await
+        .expect("approval");
     assert_eq!(approval.status, ApprovalStatus::Denied);
     assert_eq!(approval.decided_by.as_deref(), Some("cli:carol"));
     let events = resolutions(&stack).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["status"], "denied");
     let late = approvals::decide(stack.app.tools(), &id, true, "cli:mallory").await;
-    assert!(matches!(late, Err(ApprovalError::AlreadyDecided { .. })), "{late:?}");
+    assert!(
+        matches!(late, Err(ApprovalError::AlreadyDecided { .. })),
+        "{late:?}"
+    );
     drain_jobs(&stack).await;
     assert!(work_posts(&fake).is_empty());
 }
@@ -283,7 +299,10 @@ async fn an_expired_approval_cannot_be_approved_and_never_runs() {
         app: Arc::new(later),
     };
     let refused = approvals::decide(later.app.tools(), &id, true, "cli:alice").await;
-    assert!(matches!(refused, Err(ApprovalError::Expired { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(ApprovalError::Expired { .. })),
+        "{refused:?}"
+    );
     assert_eq!(status(&later, &id).await, ApprovalStatus::Expired);
     let out = cli(&later, &["approval", "approve", &id]).await;
     assert!(out.is_err_and(|e| e.contains("expired")));
@@ -299,7 +318,10 @@ async fn concurrent_approvals_and_runs_execute_once() {
     let (stack, _base, fake) = setup().await;
     let id = gated(&post(&stack, "once only", Some("agent-key-1")).await);
     // The agent retrying with its key gets the same approval, not a second one.
-    assert_eq!(gated(&post(&stack, "once only", Some("agent-key-1")).await), id);
+    assert_eq!(
+        gated(&post(&stack, "once only", Some("agent-key-1")).await),
+        id
+    );
     let tools = stack.app.tools();
     let (a, b) = tokio::join!(
         approvals::decide(tools, &id, true, "cli:alice"),
@@ -342,14 +364,19 @@ async fn the_cli_lists_full_arguments_and_approves() {
     let listed = cli(&stack, &["approval", "list", "--workspace", "acme"])
         .await
         .expect("list");
-    assert!(listed.contains(&id) && listed.contains("from the terminal") && listed.contains("C0WORK"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("from the terminal") && listed.contains("C0WORK"),
+        "{listed}"
+    );
     let out = cli(&stack, &["approval", "approve", &id, "--by", "alice"])
         .await
         .expect("approve");
     assert!(out.contains("approved"), "{out}");
     drain_jobs(&stack).await;
     assert_eq!(work_posts(&fake).len(), 1);
-    let approval = approvals::current(stack.app.tools(), &id).await.expect("approval");
+    let approval = approvals::current(stack.app.tools(), &id)
+        .await
+        .expect("approval");
     assert_eq!(approval.status, ApprovalStatus::Executed);
     assert_eq!(approval.decided_by.as_deref(), Some("cli:alice"));
     let pending = cli(&stack, &["approval", "list"]).await.expect("list");

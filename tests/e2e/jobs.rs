@@ -29,8 +29,7 @@ async fn setup(fake: &MediaFake, extra: &[(&str, &str)]) -> Stack {
     )
     .await
     .expect("platform key");
-    let mut settings: Vec<(String, String)> =
-        vec![("api_base_url".into(), fake.base_url.clone())];
+    let mut settings: Vec<(String, String)> = vec![("api_base_url".into(), fake.base_url.clone())];
     settings.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
     switchyard_ops::admin::create_instance(&stack.app, "media", MEDIA, "acme", &settings)
         .await
@@ -113,8 +112,19 @@ async fn background_speech_completes_through_the_worker_with_its_artifact_in_s3(
     )
     .await;
     let job_id = queued(&stack, &response).await;
-    assert_eq!(provider_calls(&fake, "/v1/audio/speech"), 0, "not run in the call");
-    let job = stack.app.tools().jobs.get(&job_id).await.expect("jobs").expect("job");
+    assert_eq!(
+        provider_calls(&fake, "/v1/audio/speech"),
+        0,
+        "not run in the call"
+    );
+    let job = stack
+        .app
+        .tools()
+        .jobs
+        .get(&job_id)
+        .await
+        .expect("jobs")
+        .expect("job");
     assert_eq!(job.status, JobStatus::Queued);
     assert!(job.input.get("mode").is_none());
 
@@ -156,15 +166,34 @@ async fn background_speech_completes_through_the_worker_with_its_artifact_in_s3(
         .expect("bytes");
     assert_eq!(downloaded.as_ref(), bytes.as_slice());
 
-    let job = stack.app.tools().jobs.get(&job_id).await.expect("jobs").expect("job");
+    let job = stack
+        .app
+        .tools()
+        .jobs
+        .get(&job_id)
+        .await
+        .expect("jobs")
+        .expect("job");
     assert_eq!(job.status, JobStatus::Succeeded);
     let shown = cli(&stack, &["job", "show", &job_id]).await.expect("show");
     assert!(shown.contains("succeeded") && shown.contains(id), "{shown}");
-    let listed = cli(&stack, &["job", "list", "--workspace", "acme", "--status", "succeeded"])
+    let listed = cli(
+        &stack,
+        &[
+            "job",
+            "list",
+            "--workspace",
+            "acme",
+            "--status",
+            "succeeded",
+        ],
+    )
+    .await
+    .expect("list");
+    assert!(listed.contains(&job_id), "{listed}");
+    let none = cli(&stack, &["job", "list", "--status", "failed"])
         .await
         .expect("list");
-    assert!(listed.contains(&job_id), "{listed}");
-    let none = cli(&stack, &["job", "list", "--status", "failed"]).await.expect("list");
     assert!(!none.contains(&job_id), "{none}");
 }
 
@@ -193,7 +222,14 @@ async fn a_failing_provider_fails_the_job_with_its_error_code() {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0].event_type, "media.job_failed");
     assert_eq!(events[0].payload["error"]["code"], "provider_error");
-    let job = stack.app.tools().jobs.get(&job_id).await.expect("jobs").expect("job");
+    let job = stack
+        .app
+        .tools()
+        .jobs
+        .get(&job_id)
+        .await
+        .expect("jobs")
+        .expect("job");
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.error_code.as_deref(), Some("provider_error"));
 }
@@ -241,6 +277,13 @@ async fn speech_over_the_instance_threshold_runs_in_the_background() {
     assert_eq!(provider_calls(&fake, "/v1/audio/speech"), 1);
     drain_jobs(&stack).await;
     assert_eq!(provider_calls(&fake, "/v1/audio/speech"), 2);
-    let job = stack.app.tools().jobs.get(&job_id).await.expect("jobs").expect("job");
+    let job = stack
+        .app
+        .tools()
+        .jobs
+        .get(&job_id)
+        .await
+        .expect("jobs")
+        .expect("job");
     assert_eq!(job.status, JobStatus::Succeeded);
 }

@@ -428,13 +428,25 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             // Approved calls of any integration and media jobs: every tool's credentials.
             let mut providers: Vec<&str> = OAUTH_PROVIDERS.to_vec();
-            providers.extend(["anthropic", "deepseek", "elevenlabs", "http", "llm", "media", "openai"]);
+            providers.extend([
+                "anthropic",
+                "deepseek",
+                "elevenlabs",
+                "http",
+                "llm",
+                "media",
+                "openai",
+            ]);
             grants.extend(kms(
                 "kms:Decrypt",
                 &providers,
                 &["instance_id", "connection_id"],
             ));
-            grants.extend(kms("kms:GenerateDataKey", OAUTH_PROVIDERS, &["connection_id"]));
+            grants.extend(kms(
+                "kms:GenerateDataKey",
+                OAUTH_PROVIDERS,
+                &["connection_id"],
+            ));
             grants.extend(allow(
                 &["s3:PutObject", "s3:GetObject"],
                 "ArtifactsBucket/artifacts/*",

@@ -3,9 +3,9 @@
 //! ingress queue (`queue`: SQS and S3) and the event sink (`sink`: EventBridge and S3) are cargo
 //! features, so a crate that neither queues nor publishes does not compile those SDKs.
 
+pub mod approvals;
 #[cfg(feature = "s3")]
 pub mod artifacts;
-pub mod approvals;
 pub mod audit;
 pub mod clients;
 pub mod connections;

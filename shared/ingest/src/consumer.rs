@@ -228,7 +228,10 @@ async fn prepare(
     if let Some(decision) = plugin.approval_decision(item, &payload) {
         let via = instance.id.clone();
         let message = switchyard_aws::deferred::DeferredMessage::Decision { via, decision };
-        app.jobs_queue.send(&message).await.map_err(ConsumeError::from)?;
+        app.jobs_queue
+            .send(&message)
+            .await
+            .map_err(ConsumeError::from)?;
         return Ok(None);
     }
     let Some(normalized) = plugin.normalize(item, &payload) else {

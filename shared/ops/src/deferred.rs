@@ -3,10 +3,10 @@
 use std::io::Write;
 
 use clap::Subcommand;
-use switchyard::tools::approvals;
-use switchyard::App;
 use switchyard::approvals::{Approval, ApprovalStatus};
 use switchyard::jobs::{Job, JobStatus};
+use switchyard::tools::approvals;
+use switchyard::App;
 
 use crate::cli::CliError;
 
@@ -75,7 +75,7 @@ pub async fn job(app: &App, cmd: JobCmd, out: &mut dyn Write) -> Result<(), CliE
                 JobStatus::parse(s).ok_or_else(|| format!("no job status {s:?}"))?;
             }
             let mut all = jobs.list(workspace.as_deref(), status.as_deref()).await?;
-            all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            all.sort_by_key(|r| std::cmp::Reverse(r.created_at));
             for job in &all {
                 writeln!(out, "{}", job_line(job))?;
             }
@@ -95,9 +95,7 @@ fn print_approval(out: &mut dyn Write, approval: &Approval) -> Result<(), CliErr
 
 pub async fn approval(app: &App, cmd: ApprovalCmd, out: &mut dyn Write) -> Result<(), CliError> {
     let tools = app.tools();
-    let by = |name: Option<String>| {
-        name.map_or_else(|| app.actor.clone(), |n| format!("cli:{n}"))
-    };
+    let by = |name: Option<String>| name.map_or_else(|| app.actor.clone(), |n| format!("cli:{n}"));
     match cmd {
         ApprovalCmd::List { workspace, status } => {
             let status = match status.as_str() {
@@ -107,7 +105,7 @@ pub async fn approval(app: &App, cmd: ApprovalCmd, out: &mut dyn Write) -> Resul
                 ),
             };
             let mut all = tools.approvals.list(workspace.as_deref(), None).await?;
-            all.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+            all.sort_by_key(|r| std::cmp::Reverse(r.created_at));
             for stored in all {
                 // Reading through `current` records a pending approval past its expiry as expired.
                 let shown = approvals::current(tools, &stored.id).await?;
@@ -119,11 +117,19 @@ pub async fn approval(app: &App, cmd: ApprovalCmd, out: &mut dyn Write) -> Resul
         ApprovalCmd::Show { id } => print_approval(out, &approvals::current(tools, &id).await?)?,
         ApprovalCmd::Approve { id, by: name } => {
             let approval = approvals::decide(tools, &id, true, &by(name)).await?;
-            writeln!(out, "approved {} ({}): it runs once, in the media worker", approval.id, approval.tool)?;
+            writeln!(
+                out,
+                "approved {} ({}): it runs once, in the media worker",
+                approval.id, approval.tool
+            )?;
         }
         ApprovalCmd::Deny { id, by: name } => {
             let approval = approvals::decide(tools, &id, false, &by(name)).await?;
-            writeln!(out, "denied {} ({}): it will not run", approval.id, approval.tool)?;
+            writeln!(
+                out,
+                "denied {} ({}): it will not run",
+                approval.id, approval.tool
+            )?;
         }
     }
     Ok(())

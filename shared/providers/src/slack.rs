@@ -350,7 +350,9 @@ mod approval_tests {
         let (tool, message) = Slack.approval_message(&request).expect("a message");
         assert_eq!(tool, "slack.post_message");
         assert_eq!(message["channel"], "C0APPROVE");
-        let buttons = message["blocks"][2]["elements"].as_array().expect("buttons");
+        let buttons = message["blocks"][2]["elements"]
+            .as_array()
+            .expect("buttons");
         assert!(buttons.iter().all(|b| b["value"] == "apr_1"));
         assert!(message["blocks"][1]["text"]["text"]
             .as_str()
@@ -368,7 +370,11 @@ mod approval_tests {
                 approver: "slack:T0DEMO/U9".into()
             }
         );
-        assert!(!approval_decision(&click(DENY_ACTION)).expect("deny").approve);
+        assert!(
+            !approval_decision(&click(DENY_ACTION))
+                .expect("deny")
+                .approve
+        );
         assert!(approval_decision(&click("some_other_button")).is_none());
     }
 }

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use crate::deferred::{self, Handled};
 use crate::definitions::Method;
+use crate::error::PendingApproval;
 use crate::instances::Instance;
 use crate::{ErrorCode, ToolError, ToolRequest, ToolResponse, Tools};
 
@@ -39,7 +40,9 @@ pub enum ApprovalError {
     Expired { id: String, expires_at: u64 },
     #[error("approval {id} is already {status}")]
     AlreadyDecided { id: String, status: &'static str },
-    #[error("approval {id} belongs to instance {instance}, whose approvals are not asked through {via}")]
+    #[error(
+        "approval {id} belongs to instance {instance}, whose approvals are not asked through {via}"
+    )]
     WrongApprover {
         id: String,
         instance: String,
@@ -94,15 +97,16 @@ impl ApprovalPolicy {
 
     /// Whether calls of `method` wait for approval.
     pub fn gates(&self, method: &Method) -> bool {
-        self.tools.iter().any(|t| *t == method.tool_id)
-            || (self.destructive && method.def.exec.destructive)
+        self.tools.contains(&method.tool_id) || (self.destructive && method.def.exec.destructive)
     }
 }
 
 fn required(approval: &Approval) -> ToolResponse {
     crate::fail(ToolError {
-        approval_id: Some(approval.id.clone()),
-        expires_at: Some(approval.expires_at),
+        approval: Some(Box::new(PendingApproval {
+            approval_id: approval.id.clone(),
+            expires_at: approval.expires_at,
+        })),
         ..ToolError::new(
             ErrorCode::ApprovalRequired,
             format!(
@@ -174,7 +178,11 @@ pub(crate) async fn gate(
 async fn retried(app: &Tools, fresh: &Approval) -> Option<ToolResponse> {
     let stored = match app.approvals.get(&fresh.id).await {
         Ok(Some(stored)) => stored,
-        Ok(None) => return Some(deferred::unavailable(&RecordError::Unavailable("approval vanished".into()))),
+        Ok(None) => {
+            return Some(deferred::unavailable(&RecordError::Unavailable(
+                "approval vanished".into(),
+            )))
+        }
         Err(e) => return Some(deferred::unavailable(&e)),
     };
     if stored.input != fresh.input || stored.tool != fresh.tool {
@@ -295,7 +303,13 @@ pub async fn current(app: &Tools, id: &str) -> Result<Approval, ApprovalError> {
         .replace(&expired, ApprovalStatus::Pending.as_str())
         .await?
     {
-        audit(app, &expired, "approval_expired", "expired before a decision").await;
+        audit(
+            app,
+            &expired,
+            "approval_expired",
+            "expired before a decision",
+        )
+        .await;
         resolved(app, &expired).await;
         return Ok(expired);
     }
@@ -350,7 +364,11 @@ pub async fn decide(
             status: now.status.as_str(),
         });
     }
-    let action = if approve { "approval_approved" } else { "approval_denied" };
+    let action = if approve {
+        "approval_approved"
+    } else {
+        "approval_denied"
+    };
     audit(app, &decided, action, &format!("by {by}")).await;
     if approve {
         // Queued rather than run here: the worker holds the tool's permissions, and a lost
@@ -389,12 +407,22 @@ pub async fn decide_from_chat(
             via: via.to_owned(),
         });
     }
-    decide(app, &decision.approval_id, decision.approve, &decision.approver).await
+    decide(
+        app,
+        &decision.approval_id,
+        decision.approve,
+        &decision.approver,
+    )
+    .await
 }
 
 /// The worker's side of a chat decision: a refused one (wrong instance, expired, decided) is
 /// logged and done; a store failure is retried.
-pub(crate) async fn decided_in_chat(app: &Tools, via: &str, decision: &ApprovalDecision) -> Handled {
+pub(crate) async fn decided_in_chat(
+    app: &Tools,
+    via: &str,
+    decision: &ApprovalDecision,
+) -> Handled {
     match decide_from_chat(app, via, decision).await {
         Ok(approval) => {
             tracing::info!(approval = %approval.id, status = approval.status.as_str(), by = %decision.approver, "approval decided in chat");
@@ -455,9 +483,14 @@ pub(crate) async fn execute(app: &Tools, id: &str, deadline: Instant) -> Handled
         idempotency_key: Some(running.idempotency_key.clone()),
         trace_id: running.trace_id.clone(),
     };
-    let response =
-        crate::invoke_resumed(app, &running.tool, request, deadline, running.user.as_deref())
-            .await;
+    let response = crate::invoke_resumed(
+        app,
+        &running.tool,
+        request,
+        deadline,
+        running.user.as_deref(),
+    )
+    .await;
     if let Some(error) = response.error() {
         if error.code == ErrorCode::InProgress || error.retryable {
             return Handled::Retry;

@@ -5,10 +5,10 @@ use std::sync::{Arc, OnceLock};
 
 use switchyard_aws::approvals::ApprovalStore;
 use switchyard_aws::artifacts::ArtifactStore;
-use switchyard_aws::deferred::JobsQueue;
-use switchyard_aws::jobs::JobStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
+use switchyard_aws::deferred::JobsQueue;
+use switchyard_aws::jobs::JobStore;
 use switchyard_aws::{StartError, Startup};
 use switchyard_core::config::{needs, Resources};
 use switchyard_egress::outbound::Buckets;

@@ -44,8 +44,7 @@ pub(crate) async fn defer(
     if entry.resumed {
         return None;
     }
-    if let Some(answer) = crate::approvals::gate(app, method, instance, request, entry.user).await
-    {
+    if let Some(answer) = crate::approvals::gate(app, method, instance, request, entry.user).await {
         return Some(answer);
     }
     crate::jobs::queue_if_background(app, method, instance, request).await
@@ -128,11 +127,7 @@ pub(crate) async fn notify(
         work_item_id: record_id,
         events: &events,
     };
-    app.sink
-        .publish(&[group])
-        .await
-        .pop()
-        .unwrap_or(Ok(()))
+    app.sink.publish(&[group]).await.pop().unwrap_or(Ok(()))
 }
 
 /// One message of a `JobsQueue` batch.

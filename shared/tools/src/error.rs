@@ -203,6 +203,14 @@ pub enum Fault {
     Provider { may_have_acted: bool },
 }
 
+/// The approval a gated call waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub approval_id: String,
+    /// Unix seconds after which the approval can no longer be given.
+    pub expires_at: u64,
+}
+
 /// A failed call, as the agent sees it: precise, never a secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -218,11 +226,10 @@ pub struct ToolError {
     /// Our id of this call: the logs hold the detail under it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// For `approval_required`: the approval the call waits for, and until when (unix seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<u64>,
+    /// For `approval_required`: the approval the call waits for (`approval_id`, `expires_at`
+    /// beside `code` in the answer). Boxed: every other error carries none.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Box<PendingApproval>>,
     /// The full detail, for the logs only.
     #[serde(skip)]
     pub detail: Option<String>,
@@ -246,8 +253,7 @@ impl ToolError {
             provider_status: None,
             violations: Vec::new(),
             request_id: None,
-            approval_id: None,
-            expires_at: None,
+            approval: None,
             detail: Some(detail),
             fault: Fault::NotProvider,
         }
