@@ -168,7 +168,16 @@ pub(crate) async fn gate(
     )
     .await;
     if let Some((chat, channel)) = &policy.ask {
-        ask(app, &approval, chat, channel).await;
+        // A credential among the arguments (a Discord interaction token) is not shown in chat.
+        let mut shown = approval.input.clone();
+        if let Some(fields) = shown.as_object_mut() {
+            for name in &method.def.exec.secret_params {
+                if let Some(value) = fields.get_mut(name) {
+                    *value = Value::String("[redacted]".into());
+                }
+            }
+        }
+        ask(app, &approval, &shown, chat, channel).await;
     }
     Some(required(&approval))
 }
@@ -206,7 +215,7 @@ async fn retried(app: &Tools, fresh: &Approval) -> Option<ToolResponse> {
 
 /// Posts the approval message through the chat instance `chat`, whose provider's plug-in
 /// builds it. A failure leaves the approval open (the CLI can still decide it) and is logged.
-async fn ask(app: &Tools, approval: &Approval, chat: &str, channel: &str) {
+async fn ask(app: &Tools, approval: &Approval, shown: &Value, chat: &str, channel: &str) {
     let instance = match app.instances.get(chat).await {
         Ok(Some(i)) if i.workspace == approval.workspace => i,
         _ => {
@@ -224,7 +233,7 @@ async fn ask(app: &Tools, approval: &Approval, chat: &str, channel: &str) {
         instance_id: &approval.instance_id,
         agent_id: &approval.agent_id,
         user: approval.user.as_deref(),
-        arguments: &approval.input,
+        arguments: shown,
         expires_at: approval.expires_at,
         channel,
     };
