@@ -547,3 +547,51 @@ pub(crate) async fn execute(app: &Tools, id: &str, deadline: Instant) -> Handled
 pub fn describe(approval: &Approval) -> Value {
     serde_json::to_value(approval).unwrap_or(Value::Null)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::Catalog;
+
+    fn instance(config: &[(&str, &str)]) -> Instance {
+        Instance {
+            id: "i".into(),
+            provider: "google".into(),
+            workspace: "acme".into(),
+            config: config
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            secret_keys: vec![],
+            sealed: None,
+            grants: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn destructive_methods_are_gated_when_the_instance_asks_for_them() {
+        let catalog = Catalog::load().expect("catalog");
+        let delete = catalog.method("calendar.delete_event").expect("delete");
+        let list = catalog.method("calendar.list_events").expect("list");
+        assert!(delete.def.exec.destructive);
+        let none = ApprovalPolicy::of(&instance(&[]));
+        assert!(!none.gates(delete) && !none.gates(list));
+        let destructive = ApprovalPolicy::of(&instance(&[("approval_required", "destructive")]));
+        assert!(destructive.gates(delete) && !destructive.gates(list));
+        let named = ApprovalPolicy::of(&instance(&[
+            ("approval_required", " calendar.list_events ,"),
+            ("approval_ttl_secs", "60"),
+            ("approval_slack_instance", "acme-slack"),
+            ("approval_channel", "C1"),
+        ]));
+        assert!(named.gates(list) && !named.gates(delete));
+        assert_eq!(named.ttl_secs, 60);
+        assert_eq!(named.ask, Some(("acme-slack".into(), "C1".into())));
+        assert_eq!(
+            ApprovalPolicy::of(&instance(&[])).ttl_secs,
+            DEFAULT_TTL_SECS
+        );
+    }
+}
