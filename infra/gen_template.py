@@ -263,6 +263,9 @@ NEEDS = {
         ("SWITCHYARD_ARTIFACTS_BUCKET", "ArtifactsBucket"),
         ("SWITCHYARD_AGENTS_TABLE", "AgentsTable"),
         ("SWITCHYARD_OAUTH_LINK_KEY_SECRET", "OAuthLinkKeySecret"),
+        ("SWITCHYARD_JOBS_TABLE", "JobsTable"),
+        ("SWITCHYARD_JOBS_QUEUE_URL", "JobsQueue"),
+        ("SWITCHYARD_APPROVALS_TABLE", "ApprovalsTable"),
     ],
 }
 
@@ -475,6 +478,13 @@ TOOL_FUNCTION = """\
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt ReceiptsTable.Arn
+          # A gated call is stored for approval (GetItem finds a retry's pending approval).
+          - Sid: RequestApproval
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+            Resource: !GetAtt ApprovalsTable.Arn
 {vault_statements}{kms_statements}{api_key_statements}          # integration.error (tool disabled) and integration.disconnected events.
           - Sid: AnnounceIntegrationEvents
             Effect: Allow
@@ -645,6 +655,15 @@ def media_statements(method: dict) -> str:
         "            Action:\n"
         f"{actions}"
         "            Resource: !GetAtt ArtifactsTable.Arn\n"
+        "          # A background call: the job record, then the worker's message.\n"
+        "          - Sid: QueueJob\n"
+        "            Effect: Allow\n"
+        "            Action: dynamodb:PutItem\n"
+        "            Resource: !GetAtt JobsTable.Arn\n"
+        "          - Sid: QueueJobMessage\n"
+        "            Effect: Allow\n"
+        "            Action: sqs:SendMessage\n"
+        "            Resource: !GetAtt JobsQueue.Arn\n"
     )
     if method["method"] == "transcribe_audio":
         out += kms_statement(
@@ -755,6 +774,21 @@ McpFunction:
             Effect: Allow
             Action: dynamodb:PutItem
             Resource: !GetAtt ReceiptsTable.Arn
+          # A gated call is stored for approval; a background media call goes to the worker.
+          - Sid: RequestApproval
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+            Resource: !GetAtt ApprovalsTable.Arn
+          - Sid: QueueJob
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt JobsTable.Arn
+          - Sid: QueueJobMessage
+            Effect: Allow
+            Action: sqs:SendMessage
+            Resource: !GetAtt JobsQueue.Arn
 {vault_statements}{kms_statements}{key_statements}          - Sid: AnnounceIntegrationEvents
             Effect: Allow
             Action: events:PutEvents

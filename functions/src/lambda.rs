@@ -127,6 +127,33 @@ pub async fn google_sync(
     })
 }
 
+/// The JobsQueue's SQS event source (`ReportBatchItemFailures`): runs the deferred tool calls
+/// the messages name, within the invocation's deadline.
+pub async fn run_deferred(
+    app: &Tools,
+    event: lambda_runtime::LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+    let deadline = deadline_of(&event.context, std::time::Duration::from_secs(2));
+    let records: Vec<switchyard_tools::deferred::Record> = event
+        .payload
+        .records
+        .into_iter()
+        .map(|m| switchyard_tools::deferred::Record {
+            message_id: m.message_id.unwrap_or_default(),
+            body: m.body.unwrap_or_default(),
+        })
+        .collect();
+    let report = switchyard_tools::deferred::handle_batch(app, &records, deadline).await;
+    tracing::info!(?report, "deferred calls batch");
+    Ok(SqsBatchResponse {
+        batch_item_failures: report
+            .failed
+            .into_iter()
+            .map(|item_identifier| BatchItemFailure { item_identifier })
+            .collect(),
+    })
+}
+
 /// The scheduled watch renewer (EventBridge schedule), bounded by the invocation's deadline.
 pub async fn renew_watches(
     app: &switchyard_google::GoogleSync,

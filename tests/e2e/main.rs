@@ -6,6 +6,7 @@
 // Helpers are shared between test modules of this one binary.
 #![allow(unreachable_pub)]
 
+mod approvals;
 mod artifacts;
 mod bench_notification;
 mod cli;
@@ -17,6 +18,7 @@ mod google_push;
 mod google_sync;
 mod google_tools;
 mod identity;
+mod jobs;
 mod kb;
 mod keys;
 mod lambda_config;

@@ -242,6 +242,7 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             grants.extend(allow(&["s3:GetObject"], "PayloadBucket/payloads/*"));
             grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/events/*"));
             grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(&["sqs:SendMessage"], "JobsQueue"));
             grants.extend(allow(
                 &[
                     "sqs:ReceiveMessage",
@@ -427,6 +428,13 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
             grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            // Gated calls wait in the approvals table; background media calls go to the worker.
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "ApprovalsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "JobsTable"));
+            grants.extend(allow(&["sqs:SendMessage"], "JobsQueue"));
             grants.extend(allow(
                 &["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 "ConnectionsTable",
@@ -464,6 +472,75 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "ArtifactsTable",
             ));
         }
+        ("media-worker", "MediaWorkerFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "JobsTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ApprovalsTable",
+            ));
+            grants.extend(allow(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "ToolStateTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "PlatformKeysSecret",
+            ));
+            // Approved calls of any integration and media jobs: every tool's credentials.
+            let mut providers: Vec<&str> = OAUTH_PROVIDERS.to_vec();
+            providers.extend([
+                "anthropic",
+                "deepseek",
+                "elevenlabs",
+                "http",
+                "llm",
+                "media",
+                "openai",
+            ]);
+            grants.extend(kms(
+                "kms:Decrypt",
+                &providers,
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms(
+                "kms:GenerateDataKey",
+                OAUTH_PROVIDERS,
+                &["connection_id"],
+            ));
+            grants.extend(allow(
+                &["s3:PutObject", "s3:GetObject"],
+                "ArtifactsBucket/artifacts/*",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "ArtifactsTable",
+            ));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(
+                &[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility",
+                ],
+                "JobsQueue",
+            ));
+        }
         ("tool", "ToolDiscoveryFunction") => {
             // The grant index (a query of the agent's partition), then each instance by key:
             // never a scan of the instances table.
@@ -496,6 +573,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
             grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "ApprovalsTable",
+            ));
             if OAUTH_PROVIDERS.contains(&p) {
                 grants.extend(allow(
                     &["dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -563,6 +644,9 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                     "ArtifactsBucket/artifacts/*",
                 ));
                 grants.extend(allow(&["dynamodb:PutItem"], "ArtifactsTable"));
+                // A background call: the job record and the worker's message.
+                grants.extend(allow(&["dynamodb:PutItem"], "JobsTable"));
+                grants.extend(allow(&["sqs:SendMessage"], "JobsQueue"));
                 if tool == "media.transcribe_audio" {
                     grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
                     grants.extend(kms("kms:Decrypt", &["slack"], &["instance_id"]));

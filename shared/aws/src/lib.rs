@@ -4,6 +4,7 @@
 //! features, so a crate that neither queues nor publishes does not compile those SDKs.
 
 pub mod agents;
+pub mod approvals;
 #[cfg(feature = "s3")]
 pub mod artifacts;
 pub mod audit;
@@ -11,6 +12,7 @@ pub mod clients;
 pub mod connections;
 pub mod crypto;
 pub mod cursors;
+pub mod deferred;
 pub mod deliveries;
 pub mod dynamo;
 pub mod error;
@@ -18,6 +20,7 @@ pub mod events;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod instances;
+pub mod jobs;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod settings;

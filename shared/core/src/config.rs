@@ -115,6 +115,12 @@ pub struct Resources {
     pub workspace_settings_table: String,
     /// Agents, their token hashes, IAM principals and grant index.
     pub agents_table: String,
+    /// Deferred media jobs (background calls) and their outcomes.
+    pub jobs_table: String,
+    /// Deferred calls to run (background jobs, approved calls): the media worker's queue.
+    pub jobs_queue_url: String,
+    /// Calls waiting for a human's approval, and their decisions.
+    pub approvals_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -189,11 +195,14 @@ pub enum Need {
     ArtifactsBucket,
     WorkspaceSettings,
     Agents,
+    Jobs,
+    JobsQueue,
+    Approvals,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 21] = [
+    pub const ALL: [Need; 24] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -215,6 +224,9 @@ impl Need {
         Need::ArtifactsBucket,
         Need::WorkspaceSettings,
         Need::Agents,
+        Need::Jobs,
+        Need::JobsQueue,
+        Need::Approvals,
     ];
 
     /// The environment variable naming this resource.
@@ -241,6 +253,9 @@ impl Need {
             Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
             Need::WorkspaceSettings => "SWITCHYARD_WORKSPACE_SETTINGS_TABLE",
             Need::Agents => "SWITCHYARD_AGENTS_TABLE",
+            Need::Jobs => "SWITCHYARD_JOBS_TABLE",
+            Need::JobsQueue => "SWITCHYARD_JOBS_QUEUE_URL",
+            Need::Approvals => "SWITCHYARD_APPROVALS_TABLE",
         }
     }
 }
@@ -261,7 +276,8 @@ pub mod needs {
         Audit,
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
-    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus];
+    /// Approval clicks go to the media worker's queue.
+    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus, JobsQueue];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[
         Instances,
@@ -291,6 +307,10 @@ pub mod needs {
         // signs the connect link of a `connection_required` answer.
         Agents,
         OAuthLinkKey,
+        // Deferred calls: background jobs (record + queue) and approval gates.
+        Jobs,
+        JobsQueue,
+        Approvals,
     ];
     /// The Notion poller: a tool call plus ingress.
     pub const NOTION_POLLER: &[Need] = &[
@@ -343,7 +363,8 @@ pub mod needs {
             "consumer" => CONSUMER,
             "oauth" => OAUTH,
             "token-refresher" => TOKEN_REFRESHER,
-            "tool" | "mcp" => TOOL,
+            // The media worker runs deferred tool calls: a tool function's needs.
+            "tool" | "mcp" | "media-worker" => TOOL,
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
@@ -391,6 +412,9 @@ impl Resources {
             artifacts_bucket: get(Need::ArtifactsBucket)?,
             workspace_settings_table: get(Need::WorkspaceSettings)?,
             agents_table: get(Need::Agents)?,
+            jobs_table: get(Need::Jobs)?,
+            jobs_queue_url: get(Need::JobsQueue)?,
+            approvals_table: get(Need::Approvals)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -419,6 +443,9 @@ impl Resources {
             Need::ArtifactsBucket => &self.artifacts_bucket,
             Need::WorkspaceSettings => &self.workspace_settings_table,
             Need::Agents => &self.agents_table,
+            Need::Jobs => &self.jobs_table,
+            Need::JobsQueue => &self.jobs_queue_url,
+            Need::Approvals => &self.approvals_table,
         }
     }
 }

@@ -37,6 +37,8 @@ pub enum ConsumeError {
     Payload(#[from] crate::queue::QueueError),
     #[error(transparent)]
     Sink(#[from] crate::sink::SinkError),
+    #[error(transparent)]
+    Deferred(#[from] switchyard_aws::deferred::RecordError),
     #[error("this build has no webhook plugin for provider {0}")]
     UnknownProvider(String),
     #[error("the event bus gave no result for this record")]
@@ -221,6 +223,17 @@ async fn prepare(
         return Err(Prepared::Dropped);
     }
     let payload = app.queue.payload(item).await.map_err(ConsumeError::from)?;
+    // An approver's click on an approval message: handed to the media worker, which decides it
+    // (checking this instance is the one the approval asks through); not an agent event.
+    if let Some(decision) = plugin.approval_decision(item, &payload) {
+        let via = instance.id.clone();
+        let message = switchyard_aws::deferred::DeferredMessage::Decision { via, decision };
+        app.jobs_queue
+            .send(&message)
+            .await
+            .map_err(ConsumeError::from)?;
+        return Ok(None);
+    }
     let Some(normalized) = plugin.normalize(item, &payload) else {
         return Ok(None);
     };

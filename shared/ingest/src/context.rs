@@ -117,6 +117,8 @@ pub struct Consumer {
     pub deliveries: DeliveryStore,
     pub queue: IngressQueue,
     pub sink: EventSink,
+    /// Where approval decisions read from deliveries go (the media worker's queue).
+    pub jobs_queue: switchyard_aws::deferred::JobsQueue,
 }
 
 impl Consumer {
@@ -159,6 +161,10 @@ impl Consumer {
                 &resources.event_bus,
                 s3,
                 &resources.payload_bucket,
+            ),
+            jobs_queue: switchyard_aws::deferred::JobsQueue::new(
+                aws.sqs(),
+                &resources.jobs_queue_url,
             ),
             clock,
         }

@@ -59,6 +59,12 @@ enum Command {
     /// Retention windows per workspace, and the sweep that applies them.
     #[command(subcommand)]
     Retention(RetentionCmd),
+    /// Background media jobs: show, list.
+    #[command(subcommand)]
+    Job(crate::deferred::JobCmd),
+    /// Gated tool calls: list (with full arguments), show, approve, deny.
+    #[command(subcommand)]
+    Approval(crate::deferred::ApprovalCmd),
     /// What a workspace's AI calls cost (USD, from the receipts), by tool, model and agent.
     Costs {
         #[arg(long)]
@@ -600,6 +606,8 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             )?;
         }
         Command::Retention(cmd) => retention(app, cmd, out).await?,
+        Command::Job(cmd) => crate::deferred::job(app, cmd, out).await?,
+        Command::Approval(cmd) => crate::deferred::approval(app, cmd, out).await?,
         Command::Audit(AuditCmd::List { target, limit }) => {
             let entries = match target {
                 Some(t) => app.audit.history(&t).await?,

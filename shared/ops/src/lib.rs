@@ -6,6 +6,7 @@ pub mod admin;
 pub mod agents;
 pub mod cli;
 pub mod costs;
+pub mod deferred;
 pub mod google;
 pub mod local;
 pub mod stack;

@@ -281,6 +281,39 @@ pub async fn drive_sync_once(
     .await
 }
 
+/// [`drive_once`] for the jobs queue: the media worker on one batch of deferred calls
+/// (background media jobs, approved calls).
+pub async fn drive_jobs_once(
+    app: &App,
+    settings: DriverSettings,
+) -> Result<(usize, usize), DriverError> {
+    let queue = app.resources.jobs_queue_url.clone();
+    poll_once(app, &queue, settings, |records| async move {
+        let records: Vec<switchyard::tools::deferred::Record> = records
+            .into_iter()
+            .map(|r| switchyard::tools::deferred::Record {
+                message_id: r.message_id,
+                body: r.body,
+            })
+            .collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(140);
+        switchyard::tools::deferred::handle_batch(app.tools(), &records, deadline)
+            .await
+            .failed
+    })
+    .await
+}
+
+/// Polls the jobs queue forever (the local media worker).
+pub async fn drive_jobs(app: Arc<App>, settings: DriverSettings) {
+    loop {
+        if let Err(e) = drive_jobs_once(&app, settings).await {
+            tracing::warn!(error = %e, "jobs queue poll failed; retrying in 2 s");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}
+
 /// Receives one batch of `queue`, hands it to `handle` (which returns the failed message ids)
 /// and deletes the rest, as Lambda's SQS event source does with batch item failures.
 async fn poll_once<F, Fut>(

@@ -44,6 +44,9 @@ pub mod logical {
     pub const ARTIFACTS_BUCKET: &str = "ArtifactsBucket";
     pub const WORKSPACE_SETTINGS_TABLE: &str = "WorkspaceSettingsTable";
     pub const AGENTS_TABLE: &str = "AgentsTable";
+    pub const JOBS_TABLE: &str = "JobsTable";
+    pub const JOBS_QUEUE: &str = "JobsQueue";
+    pub const APPROVALS_TABLE: &str = "ApprovalsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -242,6 +245,9 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         artifacts_bucket: physical_name(prefix, logical::ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
         workspace_settings_table: physical_name(prefix, logical::WORKSPACE_SETTINGS_TABLE, ""),
         agents_table: physical_name(prefix, logical::AGENTS_TABLE, ""),
+        jobs_table: physical_name(prefix, logical::JOBS_TABLE, ""),
+        jobs_queue_url: queue_url(logical::JOBS_QUEUE).await?,
+        approvals_table: physical_name(prefix, logical::APPROVALS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
@@ -504,6 +510,7 @@ mod tests {
         assert_eq!(kind_of(logical::INGRESS_QUEUE), Some("AWS::SQS::Queue"));
         assert_eq!(kind_of(logical::INGRESS_DLQ), Some("AWS::SQS::Queue"));
         assert_eq!(kind_of(logical::TAP_QUEUE), Some("AWS::SQS::Queue"));
+        assert_eq!(kind_of(logical::JOBS_QUEUE), Some("AWS::SQS::Queue"));
         assert_eq!(kind_of(logical::PAYLOAD_BUCKET), Some("AWS::S3::Bucket"));
         assert_eq!(kind_of(logical::TOKEN_KEY), Some("AWS::KMS::Key"));
         assert_eq!(kind_of(logical::EVENT_BUS), Some("AWS::Events::EventBus"));
@@ -512,6 +519,8 @@ mod tests {
             logical::CONNECTIONS_TABLE,
             logical::AUDIT_TABLE,
             logical::AGENTS_TABLE,
+            logical::JOBS_TABLE,
+            logical::APPROVALS_TABLE,
         ] {
             assert_eq!(kind_of(table), Some("AWS::DynamoDB::Table"), "{table}");
         }

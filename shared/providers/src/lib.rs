@@ -60,7 +60,8 @@ pub const OAUTH_CONFIG_KEYS: &[&str] = &[
     "scope_template",
 ];
 /// Config keys every provider accepts for its tools: API base URL override (fakes, regional
-/// endpoints), the OAuth connection tools act through, guardrails and circuit-breaker settings.
+/// endpoints), the OAuth connection tools act through, guardrails and circuit-breaker settings,
+/// and approval gates (`switchyard_tools::approvals`).
 pub const TOOL_CONFIG_KEYS: &[&str] = &[
     "api_base_url",
     "connection_id",
@@ -69,6 +70,10 @@ pub const TOOL_CONFIG_KEYS: &[&str] = &[
     "breaker_threshold",
     "breaker_window_secs",
     "breaker_cooldown_secs",
+    "approval_required",
+    "approval_ttl_secs",
+    "approval_slack_instance",
+    "approval_channel",
 ];
 
 /// The OAuth app's secret, always sealed.

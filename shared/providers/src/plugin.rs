@@ -141,4 +141,43 @@ pub trait WebhookPlugin: Send + Sync + std::fmt::Debug {
     fn unrouted_reply(&self) -> Option<Reply> {
         None
     }
+
+    /// The message that asks a person to approve a gated tool call on this provider's chat
+    /// (Slack: Block Kit buttons carrying the approval id), as a tool call: the tool id and its
+    /// input. `None`: this provider cannot ask.
+    fn approval_message(&self, _request: &ApprovalRequest<'_>) -> Option<(String, Value)> {
+        None
+    }
+
+    /// The approval decision a verified delivery carries (a button of
+    /// [`WebhookPlugin::approval_message`] clicked), with the approver as the provider signed
+    /// it. `None`: an ordinary delivery.
+    fn approval_decision(&self, _item: &WorkItem, _payload: &Value) -> Option<ApprovalDecision> {
+        None
+    }
+}
+
+/// A gated call, as an approver is shown it.
+#[derive(Debug, Clone, Copy)]
+pub struct ApprovalRequest<'a> {
+    pub approval_id: &'a str,
+    pub tool: &'a str,
+    pub instance_id: &'a str,
+    pub agent_id: &'a str,
+    pub user: Option<&'a str>,
+    /// The full arguments.
+    pub arguments: &'a Value,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Where to ask (a channel id of the approving instance).
+    pub channel: &'a str,
+}
+
+/// An approver's decision, from a verified delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalDecision {
+    pub approval_id: String,
+    pub approve: bool,
+    /// Who decided, as the provider signed it (`slack:<team>/<user>`).
+    pub approver: String,
 }

@@ -20,7 +20,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::plugin::{
-    Delivery, Inbound, Interpretation, Malformed, Normalized, TenantFact, WebhookPlugin,
+    ApprovalDecision, ApprovalRequest, Delivery, Inbound, Interpretation, Malformed, Normalized,
+    TenantFact, WebhookPlugin,
 };
 use switchyard_core::policy::{Place, Scope};
 use switchyard_core::reply::Reply;
@@ -43,6 +44,67 @@ impl WebhookPlugin for Slack {
             _ => None,
         }
     }
+
+    fn approval_message(&self, request: &ApprovalRequest<'_>) -> Option<(String, Value)> {
+        Some(("slack.post_message".into(), approval_message(request)))
+    }
+
+    fn approval_decision(&self, item: &WorkItem, payload: &Value) -> Option<ApprovalDecision> {
+        (item.kind == "interaction").then(|| approval_decision(payload))?
+    }
+}
+
+/// The `action_id`s of the approval buttons; their `value` is the approval id.
+const APPROVE_ACTION: &str = "switchyard_approval_approve";
+const DENY_ACTION: &str = "switchyard_approval_deny";
+
+/// A `chat.postMessage` with the gated call's full arguments and Approve / Deny buttons.
+fn approval_message(r: &ApprovalRequest<'_>) -> Value {
+    let arguments = serde_json::to_string_pretty(r.arguments).unwrap_or_default();
+    // A section's text is capped at 3000 characters by Block Kit; the CLI shows everything.
+    let shown: String = arguments.chars().take(2800).collect();
+    let user = r.user.map(|u| format!(" for {u}")).unwrap_or_default();
+    let summary = format!(
+        "*Approval needed* ({id}): agent `{agent}`{user} wants to call `{tool}` on `{instance}`. Expires at <!date^{exp}^{{date_short_pretty}} {{time}}|{exp}>.",
+        id = r.approval_id,
+        agent = r.agent_id,
+        tool = r.tool,
+        instance = r.instance_id,
+        exp = r.expires_at,
+    );
+    json!({
+        "channel": r.channel,
+        "text": format!("Approval needed: {} wants to call {} ({})", r.agent_id, r.tool, r.approval_id),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": format!("```{shown}```")}},
+            {"type": "actions", "block_id": "switchyard_approval", "elements": [
+                {"type": "button", "action_id": APPROVE_ACTION, "style": "primary",
+                 "text": {"type": "plain_text", "text": "Approve"}, "value": r.approval_id},
+                {"type": "button", "action_id": DENY_ACTION, "style": "danger",
+                 "text": {"type": "plain_text", "text": "Deny"}, "value": r.approval_id},
+            ]},
+        ],
+    })
+}
+
+/// A `block_actions` payload whose action is one of the approval buttons.
+fn approval_decision(payload: &Value) -> Option<ApprovalDecision> {
+    if str_at(payload, "/type") != Some("block_actions") {
+        return None;
+    }
+    let action = payload
+        .get("actions")?
+        .as_array()?
+        .iter()
+        .find(|a| matches!(str_at(a, "/action_id"), Some(APPROVE_ACTION | DENY_ACTION)))?;
+    let team = str_at(payload, "/team/id")?;
+    let user = str_at(payload, "/user/id")?;
+    Some(ApprovalDecision {
+        approval_id: str_at(action, "/value")?.to_owned(),
+        approve: str_at(action, "/action_id") == Some(APPROVE_ACTION),
+        approver: format!("slack:{team}/{user}"),
+    })
 }
 
 fn tenant(team: Option<&str>, app: Option<&str>) -> Vec<TenantFact> {
@@ -265,6 +327,55 @@ fn interaction(item: &WorkItem, payload: &Value) -> Normalized {
             "trigger_id": str_at(payload, "/trigger_id"),
             "channel": channel,
         }),
+    }
+}
+
+#[cfg(test)]
+mod approval_tests {
+    use super::*;
+
+    #[test]
+    fn the_buttons_carry_the_approval_id_and_a_click_decides_it() {
+        let args = json!({"channel": "C1", "text": "drop the table"});
+        let request = ApprovalRequest {
+            approval_id: "apr_1",
+            tool: "slack.post_message",
+            instance_id: "i",
+            agent_id: "a",
+            user: None,
+            arguments: &args,
+            expires_at: 1_767_229_200,
+            channel: "C0APPROVE",
+        };
+        let (tool, message) = Slack.approval_message(&request).expect("a message");
+        assert_eq!(tool, "slack.post_message");
+        assert_eq!(message["channel"], "C0APPROVE");
+        let buttons = message["blocks"][2]["elements"]
+            .as_array()
+            .expect("buttons");
+        assert!(buttons.iter().all(|b| b["value"] == "apr_1"));
+        assert!(message["blocks"][1]["text"]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("drop the table")));
+        let click = |action: &str| {
+            json!({"type": "block_actions", "team": {"id": "T0DEMO"}, "user": {"id": "U9"},
+                   "actions": [{"action_id": action, "value": "apr_1"}]})
+        };
+        let decided = approval_decision(&click(APPROVE_ACTION)).expect("a decision");
+        assert_eq!(
+            decided,
+            ApprovalDecision {
+                approval_id: "apr_1".into(),
+                approve: true,
+                approver: "slack:T0DEMO/U9".into()
+            }
+        );
+        assert!(
+            !approval_decision(&click(DENY_ACTION))
+                .expect("deny")
+                .approve
+        );
+        assert!(approval_decision(&click("some_other_button")).is_none());
     }
 }
 

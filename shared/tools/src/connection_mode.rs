@@ -117,7 +117,7 @@ async fn connection_required(
         )
         .await;
         match link {
-            Ok(Ok(url)) => error.connect_url = Some(url.into_boxed_str()),
+            Ok(Ok(url)) => error.connect_url = Some(Box::new(url)),
             Ok(Err(e)) => tracing::error!(error = %e, "could not sign a connect link"),
             Err(e) => tracing::error!(error = %e, "could not sign a connect link in time"),
         }

@@ -4,9 +4,12 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 use switchyard_aws::agents::AgentStore;
+use switchyard_aws::approvals::ApprovalStore;
 use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
+use switchyard_aws::deferred::JobsQueue;
+use switchyard_aws::jobs::JobStore;
 use switchyard_aws::{StartError, Startup};
 use switchyard_core::config::{needs, Resources};
 use switchyard_egress::outbound::Buckets;
@@ -52,6 +55,10 @@ pub struct Tools {
     pub agents: AgentStore,
     /// The key that signs the connect link of a `connection_required` answer.
     pub link_key: LinkKey,
+    /// Background jobs, gated calls, and the queue the media worker runs both from.
+    pub jobs: JobStore,
+    pub approvals: ApprovalStore,
+    pub jobs_queue: JobsQueue,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -87,6 +94,9 @@ impl Tools {
                 &resources.artifacts_table,
                 &resources.artifacts_bucket,
             ),
+            jobs: JobStore::new(dynamodb.clone(), &resources.jobs_table),
+            approvals: ApprovalStore::new(dynamodb.clone(), &resources.approvals_table),
+            jobs_queue: JobsQueue::new(aws.sqs(), &resources.jobs_queue_url),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),

@@ -201,6 +201,10 @@ pub struct MethodExec {
     /// other HTTP methods are not, and a handler without an HTTP method is (the safe guess).
     #[serde(default)]
     pub destructive: Option<bool>,
+    /// The method may run as a background job (`"mode": "background"` in its input, or over
+    /// the instance's size threshold). See [`crate::jobs`].
+    #[serde(default)]
+    pub background: Option<crate::jobs::BackgroundDef>,
 }
 
 /// The HTTP request of a method.

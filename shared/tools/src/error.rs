@@ -52,6 +52,9 @@ pub enum ErrorCode {
     /// error carries `connect_url`, a signed start link for that user. Never answered with
     /// someone else's token or the shared credential instead.
     ConnectionRequired,
+    /// The instance requires a human's approval for this method: the call was stored, not run
+    /// (`approval_id`, `expires_at`); the outcome arrives as `integration.approval_resolved`.
+    ApprovalRequired,
 }
 
 impl ErrorCode {
@@ -85,6 +88,7 @@ impl ErrorCode {
             Self::TooLarge => "too_large",
             Self::LimitExceeded => "limit_exceeded",
             Self::ConnectionRequired => "connection_required",
+            Self::ApprovalRequired => "approval_required",
         }
     }
 
@@ -97,7 +101,7 @@ impl ErrorCode {
             }
             Self::TooLarge | Self::LimitExceeded => 413,
             Self::UnknownTool | Self::NotFound => 404,
-            Self::InProgress | Self::Disabled => 409,
+            Self::InProgress | Self::Disabled | Self::ApprovalRequired => 409,
             Self::IdempotencyConflict => 422,
             Self::RateLimited => 429,
             Self::ProviderUnavailable | Self::Unavailable => 503,
@@ -133,6 +137,7 @@ impl ErrorCode {
                 | Self::TooLarge
                 | Self::LimitExceeded
                 | Self::ConnectionRequired
+                | Self::ApprovalRequired
         )
     }
 
@@ -178,6 +183,9 @@ impl ErrorCode {
             Self::ConnectionRequired => {
                 "the user has not connected this instance; open connect_url to connect"
             }
+            Self::ApprovalRequired => {
+                "this call needs a human's approval; it runs once approved, and the outcome arrives as integration.approval_resolved"
+            }
         }
     }
 }
@@ -206,6 +214,14 @@ pub enum Fault {
     Provider { may_have_acted: bool },
 }
 
+/// The approval a gated call waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingApproval {
+    pub approval_id: String,
+    /// Unix seconds after which the approval can no longer be given.
+    pub expires_at: u64,
+}
+
 /// A failed call, as the agent sees it: precise, never a secret.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -224,7 +240,11 @@ pub struct ToolError {
     /// For `connection_required`: a signed, expiring start link that connects the user (boxed:
     /// rare, and errors travel by value through every `Result`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect_url: Option<Box<str>>,
+    pub connect_url: Option<Box<String>>,
+    /// For `approval_required`: the approval the call waits for (`approval_id`, `expires_at`
+    /// beside `code` in the answer). Boxed: every other error carries none.
+    #[serde(default, flatten, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Box<PendingApproval>>,
     /// The full detail, for the logs only.
     #[serde(skip)]
     pub detail: Option<String>,
@@ -249,6 +269,7 @@ impl ToolError {
             violations: Vec::new(),
             request_id: None,
             connect_url: None,
+            approval: None,
             detail: Some(detail),
             fault: Fault::NotProvider,
         }

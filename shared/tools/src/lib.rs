@@ -12,10 +12,12 @@
 //! provider leaves the key `unknown` and answers `outcome_unknown`, so the same key never acts
 //! twice.
 
+pub mod approvals;
 pub mod auth;
 pub mod breaker;
 pub mod connection_mode;
 mod context;
+pub mod deferred;
 pub mod definitions;
 pub mod error;
 pub mod executor;
@@ -24,6 +26,7 @@ mod fuzz_tests;
 mod google;
 pub mod guardrails;
 pub mod idempotency;
+pub mod jobs;
 mod kb;
 mod llm;
 mod media;
@@ -177,9 +180,37 @@ pub async fn invoke(
     request: ToolRequest,
     deadline: Instant,
 ) -> ToolResponse {
+    invoke_entered(app, tool_id, request, deadline, deferred::Entry::default()).await
+}
+
+async fn invoke_entered(
+    app: &Tools,
+    tool_id: &str,
+    request: ToolRequest,
+    deadline: Instant,
+    entry: deferred::Entry<'_>,
+) -> ToolResponse {
     let request_id = new_request_id();
-    let response = run(app, tool_id, &request, None, deadline, &request_id).await;
+    let response = run(app, tool_id, &request, None, deadline, &request_id, entry).await;
     published(response, tool_id, &request_id)
+}
+
+/// Runs a deferred call coming back (a background job, an approved call) through every check
+/// of the pipeline again, without deferring it a second time. `user`: the user it was made for
+/// (the call uses that user's connection again).
+pub(crate) async fn invoke_resumed(
+    app: &Tools,
+    tool_id: &str,
+    mut request: ToolRequest,
+    deadline: Instant,
+    user: Option<&str>,
+) -> ToolResponse {
+    request.on_behalf_of = user.map(str::to_owned);
+    let entry = deferred::Entry {
+        user,
+        resumed: true,
+    };
+    invoke_entered(app, tool_id, request, deadline, entry).await
 }
 
 /// Runs a tool call for an authenticated `principal`: the agent is the principal's (an
@@ -198,6 +229,10 @@ pub async fn invoke_as(
         Ok(user) => {
             request.agent_id.clone_from(&principal.agent_id);
             request.on_behalf_of = user;
+            let entry = deferred::Entry {
+                user: request.on_behalf_of.as_deref(),
+                resumed: false,
+            };
             run(
                 app,
                 tool_id,
@@ -205,6 +240,7 @@ pub async fn invoke_as(
                 Some(&principal.workspace),
                 deadline,
                 &request_id,
+                entry,
             )
             .await
         }
@@ -285,6 +321,7 @@ async fn run(
     workspace: Option<&str>,
     deadline: Instant,
     request_id: &str,
+    entry: deferred::Entry<'_>,
 ) -> ToolResponse {
     let work = work_deadline(deadline);
     let method = match method(app, tool_id) {
@@ -348,6 +385,10 @@ async fn run(
     let grant = &instance.grants[&request.agent_id]; // present: checked above
     if let Err(denied) = guardrails.check_call(method, grant, &request.input) {
         return fail(ToolError::new(denied.code(), denied.to_string(), false));
+    }
+    // Held for approval or queued as a background job: answered now, run later.
+    if let Some(answer) = deferred::defer(app, method, &instance, request, entry).await {
+        return answer;
     }
     let gate = within(
         work,

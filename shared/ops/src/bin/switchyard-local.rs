@@ -63,6 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     tokio::spawn(switchyard_ops::local::drive(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::drive_sync(app.clone(), settings));
+    tokio::spawn(switchyard_ops::local::drive_jobs(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
