@@ -501,6 +501,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 &["secretsmanager:GetSecretValue"],
                 "PlatformKeysSecret",
             ));
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "OAuthLinkKeySecret",
+            ));
             // Approved calls of any integration and media jobs: every tool's credentials.
             let mut providers: Vec<&str> = OAUTH_PROVIDERS.to_vec();
             providers.extend([
@@ -511,6 +515,7 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "llm",
                 "media",
                 "openai",
+                "pinecone",
             ]);
             grants.extend(kms(
                 "kms:Decrypt",
