@@ -50,6 +50,10 @@ pub struct Job {
     pub instance_id: String,
     pub workspace: String,
     pub agent_id: String,
+    /// The person the call was made for (per-user connections): the worker runs it with that
+    /// person's connection again.
+    #[serde(default)]
+    pub user: Option<String>,
     /// The call's input, run as given (without the `mode` that deferred it).
     pub input: Value,
     /// Hex SHA-256 of the canonical input: what an operator compares without reading it.

@@ -101,6 +101,7 @@ pub(crate) async fn queue_if_background(
         instance_id: instance.id.clone(),
         workspace: instance.workspace.clone(),
         agent_id: request.agent_id.clone(),
+        user: request.on_behalf_of.clone(),
         input: runnable(&request.input),
         input_hash,
         trace_id: request.trace_id.clone(),
@@ -215,7 +216,8 @@ pub(crate) async fn run(app: &Tools, id: &str, deadline: Instant) -> Handled {
         trace_id: job.trace_id.clone(),
         on_behalf_of: None,
     };
-    let response = crate::invoke_resumed(app, &job.tool, request, deadline, None).await;
+    let response =
+        crate::invoke_resumed(app, &job.tool, request, deadline, job.user.as_deref()).await;
     if let Some(error) = response.error() {
         if error.code == crate::ErrorCode::InProgress || error.retryable {
             // Another runner holds the key, or the failure may pass: try the message again.
