@@ -433,7 +433,9 @@ pub async fn run_with_app(app: &App, cli: Cli, out: &mut dyn Write) -> Result<()
         out,
         err: &mut err,
     };
-    run_with_io(app, cli, io).await
+    // Boxed: the state machine of every command's future is large, too large for a 2 MiB
+    // thread stack in debug builds.
+    Box::pin(run_with_io(app, cli, io)).await
 }
 
 /// Runs a parsed command against `app` with the given streams.

@@ -64,6 +64,35 @@ pub(crate) struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// Sends the request `build` makes to `route` within the call's deadline (rate-limit waits
+    /// and retries as `retry` allows, each attempt recorded with the call's secret segments
+    /// redacted) and records the status. A non-2xx answer is an `Ok` exchange for the caller
+    /// to interpret; only a request that got no answer is an error.
+    pub(crate) async fn send_to(
+        &mut self,
+        route: &str,
+        retry: Retry,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Exchange, ToolError> {
+        let target = Target {
+            route,
+            retry,
+            secret_segments: &self.secret_segments,
+            rate_limit_errors: None,
+        };
+        let exchange = outbound::call(
+            &self.app.buckets,
+            target,
+            self.deadline,
+            &mut self.attempts,
+            build,
+        )
+        .await
+        .map_err(|e| ToolError::from_call(&e, true))?;
+        self.last_status = Some(exchange.status);
+        Ok(exchange)
+    }
+
     /// Runs the method; the output before output-schema validation.
     pub(crate) async fn run(&mut self, input: &Value) -> Result<Value, ToolError> {
         match self.method.def.exec.handler.as_deref() {

@@ -191,7 +191,18 @@ async fn invoke_entered(
     entry: deferred::Entry<'_>,
 ) -> ToolResponse {
     let request_id = new_request_id();
-    let response = run(app, tool_id, &request, None, deadline, &request_id, entry).await;
+    // Boxed: the pipeline's state machine is large (a nested call, e.g. kb.ingest reading a
+    // Doc, holds two), and an unboxed one overflows a 2 MiB thread stack in debug builds.
+    let response = Box::pin(run(
+        app,
+        tool_id,
+        &request,
+        None,
+        deadline,
+        &request_id,
+        entry,
+    ))
+    .await;
     published(response, tool_id, &request_id)
 }
 
@@ -233,7 +244,7 @@ pub async fn invoke_as(
                 user: request.on_behalf_of.as_deref(),
                 resumed: false,
             };
-            run(
+            Box::pin(run(
                 app,
                 tool_id,
                 &request,
@@ -241,7 +252,7 @@ pub async fn invoke_as(
                 deadline,
                 &request_id,
                 entry,
-            )
+            ))
             .await
         }
         Err(e) => fail(e),
@@ -431,8 +442,10 @@ async fn run(
             return answer;
         }
     }
-    let response =
-        call_provider(app, method, &instance, request, deadline, request_id, probe).await;
+    let response = Box::pin(call_provider(
+        app, method, &instance, request, deadline, request_id, probe,
+    ))
+    .await;
     if let Some(key) = &key {
         settle(app, key, request_id, &response, deadline).await;
     }

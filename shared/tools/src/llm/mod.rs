@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::error::ErrorCode;
 use crate::executor::Call;
-use crate::outbound::{self, Attempt, Retry, Target};
+use crate::outbound::{Attempt, Retry};
 use crate::usage::Usage;
 use crate::ToolError;
 use protocol::{ChatAnswer, ChatRequest, Protocol};
@@ -187,22 +187,7 @@ async fn post(
     };
     // Generation has no side effect, but it is paid for: a 5xx is not repeated on the same
     // provider (the next provider is tried instead); a 429 waits as the provider asks.
-    let target = Target {
-        route: &route,
-        retry: Retry::OnlyUnsent,
-        secret_segments: &[],
-        rate_limit_errors: None,
-    };
-    let exchange = outbound::call(
-        &call.app.buckets,
-        target,
-        call.deadline,
-        &mut call.attempts,
-        build,
-    )
-    .await
-    .map_err(|e| ToolError::from_call(&e, true))?;
-    call.last_status = Some(exchange.status);
+    let exchange = call.send_to(&route, Retry::OnlyUnsent, build).await?;
     if !(200..300).contains(&exchange.status) {
         let message = exchange
             .body

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::error::{ErrorCode, Fault};
 use crate::executor::Call;
-use crate::outbound::{self, Attempt, Exchange, Retry, Target};
+use crate::outbound::{Attempt, Exchange, Retry};
 use crate::secret::SecretString;
 use crate::ToolError;
 use switchyard_oauth::keys::{self, KeyError};
@@ -70,12 +70,6 @@ pub(crate) async fn send(
 ) -> Result<Exchange, ToolError> {
     let client = call.app.http().clone();
     let auth = format!("{}{}", request.auth_prefix, key.expose());
-    let target = Target {
-        route: &request.route,
-        retry: Retry::AfterSending,
-        secret_segments: &call.secret_segments,
-        rate_limit_errors: None,
-    };
     let build = || {
         let r = client.post(&request.url).header(request.auth_header, &auth);
         match &request.body {
@@ -86,16 +80,9 @@ pub(crate) async fn send(
             } => r.header("content-type", content_type).body(bytes.clone()),
         }
     };
-    let result = outbound::call(
-        &call.app.buckets,
-        target,
-        call.deadline,
-        &mut call.attempts,
-        build,
-    )
-    .await;
-    let exchange = result.map_err(|e| ToolError::from_call(&e, true))?;
-    call.last_status = Some(exchange.status);
+    let exchange = call
+        .send_to(&request.route, Retry::AfterSending, build)
+        .await?;
     if !(200..300).contains(&exchange.status) {
         return Err(ToolError::provider(
             exchange.status,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::error::ErrorCode;
 use crate::executor::Call;
-use crate::outbound::{self, Retry, Target};
+use crate::outbound::Retry;
 use crate::secret::SecretString;
 use crate::ToolError;
 
@@ -138,22 +138,7 @@ impl Index {
                 .header("X-Pinecone-Api-Version", API_VERSION)
                 .json(body)
         };
-        let target = Target {
-            route: &route,
-            retry: Retry::AfterSending,
-            secret_segments: &[],
-            rate_limit_errors: None,
-        };
-        let exchange = outbound::call(
-            &call.app.buckets,
-            target,
-            call.deadline,
-            &mut call.attempts,
-            build,
-        )
-        .await
-        .map_err(|e| ToolError::from_call(&e, true))?;
-        call.last_status = Some(exchange.status);
+        let exchange = call.send_to(&route, Retry::AfterSending, build).await?;
         if !(200..300).contains(&exchange.status) {
             return Err(error_of(exchange.status, &exchange.body));
         }
@@ -290,22 +275,7 @@ impl Index {
                 .header("Api-Key", &key)
                 .header("X-Pinecone-Api-Version", API_VERSION)
         };
-        let target = Target {
-            route: &route,
-            retry: Retry::AfterSending,
-            secret_segments: &[],
-            rate_limit_errors: None,
-        };
-        let exchange = outbound::call(
-            &call.app.buckets,
-            target,
-            call.deadline,
-            &mut call.attempts,
-            build,
-        )
-        .await
-        .map_err(|e| ToolError::from_call(&e, true))?;
-        call.last_status = Some(exchange.status);
+        let exchange = call.send_to(&route, Retry::AfterSending, build).await?;
         if !(200..300).contains(&exchange.status) {
             return Err(error_of(exchange.status, &exchange.body));
         }
