@@ -20,6 +20,7 @@ mod fuzz_tests;
 pub mod instances;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod sessions;
 pub mod settings;
 #[cfg(feature = "sink")]
 pub mod sink;

@@ -115,6 +115,8 @@ pub struct Resources {
     pub workspace_settings_table: String,
     /// Agents, their token hashes, IAM principals and grant index.
     pub agents_table: String,
+    /// Agent sessions and their checkpoints.
+    pub sessions_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -189,11 +191,12 @@ pub enum Need {
     ArtifactsBucket,
     WorkspaceSettings,
     Agents,
+    Sessions,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 21] = [
+    pub const ALL: [Need; 22] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -215,6 +218,7 @@ impl Need {
         Need::ArtifactsBucket,
         Need::WorkspaceSettings,
         Need::Agents,
+        Need::Sessions,
     ];
 
     /// The environment variable naming this resource.
@@ -241,6 +245,7 @@ impl Need {
             Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
             Need::WorkspaceSettings => "SWITCHYARD_WORKSPACE_SETTINGS_TABLE",
             Need::Agents => "SWITCHYARD_AGENTS_TABLE",
+            Need::Sessions => "SWITCHYARD_SESSIONS_TABLE",
         }
     }
 }
@@ -336,6 +341,10 @@ pub mod needs {
         Watches,
     ];
 
+    /// Sessions and prompt templates: the sessions, who is calling (agents, the grant index) and
+    /// what discovery reads to list a template's available tools (instances, breakers).
+    pub const SESSIONS: &[Need] = &[Instances, Agents, ToolState, Sessions];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -347,6 +356,7 @@ pub mod needs {
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
+            "sessions" => SESSIONS,
             _ => return None,
         })
     }
@@ -391,6 +401,7 @@ impl Resources {
             artifacts_bucket: get(Need::ArtifactsBucket)?,
             workspace_settings_table: get(Need::WorkspaceSettings)?,
             agents_table: get(Need::Agents)?,
+            sessions_table: get(Need::Sessions)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -419,6 +430,7 @@ impl Resources {
             Need::ArtifactsBucket => &self.artifacts_bucket,
             Need::WorkspaceSettings => &self.workspace_settings_table,
             Need::Agents => &self.agents_table,
+            Need::Sessions => &self.sessions_table,
         }
     }
 }

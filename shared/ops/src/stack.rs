@@ -44,6 +44,7 @@ pub mod logical {
     pub const ARTIFACTS_BUCKET: &str = "ArtifactsBucket";
     pub const WORKSPACE_SETTINGS_TABLE: &str = "WorkspaceSettingsTable";
     pub const AGENTS_TABLE: &str = "AgentsTable";
+    pub const SESSIONS_TABLE: &str = "SessionsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -242,6 +243,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         artifacts_bucket: physical_name(prefix, logical::ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
         workspace_settings_table: physical_name(prefix, logical::WORKSPACE_SETTINGS_TABLE, ""),
         agents_table: physical_name(prefix, logical::AGENTS_TABLE, ""),
+        sessions_table: physical_name(prefix, logical::SESSIONS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }
