@@ -258,9 +258,27 @@ async fn python_sdk_lists_and_calls_a_tool_with_a_token_for_the_resource() {
         .env(
             "TOOL_ARGS",
             json!({"channel": "C1", "text": "hello from python"}).to_string(),
+        )
+        .env("PROMPT_NAME", "daily-digest")
+        .env(
+            "PROMPT_ARGS",
+            json!({"channel": "#ops", "team": "Platform", "max_bullets": "5"}).to_string(),
         );
     let out = run_client(command, "the Python MCP client").await;
     assert_listed_and_called(&s, &out, "hello from python");
+    // Prompt templates through the SDK's prompts/list and prompts/get.
+    let prompts = out["prompts"].as_array().expect("prompts");
+    assert!(
+        prompts.iter().any(|p| p["name"] == "daily-digest"),
+        "{prompts:?}"
+    );
+    let text = out["prompt"]["messages"][0]["content"]["text"]
+        .as_str()
+        .expect("prompt text");
+    assert!(
+        text.starts_with("You write the daily digest of channel #ops for Platform."),
+        "{text}"
+    );
 }
 
 async fn post(url: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
