@@ -442,11 +442,13 @@ mod tests {
         let t = triage();
         assert_eq!(t.variables(), ["name", "n"]);
         let context = json!({"name": "Ada", "n": 3, "extra": true});
-        let prompt = t.interpolate(context.as_object().unwrap()).unwrap();
+        let prompt = t
+            .interpolate(context.as_object().expect("object"))
+            .expect("every variable given");
         assert_eq!(prompt, "Hi Ada, see 3 and Ada.");
         let missing = t
-            .interpolate(json!({"name": "Ada"}).as_object().unwrap())
-            .unwrap_err();
+            .interpolate(json!({"name": "Ada"}).as_object().expect("object"))
+            .expect_err("n and extra are missing");
         assert_eq!(missing, ["extra", "n"]);
     }
 

@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn an_oversized_context_is_too_large_naming_the_cap() {
         let context = json!({"blob": "x".repeat(MAX_CONTEXT_BYTES)});
-        let e = capped("context", &context, MAX_CONTEXT_BYTES).unwrap_err();
+        let e = capped("context", &context, MAX_CONTEXT_BYTES).expect_err("over the cap");
         assert_eq!(e.status(), 413);
         assert_eq!(e.reply().body["error"]["limit"], json!(MAX_CONTEXT_BYTES));
         assert!(e.to_string().contains(&MAX_CONTEXT_BYTES.to_string()));
