@@ -463,3 +463,96 @@ async fn bench_template_render() {
         100.0,
     );
 }
+
+/// An HTTP API (payload 2.0) request to the sessions function whose IAM authorizer verified
+/// `arn`.
+fn lambda_request(arn: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Value {
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": format!("{method} {path}"),
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json", "host": "api.example"},
+        "isBase64Encoded": false,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "sw1tchyrd0",
+            "domainName": "api.example",
+            "domainPrefix": "api",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
+                "sourceIp": "198.51.100.7", "userAgent": "agent"},
+            "requestId": "r1",
+            "routeKey": format!("{method} {path}"),
+            "stage": "$default",
+            "time": "01/Jan/2026:00:00:00 +0000",
+            "timeEpoch": 1767225600000u64,
+        },
+    });
+    if let Some(arn) = arn {
+        event["requestContext"]["authorizer"] = json!({"iam": {"accessKey": "AKIDEXAMPLE",
+            "accountId": "123456789012", "callerId": "AROAEXAMPLE:agent", "userArn": arn,
+            "userId": "AROAEXAMPLE:agent"}});
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body.to_string());
+    }
+    event
+}
+
+async fn through_lambda(stack: &crate::support::Stack, event: Value) -> (u16, Value) {
+    let request: lambda_http::request::LambdaRequest =
+        serde_json::from_value(event).expect("payload 2.0 request");
+    let response = switchyard_functions::lambda::sessions(
+        stack.app.tools(),
+        lambda_http::Request::from(request),
+        &lambda_runtime::Context::default(),
+    )
+    .await
+    .expect("response");
+    let status = response.status().as_u16();
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => serde_json::from_str(text).expect("json"),
+        other => panic!("unexpected body {other:?}"),
+    };
+    (status, body)
+}
+
+/// The Lambda adapter takes the agent from the IAM principal API Gateway verified, and serves
+/// the same routes as the local host; without a credential it is 401.
+#[tokio::test]
+async fn the_sessions_lambda_takes_the_agent_from_the_iam_principal() {
+    let stack = crate::support::Stack::new().await;
+    let arn = "arn:aws:sts::123456789012:assumed-role/sessions-runtime/agent";
+    stack
+        .app
+        .tools()
+        .agents
+        .create_agent(&switchyard::agents::Agent {
+            id: "agent-sess-iam".into(),
+            workspace: "acme".into(),
+            iam_arns: vec![arn.into()],
+            may_act_for_users: false,
+            status: switchyard::agents::AgentStatus::Active,
+            created_at: stack.app.clock.now(),
+        })
+        .await
+        .expect("agent");
+    let create = json!({"context": {"k": "v"}});
+    let (status, created) = through_lambda(
+        &stack,
+        lambda_request(Some(arn), "POST", "/sessions", Some(&create)),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["agent_id"], "agent-sess-iam");
+    let path = format!("/sessions/{}", created["id"].as_str().expect("id"));
+    let (status, read) =
+        through_lambda(&stack, lambda_request(Some(arn), "GET", &path, None)).await;
+    assert_eq!((status, &read["context"]), (200, &json!({"k": "v"})));
+    let (status, _) = through_lambda(&stack, lambda_request(None, "GET", &path, None)).await;
+    assert_eq!(status, 401);
+    let unknown = "arn:aws:sts::123456789012:assumed-role/someone-else/x";
+    let (status, _) =
+        through_lambda(&stack, lambda_request(Some(unknown), "GET", &path, None)).await;
+    assert_eq!(status, 401);
+}
