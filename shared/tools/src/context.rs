@@ -55,8 +55,6 @@ pub struct Tools {
     pub link_key: LinkKey,
     /// Agent sessions and checkpoints (the sessions function only).
     pub sessions: SessionStore,
-    /// Rendered prompt templates of this warm process.
-    pub renders: crate::prompts::RenderCache,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -110,7 +108,6 @@ impl Tools {
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
             sessions: SessionStore::new(dynamodb.clone(), &resources.sessions_table),
-            renders: crate::prompts::RenderCache::default(),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),

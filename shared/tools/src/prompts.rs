@@ -178,7 +178,15 @@ pub fn template(id: &str) -> Option<&'static PromptTemplate> {
     templates().iter().find(|t| t.id == id)
 }
 
-/// Renders of this warm process, bounded to [`CACHE_ENTRIES`] (oldest out first).
+/// The renders of this warm process. A process-wide cache rather than a field of [`Tools`]:
+/// every context (tools, poller, sync worker) embeds a `Tools`, and the renders are the same
+/// whichever serves them.
+pub fn renders() -> &'static RenderCache {
+    static RENDERS: std::sync::OnceLock<RenderCache> = std::sync::OnceLock::new();
+    RENDERS.get_or_init(RenderCache::default)
+}
+
+/// Renders, bounded to [`CACHE_ENTRIES`] (oldest out first).
 #[derive(Debug, Default)]
 pub struct RenderCache(Mutex<(HashMap<String, Rendered>, VecDeque<String>)>);
 
@@ -315,7 +323,7 @@ pub async fn render(
         "{}@{}/{}/{}/{}",
         template.id, template.version, principal.workspace, state, context_digest
     );
-    if let Some(hit) = app.renders.get(&key) {
+    if let Some(hit) = renders().get(&key) {
         return Ok((hit, true));
     }
     let prompt = template
@@ -335,7 +343,7 @@ pub async fn render(
         tools: wanted,
         integration_state: state,
     };
-    app.renders.put(key, rendered.clone());
+    renders().put(key, rendered.clone());
     Ok((rendered, false))
 }
 
