@@ -6,12 +6,12 @@
 //!   created/updated, `last_checkpoint`);
 //! - `checkpoint#<number, 10 digits>`: one checkpoint (state JSON, created_at).
 //!
-//! A checkpoint is written in one transaction with the session's counter: the counter update is
-//! conditional on `last_checkpoint = number - 1` and the checkpoint put on the item not existing,
-//! so two writers with the same number cannot both succeed and no number is ever overwritten.
+//! A checkpoint is a conditional put of its item (`attribute_not_exists`), so two writers with
+//! the same number cannot both succeed and no number is ever overwritten; the session's counter
+//! then moves forward with a conditional update (only ever forward).
 //! Every read is by key or a query of one partition.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 
 use crate::dynamo::{n, s, Item};
@@ -19,9 +19,6 @@ use crate::error::{chain, is_conditional_check_failed};
 
 const SESSION_SK: &str = "#session";
 const CHECKPOINT_PREFIX: &str = "checkpoint#";
-/// Reads of the session after a cancelled checkpoint write, while a concurrent writer commits.
-const CONFLICT_READS: u32 = 5;
-const CONFLICT_READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Where a session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -176,7 +173,11 @@ impl SessionStore {
     }
 
     /// Appends checkpoint `number` (which must be `last_checkpoint + 1`) to a session that has
-    /// not ended, atomically with the session's counter.
+    /// not ended. The checkpoint item's conditional put (`attribute_not_exists`) is the arbiter:
+    /// of two writers of one number exactly one creates it; the session's counter then moves
+    /// forward to it (conditional on being behind, so it never moves back). A writer that finds
+    /// the number taken rolls the counter forward too (in case the winner stopped between its
+    /// put and its update), so the counter never stays behind a stored checkpoint.
     pub async fn append_checkpoint(
         &self,
         id: &str,
@@ -184,24 +185,22 @@ impl SessionStore {
         state: &serde_json::Value,
         now: u64,
     ) -> Result<Checkpoint, SessionError> {
-        let previous = number.saturating_sub(1);
-        let update = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(pk(id)))
-            .key("sk", s(SESSION_SK))
-            .update_expression("SET last_checkpoint = :n, updated_at = :now")
-            .condition_expression(
-                "attribute_exists(pk) AND last_checkpoint = :prev AND #st IN (:running, :paused)",
-            )
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_values(":n", n(number))
-            .expression_attribute_values(":prev", n(previous))
-            .expression_attribute_values(":now", n(now))
-            .expression_attribute_values(":running", s(SessionStatus::Running.as_str()))
-            .expression_attribute_values(":paused", s(SessionStatus::Paused.as_str()))
-            .build()
-            .map_err(unavailable)?;
-        let put = Put::builder()
+        let session = self
+            .get(id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+        if session.status.is_terminal() {
+            return Err(SessionError::Ended(session.status));
+        }
+        if number != session.last_checkpoint + 1 {
+            return Err(SessionError::StaleCheckpoint {
+                given: number,
+                current: session.last_checkpoint,
+            });
+        }
+        let put = self
+            .client
+            .put_item()
             .table_name(&self.table)
             .item("pk", s(pk(id)))
             .item("sk", s(checkpoint_sk(number)))
@@ -209,50 +208,50 @@ impl SessionStore {
             .item("state", s(state.to_string()))
             .item("created_at", n(now))
             .condition_expression("attribute_not_exists(pk)")
-            .build()
-            .map_err(unavailable)?;
+            .send()
+            .await;
+        match put {
+            Ok(_) => {
+                self.advance(id, number, now).await?;
+                Ok(Checkpoint {
+                    number,
+                    state: state.clone(),
+                    created_at: now,
+                })
+            }
+            Err(e) if is_conditional_check_failed(&e) => {
+                self.advance(id, number, now).await?;
+                let current = self
+                    .get(id)
+                    .await?
+                    .map_or(number, |s| s.last_checkpoint.max(number));
+                Err(SessionError::StaleCheckpoint {
+                    given: number,
+                    current,
+                })
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    /// Moves the session's counter forward to `number` if it is behind (never back).
+    async fn advance(&self, id: &str, number: u64, now: u64) -> Result<(), SessionError> {
         let result = self
             .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk(id)))
+            .key("sk", s(SESSION_SK))
+            .update_expression("SET last_checkpoint = :n, updated_at = :now")
+            .condition_expression("attribute_exists(pk) AND last_checkpoint < :n")
+            .expression_attribute_values(":n", n(number))
+            .expression_attribute_values(":now", n(now))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Checkpoint {
-                number,
-                state: state.clone(),
-                created_at: now,
-            }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_transaction_canceled_exception()) =>
-            {
-                // Why: the session is gone, has ended, or another writer took the number. A
-                // writer still committing the same number cancels us too (a transaction
-                // conflict) before its counter is visible: read again briefly (bounded) so the
-                // answer names the number that won.
-                for attempt in 0..CONFLICT_READS {
-                    let session = self
-                        .get(id)
-                        .await?
-                        .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
-                    if session.status.is_terminal() {
-                        return Err(SessionError::Ended(session.status));
-                    }
-                    if session.last_checkpoint != previous || attempt + 1 == CONFLICT_READS {
-                        if session.last_checkpoint == previous {
-                            return Err(SessionError::Conflict);
-                        }
-                        return Err(SessionError::StaleCheckpoint {
-                            given: number,
-                            current: session.last_checkpoint,
-                        });
-                    }
-                    tokio::time::sleep(CONFLICT_READ_PAUSE).await;
-                }
-                Err(SessionError::Conflict)
-            }
+            Ok(_) => Ok(()),
+            // Already there (or past): another writer moved it.
+            Err(e) if is_conditional_check_failed(&e) => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }
