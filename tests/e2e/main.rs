@@ -34,6 +34,7 @@ mod rejects;
 mod retention;
 mod samples;
 mod secret_scan;
+mod sessions;
 mod slack;
 mod support;
 mod template;

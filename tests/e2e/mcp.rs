@@ -258,9 +258,27 @@ async fn python_sdk_lists_and_calls_a_tool_with_a_token_for_the_resource() {
         .env(
             "TOOL_ARGS",
             json!({"channel": "C1", "text": "hello from python"}).to_string(),
+        )
+        .env("PROMPT_NAME", "daily-digest")
+        .env(
+            "PROMPT_ARGS",
+            json!({"channel": "#ops", "team": "Platform", "max_bullets": "5"}).to_string(),
         );
     let out = run_client(command, "the Python MCP client").await;
     assert_listed_and_called(&s, &out, "hello from python");
+    // Prompt templates through the SDK's prompts/list and prompts/get.
+    let prompts = out["prompts"].as_array().expect("prompts");
+    assert!(
+        prompts.iter().any(|p| p["name"] == "daily-digest"),
+        "{prompts:?}"
+    );
+    let text = out["prompt"]["messages"][0]["content"]["text"]
+        .as_str()
+        .expect("prompt text");
+    assert!(
+        text.starts_with("You write the daily digest of channel #ops for Platform."),
+        "{text}"
+    );
 }
 
 async fn post(url: &str, token: Option<&str>, body: &Value) -> reqwest::Response {
@@ -451,4 +469,88 @@ async fn an_agent_token_from_the_agents_table_lists_and_calls_until_it_is_revoke
         .unwrap_or_default()
         .to_owned();
     assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+/// Prompt templates over MCP (raw JSON-RPC with an agent token): `initialize` offers the
+/// `prompts` capability, `prompts/list` names each template with its variables as arguments,
+/// and `prompts/get` renders one for this agent: its granted Slack tools by MCP name, the
+/// integrations it lacks, and a missing argument named in the error.
+#[tokio::test]
+async fn prompts_list_and_get_render_templates_for_the_agent() {
+    let s = mcp_stack().await;
+    let token = crate::support::agent_token(&s.stack.app, AGENT, WORKSPACE).await;
+    let rpc = |id: u64, method: &str, params: Value| {
+        let (url, token) = (s.mcp_url.clone(), token.clone());
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        async move {
+            let response = post(&url, Some(&token), &body).await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.expect("json")
+        }
+    };
+    let init = rpc(1, "initialize", json!({"protocolVersion": "2025-06-18"})).await;
+    assert!(
+        init["result"]["capabilities"]["prompts"].is_object(),
+        "{init}"
+    );
+
+    let listed = rpc(2, "prompts/list", json!({})).await;
+    let digest = listed["result"]["prompts"]
+        .as_array()
+        .expect("prompts")
+        .iter()
+        .find(|p| p["name"] == "daily-digest")
+        .cloned()
+        .expect("daily-digest listed");
+    assert_eq!(
+        digest["arguments"][0],
+        json!({"name": "channel", "required": true})
+    );
+
+    let got = rpc(
+        3,
+        "prompts/get",
+        json!({"name": "support-triage", "arguments":
+            {"company": "Acme", "customer": "Ada", "channel": "#help"}}),
+    )
+    .await;
+    let result = &got["result"];
+    let text = result["messages"][0]["content"]["text"]
+        .as_str()
+        .expect("text");
+    assert!(
+        text.starts_with("You are the support triage agent for Acme. The customer is Ada"),
+        "{text}"
+    );
+    assert_eq!(result["messages"][0]["role"], "user");
+    let tools: Vec<&str> = result["_meta"]["switchyard/tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(tools.contains(&POST_MESSAGE), "{tools:?}");
+    assert!(
+        !tools.iter().any(|t| t.ends_with(OTHER_INSTANCE)),
+        "{tools:?}"
+    );
+    assert_eq!(
+        result["_meta"]["switchyard/missing_integrations"],
+        json!(["notion"])
+    );
+
+    let missing = rpc(
+        4,
+        "prompts/get",
+        json!({"name": "support-triage", "arguments": {"company": "Acme"}}),
+    )
+    .await;
+    assert_eq!(missing["error"]["code"], -32602, "{missing}");
+    let message = missing["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("customer") && message.contains("channel"),
+        "{message}"
+    );
+    let unknown = rpc(5, "prompts/get", json!({"name": "nope"})).await;
+    assert_eq!(unknown["error"]["code"], -32602);
 }

@@ -546,6 +546,24 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "JobsQueue",
             ));
         }
+        ("sessions", "SessionsFunction") => {
+            // Authentication and discovery (for renders) as the discovery function, plus the
+            // sessions by key: no scan, no delete (checkpoints are append-only).
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:Query"],
+                "AgentsTable",
+            ));
+            grants.extend(allow(&["dynamodb:GetItem"], "ToolStateTable"));
+            grants.extend(allow(
+                &[
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                ],
+                "SessionsTable",
+            ));
+        }
         ("tool", "ToolDiscoveryFunction") => {
             // The grant index (a query of the agent's partition), then each instance by key:
             // never a scan of the instances table.

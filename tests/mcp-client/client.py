@@ -1,9 +1,10 @@
 """The official MCP Python SDK as a client of Switchyard's MCP endpoint (end-to-end tests).
 
 Environment: MCP_URL (the endpoint), MCP_BEARER (the access token to send: the test gets it
-from the authorization server with resource=<MCP_URL>), TOOL_NAME and TOOL_ARGS (JSON).
+from the authorization server with resource=<MCP_URL>), TOOL_NAME and TOOL_ARGS (JSON); with
+PROMPT_NAME (and PROMPT_ARGS, JSON) also prompts/list and that prompt from prompts/get.
 
-stdout: one JSON line {protocolVersion, tools, result}; never the token.
+stdout: one JSON line {protocolVersion, tools, result[, prompts, prompt]}; never the token.
 """
 
 import asyncio
@@ -26,15 +27,19 @@ async def main() -> None:
                 result = await session.call_tool(
                     os.environ["TOOL_NAME"], json.loads(os.environ.get("TOOL_ARGS") or "{}")
                 )
-    print(
-        json.dumps(
-            {
-                "protocolVersion": init.protocol_version,
-                "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools],
-                "result": result.model_dump(mode="json", by_alias=True, exclude_none=True),
-            }
-        )
-    )
+                out = {
+                    "protocolVersion": init.protocol_version,
+                    "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools],
+                    "result": result.model_dump(mode="json", by_alias=True, exclude_none=True),
+                }
+                if os.environ.get("PROMPT_NAME"):
+                    prompts = await session.list_prompts()
+                    prompt = await session.get_prompt(
+                        os.environ["PROMPT_NAME"], json.loads(os.environ.get("PROMPT_ARGS") or "{}")
+                    )
+                    out["prompts"] = [p.model_dump(mode="json", by_alias=True, exclude_none=True) for p in prompts.prompts]
+                    out["prompt"] = prompt.model_dump(mode="json", by_alias=True, exclude_none=True)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

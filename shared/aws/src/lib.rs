@@ -23,6 +23,7 @@ pub mod instances;
 pub mod jobs;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod sessions;
 pub mod settings;
 #[cfg(feature = "sink")]
 pub mod sink;

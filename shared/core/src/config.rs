@@ -121,6 +121,8 @@ pub struct Resources {
     pub jobs_queue_url: String,
     /// Calls waiting for a human's approval, and their decisions.
     pub approvals_table: String,
+    /// Agent sessions and their checkpoints.
+    pub sessions_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -198,11 +200,12 @@ pub enum Need {
     Jobs,
     JobsQueue,
     Approvals,
+    Sessions,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 24] = [
+    pub const ALL: [Need; 25] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -227,6 +230,7 @@ impl Need {
         Need::Jobs,
         Need::JobsQueue,
         Need::Approvals,
+        Need::Sessions,
     ];
 
     /// The environment variable naming this resource.
@@ -256,6 +260,7 @@ impl Need {
             Need::Jobs => "SWITCHYARD_JOBS_TABLE",
             Need::JobsQueue => "SWITCHYARD_JOBS_QUEUE_URL",
             Need::Approvals => "SWITCHYARD_APPROVALS_TABLE",
+            Need::Sessions => "SWITCHYARD_SESSIONS_TABLE",
         }
     }
 }
@@ -356,6 +361,10 @@ pub mod needs {
         Watches,
     ];
 
+    /// Sessions and prompt templates: the sessions, who is calling (agents, the grant index) and
+    /// what discovery reads to list a template's available tools (instances, breakers).
+    pub const SESSIONS: &[Need] = &[Instances, Agents, ToolState, Sessions];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -368,6 +377,7 @@ pub mod needs {
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
+            "sessions" => SESSIONS,
             _ => return None,
         })
     }
@@ -415,6 +425,7 @@ impl Resources {
             jobs_table: get(Need::Jobs)?,
             jobs_queue_url: get(Need::JobsQueue)?,
             approvals_table: get(Need::Approvals)?,
+            sessions_table: get(Need::Sessions)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
         })
     }
@@ -446,6 +457,7 @@ impl Resources {
             Need::Jobs => &self.jobs_table,
             Need::JobsQueue => &self.jobs_queue_url,
             Need::Approvals => &self.approvals_table,
+            Need::Sessions => &self.sessions_table,
         }
     }
 }

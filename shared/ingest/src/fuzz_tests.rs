@@ -476,6 +476,7 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         artifacts_bucket: name("artifacts-bucket"),
         workspace_settings_table: name("workspace-settings"),
         agents_table: name("agents"),
+        sessions_table: name("sessions"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,

@@ -9,14 +9,16 @@
 //!
 //! The JSON-RPC layer is written here with serde; no Rust MCP SDK is linked (the README's MCP
 //! section says why `rmcp` was not adopted). Identity is established before any message is
-//! read, and the four methods served (`initialize`, `ping`, `tools/list`, `tools/call`) are a
-//! small surface, tested with the official TypeScript and Python clients.
+//! read, and the methods served (`initialize`, `ping`, `tools/list`, `tools/call`,
+//! `prompts/list`, `prompts/get`) are a small surface, tested with the official TypeScript and
+//! Python clients.
 
 pub mod access_token;
 pub mod agent_tokens;
 pub mod auth;
 pub mod jsonrpc;
 pub mod metadata;
+pub mod prompts;
 pub mod settings;
 pub mod tools;
 
@@ -207,6 +209,15 @@ async fn dispatch(
         "ping" => Ok(json!({})),
         "tools/list" => tools::list(tools, principal).await,
         "tools/call" => tools::call(tools, principal, params, deadline).await,
+        "prompts/list" => Ok(prompts::list()),
+        "prompts/get" => tokio::time::timeout_at(deadline, prompts::get(tools, principal, params))
+            .await
+            .unwrap_or_else(|_| {
+                Err(RpcError::new(
+                    ErrorCode::Internal,
+                    "the render ran out of time",
+                ))
+            }),
         other => Err(RpcError::new(
             ErrorCode::MethodNotFound,
             format!("method not found: {other}"),
@@ -214,7 +225,7 @@ async fn dispatch(
     }
 }
 
-/// The `initialize` result: the negotiated revision, tools as the one capability.
+/// The `initialize` result: the negotiated revision, tools and prompts as the capabilities.
 fn initialize(params: &Value) -> Value {
     let requested = params.get("protocolVersion").and_then(Value::as_str);
     let version = requested
@@ -222,7 +233,7 @@ fn initialize(params: &Value) -> Value {
         .unwrap_or(PROTOCOL_VERSIONS[0]);
     json!({
         "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": false}},
+        "capabilities": {"tools": {"listChanged": false}, "prompts": {"listChanged": false}},
         "serverInfo": {
             "name": "switchyard",
             "title": "Switchyard",
@@ -257,6 +268,7 @@ mod tests {
             PROTOCOL_VERSIONS[0]
         );
         assert!(initialize(&json!({}))["capabilities"]["tools"].is_object());
+        assert!(initialize(&json!({}))["capabilities"]["prompts"].is_object());
     }
 
     #[test]

@@ -38,6 +38,10 @@ pub fn router(app: Arc<App>) -> Router {
             "/.well-known/oauth-protected-resource/{*resource}",
             get(mcp),
         )
+        .route("/sessions", post(sessions))
+        .route("/sessions/{*rest}", get(sessions).post(sessions))
+        .route("/templates", get(sessions))
+        .route("/templates/{*rest}", post(sessions))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -164,6 +168,35 @@ async fn discover(
     match switchyard::tools::discover_as(app.tools(), &principal).await {
         Ok(tools) => json_response(200, &serde_json::json!({"tools": tools})),
         Err(e) => json_response(503, &serde_json::json!({"error": e})),
+    }
+}
+
+/// The sessions function's routes (`switchyard_tools::session_routes`), for an agent token.
+async fn sessions(
+    State(app): State<Arc<App>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let principal = match principal(&app, &headers).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
+    let route = switchyard::tools::session_routes::route(
+        app.tools(),
+        &principal,
+        method.as_str(),
+        uri.path(),
+        &body,
+    );
+    match tokio::time::timeout_at(deadline, route).await {
+        Ok(reply) => json_response(reply.status, &reply.body),
+        Err(_) => json_response(
+            504,
+            &serde_json::json!({"error": {"code": "timeout", "message": "the request ran out of time"}}),
+        ),
     }
 }
 

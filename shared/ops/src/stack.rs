@@ -47,6 +47,7 @@ pub mod logical {
     pub const JOBS_TABLE: &str = "JobsTable";
     pub const JOBS_QUEUE: &str = "JobsQueue";
     pub const APPROVALS_TABLE: &str = "ApprovalsTable";
+    pub const SESSIONS_TABLE: &str = "SessionsTable";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -248,6 +249,7 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         jobs_table: physical_name(prefix, logical::JOBS_TABLE, ""),
         jobs_queue_url: queue_url(logical::JOBS_QUEUE).await?,
         approvals_table: physical_name(prefix, logical::APPROVALS_TABLE, ""),
+        sessions_table: physical_name(prefix, logical::SESSIONS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
     })
 }

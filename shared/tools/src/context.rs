@@ -10,6 +10,7 @@ use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
 use switchyard_aws::deferred::JobsQueue;
 use switchyard_aws::jobs::JobStore;
+use switchyard_aws::sessions::SessionStore;
 use switchyard_aws::{StartError, Startup};
 use switchyard_core::config::{needs, Resources};
 use switchyard_egress::outbound::Buckets;
@@ -59,6 +60,8 @@ pub struct Tools {
     pub jobs: JobStore,
     pub approvals: ApprovalStore,
     pub jobs_queue: JobsQueue,
+    /// Agent sessions and checkpoints (the sessions function only).
+    pub sessions: SessionStore,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -70,6 +73,21 @@ impl Tools {
     /// A tool function's context, from its environment.
     pub async fn from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::TOOL)?;
+        let registry = Registry::load()?;
+        let vault = Vault::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        );
+        Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
+    }
+
+    /// The sessions function's context ([`needs::SESSIONS`]): sessions, templates and the
+    /// discovery their renders list.
+    pub async fn sessions_from_env() -> Result<Self, StartError> {
+        let start = Startup::from_env(needs::SESSIONS)?;
         let registry = Registry::load()?;
         let vault = Vault::new(
             &start.aws,
@@ -99,6 +117,7 @@ impl Tools {
             jobs_queue: JobsQueue::new(aws.sqs(), &resources.jobs_queue_url),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
+            sessions: SessionStore::new(dynamodb.clone(), &resources.sessions_table),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),
