@@ -18,6 +18,7 @@ pub mod events;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod instances;
+pub mod live;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod settings;

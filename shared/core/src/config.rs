@@ -115,12 +115,17 @@ pub struct Resources {
     pub workspace_settings_table: String,
     /// Agents, their token hashes, IAM principals and grant index.
     pub agents_table: String,
+    /// Open live-event (WebSocket) connections.
+    pub live_connections_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
     pub oauth_link_key_secret: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
     pub tap_queue_url: Option<String>,
+    /// The local stack's stand-in for the live-events fan-out function (an SQS queue the rule
+    /// targets instead; the local host drives the fan-out from it). Never set in a deployment.
+    pub live_events_queue_url: Option<String>,
 }
 
 /// Request and payload limits.
@@ -189,11 +194,12 @@ pub enum Need {
     ArtifactsBucket,
     WorkspaceSettings,
     Agents,
+    LiveConnections,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 21] = [
+    pub const ALL: [Need; 22] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -215,6 +221,7 @@ impl Need {
         Need::ArtifactsBucket,
         Need::WorkspaceSettings,
         Need::Agents,
+        Need::LiveConnections,
     ];
 
     /// The environment variable naming this resource.
@@ -241,6 +248,7 @@ impl Need {
             Need::ArtifactsBucket => "SWITCHYARD_ARTIFACTS_BUCKET",
             Need::WorkspaceSettings => "SWITCHYARD_WORKSPACE_SETTINGS_TABLE",
             Need::Agents => "SWITCHYARD_AGENTS_TABLE",
+            Need::LiveConnections => "SWITCHYARD_LIVE_CONNECTIONS_TABLE",
         }
     }
 }
@@ -336,6 +344,13 @@ pub mod needs {
         Watches,
     ];
 
+    /// The WebSocket API's `$connect`/`$disconnect` function: authenticates the agent (agents
+    /// table) and records or forgets the connection.
+    pub const WS_CONNECT: &[Need] = &[Agents, LiveConnections];
+    /// The live-event fan-out: the instances (which agents an integration event is for) and the
+    /// agents' open connections.
+    pub const WS_FANOUT: &[Need] = &[Instances, LiveConnections];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -347,6 +362,8 @@ pub mod needs {
             "notion-poller" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
+            "ws-connect" => WS_CONNECT,
+            "ws-fanout" => WS_FANOUT,
             _ => return None,
         })
     }
@@ -391,7 +408,9 @@ impl Resources {
             artifacts_bucket: get(Need::ArtifactsBucket)?,
             workspace_settings_table: get(Need::WorkspaceSettings)?,
             agents_table: get(Need::Agents)?,
+            live_connections_table: get(Need::LiveConnections)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
+            live_events_queue_url: None,
         })
     }
 
@@ -419,6 +438,7 @@ impl Resources {
             Need::ArtifactsBucket => &self.artifacts_bucket,
             Need::WorkspaceSettings => &self.workspace_settings_table,
             Need::Agents => &self.agents_table,
+            Need::LiveConnections => &self.live_connections_table,
         }
     }
 }

@@ -473,9 +473,11 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         artifacts_bucket: name("artifacts-bucket"),
         workspace_settings_table: name("workspace-settings"),
         agents_table: name("agents"),
+        live_connections_table: name("live-connections"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,
+        live_events_queue_url: None,
     };
     let limits = Limits {
         max_body_bytes: BODY_LIMIT,

@@ -38,6 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
             "/.well-known/oauth-protected-resource/{*resource}",
             get(mcp),
         )
+        .route("/ws", get(crate::live::socket))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -283,7 +284,7 @@ pub async fn drive_sync_once(
 
 /// Receives one batch of `queue`, hands it to `handle` (which returns the failed message ids)
 /// and deletes the rest, as Lambda's SQS event source does with batch item failures.
-async fn poll_once<F, Fut>(
+pub(crate) async fn poll_once<F, Fut>(
     app: &App,
     queue: &str,
     settings: DriverSettings,

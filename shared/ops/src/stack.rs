@@ -44,6 +44,9 @@ pub mod logical {
     pub const ARTIFACTS_BUCKET: &str = "ArtifactsBucket";
     pub const WORKSPACE_SETTINGS_TABLE: &str = "WorkspaceSettingsTable";
     pub const AGENTS_TABLE: &str = "AgentsTable";
+    pub const LIVE_CONNECTIONS_TABLE: &str = "LiveConnectionsTable";
+    /// The stand-in queue of the live-events fan-out function's rule target.
+    pub const WS_FANOUT_EVENTS: &str = "WsFanoutFunctionEvents";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -242,7 +245,9 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         artifacts_bucket: physical_name(prefix, logical::ARTIFACTS_BUCKET, "AWS::S3::Bucket"),
         workspace_settings_table: physical_name(prefix, logical::WORKSPACE_SETTINGS_TABLE, ""),
         agents_table: physical_name(prefix, logical::AGENTS_TABLE, ""),
+        live_connections_table: physical_name(prefix, logical::LIVE_CONNECTIONS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
+        live_events_queue_url: queue_url(logical::WS_FANOUT_EVENTS).await.ok(),
     })
 }
 
@@ -456,12 +461,17 @@ async fn create_rule(
         .into_iter()
         .flatten()
     {
-        let Some(arn) = target
-            .get("Arn")
-            .and_then(reference)
-            .and_then(|id| queue_arns.get(id))
-        else {
-            continue; // only SQS targets exist locally
+        let Some(referenced) = target.get("Arn").and_then(reference) else {
+            continue;
+        };
+        let arn = match queue_arns.get(referenced) {
+            Some(arn) => arn.clone(),
+            // No Lambdas run locally: a function target gets a stand-in queue
+            // `<prefix>-<Function>Events` the local host drives that function's code from.
+            None if referenced.ends_with("Function") => {
+                function_stand_in(aws, prefix, referenced).await?
+            }
+            None => continue, // only SQS targets exist locally
         };
         let id = target.get("Id").and_then(Value::as_str).unwrap_or("target");
         let built = aws_sdk_eventbridge::types::Target::builder()
@@ -479,6 +489,36 @@ async fn create_rule(
             .map_err(|e| aws_err("PutTargets", &name, e))?;
     }
     Ok(())
+}
+
+/// Creates the stand-in queue of a function that is a rule target; returns its ARN.
+async fn function_stand_in(
+    aws: &AwsClients,
+    prefix: &str,
+    function: &str,
+) -> Result<String, StackError> {
+    let name = physical_name(prefix, &format!("{function}Events"), "AWS::SQS::Queue");
+    let url = aws
+        .sqs()
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateQueue", &name, e))?
+        .queue_url
+        .unwrap_or_default();
+    let attributes = aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws_err("GetQueueAttributes", &name, e))?;
+    Ok(attributes
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

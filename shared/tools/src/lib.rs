@@ -25,6 +25,7 @@ mod google;
 pub mod guardrails;
 pub mod idempotency;
 mod kb;
+pub mod live;
 mod llm;
 mod media;
 pub mod notion_poll;
@@ -741,6 +742,7 @@ async fn call_provider(
             tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
         }
     }
+    live::announce::tool_used(app, instance, &receipt, deadline).await;
     if within(
         deadline,
         "the circuit breaker update",

@@ -1,0 +1,299 @@
+//! Live integration events over the local host's WebSocket (`GET /ws`), with a real WebSocket
+//! client: the agent authenticates (refused without a token, nothing recorded), a tool call's
+//! `integration.tool_used` reaches that agent's socket and no other agent's, PlatformEvents
+//! reach only subscribed sockets, a gone connection is pruned, and closing removes the record.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use switchyard::live::LiveConnectionStore;
+use switchyard_ops::local::DriverSettings;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::fakes::Fake;
+use crate::support::{agent_token, serving_stack, Stack};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const A: &str = "live-agent-a";
+const B: &str = "live-agent-b";
+
+fn ws_url(base: &str, query: &str) -> String {
+    format!("{}/ws{query}", base.replacen("http://", "ws://", 1))
+}
+
+/// Opens `/ws` with the token in the `Authorization` header.
+async fn open(base: &str, token: &str, query: &str) -> Socket {
+    let mut request = ws_url(base, query).into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the upgrade is accepted");
+    socket
+}
+
+fn store(stack: &Stack) -> LiveConnectionStore {
+    LiveConnectionStore::new(
+        stack.app.aws.dynamodb(),
+        &stack.app.resources.live_connections_table,
+    )
+}
+
+/// Runs the local fan-out (the `ws-fanout` function's stand-in) until it has handled something.
+async fn fan_out(stack: &Stack) {
+    let settings = DriverSettings {
+        wait_secs: 0,
+        ..DriverSettings::default()
+    };
+    for _ in 0..50 {
+        let (received, failed) = switchyard_ops::live::drive_once(&stack.app, settings)
+            .await
+            .expect("drive the fan-out");
+        assert_eq!(failed, 0, "a fan-out failed");
+        if received > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no event reached the fan-out's queue");
+}
+
+/// The next text message of `socket` as JSON, within `wait`; `None` if none came.
+async fn next_event(socket: &mut Socket, wait: Duration) -> Option<Value> {
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                return Some(serde_json::from_str(&text).expect("json event"))
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => panic!("socket ended: {other:?}"),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits until the agent's recorded connections number `count`.
+async fn wait_for_connections(stack: &Stack, agent: &str, count: usize) {
+    for _ in 0..100 {
+        let open = store(stack)
+            .for_agent(agent, stack.app.clock.now())
+            .await
+            .expect("connections");
+        if open.len() == count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{agent} never had {count} connections");
+}
+
+async fn slack_instance(stack: &Stack, fake: &Fake) {
+    let settings: Vec<(String, String)> = [
+        ("api_base_url", fake.base_url.as_str()),
+        ("signing_secret", "s"),
+        ("bot_token", "xoxb-test-token"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    switchyard_ops::admin::create_instance(&stack.app, "slack", "live-slack", "acme", &settings)
+        .await
+        .expect("instance");
+    for agent in [A, B] {
+        switchyard_ops::admin::grant(&stack.app, "live-slack", agent, &Default::default())
+            .await
+            .expect("grant");
+    }
+}
+
+/// An integration event that names no agent (a tool disabled on the instance).
+async fn instance_event(stack: &Stack) -> switchyard::events::IntegrationEvent {
+    let instance = stack
+        .app
+        .instances
+        .get("live-slack")
+        .await
+        .expect("get")
+        .expect("instance");
+    switchyard::events::IntegrationEvent::tool_disabled(&instance, "slack.post_message", None, 1)
+}
+
+#[tokio::test]
+async fn a_connection_without_a_valid_token_is_refused_and_not_recorded() {
+    let (stack, base) = serving_stack().await;
+    for url in [ws_url(&base, ""), ws_url(&base, "?token=sya_forged")] {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status().as_u16(), 401, "{url}")
+            }
+            other => panic!("{url}: expected 401, got {other:?}"),
+        }
+    }
+    let scan = stack
+        .app
+        .aws
+        .dynamodb()
+        .scan()
+        .table_name(&stack.app.resources.live_connections_table)
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(scan.count, 0, "a refused connection left a record");
+}
+
+#[tokio::test]
+async fn a_tool_call_reaches_the_callers_socket_only_and_closing_forgets_it() {
+    let (stack, base) = serving_stack().await;
+    let fake = Fake::slack().await;
+    slack_instance(&stack, &fake).await;
+    let token_a = agent_token(&stack.app, A, "acme").await;
+    let token_b = agent_token(&stack.app, B, "acme").await;
+    // A in the header, B in the query parameter (the browser way).
+    let mut socket_a = open(&base, &token_a, "").await;
+    let (mut socket_b, _) =
+        tokio_tungstenite::connect_async(ws_url(&base, &format!("?token={token_b}")))
+            .await
+            .expect("B connects with ?token=");
+    let recorded = store(&stack)
+        .for_agent(A, stack.app.clock.now())
+        .await
+        .expect("connections");
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].workspace, "acme");
+    assert!(!recorded[0].subscriptions.platform);
+
+    let response = reqwest::Client::new()
+        .post(format!("{base}/tools/slack/post_message"))
+        .bearer_auth(&token_a)
+        .json(&json!({"instance_id": "live-slack", "input": {"channel": "C1", "text": "hi"}}))
+        .send()
+        .await
+        .expect("tool call");
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["ok"], json!(true), "{body}");
+    fan_out(&stack).await;
+
+    let event = next_event(&mut socket_a, Duration::from_secs(5))
+        .await
+        .expect("A receives its tool_used event");
+    assert_eq!(event["type"], json!("integration.tool_used"));
+    assert_eq!(event["agent_id"], json!(A));
+    assert_eq!(event["source"]["instance_id"], json!("live-slack"));
+    assert_eq!(event["tool_call"]["tool"], json!("slack.post_message"));
+    assert_eq!(event["tool_call"]["status"], json!("ok"));
+    assert_eq!(event["tool_call"]["receipt_id"], body["receipt_id"]);
+    assert_eq!(
+        next_event(&mut socket_b, Duration::from_millis(300)).await,
+        None,
+        "B received A's tool call"
+    );
+
+    socket_a.close(None).await.expect("close");
+    wait_for_connections(&stack, A, 0).await;
+    assert!(store(&stack)
+        .get(&recorded[0].connection_id)
+        .await
+        .expect("get")
+        .is_none());
+    socket_b.send(Message::Close(None)).await.ok();
+}
+
+#[tokio::test]
+async fn integration_events_reach_every_granted_agent_and_platform_events_only_subscribers() {
+    let (stack, base) = serving_stack().await;
+    let fake = Fake::slack().await;
+    slack_instance(&stack, &fake).await;
+    let token_a = agent_token(&stack.app, A, "acme").await;
+    let mut plain = open(&base, &token_a, "").await;
+    let mut subscribed = open(&base, &token_a, "?events=platform").await;
+    wait_for_connections(&stack, A, 2).await;
+
+    // An integration event without an agent: for every agent granted on the instance.
+    let event = instance_event(&stack).await;
+    stack
+        .app
+        .tools()
+        .sink
+        .publish_integration(&event)
+        .await
+        .expect("publish");
+    fan_out(&stack).await;
+    for socket in [&mut plain, &mut subscribed] {
+        let got = next_event(socket, Duration::from_secs(5))
+            .await
+            .expect("integration.error");
+        assert_eq!(got["type"], json!("integration.error"));
+        assert_eq!(got["event_id"], json!(event.event_id));
+    }
+
+    // A PlatformEvent for A: only the subscribed socket.
+    let platform = json!({"agent_id": A, "type": "slack.app_mention", "event_id": "evt_live"});
+    stack
+        .app
+        .aws
+        .events()
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&stack.app.resources.event_bus)
+                .source("switchyard.slack")
+                .detail_type("slack.app_mention")
+                .detail(platform.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("put");
+    fan_out(&stack).await;
+    let got = next_event(&mut subscribed, Duration::from_secs(5))
+        .await
+        .expect("the subscribed socket gets the PlatformEvent");
+    assert_eq!(got["event_id"], json!("evt_live"));
+    assert_eq!(
+        next_event(&mut plain, Duration::from_millis(300)).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_recorded_connection_that_is_gone_is_pruned_by_the_fan_out() {
+    let (stack, _base) = serving_stack().await;
+    let fake = Fake::slack().await;
+    slack_instance(&stack, &fake).await;
+    // Recorded, but no socket is open for it here: the host restarted, as API Gateway's 410.
+    let now = stack.app.clock.now();
+    let gone = switchyard::live::LiveConnection {
+        connection_id: "gone-connection".into(),
+        agent_id: A.into(),
+        workspace: "acme".into(),
+        subscriptions: Default::default(),
+        connected_at: now,
+        expires_at: now + 60,
+    };
+    store(&stack).put(&gone).await.expect("put");
+    let event = instance_event(&stack).await;
+    stack
+        .app
+        .tools()
+        .sink
+        .publish_integration(&event)
+        .await
+        .expect("publish");
+    fan_out(&stack).await;
+    assert!(store(&stack)
+        .get("gone-connection")
+        .await
+        .expect("get")
+        .is_none());
+    assert!(store(&stack)
+        .for_agent(A, now)
+        .await
+        .expect("query")
+        .is_empty());
+}
