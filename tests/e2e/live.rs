@@ -297,3 +297,176 @@ async fn a_recorded_connection_that_is_gone_is_pruned_by_the_fan_out() {
         .expect("query")
         .is_empty());
 }
+
+// ---------------------------------------------------------------- the Lambdas
+
+/// A loopback stand-in for API Gateway's management API: records what is posted to each
+/// connection, answers 410 Gone (`GoneException`) for connections named `gone-*`.
+async fn management_fake() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>,
+) {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    type Posted = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+    async fn post(
+        State(posted): State<Posted>,
+        Path(id): Path<String>,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        if id.starts_with("gone-") {
+            return (
+                StatusCode::GONE,
+                [("x-amzn-errortype", "GoneException")],
+                r#"{"message":"gone"}"#,
+            )
+                .into_response();
+        }
+        let value = serde_json::from_slice(&body).expect("json posted");
+        posted.lock().expect("lock").push((id, value));
+        StatusCode::OK.into_response()
+    }
+    let posted: Posted = Default::default();
+    let router = axum::Router::new()
+        .route("/live/@connections/{id}", axum::routing::post(post))
+        .with_state(posted.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/live", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    (base, posted)
+}
+
+fn lambda_event<T>(payload: T) -> lambda_runtime::LambdaEvent<T> {
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = u64::try_from(
+        (std::time::SystemTime::now() + Duration::from_secs(20))
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("now")
+            .as_millis(),
+    )
+    .expect("ms");
+    lambda_runtime::LambdaEvent::new(payload, context)
+}
+
+fn ws_event(route: &str, connection_id: &str, headers: Value, query: Value) -> Value {
+    json!({
+        "requestContext": {"routeKey": route, "connectionId": connection_id, "eventType": "CONNECT"},
+        "headers": headers,
+        "queryStringParameters": query,
+    })
+}
+
+#[tokio::test]
+async fn the_connect_lambda_records_authenticated_agents_and_disconnect_forgets_them() {
+    let stack = Stack::new().await;
+    let token = agent_token(&stack.app, A, "acme").await;
+    let connector = switchyard_functions::live::Connector {
+        agents: stack.app.tools().agents.clone(),
+        live: store(&stack),
+        clock: stack.app.clock.clone(),
+    };
+    let connect = |id: &str, headers: Value, query: Value| {
+        let event = lambda_event(ws_event("$connect", id, headers, query));
+        switchyard_functions::live::ws_connect(&connector, event)
+    };
+    let refused = connect("c-none", json!({}), Value::Null)
+        .await
+        .expect("answer");
+    assert_eq!(refused["statusCode"], json!(401));
+    let forged = connect("c-forged", json!({}), json!({"token": "sya_forged"}))
+        .await
+        .expect("answer");
+    assert_eq!(forged["statusCode"], json!(401));
+    assert!(store(&stack).get("c-none").await.expect("get").is_none());
+    assert!(store(&stack).get("c-forged").await.expect("get").is_none());
+
+    let accepted = connect(
+        "c-ok",
+        json!({"Authorization": format!("Bearer {token}")}),
+        json!({"events": "platform"}),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(accepted["statusCode"], json!(200));
+    let recorded = store(&stack)
+        .get("c-ok")
+        .await
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(recorded.agent_id, A);
+    assert!(recorded.subscriptions.platform);
+    assert_eq!(
+        recorded.expires_at,
+        stack.app.clock.now() + switchyard::live::CONNECTION_TTL_SECS
+    );
+
+    let event = lambda_event(ws_event("$disconnect", "c-ok", json!({}), Value::Null));
+    let answer = switchyard_functions::live::ws_connect(&connector, event)
+        .await
+        .expect("answer");
+    assert_eq!(answer["statusCode"], json!(200));
+    assert!(store(&stack).get("c-ok").await.expect("get").is_none());
+    assert!(store(&stack)
+        .for_agent(A, stack.app.clock.now())
+        .await
+        .expect("query")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn the_fanout_lambda_posts_through_the_management_api_and_prunes_410_gone() {
+    let stack = Stack::new().await;
+    let fake = Fake::slack().await;
+    slack_instance(&stack, &fake).await;
+    let (endpoint, posted) = management_fake().await;
+    let now = stack.app.clock.now();
+    for id in ["open-1", "gone-1"] {
+        store(&stack)
+            .put(&switchyard::live::LiveConnection {
+                connection_id: id.into(),
+                agent_id: A.into(),
+                workspace: "acme".into(),
+                subscriptions: Default::default(),
+                connected_at: now,
+                expires_at: now + 60,
+            })
+            .await
+            .expect("put");
+    }
+    let fanout = switchyard_functions::live::Fanout {
+        instances: stack.app.instances.clone(),
+        live: store(&stack),
+        sink: switchyard_functions::live::ManagementSink::new(&stack.app.aws, &endpoint),
+        clock: stack.app.clock.clone(),
+    };
+    let event = instance_event(&stack).await;
+    let bus_event: switchyard::tools::live::BusEvent = serde_json::from_value(json!({
+        "version": "0",
+        "source": "switchyard.integration",
+        "detail-type": event.event_type,
+        "detail": event,
+    }))
+    .expect("bus event");
+    let report = switchyard_functions::live::ws_fanout(&fanout, lambda_event(bus_event))
+        .await
+        .expect("fan-out");
+    assert_eq!(
+        report,
+        switchyard::tools::live::FanOutReport {
+            delivered: 1,
+            pruned: 1,
+            failed: 0
+        }
+    );
+    let posted = posted.lock().expect("lock").clone();
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].0, "open-1");
+    assert_eq!(posted[0].1["event_id"], json!(event.event_id));
+    assert!(store(&stack).get("gone-1").await.expect("get").is_none());
+    assert!(store(&stack).get("open-1").await.expect("get").is_some());
+}

@@ -59,7 +59,7 @@ pub enum FanOutError {
 }
 
 /// What one fan-out did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FanOutReport {
     pub delivered: usize,
     pub pruned: usize,
