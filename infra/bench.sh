@@ -10,6 +10,9 @@
 #   8. KB search: kb.search (tool side, less the embedding call) against the Pinecone and LLM
 #      fakes, beside a direct query to the Pinecone fake in the same run (the ignored e2e test
 #      bench_kb_search_latency), p50/p95 and their ratio
+#   9. live events: publish to the agent bus until the WebSocket client receives it on the local
+#      stack, beside a WebSocket echo round trip in the same run (the ignored e2e test
+#      bench_live_event_latency), p50/p95 and their ratio
 #   7. notification to bus: a Google Calendar push notification through the local host's route,
 #      the sync worker and the consumer to the agent bus, beside a signed Slack webhook to the bus
 #      in the same run (the ignored e2e test bench_notification, against the Google fake)
@@ -92,6 +95,11 @@ echo "== knowledge base: kb.search from the tool's side less the embedding call,
 VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
   --run-ignored only -E 'test(bench_kb_search_latency)' 2>&1 \
   | tee "$out/kb.log" | grep -E 'kb search|PASS|FAIL' || true
+
+echo "== live events: publish to WebSocket client receipt on the local stack, beside a WebSocket echo round trip"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  --run-ignored only -E 'test(bench_live_event_latency)' 2>&1 \
+  | tee "$out/live.log" | grep -E 'live events|PASS|FAIL' || true
 
 echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
 VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \

@@ -470,3 +470,129 @@ async fn the_fanout_lambda_posts_through_the_management_api_and_prunes_410_gone(
     assert!(store(&stack).get("gone-1").await.expect("get").is_none());
     assert!(store(&stack).get("open-1").await.expect("get").is_some());
 }
+
+// ---------------------------------------------------------------- bench
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank]
+}
+
+/// A WebSocket echo server on loopback (axum, as the local host): the baseline round trip.
+async fn echo_server() -> String {
+    use axum::extract::ws::{Message as AxumMessage, WebSocketUpgrade};
+    let router = axum::Router::new().route(
+        "/echo",
+        axum::routing::get(|upgrade: WebSocketUpgrade| async move {
+            upgrade.on_upgrade(|mut socket| async move {
+                while let Some(Ok(message)) = socket.recv().await {
+                    if let AxumMessage::Text(_) = message {
+                        if socket.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            })
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("ws://{}/echo", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    url
+}
+
+/// Time from publishing an integration event to the agent bus until the agent's WebSocket client
+/// receives it, on the local stack (EventBridge rule → the fan-out's stand-in queue, long-polled
+/// by the local host's driver → `GET /ws`), beside a WebSocket echo round trip on the same host
+/// in the same run, as a ratio. The target is < 100 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark: run by infra/bench.sh"]
+async fn bench_live_event_latency() {
+    let (stack, base) = serving_stack().await;
+    let fake = Fake::slack().await;
+    slack_instance(&stack, &fake).await;
+    let token = agent_token(&stack.app, A, "acme").await;
+    tokio::spawn(switchyard_ops::live::drive(
+        stack.app.clone(),
+        DriverSettings::default(),
+    ));
+    let mut socket = open(&base, &token, "").await;
+    let instance = stack
+        .app
+        .instances
+        .get("live-slack")
+        .await
+        .expect("get")
+        .expect("instance");
+    let n = 30;
+    let mut live = Vec::with_capacity(n);
+    // Of which the PutEvents call to the emulator.
+    let mut publish = Vec::with_capacity(n);
+    for i in 0..n + 3 {
+        let call = switchyard::events::ToolCall {
+            tool: "slack.post_message".into(),
+            receipt_id: format!("rcpt_bench_{i}"),
+            status: "ok".into(),
+            cost: None,
+            cost_usd: None,
+        };
+        let event = switchyard::events::IntegrationEvent::tool_used(&instance, A, call, 1);
+        let started = std::time::Instant::now();
+        stack
+            .app
+            .tools()
+            .sink
+            .publish_integration(&event)
+            .await
+            .expect("publish");
+        let published = started.elapsed().as_secs_f64() * 1000.0;
+        let got = next_event(&mut socket, Duration::from_secs(10))
+            .await
+            .expect("the event arrives");
+        assert_eq!(got["event_id"], json!(event.event_id));
+        // The first few warm the driver's connections.
+        if i >= 3 {
+            live.push(started.elapsed().as_secs_f64() * 1000.0);
+            publish.push(published);
+        }
+    }
+    let (mut echo, _) = tokio_tungstenite::connect_async(echo_server().await)
+        .await
+        .expect("echo");
+    let mut baseline = Vec::with_capacity(n);
+    for i in 0..n + 3 {
+        let started = std::time::Instant::now();
+        echo.send(Message::Text(format!("{{\"n\":{i}}}").into()))
+            .await
+            .expect("send");
+        next_event(&mut echo, Duration::from_secs(5))
+            .await
+            .expect("echo");
+        if i >= 3 {
+            baseline.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    for times in [&mut live, &mut publish, &mut baseline] {
+        times.sort_by(f64::total_cmp);
+    }
+    for (label, times) in [
+        ("baseline: WebSocket echo round trip", &baseline),
+        ("publish to client receipt", &live),
+        ("of which PutEvents to the emulator", &publish),
+    ] {
+        println!(
+            "live events {label}: n={n} p50={:.1} ms p95={:.1} ms",
+            percentile(times, 0.5),
+            percentile(times, 0.95)
+        );
+    }
+    println!(
+        "live events ratio publish-to-receipt/echo: p50 x{:.1} p95 x{:.1} (target: p95 < 100 ms)",
+        percentile(&live, 0.5) / percentile(&baseline, 0.5),
+        percentile(&live, 0.95) / percentile(&baseline, 0.95)
+    );
+}
