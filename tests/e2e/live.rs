@@ -353,7 +353,7 @@ fn lambda_event<T>(payload: T) -> lambda_runtime::LambdaEvent<T> {
     lambda_runtime::LambdaEvent::new(payload, context)
 }
 
-fn ws_event(route: &str, connection_id: &str, headers: Value, query: Value) -> Value {
+fn ws_event(route: &str, connection_id: &str, headers: &Value, query: &Value) -> Value {
     json!({
         "requestContext": {"routeKey": route, "connectionId": connection_id, "eventType": "CONNECT"},
         "headers": headers,
@@ -371,7 +371,7 @@ async fn the_connect_lambda_records_authenticated_agents_and_disconnect_forgets_
         clock: stack.app.clock.clone(),
     };
     let connect = |id: &str, headers: Value, query: Value| {
-        let event = lambda_event(ws_event("$connect", id, headers, query));
+        let event = lambda_event(ws_event("$connect", id, &headers, &query));
         switchyard_functions::live::ws_connect(&connector, event)
     };
     let refused = connect("c-none", json!({}), Value::Null)
@@ -405,7 +405,7 @@ async fn the_connect_lambda_records_authenticated_agents_and_disconnect_forgets_
         stack.app.clock.now() + switchyard::live::CONNECTION_TTL_SECS
     );
 
-    let event = lambda_event(ws_event("$disconnect", "c-ok", json!({}), Value::Null));
+    let event = lambda_event(ws_event("$disconnect", "c-ok", &json!({}), &Value::Null));
     let answer = switchyard_functions::live::ws_connect(&connector, event)
         .await
         .expect("answer");
