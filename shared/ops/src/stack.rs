@@ -469,7 +469,7 @@ async fn create_rule(
             // No Lambdas run locally: a function target gets a stand-in queue
             // `<prefix>-<Function>Events` the local host drives that function's code from.
             None if referenced.ends_with("Function") => {
-                function_stand_in(aws, prefix, referenced).await?
+                Box::pin(function_stand_in(aws, prefix, referenced)).await?
             }
             None => continue, // only SQS targets exist locally
         };
