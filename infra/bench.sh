@@ -13,6 +13,9 @@
 #   9. sessions and templates: session initialization (POST /sessions) and template renders
 #      (uncached and cached) on the local host, beside GET /healthz in the same run (the ignored
 #      e2e tests bench_session_init and bench_template_render), p50/p95 and their ratio
+#   9. live events: publish to the agent bus until the WebSocket client receives it on the local
+#      stack, beside a WebSocket echo round trip in the same run (the ignored e2e test
+#      bench_live_event_latency), p50/p95 and their ratio
 #   7. notification to bus: a Google Calendar push notification through the local host's route,
 #      the sync worker and the consumer to the agent bus, beside a signed Slack webhook to the bus
 #      in the same run (the ignored e2e test bench_notification, against the Google fake)
@@ -100,6 +103,10 @@ echo "== sessions and templates: POST /sessions and renders (uncached, cached) b
 VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
   --run-ignored only -E 'test(bench_session_init) | test(bench_template_render)' 2>&1 \
   | tee "$out/sessions.log" | grep -E 'session init|template render|PASS|FAIL' || true
+echo "== live events: publish to WebSocket client receipt on the local stack, beside a WebSocket echo round trip"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  --run-ignored only -E 'test(bench_live_event_latency)' 2>&1 \
+  | tee "$out/live.log" | grep -E 'live events|PASS|FAIL' || true
 
 echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
 VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \

@@ -88,7 +88,7 @@ pub async fn poll_notion(
 }
 
 /// What remains of an invocation, less `reserve` kept for the answer.
-fn deadline_of(
+pub(crate) fn deadline_of(
     context: &lambda_runtime::Context,
     reserve: std::time::Duration,
 ) -> tokio::time::Instant {

@@ -2,3 +2,4 @@
 //! and each binary in `src/bin` builds only its own function's context.
 
 pub mod lambda;
+pub mod live;

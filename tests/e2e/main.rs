@@ -23,6 +23,7 @@ mod kb;
 mod keys;
 mod lambda_config;
 mod linking;
+mod live;
 mod llm;
 mod mcp;
 mod media;

@@ -454,6 +454,14 @@ async fn consent_callback_stores_the_connection_and_only_ciphertext() {
     );
     let tokens = f.stored_tokens(&id).await;
     let refresh = tokens["refresh_token"].expose().to_owned();
+    // Agents hear of it: `integration.connected`, with no token in it.
+    let events = f.stack.tapped_raw().await;
+    let connected = events
+        .iter()
+        .find(|e| e.detail_type == "integration.connected")
+        .unwrap_or_else(|| panic!("no integration.connected: {events:?}"));
+    assert_eq!(connected.detail["connection_id"], id.as_str());
+    assert!(!connected.detail.to_string().contains(&refresh));
 
     // No token or secret in plaintext in any table or log line written during the test.
     let tables = f.dump_tables().await;

@@ -404,6 +404,28 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             ));
             grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
         }
+        ("ws-connect", "WsConnectFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "AgentsTable"));
+            grants.extend(allow(
+                &[
+                    "dynamodb:PutItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:DeleteItem",
+                ],
+                "LiveConnectionsTable",
+            ));
+        }
+        ("ws-fanout", "WsFanoutFunction") => {
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(
+                &["dynamodb:Query", "dynamodb:DeleteItem"],
+                "LiveConnectionsTable",
+            ));
+            grants.extend(allow(
+                &["execute-api:ManageConnections"],
+                "WsApi/live/POST/@connections/*",
+            ));
+        }
         ("mcp", "McpFunction") => {
             // Every tool an agent may call over MCP: the tool functions' grants merged per
             // statement (one KMS statement per kind of envelope, naming every provider), plus
@@ -681,6 +703,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
     grants
 }
 
+/// The start of an `execute-api` ARN of an API of the template, up to its `${Api}` reference.
+const EXECUTE_API_ARN: &str =
+    "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${";
+
 /// `!GetAtt X.Arn` -> `X`; `!Sub ${X.Arn}/path` -> `X/path`; `!Ref X` -> `X`.
 fn resource_name(value: &serde_yaml::Value) -> String {
     let serde_yaml::Value::Tagged(tagged) = value else {
@@ -696,6 +722,12 @@ fn resource_name(value: &serde_yaml::Value) -> String {
             .unwrap_or_else(|| panic!("{text}: not an ARN"))
             .to_owned(),
         "!Ref" => text.to_owned(),
+        // An API's own ARN: `!Sub arn:…:execute-api:…:${Api}/path` -> `Api/path`.
+        "!Sub" if text.starts_with(EXECUTE_API_ARN) => {
+            let rest = &text[EXECUTE_API_ARN.len()..];
+            let (api, path) = rest.split_once('}').unwrap_or_else(|| panic!("{text}"));
+            format!("{api}{path}")
+        }
         "!Sub" => {
             let rest = text
                 .strip_prefix("${")

@@ -125,6 +125,12 @@ impl AwsClients {
         }
     }
 
+    /// The SDK configuration, for a client of a service this crate has no feature for
+    /// (API Gateway's management API, built where it is used with its own endpoint).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.config
+    }
+
     /// A DynamoDB client.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::config::Builder::from(&self.config)

@@ -76,6 +76,77 @@ pub struct IntegrationEvent {
     /// `needs_reauth` (the provider refused the grant) or `revoked` (disconnected).
     pub reason: String,
     pub detail: String,
+    /// The one agent the event is for (a tool call's caller); absent: every agent granted on
+    /// the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// What a tool call did (`integration.tool_used`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call: Option<ToolCall>,
+}
+
+/// One tool call as `integration.tool_used` reports it: no input, no output, no credentials.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub tool: String,
+    pub receipt_id: String,
+    /// `ok` or the error code (as on the receipt).
+    pub status: String,
+    /// In the definition's currency unit, where it prices the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<f64>,
+    /// In USD from the usage and the price table, where the call is priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+impl IntegrationEvent {
+    /// An OAuth callback stored a connection (type `integration.connected`).
+    pub fn connected(connection: &crate::connections::Connection, now: u64) -> Self {
+        Self {
+            schema_version: PLATFORM_EVENT_VERSION,
+            event_id: format!("ievt_{}", uuid::Uuid::new_v4().simple()),
+            event_type: "integration.connected".into(),
+            time: rfc3339(now),
+            source: Source {
+                provider: connection.provider.clone(),
+                instance_id: connection.instance_id.clone(),
+                workspace: connection.workspace.clone(),
+            },
+            connection_id: connection.id.clone(),
+            account_id: connection.account_id.clone(),
+            reason: "connected".into(),
+            detail: String::new(),
+            agent_id: None,
+            tool_call: None,
+        }
+    }
+
+    /// An agent called a tool (type `integration.tool_used`), for that agent only.
+    pub fn tool_used(
+        instance: &crate::instances::Instance,
+        agent_id: &str,
+        call: ToolCall,
+        now: u64,
+    ) -> Self {
+        Self {
+            schema_version: PLATFORM_EVENT_VERSION,
+            event_id: format!("ievt_{}", uuid::Uuid::new_v4().simple()),
+            event_type: "integration.tool_used".into(),
+            time: rfc3339(now),
+            source: Source {
+                provider: instance.provider.clone(),
+                instance_id: instance.id.clone(),
+                workspace: instance.workspace.clone(),
+            },
+            connection_id: String::new(),
+            account_id: None,
+            reason: call.status.clone(),
+            detail: String::new(),
+            agent_id: Some(agent_id.to_owned()),
+            tool_call: Some(call),
+        }
+    }
 }
 
 impl IntegrationEvent {
@@ -100,6 +171,8 @@ impl IntegrationEvent {
             account_id: connection.account_id.clone(),
             reason: reason.into(),
             detail: detail.into(),
+            agent_id: None,
+            tool_call: None,
         }
     }
 }
@@ -129,6 +202,8 @@ impl IntegrationEvent {
                 "{tool} disabled after repeated failures; last: {}",
                 last_error.map(ToString::to_string).unwrap_or_default()
             ),
+            agent_id: None,
+            tool_call: None,
         }
     }
 }
@@ -151,6 +226,8 @@ impl IntegrationEvent {
             account_id: None,
             reason: "tool_recovered".into(),
             detail: format!("{tool} works again: a probe call after the cool-down succeeded"),
+            agent_id: None,
+            tool_call: None,
         }
     }
 }

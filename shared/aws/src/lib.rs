@@ -21,6 +21,7 @@ pub mod events;
 mod fuzz_tests;
 pub mod instances;
 pub mod jobs;
+pub mod live;
 #[cfg(feature = "queue")]
 pub mod queue;
 pub mod sessions;

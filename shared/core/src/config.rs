@@ -123,12 +123,17 @@ pub struct Resources {
     pub approvals_table: String,
     /// Agent sessions and their checkpoints.
     pub sessions_table: String,
+    /// Open live-event (WebSocket) connections.
+    pub live_connections_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
     pub oauth_link_key_secret: String,
     /// The operator tap queue on the event bus, when known (local stack, CLI).
     pub tap_queue_url: Option<String>,
+    /// The local stack's stand-in for the live-events fan-out function (an SQS queue the rule
+    /// targets instead; the local host drives the fan-out from it). Never set in a deployment.
+    pub live_events_queue_url: Option<String>,
 }
 
 /// Request and payload limits.
@@ -201,11 +206,12 @@ pub enum Need {
     JobsQueue,
     Approvals,
     Sessions,
+    LiveConnections,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 25] = [
+    pub const ALL: [Need; 26] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -231,6 +237,7 @@ impl Need {
         Need::JobsQueue,
         Need::Approvals,
         Need::Sessions,
+        Need::LiveConnections,
     ];
 
     /// The environment variable naming this resource.
@@ -261,6 +268,7 @@ impl Need {
             Need::JobsQueue => "SWITCHYARD_JOBS_QUEUE_URL",
             Need::Approvals => "SWITCHYARD_APPROVALS_TABLE",
             Need::Sessions => "SWITCHYARD_SESSIONS_TABLE",
+            Need::LiveConnections => "SWITCHYARD_LIVE_CONNECTIONS_TABLE",
         }
     }
 }
@@ -364,6 +372,12 @@ pub mod needs {
     /// Sessions and prompt templates: the sessions, who is calling (agents, the grant index) and
     /// what discovery reads to list a template's available tools (instances, breakers).
     pub const SESSIONS: &[Need] = &[Instances, Agents, ToolState, Sessions];
+    /// The WebSocket API's `$connect`/`$disconnect` function: authenticates the agent (agents
+    /// table) and records or forgets the connection.
+    pub const WS_CONNECT: &[Need] = &[Agents, LiveConnections];
+    /// The live-event fan-out: the instances (which agents an integration event is for) and the
+    /// agents' open connections.
+    pub const WS_FANOUT: &[Need] = &[Instances, LiveConnections];
 
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
@@ -378,6 +392,8 @@ pub mod needs {
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
             "sessions" => SESSIONS,
+            "ws-connect" => WS_CONNECT,
+            "ws-fanout" => WS_FANOUT,
             _ => return None,
         })
     }
@@ -426,7 +442,9 @@ impl Resources {
             jobs_queue_url: get(Need::JobsQueue)?,
             approvals_table: get(Need::Approvals)?,
             sessions_table: get(Need::Sessions)?,
+            live_connections_table: get(Need::LiveConnections)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
+            live_events_queue_url: None,
         })
     }
 
@@ -458,6 +476,7 @@ impl Resources {
             Need::JobsQueue => &self.jobs_queue_url,
             Need::Approvals => &self.approvals_table,
             Need::Sessions => &self.sessions_table,
+            Need::LiveConnections => &self.live_connections_table,
         }
     }
 }

@@ -150,6 +150,8 @@ async fn announce_failing(app: &GoogleSync, watch: &Watch, count: u32, error: &s
             "watch {} on {}:{} failed {count} times in a row; last: {error}",
             watch.id, watch.resource_type, watch.resource_id
         ),
+        agent_id: None,
+        tool_call: None,
     };
     if let Err(e) = app.vault.sink.publish_integration(&event).await {
         tracing::error!(watch_id = %watch.id, error = %e, "could not publish integration.watch_failed");

@@ -477,9 +477,11 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         workspace_settings_table: name("workspace-settings"),
         agents_table: name("agents"),
         sessions_table: name("sessions"),
+        live_connections_table: name("live-connections"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,
+        live_events_queue_url: None,
     };
     let limits = Limits {
         max_body_bytes: BODY_LIMIT,

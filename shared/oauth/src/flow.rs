@@ -424,6 +424,7 @@ async fn callback_inner(
         None => format!("scopes: {}", connection.scopes.join(" ")),
     };
     crate::audit(app, &connection, "connected", &detail).await;
+    crate::announce_connected(app, &connection).await;
     tracing::info!(connection_id = %connection.id, provider, "connection stored");
     Ok(connection)
 }

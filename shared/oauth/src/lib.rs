@@ -35,6 +35,14 @@ pub(crate) async fn announce(
     }
 }
 
+/// Publishes `integration.connected` (best effort, like [`announce`]).
+pub(crate) async fn announce_connected(app: &Vault, connection: &Connection) {
+    let event = IntegrationEvent::connected(connection, app.clock.now());
+    if let Err(e) = app.sink.publish_integration(&event).await {
+        tracing::error!(connection_id = %connection.id, error = %e, "could not publish integration.connected");
+    }
+}
+
 /// Appends to the audit log under `connection#<id>` (best effort, logged on failure).
 pub(crate) async fn audit(app: &Vault, connection: &Connection, action: &str, detail: &str) {
     let target = format!("connection#{}", connection.id);

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod costs;
 pub mod deferred;
 pub mod google;
+pub mod live;
 pub mod local;
 pub mod stack;
 

@@ -42,6 +42,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sessions/{*rest}", get(sessions).post(sessions))
         .route("/templates", get(sessions))
         .route("/templates/{*rest}", post(sessions))
+        .route("/ws", get(crate::live::socket))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -349,7 +350,7 @@ pub async fn drive_jobs(app: Arc<App>, settings: DriverSettings) {
 
 /// Receives one batch of `queue`, hands it to `handle` (which returns the failed message ids)
 /// and deletes the rest, as Lambda's SQS event source does with batch item failures.
-async fn poll_once<F, Fut>(
+pub(crate) async fn poll_once<F, Fut>(
     app: &App,
     queue: &str,
     settings: DriverSettings,

@@ -48,6 +48,9 @@ pub mod logical {
     pub const JOBS_QUEUE: &str = "JobsQueue";
     pub const APPROVALS_TABLE: &str = "ApprovalsTable";
     pub const SESSIONS_TABLE: &str = "SessionsTable";
+    pub const LIVE_CONNECTIONS_TABLE: &str = "LiveConnectionsTable";
+    /// The stand-in queue of the live-events fan-out function's rule target.
+    pub const WS_FANOUT_EVENTS: &str = "WsFanoutFunctionEvents";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -250,7 +253,9 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         jobs_queue_url: queue_url(logical::JOBS_QUEUE).await?,
         approvals_table: physical_name(prefix, logical::APPROVALS_TABLE, ""),
         sessions_table: physical_name(prefix, logical::SESSIONS_TABLE, ""),
+        live_connections_table: physical_name(prefix, logical::LIVE_CONNECTIONS_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
+        live_events_queue_url: queue_url(logical::WS_FANOUT_EVENTS).await.ok(),
     })
 }
 
@@ -464,12 +469,17 @@ async fn create_rule(
         .into_iter()
         .flatten()
     {
-        let Some(arn) = target
-            .get("Arn")
-            .and_then(reference)
-            .and_then(|id| queue_arns.get(id))
-        else {
-            continue; // only SQS targets exist locally
+        let Some(referenced) = target.get("Arn").and_then(reference) else {
+            continue;
+        };
+        let arn = match queue_arns.get(referenced) {
+            Some(arn) => arn.clone(),
+            // No Lambdas run locally: a function target gets a stand-in queue
+            // `<prefix>-<Function>Events` the local host drives that function's code from.
+            None if referenced.ends_with("Function") => {
+                Box::pin(function_stand_in(aws, prefix, referenced)).await?
+            }
+            None => continue, // only SQS targets exist locally
         };
         let id = target.get("Id").and_then(Value::as_str).unwrap_or("target");
         let built = aws_sdk_eventbridge::types::Target::builder()
@@ -487,6 +497,36 @@ async fn create_rule(
             .map_err(|e| aws_err("PutTargets", &name, e))?;
     }
     Ok(())
+}
+
+/// Creates the stand-in queue of a function that is a rule target; returns its ARN.
+async fn function_stand_in(
+    aws: &AwsClients,
+    prefix: &str,
+    function: &str,
+) -> Result<String, StackError> {
+    let name = physical_name(prefix, &format!("{function}Events"), "AWS::SQS::Queue");
+    let url = aws
+        .sqs()
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .map_err(|e| aws_err("CreateQueue", &name, e))?
+        .queue_url
+        .unwrap_or_default();
+    let attributes = aws
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| aws_err("GetQueueAttributes", &name, e))?;
+    Ok(attributes
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

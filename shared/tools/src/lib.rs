@@ -28,6 +28,7 @@ pub mod guardrails;
 pub mod idempotency;
 pub mod jobs;
 mod kb;
+pub mod live;
 mod llm;
 mod media;
 pub mod notion_poll;
@@ -798,6 +799,7 @@ async fn call_provider(
             tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
         }
     }
+    live::announce::tool_used(app, instance, &receipt, deadline).await;
     if within(
         deadline,
         "the circuit breaker update",

@@ -64,6 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(switchyard_ops::local::drive(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::drive_sync(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::drive_jobs(app.clone(), settings));
+    // Live events: the fan-out from its stand-in queue to the sockets of GET /ws.
+    tokio::spawn(switchyard_ops::live::drive(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
@@ -96,6 +98,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         app.resources.tap_queue_url.as_deref().unwrap_or("-")
     );
     println!("OAuth: {base}/oauth/<provider>/start?instance_id=<id>  (redirect URI {base}/oauth/<provider>/callback)");
+    println!(
+        "live events: {}/ws (agent token in Authorization or ?token=; ?events=platform)",
+        base.replacen("http://", "ws://", 1)
+    );
     println!("tools: POST {base}/tools/<integration>/<method>, GET {base}/tools?agent_id=<agent>");
     println!(
         "CLI: export AWS_ENDPOINT_URL={} SWITCHYARD_STACK_PREFIX={}",
