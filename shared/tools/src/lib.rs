@@ -799,15 +799,17 @@ async fn call_provider(
             tracing::error!(tool = %method.tool_id, request_id, error = %e, "could not write the receipt")
         }
     }
-    live::announce::tool_used(app, instance, &receipt, deadline).await;
-    if within(
-        deadline,
-        "the circuit breaker update",
-        breaker::record(app, method, instance, error, probe),
-    )
-    .await
-    .is_err()
-    {
+    // The live event and the breaker are independent writes: side by side, so the caller
+    // waits for the slower of the two, not for both.
+    let (_, breaker_updated) = tokio::join!(
+        live::announce::tool_used(app, instance, &receipt, deadline),
+        within(
+            deadline,
+            "the circuit breaker update",
+            breaker::record(app, method, instance, error, probe),
+        ),
+    );
+    if breaker_updated.is_err() {
         tracing::error!(tool = %method.tool_id, request_id, "the circuit breaker update ran out of time");
     }
     match result {
