@@ -9,6 +9,10 @@ PORT         ?= 3000
 EMULATOR_PORT ?= 4566
 PREFIX       ?= switchyard
 NEXTEST_VERSION := 0.9.143
+# Test threads get the stack a Lambda's handler has (its main thread, 8 MiB) and the local host's
+# runtime threads have: the deepest e2e paths (kb.ingest reading a Doc through docs.get_document,
+# a watch resync from the CLI) need more than the 2 MiB default in debug builds.
+TEST_THREAD_STACK := 8388608
 
 export AWS_ACCESS_KEY_ID     ?= test
 export AWS_SECRET_ACCESS_KEY ?= test
@@ -30,7 +34,7 @@ dev: tools emulator
 test: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast
+	RUST_MIN_STACK=$(TEST_THREAD_STACK) infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast
 
 ## fuzz: the property-based fuzz suites (every test named `fuzz_tests::…`) with
 ##       FUZZ_MULTIPLIER times the cases `make test` runs (default 50: 50000 per HMAC verifier

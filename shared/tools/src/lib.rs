@@ -603,7 +603,8 @@ pub async fn call_for_worker(
         input,
         ..ToolRequest::default()
     };
-    let response = call_provider(
+    // Boxed like every call into the pipeline: its state machine is too large for a small stack.
+    let response = Box::pin(call_provider(
         app,
         method,
         instance,
@@ -611,7 +612,7 @@ pub async fn call_for_worker(
         deadline,
         &request_id,
         false,
-    )
+    ))
     .await;
     published(response, tool_id, &request_id)
 }
@@ -802,12 +803,12 @@ async fn call_provider(
     // The live event and the breaker are independent writes: side by side, so the caller
     // waits for the slower of the two, not for both.
     let (_, breaker_updated) = tokio::join!(
-        live::announce::tool_used(app, instance, &receipt, deadline),
-        within(
+        Box::pin(live::announce::tool_used(app, instance, &receipt, deadline)),
+        Box::pin(within(
             deadline,
             "the circuit breaker update",
             breaker::record(app, method, instance, error, probe),
-        ),
+        )),
     );
     if breaker_updated.is_err() {
         tracing::error!(tool = %method.tool_id, request_id, "the circuit breaker update ran out of time");

@@ -28,8 +28,20 @@ struct Args {
     schedule_every: u64,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// The stack of the runtime's threads: a Lambda runs its handler on the main thread (8 MiB), and
+/// the deepest request paths (a tool call that reads a Google Doc through another tool, a
+/// resync) need more than tokio's default 2 MiB in debug builds.
+const THREAD_STACK: usize = 8 * 1024 * 1024;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build()?
+        .block_on(serve())
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     switchyard::telemetry::init();
     let args = Args::parse();
     let aws = switchyard::aws::AwsClients::from_env().await;
