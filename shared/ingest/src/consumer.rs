@@ -39,6 +39,8 @@ pub enum ConsumeError {
     Sink(#[from] crate::sink::SinkError),
     #[error(transparent)]
     Deferred(#[from] switchyard_aws::deferred::RecordError),
+    #[error(transparent)]
+    Effect(#[from] crate::effects::EffectError),
     #[error("this build has no webhook plugin for provider {0}")]
     UnknownProvider(String),
     #[error("the event bus gave no result for this record")]
@@ -233,6 +235,12 @@ async fn prepare(
             .await
             .map_err(ConsumeError::from)?;
         return Ok(None);
+    }
+    let effects = plugin.effects(item, &payload);
+    if !effects.is_empty() {
+        crate::effects::apply(app, &instance, &effects)
+            .await
+            .map_err(ConsumeError::from)?;
     }
     let Some(normalized) = plugin.normalize(item, &payload) else {
         return Ok(None);

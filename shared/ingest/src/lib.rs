@@ -20,6 +20,7 @@
 
 pub mod consumer;
 mod context;
+mod effects;
 #[cfg(test)]
 mod fuzz_tests;
 mod handshake;

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub use plugin::WebhookPlugin;
+pub use plugin::{Effect, WebhookPlugin};
 pub use webhook::{Encoding, HandshakeDef, SignatureDef, WebhookDef, WebhookQueue};
 
 /// The definitions shipped with this build (every `shared/providers/*.yaml`, converted to JSON

@@ -155,6 +155,37 @@ pub trait WebhookPlugin: Send + Sync + std::fmt::Debug {
     fn approval_decision(&self, _item: &WorkItem, _payload: &Value) -> Option<ApprovalDecision> {
         None
     }
+
+    /// What a verified delivery changes in the gateway's own state, besides the agent event
+    /// (an uninstall revokes the connection, an inbound message opens a messaging window). The
+    /// consumer applies them before publishing; each is an idempotent write, so a redelivery
+    /// applies it again harmlessly. Empty by default.
+    fn effects(&self, _item: &WorkItem, _payload: &Value) -> Vec<Effect> {
+        Vec::new()
+    }
+}
+
+/// A change to the gateway's state that a provider's delivery asks for. Kinds, not providers:
+/// each provider's plugin says which of its deliveries mean which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The account removed the app (Shopify `app/uninstalled`): the instance's connections are
+    /// revoked.
+    AppUninstalled,
+    /// A person wrote to the instance (WhatsApp): the customer-service window with them opens at
+    /// `at` (unix seconds).
+    InboundMessage { recipient: String, at: u64 },
+    /// A person asked to get no more messages (`STOP`, `UNSUBSCRIBE`).
+    OptedOut { recipient: String, at: u64 },
+    /// A person asked to get messages again (`START`).
+    OptedIn { recipient: String, at: u64 },
+    /// The provider's status for a message a tool sent (`delivered`, `bounce`, `read`…),
+    /// correlated to the tool call's receipt by the provider's message id.
+    MessageStatus {
+        message_id: String,
+        status: String,
+        at: u64,
+    },
 }
 
 /// A gated call, as an approver is shown it.
