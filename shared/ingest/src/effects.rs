@@ -9,10 +9,10 @@ use crate::Consumer;
 
 /// Why an effect could not be recorded (the record is retried).
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum EffectError {}
+pub enum EffectError {}
 
 /// Applies `effects` of a delivery to `instance`, in order.
-pub(crate) async fn apply(
+pub async fn apply(
     _app: &Consumer,
     instance: &Instance,
     effects: &[Effect],

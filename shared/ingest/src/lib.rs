@@ -20,7 +20,7 @@
 
 pub mod consumer;
 mod context;
-mod effects;
+pub mod effects;
 #[cfg(test)]
 mod fuzz_tests;
 mod handshake;
