@@ -266,6 +266,7 @@ NEEDS = {
         ("SWITCHYARD_JOBS_TABLE", "JobsTable"),
         ("SWITCHYARD_JOBS_QUEUE_URL", "JobsQueue"),
         ("SWITCHYARD_APPROVALS_TABLE", "ApprovalsTable"),
+        ("SWITCHYARD_MESSAGES_TABLE", "MessagesTable"),
     ],
 }
 
@@ -710,6 +711,27 @@ def document_statements(method: dict) -> str:
     return out
 
 
+# Email tools (`shared/integrations/email.json`): SES sends from the stack's verified
+# identities with its configuration set, and each accepted message goes to the message log
+# (an upsert keeping statuses already recorded). SendGrid's key is an API key statement.
+EMAIL_STATEMENTS = (
+    "          - Sid: SendWithSes\n"
+    "            Effect: Allow\n"
+    "            Action: ses:SendEmail\n"
+    "            Resource:\n"
+    "              - !Sub arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*\n"
+    "              - !Sub arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}\n"
+    "          - Sid: LogSentMessages\n"
+    "            Effect: Allow\n"
+    "            Action: dynamodb:UpdateItem\n"
+    "            Resource: !GetAtt MessagesTable.Arn\n"
+)
+
+
+def email_statements(method: dict) -> str:
+    return EMAIL_STATEMENTS if method["integration"] == "email" else ""
+
+
 def tool_functions(root: Path) -> list[str]:
     return [
         TOOL_FUNCTION.format(
@@ -719,7 +741,7 @@ def tool_functions(root: Path) -> list[str]:
             path=scalar(f"/tools/{m['integration']}/{m['method']}"),
             resource_vars=resource_vars("tool"),
             vault_statements=TOKEN_VAULT_STATEMENTS if m["oauth"] else "",
-            kms_statements=tool_kms_statements(m) + media_statements(m) + document_statements(m),
+            kms_statements=tool_kms_statements(m) + media_statements(m) + document_statements(m) + email_statements(m),
             api_key_statements=api_key_statements(m["api_keys"]),
         )
         for m in tool_methods(root)
@@ -894,6 +916,8 @@ def mcp_function(root: Path) -> list[str]:
             "              - dynamodb:PutItem\n"
             "            Resource: !GetAtt ArtifactsTable.Arn\n"
         )
+    if any(m["integration"] == "email" for m in methods):
+        keys += EMAIL_STATEMENTS
     return [
         MCP_FUNCTION.format(
             resource_vars=resource_vars("tool"),

@@ -135,6 +135,7 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("discord", "discord"),
     ("docs", "google"),
     ("drive", "google"),
+    ("email", "email"),
     ("gmail", "google"),
     ("http", "http"),
     ("kb", "pinecone"),
@@ -152,6 +153,8 @@ const API_KEY_INTEGRATIONS: &[(&str, &[&str])] = &[
     // Pinecone, and the knowledge base's embeddings (`x-switchyard.apiKeys`).
     ("kb", &["openai", "pinecone"]),
     ("vector", &["pinecone"]),
+    // SendGrid's key (`x-switchyard.apiKeys`); SES uses the role.
+    ("email", &["sendgrid"]),
 ];
 
 /// One permission of a function's role: an action on a resource (logical id, plus a path for
@@ -175,6 +178,18 @@ fn allow(actions: &[&str], resource: &str) -> Vec<Grant> {
             context_keys: Vec::new(),
         })
         .collect()
+}
+
+/// What sending email takes: SES from the account's identities with the stack's configuration
+/// set, and the message log (upserts).
+fn email_grants() -> Vec<Grant> {
+    let mut grants = allow(&["ses:SendEmail"], "ses:identity/*");
+    grants.extend(allow(
+        &["ses:SendEmail"],
+        "ses:configuration-set/EmailConfigurationSet",
+    ));
+    grants.extend(allow(&["dynamodb:UpdateItem"], "MessagesTable"));
+    grants
 }
 
 /// A TokenKey grant for envelopes of `providers` bound to `keys` (plus `provider`).
@@ -243,6 +258,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/events/*"));
             grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
             grants.extend(allow(&["sqs:SendMessage"], "JobsQueue"));
+            // SendGrid's delivery statuses, appended to messages the email tools sent.
+            grants.extend(allow(&["dynamodb:UpdateItem"], "MessagesTable"));
             grants.extend(allow(
                 &[
                     "sqs:ReceiveMessage",
@@ -252,6 +269,9 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 ],
                 "IngressQueue",
             ));
+        }
+        ("email-status", "EmailStatusFunction") => {
+            grants.extend(allow(&["dynamodb:UpdateItem"], "MessagesTable"));
         }
         ("oauth", "OAuthStartFunction") => {
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
@@ -493,9 +513,11 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 &["dynamodb:GetItem", "dynamodb:PutItem"],
                 "ArtifactsTable",
             ));
+            grants.extend(email_grants());
         }
         ("media-worker", "MediaWorkerFunction") => {
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(email_grants());
             grants.extend(allow(
                 &["dynamodb:GetItem", "dynamodb:UpdateItem"],
                 "JobsTable",
@@ -646,6 +668,11 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 grants.extend(allow(&["dynamodb:GetItem"], "ConnectionsTable"));
                 grants.extend(kms("kms:Decrypt", keys, &["connection_id"]));
             }
+            // Email: SES sends from the account's identities with the stack's configuration
+            // set, and each accepted message goes to the message log.
+            if integration == "email" {
+                grants.extend(email_grants());
+            }
             // Image artifacts for vision, text artifacts for the knowledge base: read only.
             if tool == "kb.ingest" || tool == "llm.analyze_image" {
                 grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
@@ -707,6 +734,9 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
 const EXECUTE_API_ARN: &str =
     "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${";
 
+/// The start of an SES ARN of the stack's account and region.
+const SES_ARN: &str = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:";
+
 /// `!GetAtt X.Arn` -> `X`; `!Sub ${X.Arn}/path` -> `X/path`; `!Ref X` -> `X`.
 fn resource_name(value: &serde_yaml::Value) -> String {
     let serde_yaml::Value::Tagged(tagged) = value else {
@@ -723,6 +753,13 @@ fn resource_name(value: &serde_yaml::Value) -> String {
             .to_owned(),
         "!Ref" => text.to_owned(),
         // An API's own ARN: `!Sub arn:…:execute-api:…:${Api}/path` -> `Api/path`.
+        // SES identities and configuration sets: `ses:identity/*`, `ses:configuration-set/X`.
+        "!Sub" if text.starts_with(SES_ARN) => {
+            format!(
+                "ses:{}",
+                text[SES_ARN.len()..].replace("${", "").replace('}', "")
+            )
+        }
         "!Sub" if text.starts_with(EXECUTE_API_ARN) => {
             let rest = &text[EXECUTE_API_ARN.len()..];
             let (api, path) = rest.split_once('}').unwrap_or_else(|| panic!("{text}"));

@@ -183,6 +183,15 @@ impl AwsClients {
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
     }
+
+    /// An SES v2 client (the email tools).
+    #[cfg(feature = "ses")]
+    pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
+        let config = aws_sdk_sesv2::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_sesv2::Client::from_conf(config)
+    }
 }
 
 async fn load(endpoint: Option<&str>) -> SdkConfig {

@@ -22,8 +22,10 @@ mod fuzz_tests;
 pub mod instances;
 pub mod jobs;
 pub mod live;
+pub mod messages;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod ses_events;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "sink")]
@@ -44,5 +46,7 @@ pub use aws_sdk_kms as kms;
 pub use aws_sdk_s3 as s3;
 #[cfg(feature = "secretsmanager")]
 pub use aws_sdk_secretsmanager as secretsmanager;
+#[cfg(feature = "ses")]
+pub use aws_sdk_sesv2 as sesv2;
 #[cfg(feature = "sqs")]
 pub use aws_sdk_sqs as sqs;

@@ -125,6 +125,8 @@ pub struct Resources {
     pub sessions_table: String,
     /// Open live-event (WebSocket) connections.
     pub live_connections_table: String,
+    /// Messages tools sent and their delivery statuses.
+    pub messages_table: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -134,6 +136,8 @@ pub struct Resources {
     /// The local stack's stand-in for the live-events fan-out function (an SQS queue the rule
     /// targets instead; the local host drives the fan-out from it). Never set in a deployment.
     pub live_events_queue_url: Option<String>,
+    /// The local stack's stand-in for the SES email-events function (as above).
+    pub email_events_queue_url: Option<String>,
 }
 
 /// Request and payload limits.
@@ -207,11 +211,12 @@ pub enum Need {
     Approvals,
     Sessions,
     LiveConnections,
+    Messages,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 26] = [
+    pub const ALL: [Need; 27] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -238,6 +243,7 @@ impl Need {
         Need::Approvals,
         Need::Sessions,
         Need::LiveConnections,
+        Need::Messages,
     ];
 
     /// The environment variable naming this resource.
@@ -269,6 +275,7 @@ impl Need {
             Need::Approvals => "SWITCHYARD_APPROVALS_TABLE",
             Need::Sessions => "SWITCHYARD_SESSIONS_TABLE",
             Need::LiveConnections => "SWITCHYARD_LIVE_CONNECTIONS_TABLE",
+            Need::Messages => "SWITCHYARD_MESSAGES_TABLE",
         }
     }
 }
@@ -289,8 +296,15 @@ pub mod needs {
         Audit,
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
-    /// Approval clicks go to the media worker's queue.
-    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus, JobsQueue];
+    /// Approval clicks go to the media worker's queue; message statuses to the message log.
+    pub const CONSUMER: &[Need] = &[
+        Instances,
+        Deliveries,
+        PayloadBucket,
+        EventBus,
+        JobsQueue,
+        Messages,
+    ];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[
         Instances,
@@ -324,6 +338,8 @@ pub mod needs {
         Jobs,
         JobsQueue,
         Approvals,
+        // Messages tools sent (email), for their delivery statuses.
+        Messages,
     ];
     /// The Notion poller: a tool call plus ingress.
     pub const NOTION_POLLER: &[Need] = &[
@@ -378,6 +394,8 @@ pub mod needs {
     /// The live-event fan-out: the instances (which agents an integration event is for) and the
     /// agents' open connections.
     pub const WS_FANOUT: &[Need] = &[Instances, LiveConnections];
+    /// SES delivery events (EventBridge) recorded against the messages tools sent.
+    pub const EMAIL_STATUS: &[Need] = &[Messages];
 
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
@@ -394,6 +412,7 @@ pub mod needs {
             "sessions" => SESSIONS,
             "ws-connect" => WS_CONNECT,
             "ws-fanout" => WS_FANOUT,
+            "email-status" => EMAIL_STATUS,
             _ => return None,
         })
     }
@@ -443,8 +462,10 @@ impl Resources {
             approvals_table: get(Need::Approvals)?,
             sessions_table: get(Need::Sessions)?,
             live_connections_table: get(Need::LiveConnections)?,
+            messages_table: get(Need::Messages)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
             live_events_queue_url: None,
+            email_events_queue_url: None,
         })
     }
 
@@ -477,6 +498,7 @@ impl Resources {
             Need::Approvals => &self.approvals_table,
             Need::Sessions => &self.sessions_table,
             Need::LiveConnections => &self.live_connections_table,
+            Need::Messages => &self.messages_table,
         }
     }
 }

@@ -374,14 +374,22 @@ pub(crate) fn provider_wait(secs: f64) -> Option<Duration> {
 }
 
 /// The wait a 429/503 asks for: `Retry-After` (seconds or HTTP date), else Discord's
-/// `retry_after` body field (seconds, decimals).
+/// `retry_after` body field (seconds, decimals), else `X-RateLimit-Reset` as the Unix time the
+/// limit resets (SendGrid's 429).
 pub(crate) fn retry_after(headers: &BTreeMap<String, String>, body: &Value) -> Option<Duration> {
+    retry_after_at(headers, body, std::time::SystemTime::now())
+}
+
+fn retry_after_at(
+    headers: &BTreeMap<String, String>,
+    body: &Value,
+    now: std::time::SystemTime,
+) -> Option<Duration> {
     if let Some(value) = headers.get("retry-after") {
         if let Ok(secs) = value.trim().parse::<f64>() {
             return provider_wait(secs);
         }
         if let Some(at) = http_date(value) {
-            let now = std::time::SystemTime::now();
             return Some(
                 at.duration_since(now)
                     .unwrap_or_default()
@@ -389,9 +397,21 @@ pub(crate) fn retry_after(headers: &BTreeMap<String, String>, body: &Value) -> O
             );
         }
     }
-    body.get("retry_after")
+    if let Some(wait) = body
+        .get("retry_after")
         .and_then(Value::as_f64)
         .and_then(provider_wait)
+    {
+        return Some(wait);
+    }
+    // Only an epoch time: Discord's `X-RateLimit-Reset` is one too, but its body field wins above.
+    let reset: u64 = headers.get("x-ratelimit-reset")?.trim().parse().ok()?;
+    let at = std::time::UNIX_EPOCH.checked_add(Duration::from_secs(reset))?;
+    Some(
+        at.duration_since(now)
+            .unwrap_or_default()
+            .min(MAX_PROVIDER_WAIT),
+    )
 }
 
 /// Parses an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
@@ -441,6 +461,30 @@ fn http_date(text: &str) -> Option<std::time::SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_epoch_rate_limit_reset_is_the_wait_until_then() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let h = BTreeMap::from([("x-ratelimit-reset".to_owned(), "1700000003".to_owned())]);
+        assert_eq!(
+            retry_after_at(&h, &Value::Null, now),
+            Some(Duration::from_secs(3))
+        );
+        let past = BTreeMap::from([("x-ratelimit-reset".to_owned(), "1699999990".to_owned())]);
+        assert_eq!(
+            retry_after_at(&past, &Value::Null, now),
+            Some(Duration::ZERO)
+        );
+        // Retry-After and a body's retry_after come first.
+        let both = BTreeMap::from([
+            ("x-ratelimit-reset".to_owned(), "1700000003".to_owned()),
+            ("retry-after".to_owned(), "1".to_owned()),
+        ]);
+        assert_eq!(
+            retry_after_at(&both, &Value::Null, now),
+            Some(Duration::from_secs(1))
+        );
+    }
 
     #[test]
     fn absurd_provider_waits_are_capped_not_panics() {

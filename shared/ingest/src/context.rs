@@ -119,6 +119,8 @@ pub struct Consumer {
     pub sink: EventSink,
     /// Where approval decisions read from deliveries go (the media worker's queue).
     pub jobs_queue: switchyard_aws::deferred::JobsQueue,
+    /// Messages tools sent, where delivery statuses are recorded ([`crate::effects`]).
+    pub messages: switchyard_aws::messages::MessageLog,
 }
 
 impl Consumer {
@@ -148,7 +150,11 @@ impl Consumer {
         Self {
             registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
-            deliveries: DeliveryStore::new(dynamodb, &resources.deliveries_table),
+            deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
+            messages: switchyard_aws::messages::MessageLog::new(
+                dynamodb,
+                &resources.messages_table,
+            ),
             queue: IngressQueue::new(
                 aws.sqs(),
                 s3.clone(),

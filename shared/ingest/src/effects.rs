@@ -2,6 +2,7 @@
 //! are published. Every write is idempotent: a redelivered record applies its effects again
 //! with the same result, and a failure leaves the record on the queue to be retried.
 
+use switchyard_aws::messages::{MessageLogError, Recorded, StatusEvent};
 use switchyard_providers::Effect;
 
 use crate::instances::Instance;
@@ -9,28 +10,49 @@ use crate::Consumer;
 
 /// Why an effect could not be recorded (the record is retried).
 #[derive(Debug, thiserror::Error)]
-pub enum EffectError {}
+pub enum EffectError {
+    #[error(transparent)]
+    Messages(#[from] MessageLogError),
+}
 
 /// Applies `effects` of a delivery to `instance`, in order.
 pub async fn apply(
-    _app: &Consumer,
+    app: &Consumer,
     instance: &Instance,
     effects: &[Effect],
 ) -> Result<(), EffectError> {
     for effect in effects {
-        // Each kind is recorded by the store that owns it; kinds this build does not record yet
-        // are logged so a missing store is visible.
-        tracing::info!(instance_id = %instance.id, effect = ?kind(effect), "delivery effect not recorded by this build");
+        match effect {
+            Effect::MessageStatus {
+                message_id,
+                recipient,
+                status,
+                at,
+            } => {
+                // The provider is the message's sending service: statuses of SendGrid's event
+                // webhook are about mail sent through SendGrid.
+                let event = StatusEvent {
+                    recipient: recipient.clone(),
+                    status: status.clone(),
+                    at: *at,
+                };
+                let recorded = app
+                    .messages
+                    .record_status(&instance.provider, message_id, &event)
+                    .await?;
+                if recorded == Recorded::UnknownMessage {
+                    tracing::info!(instance_id = %instance.id, %status, "status of a message no tool sent; ignored");
+                }
+            }
+            // Kinds whose store this build does not have; logged by kind only (their fields can
+            // be a person's address).
+            Effect::AppUninstalled
+            | Effect::InboundMessage { .. }
+            | Effect::OptedOut { .. }
+            | Effect::OptedIn { .. } => {
+                tracing::info!(instance_id = %instance.id, "delivery effect not recorded by this build");
+            }
+        }
     }
     Ok(())
-}
-
-fn kind(effect: &Effect) -> &'static str {
-    match effect {
-        Effect::AppUninstalled => "app_uninstalled",
-        Effect::InboundMessage { .. } => "inbound_message",
-        Effect::OptedOut { .. } => "opted_out",
-        Effect::OptedIn { .. } => "opted_in",
-        Effect::MessageStatus { .. } => "message_status",
-    }
 }

@@ -478,10 +478,12 @@ static APP: LazyLock<Ingress> = LazyLock::new(|| {
         agents_table: name("agents"),
         sessions_table: name("sessions"),
         live_connections_table: name("live-connections"),
+        messages_table: name("messages"),
         platform_keys_secret: name("platform-keys"),
         oauth_link_key_secret: name("link-key"),
         tap_queue_url: None,
         live_events_queue_url: None,
+        email_events_queue_url: None,
     };
     let limits = Limits {
         max_body_bytes: BODY_LIMIT,

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod cli;
 pub mod costs;
 pub mod deferred;
+pub mod email;
 pub mod google;
 pub mod live;
 pub mod local;

@@ -49,8 +49,11 @@ pub mod logical {
     pub const APPROVALS_TABLE: &str = "ApprovalsTable";
     pub const SESSIONS_TABLE: &str = "SessionsTable";
     pub const LIVE_CONNECTIONS_TABLE: &str = "LiveConnectionsTable";
+    pub const MESSAGES_TABLE: &str = "MessagesTable";
     /// The stand-in queue of the live-events fan-out function's rule target.
     pub const WS_FANOUT_EVENTS: &str = "WsFanoutFunctionEvents";
+    /// The stand-in queue of the SES email-events function's rule target.
+    pub const EMAIL_STATUS_EVENTS: &str = "EmailStatusFunctionEvents";
 }
 
 /// Why the local stack could not be created or resolved.
@@ -254,8 +257,10 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         approvals_table: physical_name(prefix, logical::APPROVALS_TABLE, ""),
         sessions_table: physical_name(prefix, logical::SESSIONS_TABLE, ""),
         live_connections_table: physical_name(prefix, logical::LIVE_CONNECTIONS_TABLE, ""),
+        messages_table: physical_name(prefix, logical::MESSAGES_TABLE, ""),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
         live_events_queue_url: queue_url(logical::WS_FANOUT_EVENTS).await.ok(),
+        email_events_queue_url: queue_url(logical::EMAIL_STATUS_EVENTS).await.ok(),
     })
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::plugin::{Delivery, Inbound, Interpretation, Malformed, TenantFact, WebhookPlugin};
+use super::plugin::{
+    Delivery, Effect, Inbound, Interpretation, Malformed, TenantFact, WebhookPlugin,
+};
 use super::template::{check_path, Context, Path, Source, Template};
 use super::webhook::{EventSource, WebhookDef};
 use switchyard_core::reply::Reply;
@@ -17,6 +19,8 @@ use switchyard_core::workitem::EventMeta;
 pub struct Declared {
     sources: Vec<CompiledSource>,
     tenant: Vec<(String, Template)>,
+    /// The provider's code for what its deliveries change, if any ([`crate::DECLARED_EFFECTS`]).
+    effects: Option<crate::EffectsOf>,
 }
 
 #[derive(Debug)]
@@ -47,7 +51,17 @@ impl Declared {
                 ))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Self { sources, tenant })
+        Ok(Self {
+            sources,
+            tenant,
+            effects: None,
+        })
+    }
+
+    /// The same plugin with the provider's effects code.
+    pub fn with_effects(mut self, effects: Option<crate::EffectsOf>) -> Self {
+        self.effects = effects;
+        self
     }
 }
 
@@ -102,6 +116,10 @@ impl WebhookPlugin for Declared {
             deliveries,
             ack: Reply::empty(200),
         })
+    }
+
+    fn effects(&self, item: &switchyard_core::workitem::WorkItem, payload: &Value) -> Vec<Effect> {
+        self.effects.map_or_else(Vec::new, |f| f(item, payload))
     }
 }
 

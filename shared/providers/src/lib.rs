@@ -17,6 +17,7 @@ pub mod google_push;
 pub mod jwt;
 pub mod plugin;
 pub mod samples;
+pub mod sendgrid;
 pub mod slack;
 pub mod template;
 pub mod verify;
@@ -46,6 +47,13 @@ pub const CODE_PLUGINS: &[(&str, MakePlugin)] = &[
         Arc::new(google_push::ChannelNotification)
     }),
 ];
+
+/// What a declared provider's delivery changes in the gateway's state ([`Effect`]): code for
+/// what its `events` data cannot say.
+pub type EffectsOf = fn(&switchyard_core::workitem::WorkItem, &serde_json::Value) -> Vec<Effect>;
+
+/// The declared providers whose deliveries have effects, each registered once.
+pub const DECLARED_EFFECTS: &[(&str, EffectsOf)] = &[("sendgrid", sendgrid::effects)];
 
 /// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
 /// scopes, and the OAuth app's credentials).
@@ -363,7 +371,15 @@ fn plugin_for(id: &str, webhook: &WebhookDef) -> Result<Arc<dyn WebhookPlugin>, 
         (Some(_), false) => Err(format!(
             "{id} has a code plugin and declared events: keep one"
         )),
-        (None, false) => Ok(Arc::new(declared::Declared::new(id, webhook)?)),
+        (None, false) => {
+            let effects = DECLARED_EFFECTS
+                .iter()
+                .find(|(name, _)| *name == id)
+                .map(|(_, f)| *f);
+            Ok(Arc::new(
+                declared::Declared::new(id, webhook)?.with_effects(effects),
+            ))
+        }
         (None, true) => Err(format!(
             "{id} has a webhook but nothing to interpret it: declare webhook.events or register a code plugin"
         )),

@@ -183,6 +183,9 @@ pub enum Effect {
     /// correlated to the tool call's receipt by the provider's message id.
     MessageStatus {
         message_id: String,
+        /// The recipient the status is about, when the provider says (one message can have
+        /// many).
+        recipient: Option<String>,
         status: String,
         at: u64,
     },

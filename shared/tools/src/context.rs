@@ -62,6 +62,10 @@ pub struct Tools {
     pub jobs_queue: JobsQueue,
     /// Agent sessions and checkpoints (the sessions function only).
     pub sessions: SessionStore,
+    /// Messages the email tools sent, where delivery statuses are recorded.
+    pub messages: switchyard_aws::messages::MessageLog,
+    /// SES v2, for `email.*` instances whose service is `ses` (no I/O until used).
+    pub ses: switchyard_aws::sesv2::Client,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -118,6 +122,11 @@ impl Tools {
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
             sessions: SessionStore::new(dynamodb.clone(), &resources.sessions_table),
+            messages: switchyard_aws::messages::MessageLog::new(
+                dynamodb.clone(),
+                &resources.messages_table,
+            ),
+            ses: aws.sesv2(),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),

@@ -43,6 +43,7 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../integrations/vector.json"),
     ),
     ("kb.json", include_str!("../../integrations/kb.json")),
+    ("email.json", include_str!("../../integrations/email.json")),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
@@ -63,6 +64,8 @@ pub const HANDLERS: &[&str] = &[
     "kb_ingest",
     "kb_search",
     "kb_delete",
+    "email_send",
+    "email_send_batch",
 ];
 
 /// Whether `name` is a handler this build runs.

@@ -61,6 +61,9 @@ pub(crate) struct Call<'a> {
     pub on_behalf_of: Option<&'a str>,
     /// The id the call's receipt will have (artifacts record it).
     pub receipt_id: String,
+    /// The provider's ids of the messages the call sent (email), kept on the receipt so later
+    /// delivery statuses can be found from it.
+    pub message_ids: Vec<String>,
 }
 
 impl Call<'_> {
@@ -113,6 +116,9 @@ impl Call<'_> {
             }
             Some(handler) if crate::kb::handles(handler) => {
                 crate::kb::run(self, handler, input).await
+            }
+            Some(handler) if crate::email::handles(handler) => {
+                crate::email::run(self, handler, input).await
             }
             _ => {
                 let http = self

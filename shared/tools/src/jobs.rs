@@ -162,6 +162,7 @@ pub(crate) async fn queue_if_background(
         latency_ms: 0,
         cost: None,
         usage: Vec::new(),
+        message_ids: Vec::new(),
         cost_usd: None,
         created_at: now,
     };

@@ -19,6 +19,7 @@ pub mod connection_mode;
 mod context;
 pub mod deferred;
 pub mod definitions;
+mod email;
 pub mod error;
 pub mod executor;
 #[cfg(test)]
@@ -735,6 +736,7 @@ async fn call_provider(
         agent_id: &request.agent_id,
         on_behalf_of: request.on_behalf_of.as_deref(),
         receipt_id: receipt_id.clone(),
+        message_ids: Vec::new(),
     };
     // Not cut short from outside: the vault bounds its own waits and token calls by `work` and
     // keeps time to persist a rotated refresh token, which a cancellation here could lose.
@@ -782,6 +784,7 @@ async fn call_provider(
             .collect(),
         attempts: std::mem::take(&mut call.attempts),
         usage: std::mem::take(&mut call.usage),
+        message_ids: std::mem::take(&mut call.message_ids),
         cost_usd,
         latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cost: if error.is_none() {

@@ -526,6 +526,7 @@ mod tests {
                 latency_ms: 1,
                 cost: None,
                 usage,
+                message_ids: vec![],
                 cost_usd,
                 created_at: 1,
             }

@@ -78,6 +78,8 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(switchyard_ops::local::drive_jobs(app.clone(), settings));
     // Live events: the fan-out from its stand-in queue to the sockets of GET /ws.
     tokio::spawn(switchyard_ops::live::drive(app.clone(), settings));
+    // SES email events: the status recorder from its stand-in queue.
+    tokio::spawn(switchyard_ops::email::drive_status(app.clone(), settings));
     tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
