@@ -13,6 +13,7 @@ mod cli;
 mod consumer;
 mod discord;
 mod egress;
+mod email;
 mod fakes;
 mod google_push;
 mod google_sync;

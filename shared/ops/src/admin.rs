@@ -55,6 +55,12 @@ pub enum AdminError {
     NothingToSet,
     #[error(transparent)]
     Agents(#[from] switchyard::agents::AgentError),
+    #[error(transparent)]
+    Receipts(#[from] switchyard::tools::receipts::ReceiptError),
+    #[error(transparent)]
+    Messages(#[from] switchyard::messages::MessageLogError),
+    #[error("no receipt {0}")]
+    NoReceipt(String),
 }
 
 /// Creates an instance; values of the provider's sensitive keys are sealed with KMS.
@@ -569,4 +575,29 @@ pub async fn set_retention(
         .await
         .map_err(|e| AdminError::Audit(e.to_string()))?;
     Ok(retention)
+}
+
+/// A receipt with, for each message it sent, the statuses providers reported since
+/// (`deliveries`: `{message, statuses: [{recipient, status, at}]}`), for `receipts show`.
+pub async fn receipt_with_deliveries(app: &App, id: &str) -> Result<serde_json::Value, AdminError> {
+    let tools = app.tools();
+    let receipt = tools
+        .receipts
+        .get(id)
+        .await?
+        .ok_or_else(|| AdminError::NoReceipt(id.to_owned()))?;
+    let mut deliveries = Vec::new();
+    for message in &receipt.message_ids {
+        let Some((service, message_id)) = message.split_once(':') else {
+            continue;
+        };
+        let statuses = tools.messages.statuses(service, message_id).await?;
+        deliveries.push(serde_json::json!({
+            "message": message,
+            "statuses": statuses.unwrap_or_default(),
+        }));
+    }
+    let mut shown = serde_json::to_value(&receipt).unwrap_or_default();
+    shown["deliveries"] = serde_json::Value::Array(deliveries);
+    Ok(shown)
 }

@@ -313,6 +313,8 @@ enum ReceiptsCmd {
         #[arg(long)]
         full: bool,
     },
+    /// One receipt in full, with the delivery statuses of the messages it sent.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -574,6 +576,10 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
                     )?;
                 }
             }
+        }
+        Command::Receipts(ReceiptsCmd::Show { id }) => {
+            let shown = crate::admin::receipt_with_deliveries(app, &id).await?;
+            print_json(out, &shown)?;
         }
         Command::Costs { workspace, since } => {
             let window = crate::costs::parse_window(&since)?;

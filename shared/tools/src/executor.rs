@@ -61,8 +61,8 @@ pub(crate) struct Call<'a> {
     pub on_behalf_of: Option<&'a str>,
     /// The id the call's receipt will have (artifacts record it).
     pub receipt_id: String,
-    /// The provider's ids of the messages the call sent (email), kept on the receipt so later
-    /// delivery statuses can be found from it.
+    /// The messages the call sent (email), as `<service>:<message id>`, kept on the receipt so
+    /// later delivery statuses can be found from it.
     pub message_ids: Vec<String>,
 }
 

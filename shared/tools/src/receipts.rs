@@ -47,8 +47,8 @@ pub struct Receipt {
     /// What priced (AI) provider calls consumed, one entry per provider call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub usage: Vec<crate::usage::Usage>,
-    /// The provider's ids of the messages the call sent (`email.*`): their delivery statuses
-    /// are in the message log under these ids.
+    /// The messages the call sent (`email.*`), as `<service>:<message id>`: their delivery
+    /// statuses are in the message log under these ids.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub message_ids: Vec<String>,
     /// The cost in USD computed from `usage` and the price table, where the call is priced.

@@ -228,7 +228,11 @@ pub(crate) async fn record(
     accepted: &Accepted,
     recipients: Vec<String>,
 ) {
-    call.message_ids.push(accepted.message_id.clone());
+    call.message_ids.push(format!(
+        "{}:{}",
+        settings.service.name(),
+        accepted.message_id
+    ));
     let sent = SentMessage {
         service: settings.service.name().to_owned(),
         message_id: accepted.message_id.clone(),
