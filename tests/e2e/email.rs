@@ -41,7 +41,7 @@ struct SendGridFake {
     state: Arc<Mutex<FakeState>>,
 }
 
-fn json_body(value: Value) -> ([(&'static str, &'static str); 1], String) {
+fn json_body(value: &Value) -> ([(&'static str, &'static str); 1], String) {
     ([("content-type", "application/json")], value.to_string())
 }
 
@@ -57,7 +57,7 @@ async fn mail_send(
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return (
             StatusCode::BAD_REQUEST,
-            json_body(errors("Bad Request", None)),
+            json_body(&errors("Bad Request", None)),
         )
             .into_response();
     };
@@ -68,19 +68,19 @@ async fn mail_send(
     if auth != format!("Bearer {SENDGRID_KEY}") {
         return (
             StatusCode::UNAUTHORIZED,
-            json_body(errors(
+            json_body(&errors(
                 "The provided authorization grant is invalid, expired, or revoked",
                 None,
             )),
         )
             .into_response();
     }
-    let mut state = state.lock().unwrap();
+    let mut state = state.lock().expect("in the email test");
     if state.throttle > 0 {
         state.throttle -= 1;
         let reset = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
+            .expect("in the email test")
             .as_secs()
             + 1;
         return (
@@ -90,7 +90,7 @@ async fn mail_send(
                 ("x-ratelimit-remaining", "0".to_owned()),
                 ("x-ratelimit-reset", reset.to_string()),
             ],
-            json_body(errors("too many requests", None)),
+            json_body(&errors("too many requests", None)),
         )
             .into_response();
     }
@@ -98,7 +98,7 @@ async fn mail_send(
     if personalizations == 0 || personalizations > 1000 {
         return (
             StatusCode::BAD_REQUEST,
-            json_body(errors(
+            json_body(&errors(
                 "The personalizations field is required and must have at least one personalization.",
                 Some("personalizations"),
             )),
@@ -108,7 +108,7 @@ async fn mail_send(
     if body["from"]["email"] != SENDER {
         return (
             StatusCode::FORBIDDEN,
-            json_body(errors(
+            json_body(&errors(
                 "The from address does not match a verified Sender Identity.",
                 Some("from"),
             )),
@@ -127,9 +127,11 @@ impl SendGridFake {
         let app = Router::new()
             .route("/v3/mail/send", post(mail_send))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("in the email test");
+        let addr = listener.local_addr().expect("in the email test");
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("in the email test") });
         Self {
             base_url: format!("http://{addr}"),
             state,
@@ -137,7 +139,11 @@ impl SendGridFake {
     }
 
     fn requests(&self) -> Vec<Value> {
-        self.state.lock().unwrap().requests.clone()
+        self.state
+            .lock()
+            .expect("in the email test")
+            .requests
+            .clone()
     }
 }
 
@@ -227,13 +233,13 @@ impl Mail {
             .expect("receipt");
         let mut out: Vec<(String, String)> = shown["deliveries"]
             .as_array()
-            .unwrap()
+            .expect("in the email test")
             .iter()
-            .flat_map(|d| d["statuses"].as_array().unwrap().clone())
+            .flat_map(|d| d["statuses"].as_array().expect("in the email test").clone())
             .map(|s| {
                 (
                     s["recipient"].as_str().unwrap_or("-").to_owned(),
-                    s["status"].as_str().unwrap().to_owned(),
+                    s["status"].as_str().expect("in the email test").to_owned(),
                 )
             })
             .collect();
@@ -260,7 +266,10 @@ async fn sendgrid_send_keeps_the_message_id_and_signed_event_webhooks_reach_the_
                    "text": "Hi there", "html": "<p>Hi there</p>", "reply_to": "help@acme.example.com"}),
         )
         .await;
-    let message_id = output["message_id"].as_str().unwrap().to_owned();
+    let message_id = output["message_id"]
+        .as_str()
+        .expect("in the email test")
+        .to_owned();
     assert_eq!(output["service"], "sendgrid");
     assert_eq!(receipt.message_ids, vec![format!("sendgrid:{message_id}")]);
     let sent = mail.sendgrid.requests();
@@ -302,7 +311,7 @@ async fn sendgrid_send_keeps_the_message_id_and_signed_event_webhooks_reach_the_
         sg("open", "ann@example.com", 3, &message_id),
         sg("delivered", "eve@example.com", 4, "not-ours"),
     ]))
-    .unwrap();
+    .expect("in the email test");
     let base = mail.stack.serve().await;
     let timestamp = mail.stack.app.clock.now().to_string();
     let signature = switchyard::verify::sign::ecdsa_p256(&SIGNING_SCALAR, &timestamp, &body);
@@ -315,7 +324,7 @@ async fn sendgrid_send_keeps_the_message_id_and_signed_event_webhooks_reach_the_
         .body(body.clone())
         .send()
         .await
-        .unwrap();
+        .expect("in the email test");
     assert!(answer.status().is_success(), "{}", answer.status());
     mail.stack.drain().await;
     assert_eq!(
@@ -327,7 +336,12 @@ async fn sendgrid_send_keeps_the_message_id_and_signed_event_webhooks_reach_the_
     );
     // Mail no tool sent is not logged.
     let log = &mail.stack.app.tools().messages;
-    assert_eq!(log.statuses("sendgrid", "not-ours").await.unwrap(), None);
+    assert_eq!(
+        log.statuses("sendgrid", "not-ours")
+            .await
+            .expect("in the email test"),
+        None
+    );
 
     // A tampered body is refused and records nothing.
     let mut tampered = body;
@@ -340,7 +354,7 @@ async fn sendgrid_send_keeps_the_message_id_and_signed_event_webhooks_reach_the_
         .body(tampered)
         .send()
         .await
-        .unwrap();
+        .expect("in the email test");
     assert_eq!(refused.status(), 401);
 }
 
@@ -404,7 +418,11 @@ async fn sendgrid_refusals_map_to_codes_and_a_429_is_waited_out_until_its_reset(
     assert_eq!(code_of(&spoofed), "provider_auth");
     assert_eq!(mail.receipt(&spoofed).await.provider_status, Some(403));
 
-    mail.sendgrid.state.lock().unwrap().throttle = 1;
+    mail.sendgrid
+        .state
+        .lock()
+        .expect("in the email test")
+        .throttle = 1;
     let started = std::time::Instant::now();
     let (_, receipt) = mail.ok("acme-sendgrid", "email.send", input).await;
     assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
@@ -442,16 +460,21 @@ async fn send_batch_splits_requests_by_the_limit_and_reports_each_recipient() {
         .sendgrid
         .requests()
         .iter()
-        .map(|r| r["personalizations"].as_array().unwrap().len())
+        .map(|r| {
+            r["personalizations"]
+                .as_array()
+                .expect("in the email test")
+                .len()
+        })
         .collect();
     assert_eq!(sizes, vec![2, 2, 1]);
     let first = &mail.sendgrid.requests()[0];
     assert_eq!(first["personalizations"][0]["to"][0]["name"], "A");
-    let results = output["results"].as_array().unwrap();
+    let results = output["results"].as_array().expect("in the email test");
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| r["status"] == "failed")
-        .map(|r| r["to"].as_str().unwrap())
+        .map(|r| r["to"].as_str().expect("in the email test"))
         .collect();
     assert_eq!(failed, vec!["not-an-address", "A@example.com"]);
     assert_eq!(receipt.message_ids.len(), 3);
@@ -502,7 +525,10 @@ async fn ses_send_and_its_events_through_the_default_bus_reach_the_receipt() {
         )
         .await;
     assert_eq!(output["service"], "ses");
-    let message_id = output["message_id"].as_str().unwrap().to_owned();
+    let message_id = output["message_id"]
+        .as_str()
+        .expect("in the email test")
+        .to_owned();
     assert_eq!(receipt.message_ids, vec![format!("ses:{message_id}")]);
     assert_eq!(receipt.attempts[0].path, "/v2/email/outbound-emails");
 
@@ -587,9 +613,9 @@ async fn ses_refuses_an_unverified_sender_and_batches_send_one_message_per_recip
     assert_eq!(output["requests"], 3);
     let ids: std::collections::BTreeSet<&str> = output["results"]
         .as_array()
-        .unwrap()
+        .expect("in the email test")
         .iter()
-        .map(|r| r["message_id"].as_str().unwrap())
+        .map(|r| r["message_id"].as_str().expect("in the email test"))
         .collect();
     assert_eq!(ids.len(), 3, "one message per recipient");
     assert_eq!(receipt.message_ids.len(), 3);

@@ -142,7 +142,7 @@ mod tests {
             "bounce": {"bounceType": "Permanent", "timestamp": "2026-11-27T10:00:00.000Z",
                        "bouncedRecipients": [{"emailAddress": "b@example.com"}]}
         });
-        let status = status_of(&bounce, 1).unwrap();
+        let status = status_of(&bounce, 1).expect("a status");
         assert_eq!(status.message_id, "0100abc");
         assert_eq!(
             status.events,
@@ -157,13 +157,15 @@ mod tests {
             "delivery": {"recipients": ["a@example.com"]}
         });
         assert_eq!(
-            status_of(&delivered, 7).unwrap().events[0].status,
+            status_of(&delivered, 7).expect("a status").events[0].status,
             "delivered"
         );
-        assert_eq!(status_of(&delivered, 7).unwrap().events[0].at, 7);
+        assert_eq!(status_of(&delivered, 7).expect("a status").events[0].at, 7);
         let sent = json!({"eventType": "Send", "mail": {"messageId": "m", "destination": ["x@example.com"]}, "send": {}});
         assert_eq!(
-            status_of(&sent, 1).unwrap().events[0].recipient.as_deref(),
+            status_of(&sent, 1).expect("a status").events[0]
+                .recipient
+                .as_deref(),
             Some("x@example.com")
         );
         let open = json!({"eventType": "Open", "mail": {"messageId": "m"}});

@@ -72,7 +72,7 @@ mod tests {
             "v": 1, "id": "wi_1", "delivery_key": "k", "provider": "sendgrid",
             "instance_id": "i", "kind": "delivered", "received_at": 1_700_000_100u64
         }))
-        .unwrap()
+        .expect("a work item")
     }
 
     #[test]
