@@ -142,7 +142,9 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("media", "media"),
     ("notion", "notion"),
     ("slack", "slack"),
+    ("tiktok", "tiktok"),
     ("vector", "pinecone"),
+    ("whatsapp", "whatsapp"),
 ];
 
 /// AI integrations and the API keys their tools read (`aiConfig.x-providers[].keyName`): the
@@ -235,6 +237,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
         }
         ("consumer", "IngressConsumerFunction") => {
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            // Messaging windows and opt-outs that deliveries record.
+            grants.extend(allow(&["dynamodb:UpdateItem"], "ToolStateTable"));
             grants.extend(allow(
                 &["dynamodb:UpdateItem", "dynamodb:GetItem"],
                 "DeliveriesTable",

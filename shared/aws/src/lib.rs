@@ -24,6 +24,8 @@ pub mod jobs;
 pub mod live;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod quotas;
+pub mod recipients;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "sink")]

@@ -290,7 +290,15 @@ pub mod needs {
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
     /// Approval clicks go to the media worker's queue.
-    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus, JobsQueue];
+    /// Messaging windows and opt-outs (`recipient#` rows) go to the tool state table.
+    pub const CONSUMER: &[Need] = &[
+        Instances,
+        Deliveries,
+        PayloadBucket,
+        EventBus,
+        JobsQueue,
+        ToolState,
+    ];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[
         Instances,

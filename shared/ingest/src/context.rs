@@ -119,6 +119,8 @@ pub struct Consumer {
     pub sink: EventSink,
     /// Where approval decisions read from deliveries go (the media worker's queue).
     pub jobs_queue: switchyard_aws::deferred::JobsQueue,
+    /// Per-recipient messaging windows and opt-outs that deliveries record (tool state table).
+    pub recipients: switchyard_aws::recipients::RecipientStore,
 }
 
 impl Consumer {
@@ -148,6 +150,10 @@ impl Consumer {
         Self {
             registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            recipients: switchyard_aws::recipients::RecipientStore::new(
+                dynamodb.clone(),
+                &resources.tool_state_table,
+            ),
             deliveries: DeliveryStore::new(dynamodb, &resources.deliveries_table),
             queue: IngressQueue::new(
                 aws.sqs(),

@@ -2,6 +2,7 @@
 //! are published. Every write is idempotent: a redelivered record applies its effects again
 //! with the same result, and a failure leaves the record on the queue to be retried.
 
+use switchyard_aws::recipients::RecipientError;
 use switchyard_providers::Effect;
 
 use crate::instances::Instance;
@@ -9,18 +10,38 @@ use crate::Consumer;
 
 /// Why an effect could not be recorded (the record is retried).
 #[derive(Debug, thiserror::Error)]
-pub enum EffectError {}
+pub enum EffectError {
+    #[error(transparent)]
+    Recipients(#[from] RecipientError),
+}
 
 /// Applies `effects` of a delivery to `instance`, in order.
 pub async fn apply(
-    _app: &Consumer,
+    app: &Consumer,
     instance: &Instance,
     effects: &[Effect],
 ) -> Result<(), EffectError> {
     for effect in effects {
-        // Each kind is recorded by the store that owns it; kinds this build does not record yet
-        // are logged so a missing store is visible.
-        tracing::info!(instance_id = %instance.id, effect = ?kind(effect), "delivery effect not recorded by this build");
+        let recipients = &app.recipients;
+        match effect {
+            Effect::InboundMessage { recipient, at } => {
+                recipients
+                    .record_inbound(&instance.id, recipient, *at)
+                    .await?
+            }
+            Effect::OptedOut { recipient, at } => {
+                recipients.opt_out(&instance.id, recipient, *at).await?;
+                tracing::info!(instance_id = %instance.id, "a recipient opted out");
+            }
+            Effect::OptedIn { recipient, at } => {
+                recipients.opt_in(&instance.id, recipient, *at).await?;
+                tracing::info!(instance_id = %instance.id, "a recipient opted back in");
+            }
+            // Kinds this build does not record yet are logged so a missing store is visible.
+            Effect::AppUninstalled | Effect::MessageStatus { .. } => {
+                tracing::info!(instance_id = %instance.id, effect = ?kind(effect), "delivery effect not recorded by this build");
+            }
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod deferred;
 pub mod google;
 pub mod live;
 pub mod local;
+pub mod messaging;
 pub mod stack;
 
 use switchyard::aws::AwsClients;

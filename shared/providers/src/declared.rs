@@ -17,6 +17,8 @@ use switchyard_core::workitem::EventMeta;
 pub struct Declared {
     sources: Vec<CompiledSource>,
     tenant: Vec<(String, Template)>,
+    /// The provider's effects code, if its deliveries change the gateway's state.
+    effects: Option<crate::EffectsFn>,
 }
 
 #[derive(Debug)]
@@ -47,7 +49,16 @@ impl Declared {
                 ))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Self { sources, tenant })
+        Ok(Self {
+            sources,
+            tenant,
+            effects: None,
+        })
+    }
+
+    /// The same, with `effects` computing what each delivery changes.
+    pub fn with_effects(self, effects: Option<crate::EffectsFn>) -> Self {
+        Self { effects, ..self }
     }
 }
 
@@ -102,6 +113,14 @@ impl WebhookPlugin for Declared {
             deliveries,
             ack: Reply::empty(200),
         })
+    }
+
+    fn effects(
+        &self,
+        item: &switchyard_core::workitem::WorkItem,
+        payload: &Value,
+    ) -> Vec<crate::Effect> {
+        self.effects.map_or_else(Vec::new, |f| f(item, payload))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod slack;
 pub mod template;
 pub mod verify;
 pub mod webhook;
+pub mod whatsapp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,6 +47,14 @@ pub const CODE_PLUGINS: &[(&str, MakePlugin)] = &[
         Arc::new(google_push::ChannelNotification)
     }),
 ];
+
+/// What a declared provider's deliveries change in the gateway's state ([`Effect`]), computed
+/// by code because data cannot say it.
+pub type EffectsFn = fn(&switchyard_core::workitem::WorkItem, &serde_json::Value) -> Vec<Effect>;
+
+/// Declared providers (events read from their definition) whose deliveries have effects, each
+/// registered once.
+pub const DECLARED_EFFECTS: &[(&str, EffectsFn)] = &[("whatsapp", whatsapp::effects)];
 
 /// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
 /// scopes, and the OAuth app's credentials).
@@ -363,7 +372,15 @@ fn plugin_for(id: &str, webhook: &WebhookDef) -> Result<Arc<dyn WebhookPlugin>, 
         (Some(_), false) => Err(format!(
             "{id} has a code plugin and declared events: keep one"
         )),
-        (None, false) => Ok(Arc::new(declared::Declared::new(id, webhook)?)),
+        (None, false) => {
+            let effects = DECLARED_EFFECTS
+                .iter()
+                .find(|(name, _)| *name == id)
+                .map(|(_, effects)| *effects);
+            Ok(Arc::new(
+                declared::Declared::new(id, webhook)?.with_effects(effects),
+            ))
+        }
         (None, true) => Err(format!(
             "{id} has a webhook but nothing to interpret it: declare webhook.events or register a code plugin"
         )),

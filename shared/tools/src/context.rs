@@ -62,6 +62,12 @@ pub struct Tools {
     pub jobs_queue: JobsQueue,
     /// Agent sessions and checkpoints (the sessions function only).
     pub sessions: SessionStore,
+    /// Messaging windows and opt-outs per recipient (tool state table, written by the consumer).
+    pub recipients: switchyard_aws::recipients::RecipientStore,
+    /// Per-instance daily request quotas of provider APIs (tool state table).
+    pub quotas: switchyard_aws::quotas::DailyQuotas,
+    /// Message template statuses this warm process looked up recently (WhatsApp).
+    pub(crate) templates: crate::whatsapp::TemplateCache,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -116,6 +122,15 @@ impl Tools {
             approvals: ApprovalStore::new(dynamodb.clone(), &resources.approvals_table),
             jobs_queue: JobsQueue::new(aws.sqs(), &resources.jobs_queue_url),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
+            recipients: switchyard_aws::recipients::RecipientStore::new(
+                dynamodb.clone(),
+                &resources.tool_state_table,
+            ),
+            quotas: switchyard_aws::quotas::DailyQuotas::new(
+                dynamodb.clone(),
+                &resources.tool_state_table,
+            ),
+            templates: crate::whatsapp::TemplateCache::default(),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
             sessions: SessionStore::new(dynamodb.clone(), &resources.sessions_table),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),

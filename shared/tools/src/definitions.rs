@@ -43,6 +43,14 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../integrations/vector.json"),
     ),
     ("kb.json", include_str!("../../integrations/kb.json")),
+    (
+        "whatsapp.json",
+        include_str!("../../integrations/whatsapp.json"),
+    ),
+    (
+        "tiktok.json",
+        include_str!("../../integrations/tiktok.json"),
+    ),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
@@ -63,6 +71,15 @@ pub const HANDLERS: &[&str] = &[
     "kb_ingest",
     "kb_search",
     "kb_delete",
+    "whatsapp_send_template",
+    "whatsapp_send_message",
+    "whatsapp_templates_list",
+    "whatsapp_templates_create",
+    "whatsapp_templates_status",
+    "tiktok_user_info",
+    "tiktok_video_list",
+    "tiktok_research_video_query",
+    "tiktok_research_hashtag_query",
 ];
 
 /// Whether `name` is a handler this build runs.

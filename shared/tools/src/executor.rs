@@ -114,6 +114,12 @@ impl Call<'_> {
             Some(handler) if crate::kb::handles(handler) => {
                 crate::kb::run(self, handler, input).await
             }
+            Some(handler) if crate::whatsapp::handles(handler) => {
+                crate::whatsapp::run(self, handler, input).await
+            }
+            Some(handler) if crate::tiktok::handles(handler) => {
+                crate::tiktok::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method
