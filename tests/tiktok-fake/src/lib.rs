@@ -167,7 +167,7 @@ fn log_id() -> String {
     "202601010000000000000000000000000".to_owned()
 }
 
-fn envelope(status: u16, data: Value, code: &str, message: &str) -> Response {
+fn envelope(status: u16, data: &Value, code: &str, message: &str) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body =
         json!({"data": data, "error": {"code": code, "message": message, "log_id": log_id()}});
@@ -179,12 +179,12 @@ fn envelope(status: u16, data: Value, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn ok(data: Value) -> Response {
+fn ok(data: &Value) -> Response {
     envelope(200, data, "ok", "")
 }
 
 fn failure(status: u16, code: &str, message: &str) -> Response {
-    envelope(status, json!({}), code, message)
+    envelope(status, &json!({}), code, message)
 }
 
 fn invalid(message: &str) -> Response {
@@ -285,7 +285,7 @@ fn user_info(wanted: &[String]) -> Response {
         "avatar_url": "https://p19-sign.tiktokcdn-us.com/avatar.jpeg",
         "display_name": "Fake Creator",
     });
-    ok(json!({"user": pick(user, wanted)}))
+    ok(&json!({"user": pick(user, wanted)}))
 }
 
 fn video_list(s: &State, body: &Value, wanted: &[String]) -> Response {
@@ -313,7 +313,7 @@ fn video_list(s: &State, body: &Value, wanted: &[String]) -> Response {
             )
         })
         .collect();
-    ok(json!({"videos": videos, "cursor": cursor, "has_more": has_more}))
+    ok(&json!({"videos": videos, "cursor": cursor, "has_more": has_more}))
 }
 
 fn days_between(start: &str, end: &str) -> Option<i64> {
@@ -465,6 +465,6 @@ fn research(s: &mut State, body: &Value, wanted: &[String]) -> Response {
         }
     };
     ok(
-        json!({"videos": page, "cursor": next, "has_more": next < found.len(), "search_id": search_id}),
+        &json!({"videos": page, "cursor": next, "has_more": next < found.len(), "search_id": search_id}),
     )
 }
