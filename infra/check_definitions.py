@@ -38,7 +38,7 @@ HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_se
             "media_generate_image", "media_synthesize_speech", "media_transcribe_audio",
             "kb_ingest", "kb_search", "kb_delete", "vector_upsert", "vector_query", "vector_delete",
             "whatsapp_send_template", "whatsapp_send_message", "whatsapp_templates_list",
-            "whatsapp_templates_create", "whatsapp_templates_status",
+            "whatsapp_templates_create", "whatsapp_templates_status", "whatsapp_media_upload",
             "tiktok_user_info", "tiktok_video_list", "tiktok_research_video_query",
             "tiktok_research_hashtag_query"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}

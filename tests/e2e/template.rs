@@ -651,7 +651,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 grants.extend(kms("kms:Decrypt", keys, &["connection_id"]));
             }
             // Image artifacts for vision, text artifacts for the knowledge base: read only.
-            if tool == "kb.ingest" || tool == "llm.analyze_image" {
+            if tool == "kb.ingest" || tool == "llm.analyze_image" || tool == "whatsapp.media_upload"
+            {
                 grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
                 grants.extend(allow(&["s3:GetObject"], "ArtifactsBucket/artifacts/*"));
             }

@@ -382,3 +382,59 @@ async fn templates_are_created_listed_and_sent_only_when_approved() {
     assert!(message.contains("already exists"), "{message}");
     assert_eq!(status, Some(400));
 }
+
+#[tokio::test]
+async fn an_artifact_is_uploaded_as_media_and_sent_by_id() {
+    let wa = WhatsApp::new().await;
+    let app = &wa.stack.app;
+    let new = |workspace| switchyard::artifacts::NewArtifact {
+        workspace,
+        provider: "openai",
+        mime_type: "image/png",
+        extension: "png",
+        expires_at: NOW + 3600,
+        ..Default::default()
+    };
+    let png = b"\x89PNG\r\n\x1a\n-not-really-an-image".to_vec();
+    let artifact = app
+        .tools()
+        .artifacts
+        .put(&new("acme"), &png, NOW)
+        .await
+        .expect("artifact");
+    let uploaded = wa
+        .ok(
+            "whatsapp.media_upload",
+            json!({"artifact_id": artifact.id, "filename": "red.png"}),
+        )
+        .await;
+    let media_id = uploaded["media_id"].as_str().expect("media id").to_owned();
+    let stored = wa.fake.media();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id, media_id);
+    assert_eq!(stored[0].content_type, "image/png");
+    assert_eq!(stored[0].bytes, png, "the bytes arrive as they were stored");
+
+    wa.inbound("wamid.m", CUSTOMER, "send me a picture", NOW - 60)
+        .await;
+    wa.fake.inbound(CUSTOMER, real_now());
+    wa.ok(
+        "whatsapp.send_message",
+        json!({"to": CUSTOMER, "media": {"type": "image", "id": media_id}}),
+    )
+    .await;
+    assert_eq!(wa.fake.sends()[0]["image"], json!({"id": media_id}));
+
+    // Another workspace's artifact is not found; nothing is uploaded.
+    let theirs = app
+        .tools()
+        .artifacts
+        .put(&new("other"), &png, NOW)
+        .await
+        .expect("artifact");
+    let (code, _, _) = wa
+        .err("whatsapp.media_upload", json!({"artifact_id": theirs.id}))
+        .await;
+    assert_eq!(code, "invalid_input");
+    assert_eq!(wa.fake.media().len(), 1);
+}

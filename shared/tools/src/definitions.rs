@@ -76,6 +76,7 @@ pub const HANDLERS: &[&str] = &[
     "whatsapp_templates_list",
     "whatsapp_templates_create",
     "whatsapp_templates_status",
+    "whatsapp_media_upload",
     "tiktok_user_info",
     "tiktok_video_list",
     "tiktok_research_video_query",

@@ -13,6 +13,7 @@
 //! window closed) is `outside_session_window`, 132001 (template does not exist) is
 //! `template_not_approved`, others by HTTP status.
 
+mod media;
 pub(crate) mod templates;
 
 use std::collections::BTreeMap;
@@ -32,6 +33,7 @@ const HANDLED: &[&str] = &[
     "whatsapp_templates_list",
     "whatsapp_templates_create",
     "whatsapp_templates_status",
+    "whatsapp_media_upload",
 ];
 
 /// The Graph API version when the instance pins none (`api_version`).
@@ -60,6 +62,7 @@ pub(crate) async fn run(
         "whatsapp_templates_list" => templates::list(call, input).await,
         "whatsapp_templates_create" => templates::create(call, input).await,
         "whatsapp_templates_status" => templates::status(call, input).await,
+        "whatsapp_media_upload" => media::upload(call, input).await,
         other => Err(ToolError::internal(&format!("no whatsapp handler {other}"))),
     }
 }
