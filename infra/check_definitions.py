@@ -31,12 +31,16 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone", "email"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone", "whatsapp", "tiktok", "email"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
             "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace",
             "llm_generate_text", "llm_embed", "llm_analyze_image",
             "media_generate_image", "media_synthesize_speech", "media_transcribe_audio",
             "kb_ingest", "kb_search", "kb_delete", "vector_upsert", "vector_query", "vector_delete",
+            "whatsapp_send_template", "whatsapp_send_message", "whatsapp_templates_list",
+            "whatsapp_templates_create", "whatsapp_templates_status", "whatsapp_media_upload",
+            "tiktok_user_info", "tiktok_video_list", "tiktok_research_video_query",
+            "tiktok_research_hashtag_query",
             "email_send", "email_send_batch"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal", "apiKeys"}

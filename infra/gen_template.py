@@ -679,7 +679,7 @@ def media_statements(method: dict) -> str:
 
 # Tools that read artifacts of the caller's workspace without writing any: the knowledge base's
 # text documents and llm.analyze_image's images (metadata first, then the object).
-ARTIFACT_READERS = {"kb.ingest", "llm.analyze_image"}
+ARTIFACT_READERS = {"kb.ingest", "llm.analyze_image", "whatsapp.media_upload"}
 # kb.ingest reads a Google Doc with docs.get_document in the same process, so it needs that
 # tool's OAuth connection: the vault (refresh lease, rotated tokens sealed again) and its audit.
 GOOGLE_DOC_READERS = {"kb.ingest"}

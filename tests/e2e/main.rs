@@ -40,5 +40,7 @@ mod sessions;
 mod slack;
 mod support;
 mod template;
+mod tiktok;
 mod tools;
 mod watches;
+mod whatsapp;

@@ -143,7 +143,9 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("media", "media"),
     ("notion", "notion"),
     ("slack", "slack"),
+    ("tiktok", "tiktok"),
     ("vector", "pinecone"),
+    ("whatsapp", "whatsapp"),
 ];
 
 /// AI integrations and the API keys their tools read (`aiConfig.x-providers[].keyName`): the
@@ -250,6 +252,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
         }
         ("consumer", "IngressConsumerFunction") => {
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            // Messaging windows and opt-outs that deliveries record.
+            grants.extend(allow(&["dynamodb:UpdateItem"], "ToolStateTable"));
             grants.extend(allow(
                 &["dynamodb:UpdateItem", "dynamodb:GetItem"],
                 "DeliveriesTable",
@@ -674,7 +678,8 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 grants.extend(email_grants());
             }
             // Image artifacts for vision, text artifacts for the knowledge base: read only.
-            if tool == "kb.ingest" || tool == "llm.analyze_image" {
+            if tool == "kb.ingest" || tool == "llm.analyze_image" || tool == "whatsapp.media_upload"
+            {
                 grants.extend(allow(&["dynamodb:GetItem"], "ArtifactsTable"));
                 grants.extend(allow(&["s3:GetObject"], "ArtifactsBucket/artifacts/*"));
             }

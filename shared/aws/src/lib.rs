@@ -25,6 +25,8 @@ pub mod live;
 pub mod messages;
 #[cfg(feature = "queue")]
 pub mod queue;
+pub mod quotas;
+pub mod recipients;
 pub mod ses_events;
 pub mod sessions;
 pub mod settings;

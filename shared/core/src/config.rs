@@ -297,6 +297,7 @@ pub mod needs {
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
     /// Approval clicks go to the media worker's queue; message statuses to the message log.
+    /// Messaging windows and opt-outs (`recipient#` rows) go to the tool state table.
     pub const CONSUMER: &[Need] = &[
         Instances,
         Deliveries,
@@ -304,6 +305,7 @@ pub mod needs {
         EventBus,
         JobsQueue,
         Messages,
+        ToolState,
     ];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[

@@ -121,6 +121,8 @@ pub struct Consumer {
     pub jobs_queue: switchyard_aws::deferred::JobsQueue,
     /// Messages tools sent, where delivery statuses are recorded ([`crate::effects`]).
     pub messages: switchyard_aws::messages::MessageLog,
+    /// Per-recipient messaging windows and opt-outs that deliveries record (tool state table).
+    pub recipients: switchyard_aws::recipients::RecipientStore,
 }
 
 impl Consumer {
@@ -152,8 +154,12 @@ impl Consumer {
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
             deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
             messages: switchyard_aws::messages::MessageLog::new(
-                dynamodb,
+                dynamodb.clone(),
                 &resources.messages_table,
+            ),
+            recipients: switchyard_aws::recipients::RecipientStore::new(
+                dynamodb,
+                &resources.tool_state_table,
             ),
             queue: IngressQueue::new(
                 aws.sqs(),

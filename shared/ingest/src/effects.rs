@@ -3,6 +3,7 @@
 //! with the same result, and a failure leaves the record on the queue to be retried.
 
 use switchyard_aws::messages::{MessageLogError, Recorded, StatusEvent};
+use switchyard_aws::recipients::RecipientError;
 use switchyard_providers::Effect;
 
 use crate::instances::Instance;
@@ -13,6 +14,8 @@ use crate::Consumer;
 pub enum EffectError {
     #[error(transparent)]
     Messages(#[from] MessageLogError),
+    #[error(transparent)]
+    Recipients(#[from] RecipientError),
 }
 
 /// Applies `effects` of a delivery to `instance`, in order.
@@ -22,7 +25,21 @@ pub async fn apply(
     effects: &[Effect],
 ) -> Result<(), EffectError> {
     for effect in effects {
+        let recipients = &app.recipients;
         match effect {
+            Effect::InboundMessage { recipient, at } => {
+                recipients
+                    .record_inbound(&instance.id, recipient, *at)
+                    .await?
+            }
+            Effect::OptedOut { recipient, at } => {
+                recipients.opt_out(&instance.id, recipient, *at).await?;
+                tracing::info!(instance_id = %instance.id, "a recipient opted out");
+            }
+            Effect::OptedIn { recipient, at } => {
+                recipients.opt_in(&instance.id, recipient, *at).await?;
+                tracing::info!(instance_id = %instance.id, "a recipient opted back in");
+            }
             Effect::MessageStatus {
                 message_id,
                 recipient,
@@ -44,12 +61,8 @@ pub async fn apply(
                     tracing::info!(instance_id = %instance.id, %status, "status of a message no tool sent; ignored");
                 }
             }
-            // Kinds whose store this build does not have; logged by kind only (their fields can
-            // be a person's address).
-            Effect::AppUninstalled
-            | Effect::InboundMessage { .. }
-            | Effect::OptedOut { .. }
-            | Effect::OptedIn { .. } => {
+            // Kinds whose store this build does not have; logged by kind only.
+            Effect::AppUninstalled => {
                 tracing::info!(instance_id = %instance.id, "delivery effect not recorded by this build");
             }
         }

@@ -65,6 +65,9 @@ enum Command {
     /// Gated tool calls: list (with full arguments), show, approve, deny.
     #[command(subcommand)]
     Approval(crate::deferred::ApprovalCmd),
+    /// WhatsApp recipients' opt-outs: list, remove.
+    #[command(subcommand)]
+    Whatsapp(crate::messaging::WhatsappCmd),
     /// What a workspace's AI calls cost (USD, from the receipts), by tool, model and agent.
     Costs {
         #[arg(long)]
@@ -616,6 +619,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
         Command::Retention(cmd) => retention(app, cmd, out).await?,
         Command::Job(cmd) => crate::deferred::job(app, cmd, out).await?,
         Command::Approval(cmd) => crate::deferred::approval(app, cmd, out).await?,
+        Command::Whatsapp(cmd) => crate::messaging::command(app, cmd, out).await?,
         Command::Audit(AuditCmd::List { target, limit }) => {
             let entries = match target {
                 Some(t) => app.audit.history(&t).await?,

@@ -11,6 +11,7 @@ pub mod email;
 pub mod google;
 pub mod live;
 pub mod local;
+pub mod messaging;
 pub mod stack;
 
 use switchyard::aws::AwsClients;

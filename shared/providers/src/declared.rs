@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::plugin::{
-    Delivery, Effect, Inbound, Interpretation, Malformed, TenantFact, WebhookPlugin,
-};
+use super::plugin::{Delivery, Inbound, Interpretation, Malformed, TenantFact, WebhookPlugin};
 use super::template::{check_path, Context, Path, Source, Template};
 use super::webhook::{EventSource, WebhookDef};
 use switchyard_core::reply::Reply;
@@ -19,8 +17,8 @@ use switchyard_core::workitem::EventMeta;
 pub struct Declared {
     sources: Vec<CompiledSource>,
     tenant: Vec<(String, Template)>,
-    /// The provider's code for what its deliveries change, if any ([`crate::DECLARED_EFFECTS`]).
-    effects: Option<crate::EffectsOf>,
+    /// The provider's effects code, if its deliveries change the gateway's state.
+    effects: Option<crate::EffectsFn>,
 }
 
 #[derive(Debug)]
@@ -58,10 +56,9 @@ impl Declared {
         })
     }
 
-    /// The same plugin with the provider's effects code.
-    pub fn with_effects(mut self, effects: Option<crate::EffectsOf>) -> Self {
-        self.effects = effects;
-        self
+    /// The same, with `effects` computing what each delivery changes.
+    pub fn with_effects(self, effects: Option<crate::EffectsFn>) -> Self {
+        Self { effects, ..self }
     }
 }
 
@@ -118,7 +115,11 @@ impl WebhookPlugin for Declared {
         })
     }
 
-    fn effects(&self, item: &switchyard_core::workitem::WorkItem, payload: &Value) -> Vec<Effect> {
+    fn effects(
+        &self,
+        item: &switchyard_core::workitem::WorkItem,
+        payload: &Value,
+    ) -> Vec<crate::Effect> {
         self.effects.map_or_else(Vec::new, |f| f(item, payload))
     }
 }

@@ -22,6 +22,7 @@ pub mod slack;
 pub mod template;
 pub mod verify;
 pub mod webhook;
+pub mod whatsapp;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,12 +49,16 @@ pub const CODE_PLUGINS: &[(&str, MakePlugin)] = &[
     }),
 ];
 
-/// What a declared provider's delivery changes in the gateway's state ([`Effect`]): code for
-/// what its `events` data cannot say.
-pub type EffectsOf = fn(&switchyard_core::workitem::WorkItem, &serde_json::Value) -> Vec<Effect>;
+/// What a declared provider's deliveries change in the gateway's state ([`Effect`]), computed
+/// by code because data cannot say it.
+pub type EffectsFn = fn(&switchyard_core::workitem::WorkItem, &serde_json::Value) -> Vec<Effect>;
 
-/// The declared providers whose deliveries have effects, each registered once.
-pub const DECLARED_EFFECTS: &[(&str, EffectsOf)] = &[("sendgrid", sendgrid::effects)];
+/// Declared providers (events read from their definition) whose deliveries have effects, each
+/// registered once.
+pub const DECLARED_EFFECTS: &[(&str, EffectsFn)] = &[
+    ("sendgrid", sendgrid::effects),
+    ("whatsapp", whatsapp::effects),
+];
 
 /// Config keys every OAuth provider accepts (instance overrides of the definition's URLs and
 /// scopes, and the OAuth app's credentials).
@@ -375,7 +380,7 @@ fn plugin_for(id: &str, webhook: &WebhookDef) -> Result<Arc<dyn WebhookPlugin>, 
             let effects = DECLARED_EFFECTS
                 .iter()
                 .find(|(name, _)| *name == id)
-                .map(|(_, f)| *f);
+                .map(|(_, effects)| *effects);
             Ok(Arc::new(
                 declared::Declared::new(id, webhook)?.with_effects(effects),
             ))

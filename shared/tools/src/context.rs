@@ -66,6 +66,12 @@ pub struct Tools {
     pub messages: switchyard_aws::messages::MessageLog,
     /// SES v2, for `email.*` instances whose service is `ses` (no I/O until used).
     pub ses: switchyard_aws::sesv2::Client,
+    /// Messaging windows and opt-outs per recipient (tool state table, written by the consumer).
+    pub recipients: switchyard_aws::recipients::RecipientStore,
+    /// Per-instance daily request quotas of provider APIs (tool state table).
+    pub quotas: switchyard_aws::quotas::DailyQuotas,
+    /// Message template statuses this warm process looked up recently (WhatsApp).
+    pub(crate) templates: crate::whatsapp::TemplateCache,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -120,6 +126,15 @@ impl Tools {
             approvals: ApprovalStore::new(dynamodb.clone(), &resources.approvals_table),
             jobs_queue: JobsQueue::new(aws.sqs(), &resources.jobs_queue_url),
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
+            recipients: switchyard_aws::recipients::RecipientStore::new(
+                dynamodb.clone(),
+                &resources.tool_state_table,
+            ),
+            quotas: switchyard_aws::quotas::DailyQuotas::new(
+                dynamodb.clone(),
+                &resources.tool_state_table,
+            ),
+            templates: crate::whatsapp::TemplateCache::default(),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
             sessions: SessionStore::new(dynamodb.clone(), &resources.sessions_table),
             messages: switchyard_aws::messages::MessageLog::new(

@@ -44,6 +44,14 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("kb.json", include_str!("../../integrations/kb.json")),
     ("email.json", include_str!("../../integrations/email.json")),
+    (
+        "whatsapp.json",
+        include_str!("../../integrations/whatsapp.json"),
+    ),
+    (
+        "tiktok.json",
+        include_str!("../../integrations/tiktok.json"),
+    ),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
@@ -66,6 +74,16 @@ pub const HANDLERS: &[&str] = &[
     "kb_delete",
     "email_send",
     "email_send_batch",
+    "whatsapp_send_template",
+    "whatsapp_send_message",
+    "whatsapp_templates_list",
+    "whatsapp_templates_create",
+    "whatsapp_templates_status",
+    "whatsapp_media_upload",
+    "tiktok_user_info",
+    "tiktok_video_list",
+    "tiktok_research_video_query",
+    "tiktok_research_hashtag_query",
 ];
 
 /// Whether `name` is a handler this build runs.

@@ -55,6 +55,17 @@ pub enum ErrorCode {
     /// The instance requires a human's approval for this method: the call was stored, not run
     /// (`approval_id`, `expires_at`); the outcome arrives as `integration.approval_resolved`.
     ApprovalRequired,
+    /// A free-form message to a person who has not written in the provider's customer-service
+    /// window (WhatsApp: 24 hours); no provider call was made. A template message may be sent.
+    OutsideSessionWindow,
+    /// The recipient opted out (`STOP`); no provider call was made.
+    RecipientOptedOut,
+    /// The message template is not `APPROVED` (pending, rejected, paused or missing); no
+    /// message was sent.
+    TemplateNotApproved,
+    /// The instance's daily request quota for a provider API is used up (TikTok Research API);
+    /// no provider call was made. It renews at 00:00 UTC.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -89,6 +100,10 @@ impl ErrorCode {
             Self::LimitExceeded => "limit_exceeded",
             Self::ConnectionRequired => "connection_required",
             Self::ApprovalRequired => "approval_required",
+            Self::OutsideSessionWindow => "outside_session_window",
+            Self::RecipientOptedOut => "recipient_opted_out",
+            Self::TemplateNotApproved => "template_not_approved",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -96,9 +111,13 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             Self::InvalidRequest | Self::InvalidInput => 400,
-            Self::Forbidden | Self::Denied | Self::InsufficientScope | Self::ConnectionRequired => {
-                403
-            }
+            Self::Forbidden
+            | Self::Denied
+            | Self::InsufficientScope
+            | Self::ConnectionRequired
+            | Self::RecipientOptedOut => 403,
+            Self::OutsideSessionWindow | Self::TemplateNotApproved => 409,
+            Self::QuotaExceeded => 429,
             Self::TooLarge | Self::LimitExceeded => 413,
             Self::UnknownTool | Self::NotFound => 404,
             Self::InProgress | Self::Disabled | Self::ApprovalRequired => 409,
@@ -138,6 +157,10 @@ impl ErrorCode {
                 | Self::LimitExceeded
                 | Self::ConnectionRequired
                 | Self::ApprovalRequired
+                | Self::OutsideSessionWindow
+                | Self::RecipientOptedOut
+                | Self::TemplateNotApproved
+                | Self::QuotaExceeded
         )
     }
 
@@ -186,6 +209,12 @@ impl ErrorCode {
             Self::ApprovalRequired => {
                 "this call needs a human's approval; it runs once approved, and the outcome arrives as integration.approval_resolved"
             }
+            Self::OutsideSessionWindow => {
+                "the recipient has not written within the customer-service window; send an approved template instead"
+            }
+            Self::RecipientOptedOut => "the recipient opted out of messages",
+            Self::TemplateNotApproved => "the message template is not approved",
+            Self::QuotaExceeded => "the instance's daily quota for this API is used up",
         }
     }
 }

@@ -120,6 +120,12 @@ impl Call<'_> {
             Some(handler) if crate::email::handles(handler) => {
                 crate::email::run(self, handler, input).await
             }
+            Some(handler) if crate::whatsapp::handles(handler) => {
+                crate::whatsapp::run(self, handler, input).await
+            }
+            Some(handler) if crate::tiktok::handles(handler) => {
+                crate::tiktok::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method

@@ -42,8 +42,10 @@ pub mod secure;
 pub mod session_routes;
 pub mod sessions;
 pub mod state;
+mod tiktok;
 pub mod usage;
 mod vector;
+pub mod whatsapp;
 
 use std::future::Future;
 use std::time::Duration;
