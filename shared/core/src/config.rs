@@ -125,6 +125,14 @@ pub struct Resources {
     pub sessions_table: String,
     /// Open live-event (WebSocket) connections.
     pub live_connections_table: String,
+    /// Scheduled task intents, partitioned by agent.
+    pub intents_table: String,
+    /// The EventBridge Scheduler group holding one schedule per pending intent run.
+    pub intents_schedule_group: String,
+    /// The ARN of the intents worker function (the schedules' target).
+    pub intents_worker_arn: String,
+    /// The ARN of the role the scheduler invokes the worker with (passed on each schedule).
+    pub intents_scheduler_role_arn: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -207,11 +215,15 @@ pub enum Need {
     Approvals,
     Sessions,
     LiveConnections,
+    Intents,
+    IntentsScheduleGroup,
+    IntentsWorker,
+    IntentsSchedulerRole,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 26] = [
+    pub const ALL: [Need; 30] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -238,6 +250,10 @@ impl Need {
         Need::Approvals,
         Need::Sessions,
         Need::LiveConnections,
+        Need::Intents,
+        Need::IntentsScheduleGroup,
+        Need::IntentsWorker,
+        Need::IntentsSchedulerRole,
     ];
 
     /// The environment variable naming this resource.
@@ -269,6 +285,10 @@ impl Need {
             Need::Approvals => "SWITCHYARD_APPROVALS_TABLE",
             Need::Sessions => "SWITCHYARD_SESSIONS_TABLE",
             Need::LiveConnections => "SWITCHYARD_LIVE_CONNECTIONS_TABLE",
+            Need::Intents => "SWITCHYARD_INTENTS_TABLE",
+            Need::IntentsScheduleGroup => "SWITCHYARD_INTENTS_SCHEDULE_GROUP",
+            Need::IntentsWorker => "SWITCHYARD_INTENTS_WORKER_ARN",
+            Need::IntentsSchedulerRole => "SWITCHYARD_INTENTS_SCHEDULER_ROLE_ARN",
         }
     }
 }
@@ -379,6 +399,40 @@ pub mod needs {
     /// agents' open connections.
     pub const WS_FANOUT: &[Need] = &[Instances, LiveConnections];
 
+    /// The intents API: who is calling (agents), the checks a tool call would make (instances,
+    /// grants), the intents, and their schedules (group, target, role).
+    pub const INTENTS: &[Need] = &[
+        Instances,
+        Agents,
+        Intents,
+        IntentsScheduleGroup,
+        IntentsWorker,
+        IntentsSchedulerRole,
+    ];
+    /// The intents worker: a tool function's needs (it runs any tool through the pipeline),
+    /// plus the intents and the schedules of their retries.
+    pub const INTENTS_WORKER: &[Need] = &[
+        Instances,
+        KmsKey,
+        Connections,
+        Audit,
+        EventBus,
+        ToolState,
+        Receipts,
+        PlatformKeys,
+        Artifacts,
+        ArtifactsBucket,
+        Agents,
+        OAuthLinkKey,
+        Jobs,
+        JobsQueue,
+        Approvals,
+        Intents,
+        IntentsScheduleGroup,
+        IntentsWorker,
+        IntentsSchedulerRole,
+    ];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -394,6 +448,8 @@ pub mod needs {
             "sessions" => SESSIONS,
             "ws-connect" => WS_CONNECT,
             "ws-fanout" => WS_FANOUT,
+            "intents" => INTENTS,
+            "intents-worker" => INTENTS_WORKER,
             _ => return None,
         })
     }
@@ -443,6 +499,10 @@ impl Resources {
             approvals_table: get(Need::Approvals)?,
             sessions_table: get(Need::Sessions)?,
             live_connections_table: get(Need::LiveConnections)?,
+            intents_table: get(Need::Intents)?,
+            intents_schedule_group: get(Need::IntentsScheduleGroup)?,
+            intents_worker_arn: get(Need::IntentsWorker)?,
+            intents_scheduler_role_arn: get(Need::IntentsSchedulerRole)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
             live_events_queue_url: None,
         })
@@ -477,6 +537,10 @@ impl Resources {
             Need::Approvals => &self.approvals_table,
             Need::Sessions => &self.sessions_table,
             Need::LiveConnections => &self.live_connections_table,
+            Need::Intents => &self.intents_table,
+            Need::IntentsScheduleGroup => &self.intents_schedule_group,
+            Need::IntentsWorker => &self.intents_worker_arn,
+            Need::IntentsSchedulerRole => &self.intents_scheduler_role_arn,
         }
     }
 }

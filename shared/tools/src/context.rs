@@ -9,6 +9,7 @@ use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
 use switchyard_aws::deferred::JobsQueue;
+use switchyard_aws::intents::{IntentSchedules, IntentStore};
 use switchyard_aws::jobs::JobStore;
 use switchyard_aws::sessions::SessionStore;
 use switchyard_aws::{StartError, Startup};
@@ -62,6 +63,9 @@ pub struct Tools {
     pub jobs_queue: JobsQueue,
     /// Agent sessions and checkpoints (the sessions function only).
     pub sessions: SessionStore,
+    /// Scheduled task intents and their schedules (the intents function and worker only).
+    pub intents: IntentStore,
+    pub schedules: IntentSchedules,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -99,6 +103,29 @@ impl Tools {
         Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
     }
 
+    /// The intents function's context ([`needs::INTENTS`]).
+    pub async fn intents_from_env() -> Result<Self, StartError> {
+        Self::from_needs(needs::INTENTS).await
+    }
+
+    /// The intents worker's context ([`needs::INTENTS_WORKER`]).
+    pub async fn intents_worker_from_env() -> Result<Self, StartError> {
+        Self::from_needs(needs::INTENTS_WORKER).await
+    }
+
+    async fn from_needs(needs: &[switchyard_core::config::Need]) -> Result<Self, StartError> {
+        let start = Startup::from_env(needs)?;
+        let registry = Registry::load()?;
+        let vault = Vault::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        );
+        Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
+    }
+
     /// From parts: the vault plus a DynamoDB client.
     pub fn new(aws: &AwsClients, resources: &Resources, vault: Arc<Vault>) -> Self {
         let dynamodb = aws.dynamodb();
@@ -118,6 +145,13 @@ impl Tools {
             tool_state: ToolState::new(dynamodb.clone(), &resources.tool_state_table),
             agents: AgentStore::new(dynamodb.clone(), &resources.agents_table),
             sessions: SessionStore::new(dynamodb.clone(), &resources.sessions_table),
+            intents: IntentStore::new(dynamodb.clone(), &resources.intents_table),
+            schedules: IntentSchedules::new(
+                aws.scheduler(),
+                &resources.intents_schedule_group,
+                &resources.intents_worker_arn,
+                &resources.intents_scheduler_role_arn,
+            ),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),
