@@ -17,6 +17,7 @@ mod fakes;
 mod google_push;
 mod google_sync;
 mod google_tools;
+mod intents;
 mod identity;
 mod jobs;
 mod kb;

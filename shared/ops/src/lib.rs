@@ -8,6 +8,8 @@ pub mod cli;
 pub mod costs;
 pub mod deferred;
 pub mod google;
+pub mod intent_cli;
+pub mod intents;
 pub mod live;
 pub mod local;
 pub mod stack;

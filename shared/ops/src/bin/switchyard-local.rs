@@ -78,6 +78,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(switchyard_ops::local::drive_jobs(app.clone(), settings));
     // Live events: the fan-out from its stand-in queue to the sockets of GET /ws.
     tokio::spawn(switchyard_ops::live::drive(app.clone(), settings));
+    // Scheduled task intents: the emulator keeps their schedules; this fires the due ones.
+    tokio::spawn(switchyard_ops::intents::fire_intents(
+        app.clone(),
+        std::time::Duration::from_secs(1),
+    ));
     tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
