@@ -9,11 +9,11 @@
 pub mod app;
 
 pub use app::App;
+pub use switchyard_aws::intents;
 pub use switchyard_aws::{
     agents, approvals, artifacts, audit, clients as aws, connections, crypto, cursors, deferred,
     deliveries, dynamo, error, events, instances, jobs, live, queue, settings, sink, watches,
 };
-pub use switchyard_aws::intents;
 pub use switchyard_core::{clock, config, identity, policy, reply, secret, telemetry, workitem};
 pub use switchyard_egress as egress;
 pub use switchyard_google as google;

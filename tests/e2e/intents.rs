@@ -370,7 +370,8 @@ async fn a_failing_provider_retries_with_backoff_then_fails_and_tells_the_agent(
     let now = stack.app.clock.now();
     slack.script(
         "/chat.postMessage",
-        (0..3).map(|_| Scripted::server_error(503)).collect(),
+        // Retryable (a Retry-After beyond the run's deadline fails fast as retryable).
+        (0..3).map(|_| Scripted::rate_limited_slack(120)).collect(),
     );
     let (status, created) = request(
         &base,
@@ -400,7 +401,7 @@ async fn a_failing_provider_retries_with_backoff_then_fails_and_tells_the_agent(
             .expect("get")
             .expect("intent");
         assert_eq!(stored.attempts, run);
-        assert_eq!(stored.last_error_code.as_deref(), Some("provider_unavailable"));
+        assert_eq!(stored.last_error_code.as_deref(), Some("rate_limited"));
         if run < 3 {
             assert_eq!(stored.status.as_str(), "scheduled", "run {run}");
             let next = stored.next_attempt_at.expect("a retry is scheduled");
@@ -465,6 +466,37 @@ async fn a_failing_provider_retries_with_backoff_then_fails_and_tells_the_agent(
         .expect("get")
         .expect("intent");
     assert_eq!(stored.status.as_str(), "succeeded");
+
+    // A failure that cannot pass by retrying (a 503 to a POST: the outcome is unknown, and a
+    // second post could duplicate the message) fails at once.
+    slack.script("/chat.postMessage", vec![Scripted::server_error(503)]);
+    let at = stack.app.clock.now() + 10;
+    let (_, created) = request(
+        &base,
+        Some(AGENT),
+        reqwest::Method::POST,
+        "/intents",
+        Some(post_message("unknown", at, "u")),
+    )
+    .await;
+    stack.app.clock.set(at);
+    fire_due(&stack.app, at, &memory).await.expect("fire");
+    let stored = stack
+        .app
+        .tools()
+        .intents
+        .get(AGENT, created["id"].as_str().expect("id"))
+        .await
+        .expect("get")
+        .expect("intent");
+    assert_eq!(stored.status.as_str(), "failed");
+    assert_eq!(stored.attempts, 1);
+    assert_eq!(stored.last_error_code.as_deref(), Some("outcome_unknown"));
+    assert_eq!(posts(&slack), 5);
+    assert!(
+        schedule_names(&stack).await.is_empty(),
+        "no retry scheduled"
+    );
 }
 
 #[tokio::test]

@@ -64,9 +64,9 @@ pub async fn intent(app: &App, cmd: IntentCmd, out: &mut dyn Write) -> Result<()
             status,
         } => {
             let status = match status {
-                Some(s) => Some(
-                    IntentStatus::parse(&s).ok_or_else(|| format!("no intent status {s:?}"))?,
-                ),
+                Some(s) => {
+                    Some(IntentStatus::parse(&s).ok_or_else(|| format!("no intent status {s:?}"))?)
+                }
                 None => None,
             };
             let mut all = match &agent {

@@ -129,7 +129,11 @@ mod tests {
         let memory = CronMemory::default();
         let hourly = schedule("cron(0 * * * ? *)");
         let t = 1_795_802_400; // 18:00
-        assert_eq!(due(&hourly, t + 60, &memory), None, "first sight: from now on");
+        assert_eq!(
+            due(&hourly, t + 60, &memory),
+            None,
+            "first sight: from now on"
+        );
         assert_eq!(due(&hourly, t + 3599, &memory), None);
         assert_eq!(due(&hourly, t + 3600, &memory), Some(t + 3600));
         assert_eq!(due(&hourly, t + 3700, &memory), None, "fired once");

@@ -43,7 +43,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/templates", get(sessions))
         .route("/templates/{*rest}", post(sessions))
         .route("/intents", get(intents).post(intents))
-        .route("/intents/{*rest}", get(intents).post(intents).delete(intents))
+        .route(
+            "/intents/{*rest}",
+            get(intents).post(intents).delete(intents),
+        )
         .route("/ws", get(crate::live::socket))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)

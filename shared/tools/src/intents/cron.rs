@@ -156,10 +156,7 @@ impl Cron {
                 .day_of_month
                 .as_ref()
                 .is_none_or(|f| f.matches(date.day()))
-            && self
-                .day_of_week
-                .as_ref()
-                .is_none_or(|f| f.matches(weekday))
+            && self.day_of_week.as_ref().is_none_or(|f| f.matches(weekday))
     }
 
     /// The first occurrence strictly after `after` (unix seconds), if any within five years.

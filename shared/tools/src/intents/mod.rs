@@ -21,9 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use switchyard_aws::intents::{
-    Intent, IntentError, IntentStatus, WorkerInput, SCHEDULED_TIME,
-};
+use switchyard_aws::intents::{Intent, IntentError, IntentStatus, WorkerInput, SCHEDULED_TIME};
 use switchyard_core::clock::rfc3339;
 use switchyard_core::identity::Principal;
 
@@ -249,7 +247,9 @@ fn when(body: &CreateBody, now: u64) -> Result<When, ApiError> {
                 .strip_prefix("cron(")
                 .and_then(|t| t.strip_suffix(')'))
                 .unwrap_or(text.trim());
-            Ok(When::Cron(inner.split_whitespace().collect::<Vec<_>>().join(" ")))
+            Ok(When::Cron(
+                inner.split_whitespace().collect::<Vec<_>>().join(" "),
+            ))
         }
     }
 }
@@ -308,7 +308,9 @@ async fn check_call(app: &Tools, principal: &Principal, body: &CreateBody) -> Re
         ));
     }
     if !instance.grants.contains_key(&principal.agent_id) {
-        return Err(ApiError::Forbidden("the agent is not granted this instance"));
+        return Err(ApiError::Forbidden(
+            "the agent is not granted this instance",
+        ));
     }
     Ok(())
 }
@@ -342,11 +344,7 @@ pub(crate) async fn schedule_at(
     Ok(name)
 }
 
-async fn create(
-    app: &Tools,
-    principal: &Principal,
-    body: &[u8],
-) -> Result<(u16, Value), ApiError> {
+async fn create(app: &Tools, principal: &Principal, body: &[u8]) -> Result<(u16, Value), ApiError> {
     let body: CreateBody =
         serde_json::from_slice(body).map_err(|e| ApiError::Invalid(e.to_string()))?;
     if body
