@@ -592,3 +592,69 @@ async fn bad_requests_get_precise_errors_and_nothing_is_scheduled() {
     assert_eq!(status, 403, "{answer}");
     assert!(schedule_names(&stack).await.is_empty());
 }
+
+/// A gated tool: the run is answered `approval_required`, so the intent ends `failed` with the
+/// approval's id and the provider is not called; the approval carries the call from there (no
+/// `integration.error`: the agent hears `integration.approval_resolved` when it is decided).
+#[tokio::test]
+async fn a_gated_run_ends_failed_with_its_approval() {
+    let (stack, base) = serving_stack().await;
+    let slack = Fake::slack().await;
+    let settings: Vec<(String, String)> = vec![
+        ("api_base_url".into(), slack.base_url.clone()),
+        ("signing_secret".into(), "s".into()),
+        ("bot_token".into(), "xoxb-test-token".into()),
+        ("approval_required".into(), "slack.post_message".into()),
+    ];
+    switchyard_ops::admin::create_instance(&stack.app, "slack", SLACK, "acme", &settings)
+        .await
+        .expect("instance");
+    switchyard_ops::admin::grant(&stack.app, SLACK, AGENT, &Default::default())
+        .await
+        .expect("grant");
+    let now = stack.app.clock.now();
+    let (status, created) = request(
+        &base,
+        Some(AGENT),
+        reqwest::Method::POST,
+        "/intents",
+        Some(post_message("gated", now + 10, "g")),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    stack.tapped_raw().await;
+    stack.app.clock.set(now + 10);
+    fire_due(&stack.app, now + 10, &CronMemory::default())
+        .await
+        .expect("fire");
+    let stored = stack
+        .app
+        .tools()
+        .intents
+        .get(AGENT, created["id"].as_str().expect("id"))
+        .await
+        .expect("get")
+        .expect("intent");
+    assert_eq!(stored.status.as_str(), "failed");
+    assert_eq!(stored.last_error_code.as_deref(), Some("approval_required"));
+    let approval_id = stored.approval_id.expect("the approval's id");
+    let approval = stack
+        .app
+        .tools()
+        .approvals
+        .get(&approval_id)
+        .await
+        .expect("approvals")
+        .expect("the open approval");
+    assert_eq!(approval.agent_id, AGENT);
+    assert_eq!(posts(&slack), 0);
+    assert!(
+        schedule_names(&stack).await.is_empty(),
+        "no retry scheduled"
+    );
+    let events = stack.tapped_raw().await;
+    assert!(
+        events.iter().all(|e| e.detail_type != "integration.error"),
+        "{events:?}"
+    );
+}
