@@ -868,6 +868,12 @@ def kms_any_of(sid: str, action: str, providers: list[str], context_keys: list[s
 
 
 def mcp_function(root: Path) -> list[str]:
+    return [MCP_FUNCTION.format(**tool_union_statements(root))]
+
+
+def tool_union_statements(root: Path) -> dict[str, str]:
+    """The statements of a function that may run every tool (the MCP function, the intents
+    worker): the union of the tool functions' roles."""
     methods = tool_methods(root)
     oauth = sorted({m["provider"] for m in methods if m["oauth"]})
     plain = sorted({m["provider"] for m in methods if not m["oauth"]})
@@ -918,14 +924,99 @@ def mcp_function(root: Path) -> list[str]:
         )
     if any(m["integration"] == "email" for m in methods):
         keys += EMAIL_STATEMENTS
-    return [
-        MCP_FUNCTION.format(
-            resource_vars=resource_vars("tool"),
-            vault_statements=TOKEN_VAULT_STATEMENTS if oauth else "",
-            kms_statements=kms,
-            key_statements=keys,
-        )
-    ]
+    return {
+        "resource_vars": resource_vars("tool"),
+        "vault_statements": TOKEN_VAULT_STATEMENTS if oauth else "",
+        "kms_statements": kms,
+        "key_statements": keys,
+    }
+
+
+INTENTS_WORKER_FUNCTION = """\
+# The intents worker: invoked by an intent's EventBridge Scheduler schedule, it runs the tool call
+# through the pipeline as the agent that asked, so its role is the tool functions' union (as
+# the MCP function's), plus the intents and the one-off schedules of retries. Its name is fixed
+# so the scheduler role and the schedules can name it without a circular reference.
+IntentsWorkerFunction:
+  Type: AWS::Serverless::Function
+  Metadata:
+    BuildMethod: rust-cargolambda
+    BuildProperties:
+      Binary: intents-worker
+  Properties:
+    FunctionName: !Sub ${{AWS::StackName}}-intents-worker
+    Description: Runs scheduled task intents when their schedules fire.
+    CodeUri: .
+    Timeout: 60
+    Environment:
+      Variables:
+{resource_vars}        SWITCHYARD_INTENTS_TABLE: !Ref IntentsTable
+        SWITCHYARD_INTENTS_SCHEDULE_GROUP: !Ref IntentsScheduleGroup
+        SWITCHYARD_INTENTS_WORKER_ARN: !Sub arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:${{AWS::StackName}}-intents-worker
+        SWITCHYARD_INTENTS_SCHEDULER_ROLE_ARN: !GetAtt IntentsSchedulerRole.Arn
+    Policies:
+      - Version: "2012-10-17"
+        Statement:
+          - Sid: ReadInstances
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt InstancesTable.Arn
+          # The agent's flags (`may_act_for_users`).
+          - Sid: ReadAgents
+            Effect: Allow
+            Action: dynamodb:GetItem
+            Resource: !GetAtt AgentsTable.Arn
+          - Sid: BreakerAndIdempotency
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+              - dynamodb:UpdateItem
+              - dynamodb:DeleteItem
+            Resource: !GetAtt ToolStateTable.Arn
+          - Sid: WriteReceipt
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt ReceiptsTable.Arn
+          # A gated call is stored for approval; a background media call goes to the worker.
+          - Sid: RequestApproval
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+            Resource: !GetAtt ApprovalsTable.Arn
+          - Sid: QueueJob
+            Effect: Allow
+            Action: dynamodb:PutItem
+            Resource: !GetAtt JobsTable.Arn
+          - Sid: QueueJobMessage
+            Effect: Allow
+            Action: sqs:SendMessage
+            Resource: !GetAtt JobsQueue.Arn
+{vault_statements}{kms_statements}{key_statements}          - Sid: AnnounceIntegrationEvents
+            Effect: Allow
+            Action: events:PutEvents
+            Resource: !GetAtt AgentEventBus.Arn
+          # The claim and the outcome: conditional puts by key.
+          - Sid: Intents
+            Effect: Allow
+            Action:
+              - dynamodb:GetItem
+              - dynamodb:PutItem
+            Resource: !GetAtt IntentsTable.Arn
+          - Sid: RetrySchedules
+            Effect: Allow
+            Action: scheduler:CreateSchedule
+            Resource: !Sub arn:${{AWS::Partition}}:scheduler:${{AWS::Region}}:${{AWS::AccountId}}:schedule/${{IntentsScheduleGroup}}/*
+          - Sid: PassSchedulerRole
+            Effect: Allow
+            Action: iam:PassRole
+            Resource: !GetAtt IntentsSchedulerRole.Arn
+"""
+
+
+def intents_worker_function(root: Path) -> list[str]:
+    return [INTENTS_WORKER_FUNCTION.format(**tool_union_statements(root))]
 
 
 REGIONS = {
@@ -934,6 +1025,7 @@ REGIONS = {
     "webhook outputs": webhook_outputs,
     "tool functions": tool_functions,
     "mcp function": mcp_function,
+    "intents worker function": intents_worker_function,
 }
 
 

@@ -480,3 +480,82 @@ fn json_http(status: u16, body: &serde_json::Value) -> Result<Response<Body>, la
         .header("content-type", "application/json")
         .body(Body::Text(body.to_string()))?)
 }
+
+/// The intents function: `/intents…` behind API Gateway (HTTP API, payload 2.0). The caller is
+/// the IAM principal the gateway verified or a bearer agent token, as on the sessions routes;
+/// the routes are `switchyard_tools::intents::route`.
+pub async fn intents(
+    app: &Tools,
+    request: Request,
+    context: &lambda_runtime::Context,
+) -> Result<Response<Body>, lambda_http::Error> {
+    use switchyard_tools::auth::{self, AuthError, Credential};
+    let deadline = if context.deadline == 0 {
+        tokio::time::Instant::now() + switchyard_tools::DEFAULT_DEADLINE
+    } else {
+        deadline_of(context, std::time::Duration::from_millis(500))
+    };
+    let iam_arn = match request.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.iam.as_ref())
+            .and_then(|iam| iam.user_arn.clone())
+            .filter(|arn| !arn.is_empty()),
+        _ => None,
+    };
+    let token = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(auth::bearer);
+    let credential = match (&iam_arn, token) {
+        (Some(arn), _) => Some(Credential::Iam(arn)),
+        (None, Some(token)) => Some(Credential::AgentToken(token)),
+        (None, None) => None,
+    };
+    let principal = match credential {
+        Some(credential) => tokio::time::timeout_at(
+            deadline,
+            auth::authenticate(&app.agents, credential, app.clock.now()),
+        )
+        .await
+        .unwrap_or_else(|_| Err(AuthError::Unavailable("authentication timed out".into()))),
+        None => Err(AuthError::Missing),
+    };
+    let principal = match principal {
+        Ok(p) => p,
+        Err(e) => return json_http(e.status(), &e.body()),
+    };
+    let route = switchyard_tools::intents::route(
+        app,
+        &principal,
+        request.method().as_str(),
+        request.uri().path(),
+        request.body().as_ref(),
+    );
+    match tokio::time::timeout_at(deadline, route).await {
+        Ok(reply) => json_http(reply.status, &reply.body),
+        Err(_) => json_http(
+            504,
+            &serde_json::json!({"error": {"code": "timeout", "message": "the request ran out of time"}}),
+        ),
+    }
+}
+
+/// The intents worker, invoked by an intent's EventBridge Scheduler schedule with
+/// `{intent_id, agent_id, scheduled_time}`, bounded by the invocation's deadline. A store or
+/// scheduler failure fails the invocation, so the scheduler's retry policy invokes again (the
+/// worker's claim keeps that to one run).
+pub async fn run_intent(
+    app: &Tools,
+    event: lambda_runtime::LambdaEvent<switchyard_aws::intents::WorkerInput>,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    use switchyard_tools::intents::worker::{self, Outcome};
+    let deadline = deadline_of(&event.context, std::time::Duration::from_secs(2));
+    match worker::run(app, &event.payload, deadline).await {
+        Outcome::Ran(status) => Ok(serde_json::json!({"ran": status.as_str()})),
+        Outcome::Skipped(reason) => Ok(serde_json::json!({"skipped": reason})),
+        Outcome::Failed(e) => Err(e.into()),
+    }
+}

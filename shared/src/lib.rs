@@ -9,6 +9,7 @@
 pub mod app;
 
 pub use app::App;
+pub use switchyard_aws::intents;
 pub use switchyard_aws::{
     agents, approvals, artifacts, audit, clients as aws, connections, crypto, cursors, deferred,
     deliveries, dynamo, error, events, instances, jobs, live, messages, queue, ses_events,

@@ -19,6 +19,7 @@ mod google_push;
 mod google_sync;
 mod google_tools;
 mod identity;
+mod intents;
 mod jobs;
 mod kb;
 mod keys;

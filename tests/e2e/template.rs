@@ -612,6 +612,43 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "SessionsTable",
             ));
         }
+        ("intents", "IntentsFunction") => {
+            // Authentication and the call's checks (instances, grants); intents by key and by
+            // the agent's partition (never a scan); the group's schedules and passing the
+            // scheduler role, nothing else.
+            grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(&["dynamodb:GetItem"], "AgentsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+                "IntentsTable",
+            ));
+            grants.extend(allow(
+                &[
+                    "scheduler:CreateSchedule",
+                    "scheduler:DeleteSchedule",
+                    "scheduler:GetSchedule",
+                ],
+                "IntentsScheduleGroup/*",
+            ));
+            grants.extend(allow(&["iam:PassRole"], "IntentsSchedulerRole"));
+        }
+        ("intents-worker", "IntentsWorkerFunction") => {
+            // Every tool an agent may schedule: the MCP function's union, without discovery's
+            // grant index; plus the claim and outcome of intents by key, and retry schedules.
+            grants = least_privilege("McpFunction", "mcp", env)
+                .into_iter()
+                .filter(|g| !(g.resource == "AgentsTable" && g.action == "dynamodb:Query"))
+                .collect();
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "IntentsTable",
+            ));
+            grants.extend(allow(
+                &["scheduler:CreateSchedule"],
+                "IntentsScheduleGroup/*",
+            ));
+            grants.extend(allow(&["iam:PassRole"], "IntentsSchedulerRole"));
+        }
         ("tool", "ToolDiscoveryFunction") => {
             // The grant index (a query of the agent's partition), then each instance by key:
             // never a scan of the instances table.
@@ -741,6 +778,9 @@ const EXECUTE_API_ARN: &str =
 
 /// The start of an SES ARN of the stack's account and region.
 const SES_ARN: &str = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:";
+/// The start of the ARN of a schedule group's schedules, up to the group's `${Group}` reference.
+const SCHEDULES_ARN: &str =
+    "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${";
 
 /// `!GetAtt X.Arn` -> `X`; `!Sub ${X.Arn}/path` -> `X/path`; `!Ref X` -> `X`.
 fn resource_name(value: &serde_yaml::Value) -> String {
@@ -757,6 +797,13 @@ fn resource_name(value: &serde_yaml::Value) -> String {
             .unwrap_or_else(|| panic!("{text}: not an ARN"))
             .to_owned(),
         "!Ref" => text.to_owned(),
+        // A schedule group's schedules: `!Sub arn:…:scheduler:…:schedule/${Group}/*` ->
+        // `Group/*`.
+        "!Sub" if text.starts_with(SCHEDULES_ARN) => {
+            let rest = &text[SCHEDULES_ARN.len()..];
+            let (group, path) = rest.split_once('}').unwrap_or_else(|| panic!("{text}"));
+            format!("{group}{path}")
+        }
         // An API's own ARN: `!Sub arn:…:execute-api:…:${Api}/path` -> `Api/path`.
         // SES identities and configuration sets: `ses:identity/*`, `ses:configuration-set/X`.
         "!Sub" if text.starts_with(SES_ARN) => {

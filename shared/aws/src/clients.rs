@@ -175,6 +175,15 @@ impl AwsClients {
         aws_sdk_eventbridge::Client::from_conf(config)
     }
 
+    /// An EventBridge Scheduler client (scheduled task intents).
+    #[cfg(feature = "scheduler")]
+    pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        let config = aws_sdk_scheduler::config::Builder::from(&self.config)
+            .interceptor(self.calls.clone())
+            .build();
+        aws_sdk_scheduler::Client::from_conf(config)
+    }
+
     /// A Secrets Manager client.
     #[cfg(feature = "secretsmanager")]
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {

@@ -20,6 +20,7 @@ pub mod events;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod instances;
+pub mod intents;
 pub mod jobs;
 pub mod live;
 pub mod messages;
@@ -46,6 +47,8 @@ pub use aws_sdk_eventbridge as eventbridge;
 pub use aws_sdk_kms as kms;
 #[cfg(feature = "s3")]
 pub use aws_sdk_s3 as s3;
+#[cfg(feature = "scheduler")]
+pub use aws_sdk_scheduler as scheduler;
 #[cfg(feature = "secretsmanager")]
 pub use aws_sdk_secretsmanager as secretsmanager;
 #[cfg(feature = "ses")]

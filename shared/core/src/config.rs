@@ -127,6 +127,14 @@ pub struct Resources {
     pub live_connections_table: String,
     /// Messages tools sent and their delivery statuses.
     pub messages_table: String,
+    /// Scheduled task intents, partitioned by agent.
+    pub intents_table: String,
+    /// The EventBridge Scheduler group holding one schedule per pending intent run.
+    pub intents_schedule_group: String,
+    /// The ARN of the intents worker function (the schedules' target).
+    pub intents_worker_arn: String,
+    /// The ARN of the role the scheduler invokes the worker with (passed on each schedule).
+    pub intents_scheduler_role_arn: String,
     /// The Secrets Manager secret holding platform API keys (JSON object).
     pub platform_keys_secret: String,
     /// The Secrets Manager secret holding the key that signs OAuth start links.
@@ -212,11 +220,15 @@ pub enum Need {
     Sessions,
     LiveConnections,
     Messages,
+    Intents,
+    IntentsScheduleGroup,
+    IntentsWorker,
+    IntentsSchedulerRole,
 }
 
 impl Need {
     /// Every resource, in the order `switchyard env` prints them.
-    pub const ALL: [Need; 27] = [
+    pub const ALL: [Need; 31] = [
         Need::Instances,
         Need::Deliveries,
         Need::IngressQueue,
@@ -244,6 +256,10 @@ impl Need {
         Need::Sessions,
         Need::LiveConnections,
         Need::Messages,
+        Need::Intents,
+        Need::IntentsScheduleGroup,
+        Need::IntentsWorker,
+        Need::IntentsSchedulerRole,
     ];
 
     /// The environment variable naming this resource.
@@ -276,6 +292,10 @@ impl Need {
             Need::Sessions => "SWITCHYARD_SESSIONS_TABLE",
             Need::LiveConnections => "SWITCHYARD_LIVE_CONNECTIONS_TABLE",
             Need::Messages => "SWITCHYARD_MESSAGES_TABLE",
+            Need::Intents => "SWITCHYARD_INTENTS_TABLE",
+            Need::IntentsScheduleGroup => "SWITCHYARD_INTENTS_SCHEDULE_GROUP",
+            Need::IntentsWorker => "SWITCHYARD_INTENTS_WORKER_ARN",
+            Need::IntentsSchedulerRole => "SWITCHYARD_INTENTS_SCHEDULER_ROLE_ARN",
         }
     }
 }
@@ -399,6 +419,40 @@ pub mod needs {
     /// SES delivery events (EventBridge) recorded against the messages tools sent.
     pub const EMAIL_STATUS: &[Need] = &[Messages];
 
+    /// The intents API: who is calling (agents), the checks a tool call would make (instances,
+    /// grants), the intents, and their schedules (group, target, role).
+    pub const INTENTS: &[Need] = &[
+        Instances,
+        Agents,
+        Intents,
+        IntentsScheduleGroup,
+        IntentsWorker,
+        IntentsSchedulerRole,
+    ];
+    /// The intents worker: a tool function's needs (it runs any tool through the pipeline),
+    /// plus the intents and the schedules of their retries.
+    pub const INTENTS_WORKER: &[Need] = &[
+        Instances,
+        KmsKey,
+        Connections,
+        Audit,
+        EventBus,
+        ToolState,
+        Receipts,
+        PlatformKeys,
+        Artifacts,
+        ArtifactsBucket,
+        Agents,
+        OAuthLinkKey,
+        Jobs,
+        JobsQueue,
+        Approvals,
+        Intents,
+        IntentsScheduleGroup,
+        IntentsWorker,
+        IntentsSchedulerRole,
+    ];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -415,6 +469,8 @@ pub mod needs {
             "ws-connect" => WS_CONNECT,
             "ws-fanout" => WS_FANOUT,
             "email-status" => EMAIL_STATUS,
+            "intents" => INTENTS,
+            "intents-worker" => INTENTS_WORKER,
             _ => return None,
         })
     }
@@ -465,6 +521,10 @@ impl Resources {
             sessions_table: get(Need::Sessions)?,
             live_connections_table: get(Need::LiveConnections)?,
             messages_table: get(Need::Messages)?,
+            intents_table: get(Need::Intents)?,
+            intents_schedule_group: get(Need::IntentsScheduleGroup)?,
+            intents_worker_arn: get(Need::IntentsWorker)?,
+            intents_scheduler_role_arn: get(Need::IntentsSchedulerRole)?,
             tap_queue_url: env::var("SWITCHYARD_TAP_QUEUE_URL").ok(),
             live_events_queue_url: None,
             email_events_queue_url: None,
@@ -501,6 +561,10 @@ impl Resources {
             Need::Sessions => &self.sessions_table,
             Need::LiveConnections => &self.live_connections_table,
             Need::Messages => &self.messages_table,
+            Need::Intents => &self.intents_table,
+            Need::IntentsScheduleGroup => &self.intents_schedule_group,
+            Need::IntentsWorker => &self.intents_worker_arn,
+            Need::IntentsSchedulerRole => &self.intents_scheduler_role_arn,
         }
     }
 }

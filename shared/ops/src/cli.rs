@@ -62,6 +62,9 @@ enum Command {
     /// Background media jobs: show, list.
     #[command(subcommand)]
     Job(crate::deferred::JobCmd),
+    /// Scheduled task intents: list, show, cancel, retry.
+    #[command(subcommand)]
+    Intent(crate::intent_cli::IntentCmd),
     /// Gated tool calls: list (with full arguments), show, approve, deny.
     #[command(subcommand)]
     Approval(crate::deferred::ApprovalCmd),
@@ -620,6 +623,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
         Command::Job(cmd) => crate::deferred::job(app, cmd, out).await?,
         Command::Approval(cmd) => crate::deferred::approval(app, cmd, out).await?,
         Command::Whatsapp(cmd) => crate::messaging::command(app, cmd, out).await?,
+        Command::Intent(cmd) => crate::intent_cli::intent(app, cmd, out).await?,
         Command::Audit(AuditCmd::List { target, limit }) => {
             let entries = match target {
                 Some(t) => app.audit.history(&t).await?,

@@ -9,6 +9,8 @@ pub mod costs;
 pub mod deferred;
 pub mod email;
 pub mod google;
+pub mod intent_cli;
+pub mod intents;
 pub mod live;
 pub mod local;
 pub mod messaging;

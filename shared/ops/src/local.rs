@@ -42,6 +42,11 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sessions/{*rest}", get(sessions).post(sessions))
         .route("/templates", get(sessions))
         .route("/templates/{*rest}", post(sessions))
+        .route("/intents", get(intents).post(intents))
+        .route(
+            "/intents/{*rest}",
+            get(intents).post(intents).delete(intents),
+        )
         .route("/ws", get(crate::live::socket))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
@@ -186,6 +191,35 @@ async fn sessions(
     };
     let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
     let route = switchyard::tools::session_routes::route(
+        app.tools(),
+        &principal,
+        method.as_str(),
+        uri.path(),
+        &body,
+    );
+    match tokio::time::timeout_at(deadline, route).await {
+        Ok(reply) => json_response(reply.status, &reply.body),
+        Err(_) => json_response(
+            504,
+            &serde_json::json!({"error": {"code": "timeout", "message": "the request ran out of time"}}),
+        ),
+    }
+}
+
+/// The intents function's routes (`switchyard_tools::intents::route`), for an agent token.
+async fn intents(
+    State(app): State<Arc<App>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let principal = match principal(&app, &headers).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
+    let route = switchyard::tools::intents::route(
         app.tools(),
         &principal,
         method.as_str(),

@@ -50,6 +50,10 @@ pub mod logical {
     pub const SESSIONS_TABLE: &str = "SessionsTable";
     pub const LIVE_CONNECTIONS_TABLE: &str = "LiveConnectionsTable";
     pub const MESSAGES_TABLE: &str = "MessagesTable";
+    pub const INTENTS_TABLE: &str = "IntentsTable";
+    pub const INTENTS_SCHEDULE_GROUP: &str = "IntentsScheduleGroup";
+    pub const INTENTS_WORKER: &str = "IntentsWorkerFunction";
+    pub const INTENTS_SCHEDULER_ROLE: &str = "IntentsSchedulerRole";
     /// The stand-in queue of the live-events fan-out function's rule target.
     pub const WS_FANOUT_EVENTS: &str = "WsFanoutFunctionEvents";
     /// The stand-in queue of the SES email-events function's rule target.
@@ -212,6 +216,23 @@ pub async fn provision(aws: &AwsClients, prefix: &str) -> Result<Resources, Stac
             }
         }
     }
+    for group in by_kind("AWS::Scheduler::ScheduleGroup") {
+        let name = physical_name(prefix, &group.logical_id, &group.kind);
+        if let Err(e) = aws
+            .scheduler()
+            .create_schedule_group()
+            .name(&name)
+            .send()
+            .await
+        {
+            if !e
+                .as_service_error()
+                .is_some_and(|s| s.is_conflict_exception())
+            {
+                return Err(aws_err("CreateScheduleGroup", &name, e));
+            }
+        }
+    }
     for rule in by_kind("AWS::Events::Rule") {
         create_rule(aws, prefix, rule, &queue_arns).await?;
     }
@@ -258,6 +279,18 @@ pub async fn resolve(aws: &AwsClients, prefix: &str) -> Result<Resources, StackE
         sessions_table: physical_name(prefix, logical::SESSIONS_TABLE, ""),
         live_connections_table: physical_name(prefix, logical::LIVE_CONNECTIONS_TABLE, ""),
         messages_table: physical_name(prefix, logical::MESSAGES_TABLE, ""),
+        intents_table: physical_name(prefix, logical::INTENTS_TABLE, ""),
+        intents_schedule_group: physical_name(prefix, logical::INTENTS_SCHEDULE_GROUP, ""),
+        // Nothing invokes these locally (the local host fires due schedules in-process); the
+        // schedules still name a target and a role as in a deployment.
+        intents_worker_arn: format!(
+            "arn:aws:lambda:us-east-1:000000000000:function:{}",
+            physical_name(prefix, logical::INTENTS_WORKER, "")
+        ),
+        intents_scheduler_role_arn: format!(
+            "arn:aws:iam::000000000000:role/{}",
+            physical_name(prefix, logical::INTENTS_SCHEDULER_ROLE, "")
+        ),
         tap_queue_url: queue_url(logical::TAP_QUEUE).await.ok(),
         live_events_queue_url: queue_url(logical::WS_FANOUT_EVENTS).await.ok(),
         email_events_queue_url: queue_url(logical::EMAIL_STATUS_EVENTS).await.ok(),

@@ -9,6 +9,7 @@ use switchyard_aws::artifacts::ArtifactStore;
 use switchyard_aws::clients::AwsClients;
 use switchyard_aws::cursors::CursorStore;
 use switchyard_aws::deferred::JobsQueue;
+use switchyard_aws::intents::{IntentSchedules, IntentStore};
 use switchyard_aws::jobs::JobStore;
 use switchyard_aws::sessions::SessionStore;
 use switchyard_aws::{StartError, Startup};
@@ -72,6 +73,9 @@ pub struct Tools {
     pub quotas: switchyard_aws::quotas::DailyQuotas,
     /// Message template statuses this warm process looked up recently (WhatsApp).
     pub(crate) templates: crate::whatsapp::TemplateCache,
+    /// Scheduled task intents and their schedules (the intents function and worker only).
+    pub intents: IntentStore,
+    pub schedules: IntentSchedules,
 }
 
 /// The price table could not be loaded (a build defect: a unit test loads it).
@@ -98,6 +102,29 @@ impl Tools {
     /// discovery their renders list.
     pub async fn sessions_from_env() -> Result<Self, StartError> {
         let start = Startup::from_env(needs::SESSIONS)?;
+        let registry = Registry::load()?;
+        let vault = Vault::new(
+            &start.aws,
+            &start.resources,
+            registry,
+            start.limits,
+            start.clock,
+        );
+        Ok(Self::new(&start.aws, &start.resources, Arc::new(vault)))
+    }
+
+    /// The intents function's context ([`needs::INTENTS`]).
+    pub async fn intents_from_env() -> Result<Self, StartError> {
+        Self::from_needs(needs::INTENTS).await
+    }
+
+    /// The intents worker's context ([`needs::INTENTS_WORKER`]).
+    pub async fn intents_worker_from_env() -> Result<Self, StartError> {
+        Self::from_needs(needs::INTENTS_WORKER).await
+    }
+
+    async fn from_needs(needs: &[switchyard_core::config::Need]) -> Result<Self, StartError> {
+        let start = Startup::from_env(needs)?;
         let registry = Registry::load()?;
         let vault = Vault::new(
             &start.aws,
@@ -142,6 +169,13 @@ impl Tools {
                 &resources.messages_table,
             ),
             ses: aws.sesv2(),
+            intents: IntentStore::new(dynamodb.clone(), &resources.intents_table),
+            schedules: IntentSchedules::new(
+                aws.scheduler(),
+                &resources.intents_schedule_group,
+                &resources.intents_worker_arn,
+                &resources.intents_scheduler_role_arn,
+            ),
             link_key: LinkKey::new(aws.secrets(), &resources.oauth_link_key_secret),
             receipts: ReceiptStore::new(dynamodb, &resources.receipts_table),
             buckets: Buckets::default(),

@@ -27,6 +27,7 @@ mod fuzz_tests;
 mod google;
 pub mod guardrails;
 pub mod idempotency;
+pub mod intents;
 pub mod jobs;
 mod kb;
 pub mod live;

@@ -80,6 +80,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(switchyard_ops::live::drive(app.clone(), settings));
     // SES email events: the status recorder from its stand-in queue.
     tokio::spawn(switchyard_ops::email::drive_status(app.clone(), settings));
+    // Scheduled task intents: the emulator keeps their schedules; this fires the due ones.
+    tokio::spawn(switchyard_ops::intents::fire_intents(
+        app.clone(),
+        std::time::Duration::from_secs(1),
+    ));
     tokio::spawn(switchyard_ops::local::fire_schedules(
         app.clone(),
         std::time::Duration::from_secs(args.schedule_every),
