@@ -31,15 +31,19 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone", "shopify"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
             "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace",
             "llm_generate_text", "llm_embed", "llm_analyze_image",
             "media_generate_image", "media_synthesize_speech", "media_transcribe_audio",
-            "kb_ingest", "kb_search", "kb_delete", "vector_upsert", "vector_query", "vector_delete"}
+            "kb_ingest", "kb_search", "kb_delete", "vector_upsert", "vector_query", "vector_delete",
+            "shopify_orders_list", "shopify_order_get", "shopify_products_list", "shopify_product_update",
+            "shopify_inventory_adjust", "shopify_customers_list", "shopify_shop_get", "shopify_themes_list",
+            "shopify_theme_publish", "shopify_script_tags_list", "shopify_script_tag_delete",
+            "shopify_webhook_subscribe", "shopify_webhook_unsubscribe", "shopify_bulk_run", "shopify_bulk_status"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal", "apiKeys"}
-METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive"}
+METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive", "queryCost"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 PAGINATION_KEYS = {"cursorParam", "nextCursor", "items", "maxPagesField", "cursorIn"}

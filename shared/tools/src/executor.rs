@@ -114,6 +114,9 @@ impl Call<'_> {
             Some(handler) if crate::kb::handles(handler) => {
                 crate::kb::run(self, handler, input).await
             }
+            Some(handler) if crate::shopify::handles(handler) => {
+                crate::shopify::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method

@@ -40,6 +40,7 @@ mod scopes;
 pub mod secure;
 pub mod session_routes;
 pub mod sessions;
+pub mod shopify;
 pub mod state;
 pub mod usage;
 mod vector;
