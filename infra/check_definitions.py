@@ -40,7 +40,7 @@ HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_se
             "shopify_orders_list", "shopify_order_get", "shopify_products_list", "shopify_product_update",
             "shopify_inventory_adjust", "shopify_customers_list", "shopify_shop_get", "shopify_themes_list",
             "shopify_theme_publish", "shopify_script_tags_list", "shopify_script_tag_delete",
-            "shopify_webhook_subscribe", "shopify_webhook_unsubscribe", "shopify_bulk_run", "shopify_bulk_status"}
+            "shopify_bulk_run", "shopify_bulk_status"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal", "apiKeys"}
 METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive", "queryCost"}

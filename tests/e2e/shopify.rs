@@ -121,8 +121,13 @@ impl Shop {
             trace_id: None,
             on_behalf_of: None,
         };
-        switchyard::tools::invoke(self.stack.app.tools(), tool, request, Instant::now() + within)
-            .await
+        switchyard::tools::invoke(
+            self.stack.app.tools(),
+            tool,
+            request,
+            Instant::now() + within,
+        )
+        .await
     }
 
     pub async fn ok(&self, tool: &str, input: Value) -> Value {
@@ -150,11 +155,17 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     assert_eq!(orders["page_info"]["has_next_page"], true);
     assert_eq!(orders["page_info"]["end_cursor"], "gid://shopify/Order/4");
 
-    let order = s.ok("shopify.order_get", json!({"id": "gid://shopify/Order/2"})).await;
+    let order = s
+        .ok("shopify.order_get", json!({"id": "gid://shopify/Order/2"}))
+        .await;
     assert_eq!(order["order"]["name"], "#1002");
     assert_eq!(order["order"]["lineItems"]["nodes"][0]["sku"], "TEE-1");
     let (code, _) = s
-        .err("shopify.order_get", json!({"id": "gid://shopify/Order/99"}), Duration::from_secs(10))
+        .err(
+            "shopify.order_get",
+            json!({"id": "gid://shopify/Order/99"}),
+            Duration::from_secs(10),
+        )
         .await;
     assert_eq!(code, "provider_not_found");
 
@@ -168,7 +179,10 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
         )
         .await;
     assert_eq!(updated["product"]["title"], "Renamed");
-    assert_eq!(s.fake.product("gid://shopify/Product/2").unwrap()["status"], "DRAFT");
+    assert_eq!(
+        s.fake.product("gid://shopify/Product/2").unwrap()["status"],
+        "DRAFT"
+    );
     let (code, _) = s
         .err(
             "shopify.product_update",
@@ -189,7 +203,10 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     let applied = s.fake.adjustments();
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0]["reason"], "correction");
-    assert_eq!(applied[0]["changes"][0]["locationId"], "gid://shopify/Location/1");
+    assert_eq!(
+        applied[0]["changes"][0]["locationId"],
+        "gid://shopify/Location/1"
+    );
 
     let customers = s.ok("shopify.customers_list", json!({"first": 10})).await;
     assert_eq!(customers["customers"][0]["email"], "ann@example.com");
@@ -200,7 +217,10 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     let themes = s.ok("shopify.themes_list", json!({})).await;
     assert_eq!(themes["themes"][0]["role"], "MAIN");
     let published = s
-        .ok("shopify.theme_publish", json!({"id": "gid://shopify/OnlineStoreTheme/2"}))
+        .ok(
+            "shopify.theme_publish",
+            json!({"id": "gid://shopify/OnlineStoreTheme/2"}),
+        )
         .await;
     assert_eq!(published["theme"]["role"], "MAIN");
     let themes = s.ok("shopify.themes_list", json!({})).await;
@@ -209,7 +229,10 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     let tags = s.ok("shopify.script_tags_list", json!({})).await;
     assert_eq!(tags["script_tags"].as_array().unwrap().len(), 1);
     let deleted = s
-        .ok("shopify.script_tag_delete", json!({"id": "gid://shopify/ScriptTag/1"}))
+        .ok(
+            "shopify.script_tag_delete",
+            json!({"id": "gid://shopify/ScriptTag/1"}),
+        )
         .await;
     assert_eq!(deleted["deleted_id"], "gid://shopify/ScriptTag/1");
     let tags = s.ok("shopify.script_tags_list", json!({})).await;
@@ -223,7 +246,9 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
 #[tokio::test]
 async fn a_wrong_token_is_provider_auth_and_a_missing_version_is_misconfigured() {
     let s = Shop::with_token(Limits::default(), &[], "shpat_revoked").await;
-    let (code, _) = s.err("shopify.shop_get", json!({}), Duration::from_secs(10)).await;
+    let (code, _) = s
+        .err("shopify.shop_get", json!({}), Duration::from_secs(10))
+        .await;
     assert_eq!(code, "provider_auth");
 
     let stack = Stack::new().await;
@@ -277,7 +302,9 @@ async fn customer_fields_are_redacted_unless_the_instance_allows_them() {
         .unwrap()
         .iter()
         .all(|c| c["email"] == "[redacted]" && c["phone"] == "[redacted]"));
-    let one = s.ok("shopify.order_get", json!({"id": "gid://shopify/Order/1"})).await;
+    let one = s
+        .ok("shopify.order_get", json!({"id": "gid://shopify/Order/1"}))
+        .await;
     assert_eq!(one["order"]["customer"]["email"], "[redacted]");
 
     let s = Shop::new(Limits::default(), &[("allow_customer_pii", "email")]).await;
@@ -305,7 +332,10 @@ async fn two_concurrent_callers_share_the_budget_and_never_see_throttled() {
             let mut outcomes = Vec::new();
             for i in 0..8 {
                 let input = json!({"id": "gid://shopify/Product/1", "title": format!("c{n}-{i}")});
-                outcomes.push(s.call_within("shopify.product_update", input, Duration::from_secs(20)).await);
+                outcomes.push(
+                    s.call_within("shopify.product_update", input, Duration::from_secs(20))
+                        .await,
+                );
             }
             outcomes
         }
@@ -317,7 +347,11 @@ async fn two_concurrent_callers_share_the_budget_and_never_see_throttled() {
             panic!("a caller got {error:?}");
         }
     }
-    assert_eq!(s.fake.throttled(), 0, "the budget kept every request under the shop's bucket");
+    assert_eq!(
+        s.fake.throttled(),
+        0,
+        "the budget kept every request under the shop's bucket"
+    );
     let updates = s
         .fake
         .requests()
@@ -379,8 +413,270 @@ async fn a_throttled_answer_waits_the_restore_time_and_is_retried_once() {
     // restore of at most 10 points at 2 a second (5 s) fits the deadline.
     s.fake.drain(0.0);
     let published = s
-        .ok("shopify.theme_publish", json!({"id": "gid://shopify/OnlineStoreTheme/2"}))
+        .ok(
+            "shopify.theme_publish",
+            json!({"id": "gid://shopify/OnlineStoreTheme/2"}),
+        )
         .await;
     assert_eq!(published["theme"]["role"], "MAIN");
     assert_eq!(s.fake.throttled(), 1, "throttled once, then answered");
+}
+
+/// A Shopify instance on a serving stack whose OAuth app is the fake's, with the topics to
+/// subscribe on connect; connected through the real consent and callback.
+async fn connected_shop() -> (Stack, String, ShopifyFake, String) {
+    let (stack, base) = crate::support::serving_stack().await;
+    let fake = ShopifyFake::start(TOKEN).await;
+    let settings: Vec<(String, String)> = [
+        ("client_id", "shopify-client"),
+        ("client_secret", WEBHOOK_SECRET),
+        ("shop", SHOP),
+        ("api_version", "2025-07"),
+        ("api_base_url", fake.base_url.as_str()),
+        (
+            "authorization_url",
+            &format!("{}/admin/oauth/authorize", fake.base_url),
+        ),
+        (
+            "token_url",
+            &format!("{}/admin/oauth/access_token", fake.base_url),
+        ),
+        (
+            "webhook_topics",
+            "orders/create,products/update,app/uninstalled,themes/publish",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    switchyard_ops::admin::create_instance(&stack.app, "shopify", INSTANCE, "acme", &settings)
+        .await
+        .expect("instance");
+    let link = switchyard::oauth::links::StartLink {
+        provider: "shopify".into(),
+        instance_id: INSTANCE.into(),
+        principal: None,
+        expires_at: stack.app.clock.now() + 600,
+        nonce: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let key = stack.app.oauth().link_key.get().await.expect("link key");
+    let start = format!(
+        "{base}/oauth/shopify/start?{}",
+        link.query(&key).expect("sign")
+    );
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("browser");
+    let page = browser.get(&start).send().await.expect("consent");
+    assert_eq!(
+        page.status().as_u16(),
+        200,
+        "{}",
+        page.text().await.unwrap_or_default()
+    );
+    let id = switchyard::connections::connection_id(INSTANCE, SHOP);
+    (stack, base, fake, id)
+}
+
+/// The OAuth app's client secret: Shopify signs webhooks with it.
+const WEBHOOK_SECRET: &str = "shpss_client_secret";
+
+#[tokio::test]
+async fn connecting_subscribes_the_instance_topics_and_disconnecting_deletes_them() {
+    let (stack, base, fake, id) = connected_shop().await;
+    let connection = stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(connection.status, Status::Active);
+    let subscriptions = fake.subscriptions();
+    let topics: Vec<&str> = subscriptions.iter().map(|s| s.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "ORDERS_CREATE",
+            "PRODUCTS_UPDATE",
+            "APP_UNINSTALLED",
+            "THEMES_PUBLISH"
+        ]
+    );
+    let callback = format!("{base}/webhooks/shopify/{INSTANCE}");
+    assert!(subscriptions.iter().all(|s| s.callback_url == callback));
+    let instance = stack
+        .app
+        .instances
+        .get(INSTANCE)
+        .await
+        .expect("get")
+        .expect("instance");
+    let recorded: Vec<String> = subscriptions.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(instance.config["webhook_subscriptions"], recorded.join(","));
+
+    vault::disconnect(stack.app.vault(), &id, false)
+        .await
+        .expect("disconnect");
+    assert!(
+        fake.subscriptions().is_empty(),
+        "every subscription deleted"
+    );
+    let instance = stack
+        .app
+        .instances
+        .get(INSTANCE)
+        .await
+        .expect("get")
+        .expect("instance");
+    assert_eq!(instance.config["webhook_subscriptions"], "");
+    let connection = stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(connection.status, Status::Revoked);
+}
+
+#[tokio::test]
+async fn a_signed_app_uninstalled_webhook_revokes_the_connection() {
+    use base64::Engine;
+    use hmac::Mac;
+    let (stack, base, _fake, id) = connected_shop().await;
+    let body = br#"{"id":1,"name":"Acme","domain":"acme.myshopify.com"}"#;
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("key");
+    mac.update(body);
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let post = |topic: &'static str, signature: String| {
+        reqwest::Client::new()
+            .post(format!("{base}/webhooks/shopify/{INSTANCE}"))
+            .header("content-type", "application/json")
+            .header("x-shopify-hmac-sha256", signature)
+            .header("x-shopify-topic", topic)
+            .header("x-shopify-shop-domain", SHOP)
+            .header("x-shopify-api-version", "2025-07")
+            .header("x-shopify-webhook-id", format!("wh-{topic}"))
+            .header("x-shopify-triggered-at", "2026-01-01T00:00:00Z")
+            .body(body.to_vec())
+            .send()
+    };
+    // A forged delivery changes nothing.
+    let forged = post("app/uninstalled", "AAAA".into()).await.expect("post");
+    assert!(forged.status().is_client_error(), "{}", forged.status());
+    stack.drain().await;
+    let connection = stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(connection.status, Status::Active);
+
+    let accepted = post("app/uninstalled", signature).await.expect("post");
+    assert_eq!(accepted.status().as_u16(), 200);
+    stack.drain().await;
+    let connection = stack
+        .app
+        .connections
+        .get(&id)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(connection.status, Status::Revoked);
+    assert!(connection.sealed.is_none(), "the token ciphertext is gone");
+    let events = stack.tapped_raw().await;
+    let disconnected = events
+        .iter()
+        .find(|e| e.detail_type == "integration.disconnected")
+        .unwrap_or_else(|| panic!("no integration.disconnected: {events:?}"));
+    assert_eq!(disconnected.detail["connection_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn the_bulk_sync_streams_ten_thousand_lines_and_announces_the_counts() {
+    let s = Shop::new(Limits::default(), &[]).await;
+    s.fake.set_bulk(10_000, 2);
+    let app = &s.stack.app;
+    let instance = app
+        .instances
+        .get(INSTANCE)
+        .await
+        .expect("get")
+        .expect("instance");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let report = switchyard::tools::shopify::bulk_sync::run(app.poller(), deadline)
+        .await
+        .expect("run");
+    assert_eq!((report.synced, report.failed), (1, 0), "{report:?}");
+    let cursor = app
+        .cursors
+        .get(&format!("shopify-bulk#{INSTANCE}"))
+        .await
+        .expect("get")
+        .expect("cursor");
+    let cursor: Value = serde_json::from_str(&cursor).expect("json");
+    // One product per four lines, the rest its variants.
+    assert_eq!(
+        (&cursor["products"], &cursor["variants"], &cursor["lines"]),
+        (&json!(2500), &json!(7500), &json!(10_000))
+    );
+    assert_eq!(s.stack.drain().await, 1);
+    let events = s.stack.tapped().await;
+    let synced: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "shopify.catalog_synced")
+        .collect();
+    assert_eq!(synced.len(), 1, "{events:?}");
+    assert_eq!(synced[0].agent_id, AGENT);
+    assert_eq!(synced[0].attributes["products"], "2500");
+    assert_eq!(synced[0].attributes["variants"], "7500");
+    assert_eq!(synced[0].attributes["lines"], "10000");
+
+    // Streamed, not loaded: the reader never held more than a partial line.
+    s.fake.set_bulk(10_000, 0);
+    let counts = switchyard::tools::shopify::bulk_sync::sync(app.poller(), &instance, deadline)
+        .await
+        .expect("sync")
+        .expect("completed");
+    assert_eq!(counts.lines, 10_000);
+    let body = ShopifyFake::jsonl(10_000).len();
+    assert!(body > 900_000, "the file is {body} bytes");
+    assert!(
+        counts.peak_buffered < 4096,
+        "held {} bytes at once",
+        counts.peak_buffered
+    );
+}
+
+#[tokio::test]
+async fn an_operation_running_at_the_deadline_is_resumed_by_the_next_run() {
+    let s = Shop::new(Limits::default(), &[]).await;
+    // Twenty polls at half a second: longer than a 4 s run.
+    s.fake.set_bulk(40, 20);
+    let app = &s.stack.app;
+    let short = Instant::now() + Duration::from_secs(4);
+    let first = switchyard::tools::shopify::bulk_sync::run(app.poller(), short)
+        .await
+        .expect("run");
+    assert_eq!((first.synced, first.pending), (0, 1), "{first:?}");
+    let long = Instant::now() + Duration::from_secs(30);
+    let second = switchyard::tools::shopify::bulk_sync::run(app.poller(), long)
+        .await
+        .expect("run");
+    assert_eq!(second.synced, 1, "{second:?}");
+    let started = s
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.operation == "BulkOperationRunQuery")
+        .count();
+    assert_eq!(
+        started, 1,
+        "the second run polled the first run's operation"
+    );
 }

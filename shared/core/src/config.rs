@@ -290,7 +290,14 @@ pub mod needs {
     ];
     /// The ingress consumer: lease and outcome, payloads, publish.
     /// Approval clicks go to the media worker's queue.
-    pub const CONSUMER: &[Need] = &[Instances, Deliveries, PayloadBucket, EventBus, JobsQueue];
+    pub const CONSUMER: &[Need] = &[
+        Instances,
+        Deliveries,
+        PayloadBucket,
+        EventBus,
+        JobsQueue,
+        Connections,
+    ];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[
         Instances,
@@ -389,6 +396,8 @@ pub mod needs {
             // The media worker runs deferred tool calls: a tool function's needs.
             "tool" | "mcp" | "media-worker" => TOOL,
             "notion-poller" => NOTION_POLLER,
+            // The same scheduled-sync context (tools, ingress, cursors) as the Notion poller.
+            "shopify-bulk-sync" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
             "sessions" => SESSIONS,

@@ -119,6 +119,8 @@ pub struct Consumer {
     pub sink: EventSink,
     /// Where approval decisions read from deliveries go (the media worker's queue).
     pub jobs_queue: switchyard_aws::deferred::JobsQueue,
+    /// Connections an `AppUninstalled` effect revokes.
+    pub connections: switchyard_aws::connections::ConnectionStore,
 }
 
 impl Consumer {
@@ -165,6 +167,10 @@ impl Consumer {
             jobs_queue: switchyard_aws::deferred::JobsQueue::new(
                 aws.sqs(),
                 &resources.jobs_queue_url,
+            ),
+            connections: switchyard_aws::connections::ConnectionStore::new(
+                aws.dynamodb(),
+                &resources.connections_table,
             ),
             clock,
         }

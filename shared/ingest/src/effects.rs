@@ -9,18 +9,26 @@ use crate::Consumer;
 
 /// Why an effect could not be recorded (the record is retried).
 #[derive(Debug, thiserror::Error)]
-pub enum EffectError {}
+pub enum EffectError {
+    #[error(transparent)]
+    Connections(#[from] switchyard_aws::connections::ConnectionError),
+}
 
 /// Applies `effects` of a delivery to `instance`, in order.
 pub async fn apply(
-    _app: &Consumer,
+    app: &Consumer,
     instance: &Instance,
     effects: &[Effect],
 ) -> Result<(), EffectError> {
     for effect in effects {
-        // Each kind is recorded by the store that owns it; kinds this build does not record yet
-        // are logged so a missing store is visible.
-        tracing::info!(instance_id = %instance.id, effect = ?kind(effect), "delivery effect not recorded by this build");
+        match effect {
+            Effect::AppUninstalled => crate::uninstalled::revoke(app, instance).await?,
+            // Each kind is recorded by the store that owns it; kinds this build does not record
+            // yet are logged so a missing store is visible.
+            _ => {
+                tracing::info!(instance_id = %instance.id, effect = ?kind(effect), "delivery effect not recorded by this build")
+            }
+        }
     }
     Ok(())
 }

@@ -17,6 +17,8 @@ use switchyard_core::workitem::EventMeta;
 pub struct Declared {
     sources: Vec<CompiledSource>,
     tenant: Vec<(String, Template)>,
+    /// Event name → what it changes in the gateway (`webhook.effects`).
+    effects: std::collections::BTreeMap<String, crate::webhook::DeclaredEffect>,
 }
 
 #[derive(Debug)]
@@ -47,7 +49,11 @@ impl Declared {
                 ))
             })
             .collect::<Result<_, String>>()?;
-        Ok(Self { sources, tenant })
+        Ok(Self {
+            sources,
+            tenant,
+            effects: webhook.effects.clone(),
+        })
     }
 }
 
@@ -102,6 +108,18 @@ impl WebhookPlugin for Declared {
             deliveries,
             ack: Reply::empty(200),
         })
+    }
+
+    fn effects(
+        &self,
+        item: &switchyard_core::workitem::WorkItem,
+        _payload: &Value,
+    ) -> Vec<crate::Effect> {
+        item.event
+            .as_ref()
+            .and_then(|meta| self.effects.get(&meta.name))
+            .map(|e| vec![e.effect()])
+            .unwrap_or_default()
     }
 }
 

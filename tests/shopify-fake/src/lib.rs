@@ -242,7 +242,12 @@ impl ShopifyFake {
 
 fn answer(status: u16, body: &Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The operation name of a document: the word after `query` or `mutation`.
@@ -258,7 +263,10 @@ fn operation_name(query: &str) -> String {
 
 /// The requested cost of an operation: mutations 10, a connection 2 + its `first`, one object 1.
 fn requested_cost(operation: &str, variables: &Value) -> f64 {
-    let first = variables.get("first").and_then(Value::as_f64).unwrap_or(0.0);
+    let first = variables
+        .get("first")
+        .and_then(Value::as_f64)
+        .unwrap_or(0.0);
     match operation {
         "OrdersList" | "CustomersList" => 2.0 + first,
         "ProductsList" | "ThemesList" | "ScriptTagsList" => 2.0 + first,
@@ -272,7 +280,8 @@ impl State {
     fn restore(&mut self) {
         let now = Instant::now();
         let elapsed = now.duration_since(self.at).as_secs_f64();
-        self.available = (self.available + elapsed * self.limits.restore_rate).min(self.limits.maximum);
+        self.available =
+            (self.available + elapsed * self.limits.restore_rate).min(self.limits.maximum);
         self.at = now;
     }
 
@@ -298,13 +307,24 @@ async fn handle(
     let path = uri.path().to_owned();
     let mut s = state.lock().unwrap_or_else(PoisonError::into_inner);
     if method == Method::GET {
-        if let Some(n) = path.strip_prefix("/bulk/").and_then(|p| p.strip_suffix(".jsonl")) {
+        if let Some(n) = path
+            .strip_prefix("/bulk/")
+            .and_then(|p| p.strip_suffix(".jsonl"))
+        {
             let Some(op) = n.parse::<u64>().ok().and_then(|n| s.bulk.get(&n)) else {
                 return answer(404, &json!({"errors": "Not Found"}));
             };
             let text = ShopifyFake::jsonl(op.lines);
-            return (StatusCode::OK, [("content-type", "application/jsonl")], text).into_response();
+            return (
+                StatusCode::OK,
+                [("content-type", "application/jsonl")],
+                text,
+            )
+                .into_response();
         }
+    }
+    if let Some(answer) = oauth(&s, &method, &path, uri.query().unwrap_or_default(), &body) {
+        return answer;
     }
     let endpoint = path.starts_with("/admin/api/") && path.ends_with("/graphql.json");
     if method != Method::POST || !endpoint {
@@ -323,7 +343,10 @@ async fn handle(
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return answer(400, &json!({"errors": "Bad Request"}));
     };
-    let query = request.get("query").and_then(Value::as_str).unwrap_or_default();
+    let query = request
+        .get("query")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let variables = request.get("variables").cloned().unwrap_or(Value::Null);
     let operation = operation_name(query);
     let requested = requested_cost(&operation, &variables);
@@ -351,20 +374,78 @@ async fn handle(
     let cost = s.cost(requested, Some(actual));
     match data {
         Ok(data) => answer(200, &json!({"data": data, "extensions": cost})),
-        Err(message) => answer(200, &json!({"errors": [{"message": message}], "extensions": cost})),
+        Err(message) => answer(
+            200,
+            &json!({"errors": [{"message": message}], "extensions": cost}),
+        ),
+    }
+}
+
+/// The authorization code the consent screen hands out (one shop, one merchant).
+pub const OAUTH_CODE: &str = "shopify-auth-code";
+
+/// Shopify's authorization code grant: `GET /admin/oauth/authorize` consents at once and
+/// redirects to `redirect_uri` with `code`, `state` and `shop`; `POST /admin/oauth/access_token`
+/// exchanges that code for the shop's offline token (`{access_token, scope}`).
+fn oauth(s: &State, method: &Method, path: &str, query: &str, body: &[u8]) -> Option<Response> {
+    let param = |text: &str, name: &str| {
+        form_urlencoded::parse(text.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    match (method.as_str(), path) {
+        ("GET", "/admin/oauth/authorize") => {
+            let redirect = param(query, "redirect_uri")?;
+            let state = param(query, "state").unwrap_or_default();
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", OAUTH_CODE)
+                .append_pair("shop", "acme.myshopify.com")
+                .append_pair("state", &state)
+                .finish();
+            let location = format!("{redirect}?{query}");
+            Some((StatusCode::FOUND, [("location", location)]).into_response())
+        }
+        ("POST", "/admin/oauth/access_token") => {
+            let text = String::from_utf8_lossy(body);
+            let code = param(&text, "code").or_else(|| {
+                serde_json::from_slice::<Value>(body)
+                    .ok()?
+                    .get("code")?
+                    .as_str()
+                    .map(str::to_owned)
+            });
+            if code.as_deref() != Some(OAUTH_CODE) {
+                return Some(answer(
+                    400,
+                    &json!({"error": "invalid_request", "error_description": "The authorization code was not found or was already used"}),
+                ));
+            }
+            Some(answer(
+                200,
+                &json!({"access_token": s.token, "scope": "read_orders,write_products,write_inventory,read_customers,write_themes,write_script_tags"}),
+            ))
+        }
+        _ => None,
     }
 }
 
 fn nodes_page(nodes: Vec<Value>, first: usize) -> Value {
     let more = nodes.len() > first;
     let page: Vec<Value> = nodes.into_iter().take(first).collect();
-    let end = page.last().and_then(|n| n["id"].as_str().map(str::to_owned));
+    let end = page
+        .last()
+        .and_then(|n| n["id"].as_str().map(str::to_owned));
     json!({"nodes": page, "pageInfo": {"hasNextPage": more, "endCursor": end}})
 }
 
 /// The answer's `data` (or a top-level error message) and its actual cost: a connection costs
 /// 2 + the nodes it returned, whatever `first` asked for (Shopify refunds the difference).
-fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result<Value, String>, f64) {
+fn execute(
+    s: &mut State,
+    operation: &str,
+    v: &Value,
+    requested: f64,
+) -> (Result<Value, String>, f64) {
     let first = v.get("first").and_then(Value::as_u64).unwrap_or(10) as usize;
     let listed = |n: usize| 2.0 + n.min(first) as f64;
     let user_errors = |field: &str, message: &str| json!([{"field": [field], "message": message}]);
@@ -376,23 +457,34 @@ fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result
         "OrderGet" => {
             let id = v["id"].as_str().unwrap_or_default();
             let n = id.rsplit('/').next().and_then(|n| n.parse::<u64>().ok());
-            let found = n.filter(|n| (1..=5).contains(n)).map(order).unwrap_or(Value::Null);
+            let found = n
+                .filter(|n| (1..=5).contains(n))
+                .map(order)
+                .unwrap_or(Value::Null);
             (Ok(json!({"order": found})), requested)
         }
         "CustomersList" => {
             let customers: Vec<Value> = (0..CUSTOMERS.len()).map(customer).collect();
-            (Ok(json!({"customers": nodes_page(customers, first)})), listed(CUSTOMERS.len()))
+            (
+                Ok(json!({"customers": nodes_page(customers, first)})),
+                listed(CUSTOMERS.len()),
+            )
         }
         "ProductsList" => {
             let n = s.products.len();
-            (Ok(json!({"products": nodes_page(s.products.clone(), first)})), listed(n))
+            (
+                Ok(json!({"products": nodes_page(s.products.clone(), first)})),
+                listed(n),
+            )
         }
         "ProductUpdate" => {
             let input = &v["product"];
             let id = input["id"].as_str().unwrap_or_default();
             let Some(product) = s.products.iter_mut().find(|p| p["id"] == id) else {
                 return (
-                    Ok(json!({"productUpdate": {"product": null, "userErrors": user_errors("id", "Product does not exist")}})),
+                    Ok(
+                        json!({"productUpdate": {"product": null, "userErrors": user_errors("id", "Product does not exist")}}),
+                    ),
                     requested,
                 );
             };
@@ -402,7 +494,10 @@ fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result
                 }
             }
             let product = product.clone();
-            (Ok(json!({"productUpdate": {"product": product, "userErrors": []}})), requested)
+            (
+                Ok(json!({"productUpdate": {"product": product, "userErrors": []}})),
+                requested,
+            )
         }
         "InventoryAdjust" => {
             let input = v["input"].clone();
@@ -415,38 +510,57 @@ fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result
                 .map(|c| json!({"name": input["name"], "delta": c["delta"]}))
                 .collect();
             (
-                Ok(json!({"inventoryAdjustQuantities": {"inventoryAdjustmentGroup": {
+                Ok(
+                    json!({"inventoryAdjustQuantities": {"inventoryAdjustmentGroup": {
                     "id": format!("gid://shopify/InventoryAdjustmentGroup/{id}"), "reason": input["reason"],
-                    "createdAt": "2025-06-01T00:00:00Z", "changes": changes}, "userErrors": []}})),
+                    "createdAt": "2025-06-01T00:00:00Z", "changes": changes}, "userErrors": []}}),
+                ),
                 requested,
             )
         }
         "ShopGet" => (
-            Ok(json!({"shop": {"id": "gid://shopify/Shop/1", "name": "Acme", "myshopifyDomain": "acme.myshopify.com",
-                "currencyCode": "CAD", "plan": {"displayName": "Basic"}}})),
+            Ok(
+                json!({"shop": {"id": "gid://shopify/Shop/1", "name": "Acme", "myshopifyDomain": "acme.myshopify.com",
+                "currencyCode": "CAD", "plan": {"displayName": "Basic"}}}),
+            ),
             requested,
         ),
         "ThemesList" => {
             let n = s.themes.len();
-            (Ok(json!({"themes": nodes_page(s.themes.clone(), first)})), listed(n))
+            (
+                Ok(json!({"themes": nodes_page(s.themes.clone(), first)})),
+                listed(n),
+            )
         }
         "ThemePublish" => {
             let id = v["id"].as_str().unwrap_or_default().to_owned();
             if !s.themes.iter().any(|t| t["id"] == id.as_str()) {
                 return (
-                    Ok(json!({"themePublish": {"theme": null, "userErrors": user_errors("id", "Theme does not exist")}})),
+                    Ok(
+                        json!({"themePublish": {"theme": null, "userErrors": user_errors("id", "Theme does not exist")}}),
+                    ),
                     requested,
                 );
             }
             for t in &mut s.themes {
-                t["role"] = json!(if t["id"] == id.as_str() { "MAIN" } else { "UNPUBLISHED" });
+                t["role"] = json!(if t["id"] == id.as_str() {
+                    "MAIN"
+                } else {
+                    "UNPUBLISHED"
+                });
             }
             let theme = s.themes.iter().find(|t| t["id"] == id.as_str()).cloned();
-            (Ok(json!({"themePublish": {"theme": theme, "userErrors": []}})), requested)
+            (
+                Ok(json!({"themePublish": {"theme": theme, "userErrors": []}})),
+                requested,
+            )
         }
         "ScriptTagsList" => {
             let n = s.script_tags.len();
-            (Ok(json!({"scriptTags": nodes_page(s.script_tags.clone(), first)})), listed(n))
+            (
+                Ok(json!({"scriptTags": nodes_page(s.script_tags.clone(), first)})),
+                listed(n),
+            )
         }
         "ScriptTagDelete" => {
             let id = v["id"].as_str().unwrap_or_default().to_owned();
@@ -462,14 +576,19 @@ fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result
         "WebhookSubscriptionCreate" => {
             let id = format!("gid://shopify/WebhookSubscription/{}", s.id());
             let topic = v["topic"].as_str().unwrap_or_default().to_owned();
-            let callback_url = v["webhookSubscription"]["callbackUrl"].as_str().unwrap_or_default().to_owned();
+            let callback_url = v["webhookSubscription"]["callbackUrl"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             s.subscriptions.push(Subscription {
                 id: id.clone(),
                 topic: topic.clone(),
                 callback_url,
             });
             (
-                Ok(json!({"webhookSubscriptionCreate": {"webhookSubscription": {"id": id, "topic": topic}, "userErrors": []}})),
+                Ok(
+                    json!({"webhookSubscriptionCreate": {"webhookSubscription": {"id": id, "topic": topic}, "userErrors": []}}),
+                ),
                 requested,
             )
         }
@@ -489,7 +608,9 @@ fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result
             let lines = s.bulk_lines;
             s.bulk.insert(n, BulkOp { polls: 0, lines });
             (
-                Ok(json!({"bulkOperationRunQuery": {"bulkOperation": {"id": format!("gid://shopify/BulkOperation/{n}"), "status": "CREATED"}, "userErrors": []}})),
+                Ok(
+                    json!({"bulkOperationRunQuery": {"bulkOperation": {"id": format!("gid://shopify/BulkOperation/{n}"), "status": "CREATED"}, "userErrors": []}}),
+                ),
                 requested,
             )
         }
@@ -511,7 +632,10 @@ fn execute(s: &mut State, operation: &str, v: &Value, requested: f64) -> (Result
             };
             (Ok(json!({"node": node})), requested)
         }
-        other => (Err(format!("Field '{other}' doesn't exist on type 'QueryRoot'")), 1.0),
+        other => (
+            Err(format!("Field '{other}' doesn't exist on type 'QueryRoot'")),
+            1.0,
+        ),
     }
 }
 

@@ -27,7 +27,14 @@ async fn a_bad_token_is_401() {
 
 #[tokio::test]
 async fn costs_are_reported_and_an_empty_bucket_throttles_without_spending() {
-    let fake = ShopifyFake::with_limits("t", Limits { maximum: 100.0, restore_rate: 1.0 }).await;
+    let fake = ShopifyFake::with_limits(
+        "t",
+        Limits {
+            maximum: 100.0,
+            restore_rate: 1.0,
+        },
+    )
+    .await;
     let q = "query ProductsList($first: Int!) { products(first: $first) { nodes { id } } }";
     let (_, body) = post(&fake, "t", q, json!({"first": 50})).await;
     let cost = &body["extensions"]["cost"];
@@ -40,7 +47,10 @@ async fn costs_are_reported_and_an_empty_bucket_throttles_without_spending() {
     assert_eq!(status, 200);
     assert_eq!(body["errors"][0]["extensions"]["code"], "THROTTLED");
     assert_eq!(body["extensions"]["cost"]["actualQueryCost"], Value::Null);
-    assert_eq!(body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"], 10.0);
+    assert_eq!(
+        body["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"],
+        10.0
+    );
     assert_eq!(fake.throttled(), 1);
 }
 
@@ -48,8 +58,17 @@ async fn costs_are_reported_and_an_empty_bucket_throttles_without_spending() {
 async fn bulk_operations_complete_after_polls_with_a_jsonl_url() {
     let fake = ShopifyFake::start("t").await;
     fake.set_bulk(9, 1);
-    let (_, body) = post(&fake, "t", "mutation BulkOperationRunQuery($query: String!) { x }", json!({"query": "{ products }"})).await;
-    let id = body["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"].as_str().unwrap().to_owned();
+    let (_, body) = post(
+        &fake,
+        "t",
+        "mutation BulkOperationRunQuery($query: String!) { x }",
+        json!({"query": "{ products }"}),
+    )
+    .await;
+    let id = body["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let status = "query BulkOperationStatus($id: ID!) { node(id: $id) { id } }";
     let (_, first) = post(&fake, "t", status, json!({"id": id})).await;
     assert_eq!(first["data"]["node"]["status"], "CREATED");
@@ -65,8 +84,17 @@ async fn bulk_operations_complete_after_polls_with_a_jsonl_url() {
 async fn webhook_subscriptions_are_recorded_and_deleted() {
     let fake = ShopifyFake::start("t").await;
     let create = "mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!) { x }";
-    let (_, body) = post(&fake, "t", create, json!({"topic": "ORDERS_CREATE", "webhookSubscription": {"callbackUrl": "https://h/x"}})).await;
-    let id = body["data"]["webhookSubscriptionCreate"]["webhookSubscription"]["id"].as_str().unwrap().to_owned();
+    let (_, body) = post(
+        &fake,
+        "t",
+        create,
+        json!({"topic": "ORDERS_CREATE", "webhookSubscription": {"callbackUrl": "https://h/x"}}),
+    )
+    .await;
+    let id = body["data"]["webhookSubscriptionCreate"]["webhookSubscription"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(fake.subscriptions()[0].topic, "ORDERS_CREATE");
     let delete = "mutation WebhookSubscriptionDelete($id: ID!) { x }";
     post(&fake, "t", delete, json!({"id": id})).await;

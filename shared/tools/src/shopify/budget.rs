@@ -400,7 +400,10 @@ mod tests {
         };
         // The provider knows of less (another client spent): take its figure and its rates.
         let b = bucket(950.0, 0).synced(reported, 0.0, 0);
-        assert_eq!((b.available, b.maximum, b.restore_rate), (900.0, 2000.0, 100.0));
+        assert_eq!(
+            (b.available, b.maximum, b.restore_rate),
+            (900.0, 2000.0, 100.0)
+        );
         // Ours is lower (costs taken, not yet spent): keep ours, plus the refund.
         let b = bucket(500.0, 0).synced(reported, 40.0, 0);
         assert_eq!(b.available, 540.0);
@@ -411,7 +414,10 @@ mod tests {
         let store = MemoryBudget::default();
         let mut granted = 0;
         for _ in 0..30 {
-            match acquire(&store, "s", 100.0, 0, || 0, |_| async {}).await.unwrap() {
+            match acquire(&store, "s", 100.0, 0, || 0, |_| async {})
+                .await
+                .unwrap()
+            {
                 Acquired::Taken { .. } => granted += 1,
                 Acquired::TooLong { wait_ms } => assert_eq!(wait_ms, 2_000),
             }
@@ -419,8 +425,14 @@ mod tests {
         assert_eq!(granted, 10);
         // A write based on a stale version loses.
         let read = store.load("s").await.unwrap().unwrap();
-        assert!(store.store("s", Bucket::full(0), Some(read.version)).await.unwrap());
-        assert!(!store.store("s", Bucket::full(0), Some(read.version)).await.unwrap());
+        assert!(store
+            .store("s", Bucket::full(0), Some(read.version))
+            .await
+            .unwrap());
+        assert!(!store
+            .store("s", Bucket::full(0), Some(read.version))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -434,11 +446,15 @@ mod tests {
             async {}
         };
         // 100 points at 50/s: 2 s, past a 1.5 s deadline: nothing taken, nothing slept.
-        let got = acquire(&store, "s", 100.0, 1_500, now, sleep).await.unwrap();
+        let got = acquire(&store, "s", 100.0, 1_500, now, sleep)
+            .await
+            .unwrap();
         assert_eq!(got, Acquired::TooLong { wait_ms: 2_000 });
         assert_eq!(clock.load(Ordering::SeqCst), 0);
         // Within a 5 s deadline it waits the 2 s and takes the points.
-        let got = acquire(&store, "s", 100.0, 5_000, now, sleep).await.unwrap();
+        let got = acquire(&store, "s", 100.0, 5_000, now, sleep)
+            .await
+            .unwrap();
         assert_eq!(got, Acquired::Taken { waited_ms: 2_000 });
         let left = store.load("s").await.unwrap().unwrap().bucket;
         assert_eq!(left.available, 0.0);

@@ -45,7 +45,9 @@ fn is_release(v: &str) -> bool {
 }
 
 impl Endpoint {
-    pub(crate) fn of(config: &std::collections::BTreeMap<String, String>) -> Result<Self, EndpointError> {
+    pub(crate) fn of(
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Self, EndpointError> {
         let shop = config
             .get("shop")
             .map(|s| s.trim())
@@ -130,8 +132,8 @@ pub(crate) async fn request(
     variables: Value,
     retry: Retry,
 ) -> Result<Value, ToolError> {
-    let endpoint =
-        Endpoint::of(&call.instance.config).map_err(|e| ToolError::misconfigured(&e.to_string()))?;
+    let endpoint = Endpoint::of(&call.instance.config)
+        .map_err(|e| ToolError::misconfigured(&e.to_string()))?;
     let token = call
         .credential
         .as_ref()
@@ -179,13 +181,23 @@ pub(crate) async fn request(
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(cost_key.clone(), cost.requested);
             }
-            budget::sync(&store, &endpoint.shop, cost.status, estimate - spent, now_ms())
-                .await
-                .map_err(|e| ToolError::unavailable(e.to_string()))?;
+            budget::sync(
+                &store,
+                &endpoint.shop,
+                cost.status,
+                estimate - spent,
+                now_ms(),
+            )
+            .await
+            .map_err(|e| ToolError::unavailable(e.to_string()))?;
         }
         if is_throttled(&answer) {
             let wait_ms = cost.map_or(1000, |c| {
-                budget::restore_ms(c.requested, c.status.currently_available, c.status.restore_rate)
+                budget::restore_ms(
+                    c.requested,
+                    c.status.currently_available,
+                    c.status.restore_rate,
+                )
             });
             if throttled_once || Instant::now() + Duration::from_millis(wait_ms) > call.deadline {
                 return Err(rate_limited(wait_ms));
@@ -264,9 +276,17 @@ pub(crate) fn check_user_errors(payload: &Value) -> Result<(), ToolError> {
                     let field = e
                         .get("field")
                         .and_then(Value::as_array)
-                        .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("."))
+                        .map(|f| {
+                            f.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        })
                         .unwrap_or_default();
-                    let message = e.get("message").and_then(Value::as_str).unwrap_or("invalid");
+                    let message = e
+                        .get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or("invalid");
                     if field.is_empty() {
                         message.to_owned()
                     } else {
@@ -296,7 +316,10 @@ mod tests {
 
     #[test]
     fn the_endpoint_pins_the_version_and_may_point_at_a_fake() {
-        let e = Endpoint::of(&config(&[("shop", "acme.myshopify.com"), ("api_version", "2025-07")]));
+        let e = Endpoint::of(&config(&[
+            ("shop", "acme.myshopify.com"),
+            ("api_version", "2025-07"),
+        ]));
         assert_eq!(
             e.unwrap().url,
             "https://acme.myshopify.com/admin/api/2025-07/graphql.json"
@@ -306,13 +329,19 @@ mod tests {
             ("api_version", "2025-07"),
             ("api_base_url", "http://127.0.0.1:9/"),
         ]));
-        assert_eq!(e.unwrap().url, "http://127.0.0.1:9/admin/api/2025-07/graphql.json");
+        assert_eq!(
+            e.unwrap().url,
+            "http://127.0.0.1:9/admin/api/2025-07/graphql.json"
+        );
         assert_eq!(
             Endpoint::of(&config(&[("shop", "a.myshopify.com")])),
             Err(EndpointError::NoVersion)
         );
         assert_eq!(
-            Endpoint::of(&config(&[("shop", "a.myshopify.com"), ("api_version", "2025-08")])),
+            Endpoint::of(&config(&[
+                ("shop", "a.myshopify.com"),
+                ("api_version", "2025-08")
+            ])),
             Err(EndpointError::BadVersion("2025-08".into()))
         );
         assert_eq!(
@@ -332,8 +361,9 @@ mod tests {
         assert_eq!(cost.status.currently_available, 51.0);
         assert!(!is_throttled(&json!({"data": {}})));
         assert!(check_user_errors(&json!({"userErrors": []})).is_ok());
-        let e = check_user_errors(&json!({"userErrors": [{"field": ["id"], "message": "not found"}]}))
-            .unwrap_err();
+        let e =
+            check_user_errors(&json!({"userErrors": [{"field": ["id"], "message": "not found"}]}))
+                .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("id: not found"));
     }

@@ -1,10 +1,12 @@
 //! The `shopify.*` tools (`shared/integrations/shopify.json`): Admin GraphQL queries and
 //! mutations of the instance's shop at its pinned API version, paced by the shop's cost budget
 //! ([`budget`], [`graphql`]); customer fields redacted unless the instance allows them ([`pii`]).
-//! The internal `shopify_sync.*` methods (webhook subscriptions, bulk operations) are what the
-//! connect hook and the nightly bulk sync call through [`crate::call_for_worker`].
+//! The internal `shopify_sync.*` methods (bulk operations) are what the nightly bulk sync calls
+//! through [`crate::call_for_worker`]; webhook subscriptions are the OAuth connect hook's
+//! (`switchyard_oauth::hooks`).
 
 pub mod budget;
+pub mod bulk_sync;
 pub(crate) mod graphql;
 pub mod pii;
 
@@ -27,8 +29,6 @@ const HANDLED: &[&str] = &[
     "shopify_theme_publish",
     "shopify_script_tags_list",
     "shopify_script_tag_delete",
-    "shopify_webhook_subscribe",
-    "shopify_webhook_unsubscribe",
     "shopify_bulk_run",
     "shopify_bulk_status",
 ];
@@ -49,7 +49,8 @@ fn order_fields() -> String {
     )
 }
 
-const PRODUCT_FIELDS: &str = "id title handle status vendor productType tags totalInventory updatedAt";
+const PRODUCT_FIELDS: &str =
+    "id title handle status vendor productType tags totalInventory updatedAt";
 
 /// Runs `handler` for `input`.
 pub(crate) async fn run(
@@ -99,7 +100,13 @@ pub(crate) async fn run(
             let query = format!(
                 "mutation ProductUpdate($product: ProductUpdateInput!) {{ productUpdate(product: $product) {{ product {{ {PRODUCT_FIELDS} }} userErrors {{ field message }} }} }}"
             );
-            let data = write(call, &query, json!({"product": product}), Retry::AfterSending).await?;
+            let data = write(
+                call,
+                &query,
+                json!({"product": product}),
+                Retry::AfterSending,
+            )
+            .await?;
             let payload = &data["productUpdate"];
             graphql::check_user_errors(payload)?;
             Ok(json!({"product": payload["product"], "user_errors": []}))
@@ -155,27 +162,15 @@ pub(crate) async fn run(
             graphql::check_user_errors(payload)?;
             Ok(json!({"deleted_id": payload["deletedScriptTagId"], "user_errors": []}))
         }
-        "shopify_webhook_subscribe" => {
-            let query = "mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!) { webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) { webhookSubscription { id topic } userErrors { field message } } }";
-            let topic = topic_enum(input["topic"].as_str().unwrap_or_default());
-            let variables = json!({"topic": topic, "webhookSubscription": {
-                "callbackUrl": input["callback_url"], "format": "JSON"}});
-            let data = write(call, query, variables, Retry::OnlyUnsent).await?;
-            let payload = &data["webhookSubscriptionCreate"];
-            graphql::check_user_errors(payload)?;
-            let id = found(&payload["webhookSubscription"]["id"], "subscription id")?;
-            Ok(json!({"id": id, "topic": topic}))
-        }
-        "shopify_webhook_unsubscribe" => {
-            let query = "mutation WebhookSubscriptionDelete($id: ID!) { webhookSubscriptionDelete(id: $id) { deletedWebhookSubscriptionId userErrors { field message } } }";
-            let data = write(call, query, json!({"id": input["id"]}), Retry::AfterSending).await?;
-            let payload = &data["webhookSubscriptionDelete"];
-            graphql::check_user_errors(payload)?;
-            Ok(json!({"deleted_id": payload["deletedWebhookSubscriptionId"]}))
-        }
         "shopify_bulk_run" => {
             let query = "mutation BulkOperationRunQuery($query: String!) { bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message } } }";
-            let data = write(call, query, json!({"query": CATALOG_QUERY}), Retry::OnlyUnsent).await?;
+            let data = write(
+                call,
+                query,
+                json!({"query": CATALOG_QUERY}),
+                Retry::OnlyUnsent,
+            )
+            .await?;
             let payload = &data["bulkOperationRunQuery"];
             graphql::check_user_errors(payload)?;
             let op = &payload["bulkOperation"];
@@ -199,11 +194,6 @@ pub(crate) async fn run(
 /// The catalog the nightly bulk sync exports: products and their variants (one JSONL line
 /// each; a variant's line carries its product's id as `__parentId`).
 pub const CATALOG_QUERY: &str = "{ products { edges { node { id title handle status updatedAt variants { edges { node { id sku price inventoryQuantity } } } } } } }";
-
-/// `orders/create` → `ORDERS_CREATE` (the `WebhookSubscriptionTopic` enum).
-pub fn topic_enum(topic: &str) -> String {
-    topic.replace('/', "_").to_ascii_uppercase()
-}
 
 async fn read(call: &mut Call<'_>, query: &str, variables: Value) -> Result<Value, ToolError> {
     graphql::request(call, query, variables, Retry::AfterSending).await
@@ -264,16 +254,4 @@ fn redacted(call: &Call<'_>, mut output: Value) -> Result<Value, ToolError> {
     .map_err(|e| ToolError::misconfigured(&e.to_string()))?;
     allowed.redact(&mut output);
     Ok(output)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn topics_become_the_subscription_enum() {
-        assert_eq!(topic_enum("orders/create"), "ORDERS_CREATE");
-        assert_eq!(topic_enum("app/uninstalled"), "APP_UNINSTALLED");
-        assert_eq!(topic_enum("themes/publish"), "THEMES_PUBLISH");
-    }
 }

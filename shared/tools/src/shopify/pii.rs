@@ -47,7 +47,9 @@ const FIELDS: &[(&str, Category)] = &[
 
 /// Why `allow_customer_pii` cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("allow_customer_pii: unknown category {0:?} (true, or a list of email, phone, name, address)")]
+#[error(
+    "allow_customer_pii: unknown category {0:?} (true, or a list of email, phone, name, address)"
+)]
 pub struct UnknownCategory(pub String);
 
 /// The categories an instance lets through.
@@ -120,7 +122,9 @@ mod tests {
     #[test]
     fn lets_through_the_listed_categories_or_all() {
         let mut o = order();
-        Allowed::from_config(Some("email, address")).unwrap().redact(&mut o);
+        Allowed::from_config(Some("email, address"))
+            .unwrap()
+            .redact(&mut o);
         assert_eq!(o["email"], "ann@example.com");
         assert_eq!(o["shippingAddress"]["address1"], "1 Main St");
         assert_eq!(o["phone"], REDACTED);
