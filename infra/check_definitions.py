@@ -43,7 +43,7 @@ HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_se
             "shopify_bulk_run", "shopify_bulk_status"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal", "apiKeys"}
-METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive", "queryCost"}
+METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive", "queryCost", "background"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 PAGINATION_KEYS = {"cursorParam", "nextCursor", "items", "maxPagesField", "cursorIn"}

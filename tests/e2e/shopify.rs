@@ -150,7 +150,7 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     let s = Shop::new(Limits::default(), &[("allow_customer_pii", "true")]).await;
 
     let orders = s.ok("shopify.orders_list", json!({"first": 2})).await;
-    assert_eq!(orders["orders"].as_array().unwrap().len(), 2);
+    assert_eq!(orders["orders"].as_array().expect("test value").len(), 2);
     assert_eq!(orders["orders"][0]["name"], "#1005");
     assert_eq!(orders["page_info"]["has_next_page"], true);
     assert_eq!(orders["page_info"]["end_cursor"], "gid://shopify/Order/4");
@@ -170,7 +170,10 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     assert_eq!(code, "provider_not_found");
 
     let products = s.ok("shopify.products_list", json!({})).await;
-    assert_eq!(products["products"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        products["products"].as_array().expect("test value").len(),
+        3
+    );
 
     let updated = s
         .ok(
@@ -180,7 +183,9 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
         .await;
     assert_eq!(updated["product"]["title"], "Renamed");
     assert_eq!(
-        s.fake.product("gid://shopify/Product/2").unwrap()["status"],
+        s.fake
+            .product("gid://shopify/Product/2")
+            .expect("test value")["status"],
         "DRAFT"
     );
     let (code, _) = s
@@ -227,7 +232,7 @@ async fn every_tool_runs_against_the_shop_at_the_pinned_version() {
     assert_eq!(themes["themes"][0]["role"], "UNPUBLISHED");
 
     let tags = s.ok("shopify.script_tags_list", json!({})).await;
-    assert_eq!(tags["script_tags"].as_array().unwrap().len(), 1);
+    assert_eq!(tags["script_tags"].as_array().expect("test value").len(), 1);
     let deleted = s
         .ok(
             "shopify.script_tag_delete",
@@ -299,7 +304,7 @@ async fn customer_fields_are_redacted_unless_the_instance_allows_them() {
     let customers = s.ok("shopify.customers_list", json!({})).await;
     assert!(customers["customers"]
         .as_array()
-        .unwrap()
+        .expect("test value")
         .iter()
         .all(|c| c["email"] == "[redacted]" && c["phone"] == "[redacted]"));
     let one = s

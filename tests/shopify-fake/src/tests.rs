@@ -22,7 +22,10 @@ async fn a_bad_token_is_401() {
     let fake = ShopifyFake::start("shpat_ok").await;
     let (status, body) = post(&fake, "nope", "query ShopGet { shop { id } }", json!({})).await;
     assert_eq!(status, 401);
-    assert!(body["errors"].as_str().unwrap().contains("Invalid API key"));
+    assert!(body["errors"]
+        .as_str()
+        .expect("test value")
+        .contains("Invalid API key"));
 }
 
 #[tokio::test]
@@ -67,15 +70,20 @@ async fn bulk_operations_complete_after_polls_with_a_jsonl_url() {
     .await;
     let id = body["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"]
         .as_str()
-        .unwrap()
+        .expect("test value")
         .to_owned();
     let status = "query BulkOperationStatus($id: ID!) { node(id: $id) { id } }";
     let (_, first) = post(&fake, "t", status, json!({"id": id})).await;
     assert_eq!(first["data"]["node"]["status"], "CREATED");
     let (_, done) = post(&fake, "t", status, json!({"id": id})).await;
     assert_eq!(done["data"]["node"]["status"], "COMPLETED");
-    let url = done["data"]["node"]["url"].as_str().unwrap();
-    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    let url = done["data"]["node"]["url"].as_str().expect("test value");
+    let text = reqwest::get(url)
+        .await
+        .expect("test value")
+        .text()
+        .await
+        .expect("test value");
     assert_eq!(text.lines().count(), 9);
     assert_eq!(text.lines().filter(|l| l.contains("__parentId")).count(), 6);
 }
@@ -93,7 +101,7 @@ async fn webhook_subscriptions_are_recorded_and_deleted() {
     .await;
     let id = body["data"]["webhookSubscriptionCreate"]["webhookSubscription"]["id"]
         .as_str()
-        .unwrap()
+        .expect("test value")
         .to_owned();
     assert_eq!(fake.subscriptions()[0].topic, "ORDERS_CREATE");
     let delete = "mutation WebhookSubscriptionDelete($id: ID!) { x }";

@@ -416,7 +416,7 @@ mod tests {
         for _ in 0..30 {
             match acquire(&store, "s", 100.0, 0, || 0, |_| async {})
                 .await
-                .unwrap()
+                .expect("test value")
             {
                 Acquired::Taken { .. } => granted += 1,
                 Acquired::TooLong { wait_ms } => assert_eq!(wait_ms, 2_000),
@@ -424,22 +424,29 @@ mod tests {
         }
         assert_eq!(granted, 10);
         // A write based on a stale version loses.
-        let read = store.load("s").await.unwrap().unwrap();
+        let read = store
+            .load("s")
+            .await
+            .expect("test value")
+            .expect("test value");
         assert!(store
             .store("s", Bucket::full(0), Some(read.version))
             .await
-            .unwrap());
+            .expect("test value"));
         assert!(!store
             .store("s", Bucket::full(0), Some(read.version))
             .await
-            .unwrap());
+            .expect("test value"));
     }
 
     #[tokio::test]
     async fn waits_for_the_restore_when_it_fits_the_deadline_else_fails_fast() {
         let store = MemoryBudget::default();
         let clock = Arc::new(AtomicU64::new(0));
-        store.store("s", bucket(0.0, 0), None).await.unwrap();
+        store
+            .store("s", bucket(0.0, 0), None)
+            .await
+            .expect("test value");
         let now = || clock.load(Ordering::SeqCst);
         let sleep = |ms: u64| {
             clock.fetch_add(ms, Ordering::SeqCst);
@@ -448,15 +455,20 @@ mod tests {
         // 100 points at 50/s: 2 s, past a 1.5 s deadline: nothing taken, nothing slept.
         let got = acquire(&store, "s", 100.0, 1_500, now, sleep)
             .await
-            .unwrap();
+            .expect("test value");
         assert_eq!(got, Acquired::TooLong { wait_ms: 2_000 });
         assert_eq!(clock.load(Ordering::SeqCst), 0);
         // Within a 5 s deadline it waits the 2 s and takes the points.
         let got = acquire(&store, "s", 100.0, 5_000, now, sleep)
             .await
-            .unwrap();
+            .expect("test value");
         assert_eq!(got, Acquired::Taken { waited_ms: 2_000 });
-        let left = store.load("s").await.unwrap().unwrap().bucket;
+        let left = store
+            .load("s")
+            .await
+            .expect("test value")
+            .expect("test value")
+            .bucket;
         assert_eq!(left.available, 0.0);
     }
 }

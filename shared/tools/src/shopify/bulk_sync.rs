@@ -331,7 +331,7 @@ mod tests {
         for size in [1, 3, 7, 64, 10_000] {
             let mut counter = LineCounter::default();
             for chunk in JSONL.as_bytes().chunks(size) {
-                counter.feed(chunk).unwrap();
+                counter.feed(chunk).expect("test value");
             }
             let counts = counter.finish();
             assert_eq!(

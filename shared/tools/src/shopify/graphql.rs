@@ -164,7 +164,6 @@ pub(crate) async fn request(
         };
         let exchange = call.send_to(&route, retry, build).await?;
         if !(200..300).contains(&exchange.status) {
-            // Nothing was spent: give the estimate back.
             return Err(provider_error(exchange.status, &exchange.body));
         }
         let answer = exchange.body;
@@ -206,7 +205,7 @@ pub(crate) async fn request(
             tokio::time::sleep(Duration::from_millis(wait_ms)).await;
             continue;
         }
-        return data_of(answer);
+        return data_of(&answer);
     }
 }
 
@@ -253,7 +252,7 @@ fn first_message(errors: &Value) -> Option<String> {
 }
 
 /// The `data` of a 200 answer, or its first GraphQL error.
-fn data_of(answer: Value) -> Result<Value, ToolError> {
+fn data_of(answer: &Value) -> Result<Value, ToolError> {
     if let Some(errors) = answer.get("errors").filter(|e| !e.is_null()) {
         let message = first_message(errors).unwrap_or_else(|| "GraphQL error".into());
         return Err(ToolError::provider(200, message));
@@ -321,7 +320,7 @@ mod tests {
             ("api_version", "2025-07"),
         ]));
         assert_eq!(
-            e.unwrap().url,
+            e.expect("test value").url,
             "https://acme.myshopify.com/admin/api/2025-07/graphql.json"
         );
         let e = Endpoint::of(&config(&[
@@ -330,7 +329,7 @@ mod tests {
             ("api_base_url", "http://127.0.0.1:9/"),
         ]));
         assert_eq!(
-            e.unwrap().url,
+            e.expect("test value").url,
             "http://127.0.0.1:9/admin/api/2025-07/graphql.json"
         );
         assert_eq!(
@@ -356,14 +355,14 @@ mod tests {
             "extensions": {"cost": {"requestedQueryCost": 101, "actualQueryCost": null,
               "throttleStatus": {"maximumAvailable": 1000.0, "currentlyAvailable": 51, "restoreRate": 50.0}}}});
         assert!(is_throttled(&body));
-        let cost = cost_of(&body).unwrap();
+        let cost = cost_of(&body).expect("test value");
         assert_eq!((cost.requested, cost.actual), (101.0, None));
         assert_eq!(cost.status.currently_available, 51.0);
         assert!(!is_throttled(&json!({"data": {}})));
         assert!(check_user_errors(&json!({"userErrors": []})).is_ok());
         let e =
             check_user_errors(&json!({"userErrors": [{"field": ["id"], "message": "not found"}]}))
-                .unwrap_err();
+                .expect_err("an error");
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(e.message.contains("id: not found"));
     }
