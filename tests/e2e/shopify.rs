@@ -685,3 +685,108 @@ async fn an_operation_running_at_the_deadline_is_resumed_by_the_next_run() {
         "the second run polled the first run's operation"
     );
 }
+
+/// A naive client: sends, and on `THROTTLED` retries after `pause` (zero: at once); what it
+/// took and the `THROTTLED` answers it got.
+async fn naive_update(fake: &ShopifyFake, title: String, pause: Duration) -> (u32, u32) {
+    let client = reqwest::Client::new();
+    let (mut calls, mut throttled) = (0, 0);
+    loop {
+        calls += 1;
+        let body: Value = client
+            .post(format!("{}/admin/api/2025-07/graphql.json", fake.base_url))
+            .header("X-Shopify-Access-Token", TOKEN)
+            .json(&json!({"query": "mutation ProductUpdate($product: ProductUpdateInput!) { productUpdate(product: $product) { product { id } userErrors { field message } } }",
+                          "variables": {"product": {"id": "gid://shopify/Product/1", "title": title}}}))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("json");
+        if body.pointer("/errors/0/extensions/code") != Some(&json!("THROTTLED")) {
+            return (calls, throttled);
+        }
+        throttled += 1;
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// `callers` concurrent callers issuing `calls` product updates each (10 points each) against a
+/// 100-point bucket restored at 50 a second: the gateway's budget-waiting client beside naive
+/// retry-on-THROTTLED clients (immediate, and a fixed 250 ms sleep), in the same run: total
+/// time, THROTTLED answers and provider calls, and their ratios.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: run by infra/bench.sh"]
+async fn bench_shopify_budget_vs_naive_retry() {
+    let (callers, calls) = (4_u32, 10_u32);
+    let limits = Limits {
+        maximum: 100.0,
+        restore_rate: 50.0,
+    };
+    let s = Shop::new(limits, &[]).await;
+    s.ok("shopify.shop_get", json!({})).await;
+    // Spend the bucket's head start so every client starts from the same empty bucket.
+    let drain = |fake: &ShopifyFake| fake.drain(0.0);
+    drain(&s.fake);
+    let before = s.fake.requests().len();
+    let started = std::time::Instant::now();
+    let runs = (0..callers).map(|c| {
+        let s = &s;
+        async move {
+            for i in 0..calls {
+                let input = json!({"id": "gid://shopify/Product/1", "title": format!("b{c}-{i}")});
+                match s
+                    .call_within("shopify.product_update", input, Duration::from_secs(60))
+                    .await
+                {
+                    ToolResponse::Ok { .. } => {}
+                    ToolResponse::Err { error, .. } => panic!("budget client failed: {error:?}"),
+                }
+            }
+        }
+    });
+    futures::future::join_all(runs).await;
+    let budget_secs = started.elapsed().as_secs_f64();
+    let budget_requests = s.fake.requests().len() - before;
+    let budget_throttled = s.fake.throttled();
+
+    let mut rows = vec![(
+        "budget wait",
+        budget_secs,
+        budget_throttled as u32,
+        budget_requests as u32,
+    )];
+    for (name, pause) in [
+        ("naive immediate retry", Duration::ZERO),
+        ("naive 250 ms retry", Duration::from_millis(250)),
+    ] {
+        let fake = ShopifyFake::with_limits(TOKEN, limits).await;
+        drain(&fake);
+        let started = std::time::Instant::now();
+        let runs = (0..callers).map(|c| {
+            let fake = &fake;
+            async move {
+                let mut total = (0, 0);
+                for i in 0..calls {
+                    let (n, t) = naive_update(fake, format!("n{c}-{i}"), pause).await;
+                    total = (total.0 + n, total.1 + t);
+                }
+                total
+            }
+        });
+        let totals = futures::future::join_all(runs).await;
+        let requests: u32 = totals.iter().map(|t| t.0).sum();
+        let throttled: u32 = totals.iter().map(|t| t.1).sum();
+        rows.push((name, started.elapsed().as_secs_f64(), throttled, requests));
+    }
+    let (_, base_secs, _, base_requests) = rows[0];
+    for (name, secs, throttled, requests) in &rows {
+        println!(
+            "shopify budget: {name:<22} {callers}x{calls} calls: {secs:6.2} s ({:4.2}x), THROTTLED {throttled:5}, provider calls {requests:5} ({:5.2}x)",
+            secs / base_secs,
+            f64::from(*requests) / f64::from(base_requests),
+        );
+    }
+    assert_eq!(budget_throttled, 0, "the budget client is never throttled");
+}
