@@ -27,6 +27,8 @@ pub const CALLER: &str = "system:shopify-bulk-sync";
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// How long between status polls of a running operation.
 const POLL_EVERY: Duration = Duration::from_millis(500);
+/// What a status poll needs of the deadline (a worker call: token, budget, request, receipt).
+const POLL_NEEDS: Duration = Duration::from_secs(2);
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -198,14 +200,20 @@ pub async fn sync(
         }
     };
     let url = loop {
-        let status = call(
+        let polled = call(
             app,
             instance,
             "bulk_status",
             json!({"id": operation}),
             deadline,
         )
-        .await?;
+        .await;
+        let status = match polled {
+            Ok(status) => status,
+            // Cut short by the deadline: the cursor holds the operation for the next run.
+            Err(_) if Instant::now() + POLL_NEEDS >= deadline => return Ok(None),
+            Err(e) => return Err(e),
+        };
         match status["status"].as_str().unwrap_or_default() {
             "COMPLETED" => break status["url"].as_str().map(str::to_owned),
             "CREATED" | "RUNNING" => {}
@@ -218,7 +226,7 @@ pub async fn sync(
                 return Err(SyncError::Ended(other.to_owned()));
             }
         }
-        if Instant::now() + POLL_EVERY >= deadline {
+        if Instant::now() + POLL_EVERY + POLL_NEEDS >= deadline {
             return Ok(None);
         }
         tokio::time::sleep(POLL_EVERY).await;
