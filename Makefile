@@ -95,7 +95,7 @@ invoke: tools
 
 ## build: the Lambda artifacts (arm64, provided.al2023) with cargo-lambda and zig.
 build: tools
-	PATH=$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin consumer --bin oauth --bin token-refresher --bin tool --bin notion-poller --bin retention --bin media-worker
+	PATH=$(VENV)/bin:$$PATH cargo lambda build --release --arm64 --bin webhook --bin consumer --bin oauth --bin token-refresher --bin tool --bin notion-poller --bin shopify-bulk-sync --bin retention --bin media-worker
 
 ## sam-build: `sam build` of every function in template.yaml into .aws-sam/build (what
 ##            `sam deploy` and `sam local invoke` use). SAM's rust-cargolambda build method is a beta

@@ -16,6 +16,10 @@
 #   9. live events: publish to the agent bus until the WebSocket client receives it on the local
 #      stack, beside a WebSocket echo round trip in the same run (the ignored e2e test
 #      bench_live_event_latency), p50/p95 and their ratio
+#  10. shopify: 4 callers x 10 product updates against the Shopify fake's 100-point bucket, the
+#      gateway's budget-waiting client beside naive retry-on-THROTTLED clients (immediate, fixed
+#      250 ms) in the same run (the ignored e2e test bench_shopify_budget_vs_naive_retry): total
+#      time, THROTTLED answers, provider calls, and their ratios
 #   7. notification to bus: a Google Calendar push notification through the local host's route,
 #      the sync worker and the consumer to the agent bus, beside a signed Slack webhook to the bus
 #      in the same run (the ignored e2e test bench_notification, against the Google fake)
@@ -107,6 +111,11 @@ echo "== live events: publish to WebSocket client receipt on the local stack, be
 VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
   --run-ignored only -E 'test(bench_live_event_latency)' 2>&1 \
   | tee "$out/live.log" | grep -E 'live events|PASS|FAIL' || true
+
+echo "== shopify: the per-shop cost budget (wait before calling) beside naive retry-on-THROTTLED clients"
+VENV="$venv" infra/with-emulator.sh cargo nextest run -p switchyard-tests --no-capture \
+  --run-ignored only -E 'test(bench_shopify_budget_vs_naive_retry)' 2>&1 \
+  | tee "$out/shopify.log" | grep -E 'shopify budget|PASS|FAIL' || true
 
 echo "== steady state (${BENCH_EVENTS:-1000} events per webhook, 10 % duplicates)"
 VENV="$venv" infra/with-emulator.sh "$venv/bin/python" infra/bench/steady.py \

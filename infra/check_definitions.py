@@ -31,7 +31,7 @@ PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 TOP_KEYS = ["integrationId", "name", "description", "version", "type", "methods", "configSchema", "authType"]
 TYPES = {"integration", "ai", "documents", "database"}
 AUTH_TYPES = {"oauth2", "apikey", "custom"}
-PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone", "whatsapp", "tiktok", "email"}
+PROVIDERS = {"slack", "discord", "notion", "http", "google", "llm", "media", "pinecone", "whatsapp", "tiktok", "email", "shopify"}
 HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_send", "gmail_draft", "gmail_get",
             "calendar_write_event", "drive_export", "drive_upload", "docs_get", "docs_append", "docs_replace",
             "llm_generate_text", "llm_embed", "llm_analyze_image",
@@ -41,10 +41,14 @@ HANDLERS = {"discord_followup", "notion_append_blocks", "secure_http", "gmail_se
             "whatsapp_templates_create", "whatsapp_templates_status", "whatsapp_media_upload",
             "tiktok_user_info", "tiktok_video_list", "tiktok_research_video_query",
             "tiktok_research_hashtag_query",
-            "email_send", "email_send_batch"}
+            "email_send", "email_send_batch",
+            "shopify_orders_list", "shopify_order_get", "shopify_products_list", "shopify_product_update",
+            "shopify_inventory_adjust", "shopify_customers_list", "shopify_shop_get", "shopify_themes_list",
+            "shopify_theme_publish", "shopify_script_tags_list", "shopify_script_tag_delete",
+            "shopify_bulk_run", "shopify_bulk_status"}
 METHOD_KEYS = {"id", "name", "description", "inputSchema", "outputSchema", "x-switchyard"}
 INTEGRATION_X_KEYS = {"provider", "baseUrl", "credential", "headers", "okField", "rateLimitErrors", "internal", "apiKeys"}
-METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive", "background"}
+METHOD_X_KEYS = {"http", "output", "pagination", "handler", "guardrails", "guardrailKinds", "costPerCall", "retrySafe", "secretParams", "scopes", "readOnly", "destructive", "queryCost", "background"}
 HTTP_KEYS = {"method", "path", "body", "auth", "query"}
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
 PAGINATION_KEYS = {"cursorParam", "nextCursor", "items", "maxPagesField", "cursorIn"}

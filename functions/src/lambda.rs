@@ -87,6 +87,17 @@ pub async fn poll_notion(
     Ok(report)
 }
 
+/// The scheduled Shopify catalog bulk sync.
+pub async fn shopify_bulk_sync(
+    app: &NotionPoller,
+    event: lambda_runtime::LambdaEvent<serde_json::Value>,
+) -> Result<switchyard_tools::shopify::bulk_sync::SyncReport, lambda_runtime::Error> {
+    let deadline = deadline_of(&event.context, std::time::Duration::from_secs(2));
+    let report = switchyard_tools::shopify::bulk_sync::run(app, deadline).await?;
+    tracing::info!(?report, "shopify bulk sync ran");
+    Ok(report)
+}
+
 /// What remains of an invocation, less `reserve` kept for the answer.
 pub(crate) fn deadline_of(
     context: &lambda_runtime::Context,

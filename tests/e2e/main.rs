@@ -38,6 +38,7 @@ mod retention;
 mod samples;
 mod secret_scan;
 mod sessions;
+mod shopify;
 mod slack;
 mod support;
 mod template;

@@ -142,6 +142,7 @@ const INTEGRATION_PROVIDERS: &[(&str, &str)] = &[
     ("llm", "llm"),
     ("media", "media"),
     ("notion", "notion"),
+    ("shopify", "shopify"),
     ("slack", "slack"),
     ("tiktok", "tiktok"),
     ("vector", "pinecone"),
@@ -255,6 +256,10 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
             // Messaging windows and opt-outs that deliveries record.
             grants.extend(allow(&["dynamodb:UpdateItem"], "ToolStateTable"));
             grants.extend(allow(
+                &["dynamodb:Scan", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(
                 &["dynamodb:UpdateItem", "dynamodb:GetItem"],
                 "DeliveriesTable",
             ));
@@ -292,6 +297,7 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
         }
         ("oauth", "OAuthCallbackFunction") => {
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
+            grants.extend(allow(&["dynamodb:UpdateItem"], "InstancesTable"));
             grants.extend(allow(&["dynamodb:DeleteItem"], "OAuthStatesTable"));
             grants.extend(allow(&["dynamodb:UpdateItem"], "ConnectionsTable"));
             grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
@@ -354,6 +360,43 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 &["instance_id", "connection_id"],
             ));
             grants.extend(kms("kms:GenerateDataKey", &["notion"], &["connection_id"]));
+        }
+        ("shopify-bulk-sync", "ShopifyBulkSyncFunction") => {
+            grants.extend(allow(
+                &["dynamodb:Scan", "dynamodb:GetItem"],
+                "InstancesTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:PutItem"],
+                "CursorsTable",
+            ));
+            grants.extend(allow(
+                &["dynamodb:PutItem", "dynamodb:DeleteItem"],
+                "DeliveriesTable",
+            ));
+            grants.extend(allow(&["sqs:SendMessage"], "IngressQueue"));
+            grants.extend(allow(&["s3:PutObject"], "PayloadBucket/payloads/*"));
+            grants.extend(allow(&["dynamodb:PutItem"], "ReceiptsTable"));
+            grants.extend(allow(
+                &["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                "ConnectionsTable",
+            ));
+            grants.extend(allow(&["dynamodb:PutItem"], "AuditTable"));
+            grants.extend(allow(
+                &[
+                    "dynamodb:UpdateItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                ],
+                "ToolStateTable",
+            ));
+            grants.extend(allow(&["events:PutEvents"], "AgentEventBus"));
+            grants.extend(kms(
+                "kms:Decrypt",
+                &["shopify"],
+                &["instance_id", "connection_id"],
+            ));
+            grants.extend(kms("kms:GenerateDataKey", &["shopify"], &["connection_id"]));
         }
         ("google-sync" | "watch-renewer", "GoogleSyncFunction" | "WatchRenewerFunction") => {
             let renewer = binary == "watch-renewer";

@@ -326,6 +326,7 @@ pub mod needs {
         JobsQueue,
         Messages,
         ToolState,
+        Connections,
     ];
     /// OAuth start (verifies signed links) and callback.
     pub const OAUTH: &[Need] = &[
@@ -463,6 +464,8 @@ pub mod needs {
             // The media worker runs deferred tool calls: a tool function's needs.
             "tool" | "mcp" | "media-worker" => TOOL,
             "notion-poller" => NOTION_POLLER,
+            // The same scheduled-sync context (tools, ingress, cursors) as the Notion poller.
+            "shopify-bulk-sync" => NOTION_POLLER,
             "google-sync" | "watch-renewer" => GOOGLE_SYNC,
             "retention" => RETENTION,
             "sessions" => SESSIONS,

@@ -123,6 +123,8 @@ pub struct Consumer {
     pub messages: switchyard_aws::messages::MessageLog,
     /// Per-recipient messaging windows and opt-outs that deliveries record (tool state table).
     pub recipients: switchyard_aws::recipients::RecipientStore,
+    /// Connections an `AppUninstalled` effect revokes.
+    pub connections: switchyard_aws::connections::ConnectionStore,
 }
 
 impl Consumer {
@@ -177,6 +179,10 @@ impl Consumer {
             jobs_queue: switchyard_aws::deferred::JobsQueue::new(
                 aws.sqs(),
                 &resources.jobs_queue_url,
+            ),
+            connections: switchyard_aws::connections::ConnectionStore::new(
+                aws.dynamodb(),
+                &resources.connections_table,
             ),
             clock,
         }

@@ -16,6 +16,8 @@ pub enum EffectError {
     Messages(#[from] MessageLogError),
     #[error(transparent)]
     Recipients(#[from] RecipientError),
+    #[error(transparent)]
+    Connections(#[from] switchyard_aws::connections::ConnectionError),
 }
 
 /// Applies `effects` of a delivery to `instance`, in order.
@@ -61,10 +63,7 @@ pub async fn apply(
                     tracing::info!(instance_id = %instance.id, %status, "status of a message no tool sent; ignored");
                 }
             }
-            // Kinds whose store this build does not have; logged by kind only.
-            Effect::AppUninstalled => {
-                tracing::info!(instance_id = %instance.id, "delivery effect not recorded by this build");
-            }
+            Effect::AppUninstalled => crate::uninstalled::revoke(app, instance).await?,
         }
     }
     Ok(())

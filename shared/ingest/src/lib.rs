@@ -25,6 +25,7 @@ pub mod effects;
 mod fuzz_tests;
 mod handshake;
 pub mod jwks;
+pub mod uninstalled;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -424,6 +424,14 @@ async fn callback_inner(
         None => format!("scopes: {}", connection.scopes.join(" ")),
     };
     crate::audit(app, &connection, "connected", &detail).await;
+    // The provider's own end of a connection (Shopify's webhook subscriptions), if it has one.
+    let cx = crate::hooks::HookContext {
+        vault: app,
+        instance: &instance,
+        connection: &connection,
+        token: &tokens.access_token,
+    };
+    crate::hooks::run(crate::hooks::Event::Connected, cx).await;
     crate::announce_connected(app, &connection).await;
     tracing::info!(connection_id = %connection.id, provider, "connection stored");
     Ok(connection)

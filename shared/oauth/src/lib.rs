@@ -6,6 +6,7 @@
 pub mod client;
 mod context;
 pub mod flow;
+pub mod hooks;
 pub mod keys;
 pub mod links;
 pub mod opened;

@@ -504,6 +504,38 @@ pub async fn refresh_expiring(app: &Vault, window_secs: u64) -> Result<RefreshRe
     Ok(report)
 }
 
+/// Runs the provider's disconnect hook (see [`crate::hooks`]) while the token still works;
+/// best effort, like the hook itself.
+async fn disconnect_hook(app: &Vault, connection: &Connection) {
+    if crate::hooks::hook_for(&connection.provider).is_none() || connection.sealed.is_none() {
+        return;
+    }
+    let instance = match app.instances.get(&connection.instance_id).await {
+        Ok(Some(instance)) => instance,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(connection_id = %connection.id, error = %e, "disconnect hook: no instance");
+            return;
+        }
+    };
+    let token = match open_tokens(app, connection).await {
+        Ok(mut tokens) => tokens.remove("access_token"),
+        Err(e) => {
+            tracing::error!(connection_id = %connection.id, error = %e, "disconnect hook: no token");
+            None
+        }
+    };
+    if let Some(token) = token {
+        let cx = crate::hooks::HookContext {
+            vault: app,
+            instance: &instance,
+            connection,
+            token: &token,
+        };
+        crate::hooks::run(crate::hooks::Event::Disconnected, cx).await;
+    }
+}
+
 /// What a disconnect did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Disconnected {
@@ -526,6 +558,7 @@ pub async fn disconnect(
         .await?
         .ok_or_else(|| VaultError::NotFound(connection_id.to_owned()))?;
     let mut revoked_at_provider = false;
+    disconnect_hook(app, &connection).await;
     if connection.sealed.is_some() && connection.auth_type == "oauth2" {
         let attempt = async {
             let oauth = oauth_app(app, &connection).await?;

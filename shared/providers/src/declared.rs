@@ -17,8 +17,10 @@ use switchyard_core::workitem::EventMeta;
 pub struct Declared {
     sources: Vec<CompiledSource>,
     tenant: Vec<(String, Template)>,
-    /// The provider's effects code, if its deliveries change the gateway's state.
-    effects: Option<crate::EffectsFn>,
+    /// Event name → what it changes in the gateway (`webhook.effects`).
+    effects: std::collections::BTreeMap<String, crate::webhook::DeclaredEffect>,
+    /// The provider's effects code for what data cannot say ([`crate::DECLARED_EFFECTS`]).
+    effects_code: Option<crate::EffectsFn>,
 }
 
 #[derive(Debug)]
@@ -52,13 +54,17 @@ impl Declared {
         Ok(Self {
             sources,
             tenant,
-            effects: None,
+            effects: webhook.effects.clone(),
+            effects_code: None,
         })
     }
 
     /// The same, with `effects` computing what each delivery changes.
-    pub fn with_effects(self, effects: Option<crate::EffectsFn>) -> Self {
-        Self { effects, ..self }
+    pub fn with_effects(self, effects_code: Option<crate::EffectsFn>) -> Self {
+        Self {
+            effects_code,
+            ..self
+        }
     }
 }
 
@@ -120,7 +126,16 @@ impl WebhookPlugin for Declared {
         item: &switchyard_core::workitem::WorkItem,
         payload: &Value,
     ) -> Vec<crate::Effect> {
-        self.effects.map_or_else(Vec::new, |f| f(item, payload))
+        let mut effects: Vec<crate::Effect> = item
+            .event
+            .as_ref()
+            .and_then(|meta| self.effects.get(&meta.name))
+            .map(|e| vec![e.effect()])
+            .unwrap_or_default();
+        if let Some(code) = self.effects_code {
+            effects.extend(code(item, payload));
+        }
+        effects
     }
 }
 

@@ -44,6 +44,26 @@ pub struct WebhookDef {
     /// (notifications that only say "something changed, pull it": Google push).
     #[serde(default)]
     pub queue: WebhookQueue,
+    /// What a declared event changes in the gateway's state, by event name
+    /// (`shopify.app/uninstalled: app_uninstalled`); see [`crate::Effect`].
+    #[serde(default)]
+    pub effects: std::collections::BTreeMap<String, DeclaredEffect>,
+}
+
+/// The effects a definition can declare: those that need nothing from the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclaredEffect {
+    /// [`crate::Effect::AppUninstalled`].
+    AppUninstalled,
+}
+
+impl DeclaredEffect {
+    pub fn effect(self) -> crate::Effect {
+        match self {
+            Self::AppUninstalled => crate::Effect::AppUninstalled,
+        }
+    }
 }
 
 /// The queue a provider's accepted deliveries are sent to.

@@ -52,6 +52,14 @@ const BUILTIN: &[(&str, &str)] = &[
         "tiktok.json",
         include_str!("../../integrations/tiktok.json"),
     ),
+    (
+        "shopify.json",
+        include_str!("../../integrations/shopify.json"),
+    ),
+    (
+        "shopify_sync.json",
+        include_str!("../../integrations/shopify_sync.json"),
+    ),
 ];
 
 /// Custom code for what the mapping cannot express, run by the executor itself; the Google
@@ -88,7 +96,7 @@ pub const HANDLERS: &[&str] = &[
 
 /// Whether `name` is a handler this build runs.
 pub fn is_handler(name: &str) -> bool {
-    HANDLERS.contains(&name) || crate::google::handles(name)
+    HANDLERS.contains(&name) || crate::google::handles(name) || crate::shopify::handles(name)
 }
 
 /// Why a definition was rejected.
@@ -226,6 +234,10 @@ pub struct MethodExec {
     /// the instance's size threshold). See [`crate::jobs`].
     #[serde(default)]
     pub background: Option<crate::jobs::BackgroundDef>,
+    /// A GraphQL method's expected calculated query cost: what it takes from the provider's
+    /// cost budget until an answer reports the real one (see [`crate::shopify::budget`]).
+    #[serde(default)]
+    pub query_cost: Option<u64>,
 }
 
 /// The HTTP request of a method.

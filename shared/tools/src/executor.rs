@@ -126,6 +126,9 @@ impl Call<'_> {
             Some(handler) if crate::tiktok::handles(handler) => {
                 crate::tiktok::run(self, handler, input).await
             }
+            Some(handler) if crate::shopify::handles(handler) => {
+                crate::shopify::run(self, handler, input).await
+            }
             _ => {
                 let http = self
                     .method

@@ -42,6 +42,7 @@ mod scopes;
 pub mod secure;
 pub mod session_routes;
 pub mod sessions;
+pub mod shopify;
 pub mod state;
 mod tiktok;
 pub mod usage;

@@ -101,6 +101,11 @@ impl ToolState {
         }
     }
 
+    /// The client and table, for other row families of this table (`shopify_budget#…`).
+    pub fn table(&self) -> (&switchyard_aws::dynamodb::Client, &str) {
+        (&self.client, &self.table)
+    }
+
     fn breaker_key(instance: &str, tool: &str) -> String {
         format!("breaker#{instance}#{tool}")
     }
