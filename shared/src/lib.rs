@@ -19,6 +19,7 @@ pub use switchyard_google as google;
 pub use switchyard_ingest as ingest;
 pub use switchyard_ingest::consumer;
 pub use switchyard_mcp as mcp;
+pub use switchyard_dashboard as dashboard;
 pub use switchyard_oauth as oauth;
 pub use switchyard_oauth::keys;
 pub use switchyard_providers as providers;

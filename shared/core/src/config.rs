@@ -379,6 +379,21 @@ pub mod needs {
     /// agents' open connections.
     pub const WS_FANOUT: &[Need] = &[Instances, LiveConnections];
 
+    /// The operator dashboard: reads only. Instances, connections, watches, pending approvals,
+    /// recent receipts, open breakers, the ingress DLQ's depth; operator tokens (agents table)
+    /// and the link key that signs its session cookies.
+    pub const DASHBOARD: &[Need] = &[
+        Instances,
+        Connections,
+        Watches,
+        Approvals,
+        Receipts,
+        ToolState,
+        IngressDlq,
+        Agents,
+        OAuthLinkKey,
+    ];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -394,6 +409,7 @@ pub mod needs {
             "sessions" => SESSIONS,
             "ws-connect" => WS_CONNECT,
             "ws-fanout" => WS_FANOUT,
+            "dashboard" => DASHBOARD,
             _ => return None,
         })
     }

@@ -10,6 +10,8 @@ pub mod deferred;
 pub mod google;
 pub mod live;
 pub mod local;
+pub mod operator;
+pub mod progress;
 pub mod stack;
 
 use switchyard::aws::AwsClients;
