@@ -29,7 +29,8 @@ impl Connector {
         let start = Startup::from_env(needs::WS_CONNECT)?;
         let dynamodb = start.aws.dynamodb();
         let agents = AgentStore::new(dynamodb.clone(), &start.resources.agents_table);
-        let tokens = switchyard_mcp::agent_tokens::AgentsTableTokens::new(agents, start.clock.clone());
+        let tokens =
+            switchyard_mcp::agent_tokens::AgentsTableTokens::new(agents, start.clock.clone());
         Ok(Self {
             mcp: switchyard_mcp::Mcp::from_env(Some(std::sync::Arc::new(tokens)))?,
             live: LiveConnectionStore::new(dynamodb, &start.resources.live_connections_table),
@@ -71,10 +72,16 @@ pub async fn ws_connect(
                 token: query(&event, "token"),
                 events: query(&event, "events"),
             };
-            let deadline = crate::lambda::deadline_of(&event_context, std::time::Duration::from_secs(1));
-            let connected =
-                switchyard_mcp::live::connect(&app.mcp, &app.live, request, app.clock.now(), deadline)
-                    .await;
+            let deadline =
+                crate::lambda::deadline_of(&event_context, std::time::Duration::from_secs(1));
+            let connected = switchyard_mcp::live::connect(
+                &app.mcp,
+                &app.live,
+                request,
+                app.clock.now(),
+                deadline,
+            )
+            .await;
             match connected {
                 Ok((principal, _)) => {
                     tracing::info!(connection_id, agent_id = %principal.agent_id, "live connection opened");

@@ -14,12 +14,12 @@ pub use switchyard_aws::{
     deliveries, dynamo, error, events, instances, jobs, live, queue, settings, sink, watches,
 };
 pub use switchyard_core::{clock, config, identity, policy, reply, secret, telemetry, workitem};
+pub use switchyard_dashboard as dashboard;
 pub use switchyard_egress as egress;
 pub use switchyard_google as google;
 pub use switchyard_ingest as ingest;
 pub use switchyard_ingest::consumer;
 pub use switchyard_mcp as mcp;
-pub use switchyard_dashboard as dashboard;
 pub use switchyard_oauth as oauth;
 pub use switchyard_oauth::keys;
 pub use switchyard_providers as providers;

@@ -56,13 +56,11 @@ fn receipt(id: &str, status: &str, cost_usd: Option<f64>, at: u64) -> Receipt {
 /// Seeds what every section shows.
 pub(crate) async fn seed(stack: &Stack) {
     let app = &stack.app;
-    let settings: Vec<(String, String)> = [
-        ("signing_secret", "s"),
-        ("bot_token", "xoxb-test-token"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
+    let settings: Vec<(String, String)> =
+        [("signing_secret", "s"), ("bot_token", "xoxb-test-token")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
     switchyard_ops::admin::create_instance(app, "slack", INSTANCE, "acme", &settings)
         .await
         .expect("instance");
@@ -99,6 +97,11 @@ pub(crate) async fn seed(stack: &Stack) {
         )
         .await
         .expect("connection");
+    // A watch whose newest notification has waited two minutes for a sync.
+    let mut watch = switchyard::watches::Watch::new(INSTANCE, "google", "gmail", "INBOX", NOW);
+    watch.last_sync_at = Some(NOW - 300);
+    watch.last_notification_at = Some(NOW - 120);
+    assert!(app.watches.create(&watch).await.expect("watch"));
     let receipts = ReceiptStore::new(app.aws.dynamodb(), &app.resources.receipts_table);
     receipts
         .put(&receipt("rcp_priced", "ok", Some(0.0123), NOW - 60))
@@ -113,8 +116,10 @@ pub(crate) async fn seed(stack: &Stack) {
         .put(&receipt("rcp_old", "ok", Some(9.0), NOW - 3 * 86_400))
         .await
         .expect("receipt");
-    let approvals =
-        switchyard::approvals::ApprovalStore::new(app.aws.dynamodb(), &app.resources.approvals_table);
+    let approvals = switchyard::approvals::ApprovalStore::new(
+        app.aws.dynamodb(),
+        &app.resources.approvals_table,
+    );
     approvals
         .create(&Approval {
             id: APPROVAL.into(),
@@ -205,7 +210,10 @@ async fn only_operator_tokens_and_their_sessions_open_the_dashboard() {
     let anonymous = get(&base, None).await;
     assert_eq!(anonymous.status(), 401);
     let body = anonymous.text().await.expect("body");
-    assert!(body.contains("action=\"/dashboard/login\""), "the login form: {body}");
+    assert!(
+        body.contains("action=\"/dashboard/login\""),
+        "the login form: {body}"
+    );
     assert!(!body.contains("id=\"instances\""));
 
     // An agent token opens nothing: neither as a bearer nor through the login form.
@@ -218,18 +226,32 @@ async fn only_operator_tokens_and_their_sessions_open_the_dashboard() {
     assert_eq!(forged.status(), 401);
     assert!(forged.headers().get("set-cookie").is_none());
 
-    let as_operator = get(&base, Some(("authorization", &format!("Bearer {operator}")))).await;
+    let as_operator = get(
+        &base,
+        Some(("authorization", &format!("Bearer {operator}"))),
+    )
+    .await;
     assert_eq!(as_operator.status(), 200);
     assert_eq!(
-        as_operator.headers().get("cache-control").and_then(|v| v.to_str().ok()),
+        as_operator
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
         Some("no-store")
     );
-    assert!(as_operator.text().await.expect("body").contains("id=\"instances\""));
+    assert!(as_operator
+        .text()
+        .await
+        .expect("body")
+        .contains("id=\"instances\""));
 
     let logged_in = login(&base, &operator).await;
     assert_eq!(logged_in.status(), 303);
     assert_eq!(
-        logged_in.headers().get("location").and_then(|v| v.to_str().ok()),
+        logged_in
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
         Some("/dashboard")
     );
     let cookie = session_cookie(&logged_in);
@@ -241,10 +263,16 @@ async fn only_operator_tokens_and_their_sessions_open_the_dashboard() {
     let tampered = format!("{cookie}x");
     assert_eq!(get(&base, Some(("cookie", &tampered))).await.status(), 401);
     let dash = stack.app.dashboard();
-    let id = dash.operators.list().await.expect("list")[0].token_id.clone();
+    let id = dash.operators.list().await.expect("list")[0]
+        .token_id
+        .clone();
     dash.operators.revoke(&id, NOW).await.expect("revoke");
     assert_eq!(get(&base, Some(("cookie", &cookie))).await.status(), 401);
-    let revoked = get(&base, Some(("authorization", &format!("Bearer {operator}")))).await;
+    let revoked = get(
+        &base,
+        Some(("authorization", &format!("Bearer {operator}"))),
+    )
+    .await;
     assert_eq!(revoked.status(), 401);
     assert!(!cookie.is_empty() && cookie.starts_with(&format!("{SESSION_COOKIE}=")));
 }
@@ -254,28 +282,49 @@ async fn the_page_shows_every_section_escaped_and_a_failing_section_as_an_error_
     let (stack, base) = serving_stack().await;
     seed(&stack).await;
     let operator = operator_token(&stack).await;
-    let page = get(&base, Some(("authorization", &format!("Bearer {operator}")))).await;
+    let page = get(
+        &base,
+        Some(("authorization", &format!("Bearer {operator}"))),
+    )
+    .await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
 
-    assert!(!html.contains("<script"), "markup from a label reached the page");
+    assert!(
+        !html.contains("<script"),
+        "markup from a label reached the page"
+    );
     assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; Acme support"));
     assert!(html.contains("Alice &lt;b&gt;bold&lt;/b&gt;"));
     assert!(html.contains(OWNER), "connection owner");
-    assert!(html.contains("2026-01-01T01:00:00Z"), "token expiry: {html}");
+    assert!(
+        html.contains("2026-01-01T01:00:00Z"),
+        "token expiry: {html}"
+    );
     assert!(html.contains("$0.0123"), "receipt cost");
     assert!(html.contains("rcp") || html.contains("llm.generate"));
     assert!(!html.contains("$9.0000"), "a receipt outside the window");
     assert!(html.contains(APPROVAL), "pending approval");
     assert!(html.contains("provider 503"), "breaker reason");
     assert!(html.contains(BROKEN_TOOL));
+    let watches = html
+        .split("id=\"watches\"")
+        .nth(1)
+        .expect("watches section");
+    assert!(
+        watches.contains("gmail:INBOX") && watches.contains(">120<"),
+        "lag: {watches}"
+    );
     // The DLQ holds one message.
     let dlq = html.split("id=\"dlq\"").nth(1).expect("dlq section");
     assert!(dlq.contains("<span class=\"bad\">1</span>"), "{dlq}");
     // The failed receipt is a recent error.
     let errors = html.split("id=\"errors\"").nth(1).expect("errors section");
     assert!(errors.contains("provider_error"), "{errors}");
-    assert!(!html.contains("class=\"error\""), "no section failed: {html}");
+    assert!(
+        !html.contains("class=\"error\""),
+        "no section failed: {html}"
+    );
 
     // A stack whose receipts table is gone: that section is an error box, the page still 200.
     let broken = stack
@@ -292,5 +341,8 @@ async fn the_page_shows_every_section_escaped_and_a_failing_section_as_an_error_
     assert!(snapshot.instances.is_ok());
     let html = switchyard::dashboard::render::dashboard(&snapshot, "op");
     let receipts = html.split("id=\"receipts\"").nth(1).expect("receipts");
-    assert!(receipts.starts_with("><h2>Recent receipts</h2><div class=\"error\""), "{receipts}");
+    assert!(
+        receipts.starts_with("><h2>Recent receipts</h2><div class=\"error\""),
+        "{receipts}"
+    );
 }

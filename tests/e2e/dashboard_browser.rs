@@ -22,8 +22,12 @@ use crate::support::serving_stack;
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The workspace root (screenshots go to its `target/`).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
 }
 
 /// The browser: `SWITCHYARD_CHROMIUM`, else Debian's `/usr/bin/chromium`.
@@ -129,7 +133,10 @@ impl Page {
                 json!({"targetId": target["targetId"], "flatten": true}),
             )
             .await;
-        page.session = attached["sessionId"].as_str().expect("sessionId").to_owned();
+        page.session = attached["sessionId"]
+            .as_str()
+            .expect("sessionId")
+            .to_owned();
         page.call("Page.enable", json!({})).await;
         page
     }
@@ -271,7 +278,7 @@ async fn chromium_logs_in_and_sees_the_seeded_stack() {
         "Instances",
         "<script>alert('x')</script> Acme support",
         OWNER,
-        "Watches",
+        "gmail:INBOX",
         "Dead-letter queues",
         BROKEN_TOOL,
         "provider 503",
@@ -279,14 +286,18 @@ async fn chromium_logs_in_and_sees_the_seeded_stack() {
         "$0.0123",
         "provider_error",
     ] {
-        assert!(text.contains(expected), "{expected:?} not on the page:\n{text}");
+        assert!(
+            text.contains(expected),
+            "{expected:?} not on the page:\n{text}"
+        );
     }
     // The label was shown as text: no element came from it, and no script runs on the page.
     assert_eq!(page.eval("document.scripts.length").await, json!(0));
     // The session cookie is HttpOnly: the browser sends it, scripts cannot read it.
     assert_eq!(page.eval("document.cookie").await, json!(""));
     assert_eq!(
-        page.eval("document.querySelectorAll('section').length").await,
+        page.eval("document.querySelectorAll('section').length")
+            .await,
         json!(8)
     );
 

@@ -12,8 +12,8 @@ use switchyard::config::{Limits, Resources};
 use switchyard::live::LiveConnectionStore;
 use switchyard::mcp::Settings;
 use switchyard::App;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::mcp::{Issuer, MCP_CLIENT_ID};
 use crate::support::{endpoint, NOW};
@@ -92,7 +92,11 @@ async fn an_oidc_token_for_the_resource_connects_as_its_agent_and_another_audien
     serve(&resources, elsewhere, &format!("{other_base}/mcp"), &issuer).await;
 
     let token = issuer.token(Some(&resource)).await;
-    assert_eq!(connect(&other_base, &token).await, Err(401), "wrong audience");
+    assert_eq!(
+        connect(&other_base, &token).await,
+        Err(401),
+        "wrong audience"
+    );
     let live = LiveConnectionStore::new(app.aws.dynamodb(), &resources.live_connections_table);
     let none = live.for_agent(AGENT, NOW).await.expect("connections");
     assert!(none.is_empty(), "a refused connection was recorded");

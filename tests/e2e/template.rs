@@ -418,10 +418,7 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
         ("dashboard", "DashboardFunction") => {
             // Read-only: bounded scans of the listings, operator token lookups, the DLQ's
             // depth and the key that signs session cookies. No write anywhere.
-            grants.extend(allow(
-                &["dynamodb:Scan"],
-                "InstancesTable",
-            ));
+            grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
             for table in [
                 "ConnectionsTable",
                 "WatchesTable",

@@ -122,7 +122,7 @@ pub async fn gather(dash: &Dashboard, deadline: Instant) -> Snapshot {
                         watch,
                     })
                     .collect();
-                rows.sort_by(|a, b| b.lag_secs.cmp(&a.lag_secs));
+                rows.sort_by_key(|r| std::cmp::Reverse(r.lag_secs));
                 rows
             })
         }),
@@ -135,7 +135,7 @@ pub async fn gather(dash: &Dashboard, deadline: Instant) -> Snapshot {
                 .map(|all| {
                     let mut pending: Vec<Approval> =
                         all.into_iter().filter(|a| !a.is_past(now)).collect();
-                    pending.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+                    pending.sort_by_key(|a| std::cmp::Reverse(a.created_at));
                     pending.truncate(MAX_ROWS);
                     pending
                 })

@@ -97,7 +97,10 @@ pub async fn handle(dash: &Dashboard, request: Request<'_>) -> Reply {
 }
 
 /// Who is asking: an operator token in `Authorization: Bearer`, else the session cookie.
-async fn operator_of(dash: &Dashboard, request: &Request<'_>) -> Result<OperatorToken, OperatorError> {
+async fn operator_of(
+    dash: &Dashboard,
+    request: &Request<'_>,
+) -> Result<OperatorToken, OperatorError> {
     let now = dash.clock.now();
     if let Some(token) = request.authorization.and_then(operator::bearer) {
         return dash.operators.authenticate(token, now).await;
@@ -114,7 +117,10 @@ async fn operator_of(dash: &Dashboard, request: &Request<'_>) -> Result<Operator
 fn refused(e: &OperatorError) -> Reply {
     if e.status() == 503 {
         tracing::warn!(error = %e, "dashboard authentication unavailable");
-        return Reply::html(503, render::login(Some("authentication is unavailable; retry later")));
+        return Reply::html(
+            503,
+            render::login(Some("authentication is unavailable; retry later")),
+        );
     }
     let problem = match e {
         OperatorError::Missing => None,
@@ -160,7 +166,10 @@ fn percent_decode(value: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            b'%' => match value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 Some(b) => {
                     out.push(b);
                     i += 2;
@@ -182,7 +191,10 @@ async fn login(dash: &Dashboard, request: &Request<'_>) -> Reply {
         return Reply::html(401, render::login(Some("enter an operator token")));
     };
     if token.starts_with(AGENT_TOKEN_PREFIX) {
-        return Reply::html(401, render::login(Some("agent tokens do not open the dashboard")));
+        return Reply::html(
+            401,
+            render::login(Some("agent tokens do not open the dashboard")),
+        );
     }
     let operator = match dash.operators.authenticate(&token, now).await {
         Ok(op) => op,
@@ -207,7 +219,10 @@ mod tests {
     #[test]
     fn the_login_form_token_is_read_and_decoded() {
         assert_eq!(form_token(b"token=syo_abc"), Some("syo_abc".into()));
-        assert_eq!(form_token(b"x=1&token=syo_a%2Db%3D"), Some("syo_a-b=".into()));
+        assert_eq!(
+            form_token(b"x=1&token=syo_a%2Db%3D"),
+            Some("syo_a-b=".into())
+        );
         assert_eq!(form_token(b"x=1"), None);
     }
 }

@@ -19,9 +19,9 @@ use rand::RngCore;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use switchyard_aws::dynamo::{n, s};
 use switchyard_aws::dynamodb::types::AttributeValue;
 use switchyard_aws::dynamodb::Client;
-use switchyard_aws::dynamo::{n, s};
 use switchyard_aws::error::chain;
 use switchyard_core::secret::SecretString;
 
@@ -237,7 +237,11 @@ impl OperatorStore {
 
     /// The operator token `token` (with or without `Bearer `), if stored, unexpired and
     /// unrevoked. Agent tokens (`sya_…`) are malformed here.
-    pub async fn authenticate(&self, token: &str, now: u64) -> Result<OperatorToken, OperatorError> {
+    pub async fn authenticate(
+        &self,
+        token: &str,
+        now: u64,
+    ) -> Result<OperatorToken, OperatorError> {
         let token = bearer(token).unwrap_or(token.trim());
         if !token.starts_with(OPERATOR_TOKEN_PREFIX) || token.len() > 128 {
             return Err(OperatorError::Malformed);

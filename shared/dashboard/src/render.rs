@@ -110,7 +110,14 @@ pub fn dashboard(snapshot: &Snapshot, operator: &str) -> String {
         "instances",
         "Instances",
         &snapshot.instances,
-        &["instance", "provider", "workspace", "label", "granted agents", "created"],
+        &[
+            "instance",
+            "provider",
+            "workspace",
+            "label",
+            "granted agents",
+            "created",
+        ],
         |i| {
             vec![
                 escape(&i.id),
@@ -127,7 +134,14 @@ pub fn dashboard(snapshot: &Snapshot, operator: &str) -> String {
         "connections",
         "Connections",
         &snapshot.connections,
-        &["instance", "status", "owner", "account", "token expires", "last error"],
+        &[
+            "instance",
+            "status",
+            "owner",
+            "account",
+            "token expires",
+            "last error",
+        ],
         |c| {
             let status = c.status.as_str();
             let class = if status == "active" { "ok" } else { "bad" };
@@ -152,11 +166,22 @@ pub fn dashboard(snapshot: &Snapshot, operator: &str) -> String {
         "watches",
         "Watches",
         &snapshot.watches,
-        &["instance", "resource", "status", "lag (s)", "last sync", "expires", "last error"],
+        &[
+            "instance",
+            "resource",
+            "status",
+            "lag (s)",
+            "last sync",
+            "expires",
+            "last error",
+        ],
         |w| {
             vec![
                 escape(&w.watch.instance_id),
-                escape(&format!("{}:{}", w.watch.resource_type, w.watch.resource_id)),
+                escape(&format!(
+                    "{}:{}",
+                    w.watch.resource_type, w.watch.resource_id
+                )),
                 escape(w.watch.status.as_str()),
                 format!("<span class=\"num\">{}</span>", w.lag_secs),
                 escape(&time(w.watch.last_sync_at)),
@@ -201,7 +226,9 @@ pub fn dashboard(snapshot: &Snapshot, operator: &str) -> String {
         "approvals",
         "Pending approvals",
         &snapshot.approvals,
-        &["approval", "tool", "instance", "agent", "created", "expires"],
+        &[
+            "approval", "tool", "instance", "agent", "created", "expires",
+        ],
         |a| {
             vec![
                 escape(&a.id),
@@ -226,10 +253,32 @@ pub fn dashboard(snapshot: &Snapshot, operator: &str) -> String {
         ]
     };
     let head = ["at", "tool", "instance", "agent", "status", "ms", "cost"];
-    let recent = snapshot.receipts.as_ref().map(|r| r.recent.clone()).map_err(Clone::clone);
-    section(&mut out, "receipts", "Recent receipts", &recent, &head, receipt_row);
-    let errors = snapshot.receipts.as_ref().map(|r| r.errors.clone()).map_err(Clone::clone);
-    section(&mut out, "errors", "Recent errors", &errors, &head, receipt_row);
+    let recent = snapshot
+        .receipts
+        .as_ref()
+        .map(|r| r.recent.clone())
+        .map_err(Clone::clone);
+    section(
+        &mut out,
+        "receipts",
+        "Recent receipts",
+        &recent,
+        &head,
+        receipt_row,
+    );
+    let errors = snapshot
+        .receipts
+        .as_ref()
+        .map(|r| r.errors.clone())
+        .map_err(Clone::clone);
+    section(
+        &mut out,
+        "errors",
+        "Recent errors",
+        &errors,
+        &head,
+        receipt_row,
+    );
     if snapshot.receipts.as_ref().is_ok_and(|r| r.truncated) {
         out.push_str("<p class=\"empty\">receipts: the window holds more than one bounded read; the newest shown are from the pages read</p>");
     }
@@ -243,7 +292,11 @@ pub fn login(problem: Option<&str>) -> String {
         "<header><h1>Switchyard operator dashboard</h1></header><main><section><h2>Operator login</h2>",
     );
     if let Some(problem) = problem {
-        let _ = write!(body, "<div class=\"error\" role=\"alert\">{}</div>", escape(problem));
+        let _ = write!(
+            body,
+            "<div class=\"error\" role=\"alert\">{}</div>",
+            escape(problem)
+        );
     }
     body.push_str(
         "<form method=\"post\" action=\"/dashboard/login\">\
@@ -275,7 +328,9 @@ mod tests {
         assert!(out.contains("class=\"error\""), "{out}");
         assert!(out.contains("&lt;b&gt;down"), "{out}");
         let mut out = String::new();
-        section(&mut out, "x", "X", &Ok(Vec::<u8>::new()), &["n"], |n| vec![n.to_string()]);
+        section(&mut out, "x", "X", &Ok(Vec::<u8>::new()), &["n"], |n| {
+            vec![n.to_string()]
+        });
         assert!(out.contains("none") && !out.contains("<table>"), "{out}");
     }
 }

@@ -238,7 +238,7 @@ async fn prepare(
     }
     let effects = plugin.effects(item, &payload);
     if !effects.is_empty() {
-        crate::effects::apply(app, &instance, &effects)
+        crate::effects::apply(app, instance, &effects)
             .await
             .map_err(ConsumeError::from)?;
     }

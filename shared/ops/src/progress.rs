@@ -120,11 +120,10 @@ fn step(done: usize, total: Option<usize>) -> usize {
 pub fn render(label: &str, done: usize, total: Option<usize>) -> String {
     match total {
         Some(total) => {
-            let filled = if total == 0 {
-                WIDTH
-            } else {
-                done.min(total) * WIDTH / total
-            };
+            // Nothing to do is all done.
+            let filled = (done.min(total) * WIDTH)
+                .checked_div(total)
+                .unwrap_or(WIDTH);
             format!(
                 "[{}{}] {done}/{total} {label}",
                 "#".repeat(filled),
@@ -148,15 +147,27 @@ mod tests {
 
     #[test]
     fn the_bar_fills_with_the_share_done() {
-        assert_eq!(render("moved", 0, Some(4)), format!("[{}] 0/4 moved", ".".repeat(24)));
+        assert_eq!(
+            render("moved", 0, Some(4)),
+            format!("[{}] 0/4 moved", ".".repeat(24))
+        );
         assert_eq!(
             render("moved", 1, Some(4)),
             format!("[{}{}] 1/4 moved", "#".repeat(6), ".".repeat(18))
         );
-        assert_eq!(render("moved", 9, Some(4)), format!("[{}] 9/4 moved", "#".repeat(24)));
-        assert_eq!(render("x", 0, Some(0)), format!("[{}] 0/0 x", "#".repeat(24)));
+        assert_eq!(
+            render("moved", 9, Some(4)),
+            format!("[{}] 9/4 moved", "#".repeat(24))
+        );
+        assert_eq!(
+            render("x", 0, Some(0)),
+            format!("[{}] 0/0 x", "#".repeat(24))
+        );
         let unknown = render("read", 25, None);
-        assert!(unknown.starts_with("[.#...") && unknown.ends_with("] 25 read"), "{unknown}");
+        assert!(
+            unknown.starts_with("[.#...") && unknown.ends_with("] 25 read"),
+            "{unknown}"
+        );
     }
 
     #[test]

@@ -7,11 +7,11 @@
 //! browsers' `WebSocket` cannot set headers. A query string can end up in access logs, so the header is
 //! preferred where the client allows it; API Gateway's execution logs are off in the template.
 
+use std::future::Future;
 use switchyard_aws::agents::AgentStore;
 use switchyard_aws::live::{
     LiveConnection, LiveConnectionStore, LiveError, Subscriptions, CONNECTION_TTL_SECS,
 };
-use std::future::Future;
 
 use switchyard_core::identity::Principal;
 
