@@ -20,18 +20,18 @@ export AWS_REGION            ?= us-east-1
 export SAM_CLI_TELEMETRY     := 0
 export VENV
 
-.PHONY: dev test fuzz bench tools emulator emulator-stop fmt lint check validate template build sam-build \
+.PHONY: dev test fuzz bench tools chromium emulator emulator-stop fmt lint check validate template build sam-build \
         invoke events clean
 
 ## dev: install tools, start the emulator (unless one answers), create the stack, seed demo
 ##      instances, serve the template's routes on 127.0.0.1:$(PORT) and drive the consumer.
-dev: tools emulator
+dev: tools chromium emulator
 	cargo build --bin switchyard-local --bin switchyard
 	AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) SWITCHYARD_STACK_PREFIX=$(PREFIX) \
 	  SWITCHYARD_PORT=$(PORT) $${CARGO_TARGET_DIR:-target}/debug/switchyard-local
 
 ## test: formatting, lints, unit tests and end-to-end tests against a private emulator.
-test: tools
+test: tools chromium
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	RUST_MIN_STACK=$(TEST_THREAD_STACK) infra/with-emulator.sh cargo nextest run --workspace --no-fail-fast
@@ -66,6 +66,16 @@ tests/oauth-server/node_modules/.installed: tests/oauth-server/package-lock.json
 tests/mcp-client/node_modules/.installed: tests/mcp-client/package-lock.json
 	cd tests/mcp-client && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+## chromium: Debian's chromium for the dashboard's browser test (tests/e2e/dashboard_browser.rs),
+##           pinned, installed only when missing (root, or through sudo).
+CHROMIUM_VERSION := 148.0.7778.167-1~deb12u1
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends \
+	    chromium=$(CHROMIUM_VERSION); }
 
 ## emulator: moto's server on 127.0.0.1:$(EMULATOR_PORT), unless an emulator already answers there.
 emulator: tools

@@ -227,6 +227,43 @@ pub async fn mcp(
     Ok(builder.body(body)?)
 }
 
+/// `GET /dashboard` and `/dashboard/login` (`switchyard_dashboard::handle`). HTTP API payload
+/// 2.0 carries cookies in `cookies`; lambda_http joins them into the `cookie` header. Behind
+/// API Gateway the page is always HTTPS, so the session cookie is always `Secure`.
+pub async fn dashboard(
+    dash: &switchyard_dashboard::Dashboard,
+    request: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let cookies = request
+        .headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let reply = switchyard_dashboard::handle(
+        dash,
+        switchyard_dashboard::Request {
+            method: request.method().as_str(),
+            path: request.uri().path(),
+            authorization: request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            cookies: &cookies,
+            body: request.body().as_ref(),
+            secure_cookies: true,
+        },
+    )
+    .await;
+    let mut response = http_response(reply)?;
+    response.headers_mut().insert(
+        "cache-control",
+        lambda_http::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
 fn http_response(reply: Reply) -> Result<Response<Body>, lambda_http::Error> {
     let mut builder = Response::builder().status(reply.status);
     if let Some(ct) = reply.content_type {

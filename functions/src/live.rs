@@ -10,25 +10,29 @@ use serde_json::{json, Value};
 use switchyard_aws::agents::AgentStore;
 use switchyard_aws::instances::InstanceStore;
 use switchyard_aws::live::LiveConnectionStore;
-use switchyard_aws::{StartError, Startup};
+use switchyard_aws::Startup;
 use switchyard_core::clock::Clock;
 use switchyard_core::config::needs;
 use switchyard_tools::live::{self, BusEvent, ConnectRequest, ConnectionSink, PostError};
 
-/// `ws-connect`'s context: the agents (authentication) and the connections table.
-#[derive(Debug, Clone)]
+/// `ws-connect`'s context: the MCP endpoint's authenticator (OIDC access tokens as on `/mcp`,
+/// agent tokens from the agents table) and the connections table.
+#[derive(Debug)]
 pub struct Connector {
-    pub agents: AgentStore,
+    pub mcp: switchyard_mcp::Mcp,
     pub live: LiveConnectionStore,
     pub clock: Clock,
 }
 
 impl Connector {
-    pub fn from_env() -> Result<Self, StartError> {
+    pub fn from_env() -> Result<Self, lambda_runtime::Error> {
         let start = Startup::from_env(needs::WS_CONNECT)?;
         let dynamodb = start.aws.dynamodb();
+        let agents = AgentStore::new(dynamodb.clone(), &start.resources.agents_table);
+        let tokens =
+            switchyard_mcp::agent_tokens::AgentsTableTokens::new(agents, start.clock.clone());
         Ok(Self {
-            agents: AgentStore::new(dynamodb.clone(), &start.resources.agents_table),
+            mcp: switchyard_mcp::Mcp::from_env(Some(std::sync::Arc::new(tokens)))?,
             live: LiveConnectionStore::new(dynamodb, &start.resources.live_connections_table),
             clock: start.clock,
         })
@@ -50,13 +54,14 @@ fn query<'a>(event: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 /// `$connect` and `$disconnect` (API Gateway WebSocket proxy events; the route key says which).
-/// A refused `$connect` answers its status (401 without a valid agent token) and API Gateway
+/// A refused `$connect` answers its status (401 without a valid agent token or OIDC access
+/// token) and API Gateway
 /// refuses the upgrade with it.
 pub async fn ws_connect(
     app: &Connector,
     event: LambdaEvent<Value>,
 ) -> Result<Value, lambda_runtime::Error> {
-    let event = event.payload;
+    let (event, event_context) = (event.payload, event.context);
     let context = &event["requestContext"];
     let connection_id = context["connectionId"].as_str().unwrap_or_default();
     match context["routeKey"].as_str().unwrap_or_default() {
@@ -67,7 +72,17 @@ pub async fn ws_connect(
                 token: query(&event, "token"),
                 events: query(&event, "events"),
             };
-            match live::connect(&app.agents, &app.live, request, app.clock.now()).await {
+            let deadline =
+                crate::lambda::deadline_of(&event_context, std::time::Duration::from_secs(1));
+            let connected = switchyard_mcp::live::connect(
+                &app.mcp,
+                &app.live,
+                request,
+                app.clock.now(),
+                deadline,
+            )
+            .await;
+            match connected {
                 Ok((principal, _)) => {
                     tracing::info!(connection_id, agent_id = %principal.agent_id, "live connection opened");
                     Ok(json!({"statusCode": 200}))

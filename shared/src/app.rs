@@ -76,6 +76,7 @@ struct Contexts {
     retention: OnceLock<Sweeper>,
     keys: OnceLock<Keys>,
     mcp: OnceLock<switchyard_mcp::Mcp>,
+    dashboard: OnceLock<switchyard_dashboard::Dashboard>,
 }
 
 impl App {
@@ -233,6 +234,13 @@ impl App {
 
     /// The MCP endpoint: settings from `with_mcp`, else `SWITCHYARD_MCP_*`, else the resource
     /// `<public_url>/mcp` with agent tokens only. Agent tokens are the agents table's unless
+    /// The operator dashboard's context (its session key cached across requests).
+    pub fn dashboard(&self) -> &switchyard_dashboard::Dashboard {
+        self.contexts.dashboard.get_or_init(|| {
+            switchyard_dashboard::Dashboard::new(&self.aws, &self.resources, self.clock.clone())
+        })
+    }
+
     /// `with_mcp` gave another store.
     pub fn mcp(&self) -> &switchyard_mcp::Mcp {
         self.contexts.mcp.get_or_init(|| {

@@ -16,6 +16,7 @@ pub use switchyard_aws::{
     settings, sink, watches,
 };
 pub use switchyard_core::{clock, config, identity, policy, reply, secret, telemetry, workitem};
+pub use switchyard_dashboard as dashboard;
 pub use switchyard_egress as egress;
 pub use switchyard_google as google;
 pub use switchyard_ingest as ingest;

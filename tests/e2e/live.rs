@@ -365,8 +365,20 @@ fn ws_event(route: &str, connection_id: &str, headers: &Value, query: &Value) ->
 async fn the_connect_lambda_records_authenticated_agents_and_disconnect_forgets_them() {
     let stack = Stack::new().await;
     let token = agent_token(&stack.app, A, "acme").await;
+    let tokens = switchyard::mcp::agent_tokens::AgentsTableTokens::new(
+        stack.app.tools().agents.clone(),
+        stack.app.clock.clone(),
+    );
+    let settings = switchyard::mcp::Settings::from_values(
+        Some("http://127.0.0.1:9/mcp"),
+        None,
+        None,
+        None,
+        None,
+    )
+    .expect("settings");
     let connector = switchyard_functions::live::Connector {
-        agents: stack.app.tools().agents.clone(),
+        mcp: switchyard::mcp::Mcp::new(settings, Some(std::sync::Arc::new(tokens))),
         live: store(&stack),
         clock: stack.app.clock.clone(),
     };

@@ -23,7 +23,7 @@ const WORKSPACE: &str = "acme";
 const INSTANCE: &str = "acme-slack";
 /// An instance granted to another agent only.
 const OTHER_INSTANCE: &str = "other-slack";
-const MCP_CLIENT_ID: &str = "switchyard-mcp-e2e";
+pub(crate) const MCP_CLIENT_ID: &str = "switchyard-mcp-e2e";
 const MCP_CLIENT_SECRET: &str = "switchyard-mcp-e2e-secret-5b1f";
 /// The Slack fake's `post_message` as the agent sees it over MCP.
 const POST_MESSAGE: &str = "slack_post_message__acme-slack";
@@ -33,13 +33,13 @@ fn root() -> PathBuf {
 }
 
 /// oidc-provider with the MCP endpoint as a resource server; killed on drop.
-struct Issuer {
+pub(crate) struct Issuer {
     _child: tokio::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Issuer {
-    async fn start(resource: &str) -> Self {
+    pub(crate) async fn start(resource: &str) -> Self {
         let dir = root().join("tests/oauth-server");
         assert!(
             dir.join("node_modules/oidc-provider").exists(),
@@ -72,7 +72,7 @@ impl Issuer {
     }
 
     /// A client_credentials access token; for `resource` when given (else an opaque token).
-    async fn token(&self, resource: Option<&str>) -> String {
+    pub(crate) async fn token(&self, resource: Option<&str>) -> String {
         let mut form = vec![("grant_type", "client_credentials"), ("scope", "mcp:tools")];
         if let Some(resource) = resource {
             form.push(("resource", resource));

@@ -482,6 +482,26 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "LiveConnectionsTable",
             ));
         }
+        ("dashboard", "DashboardFunction") => {
+            // Read-only: bounded scans of the listings, operator token lookups, the DLQ's
+            // depth and the key that signs session cookies. No write anywhere.
+            grants.extend(allow(&["dynamodb:Scan"], "InstancesTable"));
+            for table in [
+                "ConnectionsTable",
+                "WatchesTable",
+                "ApprovalsTable",
+                "ReceiptsTable",
+                "ToolStateTable",
+            ] {
+                grants.extend(allow(&["dynamodb:Scan"], table));
+            }
+            grants.extend(allow(&["dynamodb:GetItem"], "AgentsTable"));
+            grants.extend(allow(&["sqs:GetQueueAttributes"], "IngressDLQ"));
+            grants.extend(allow(
+                &["secretsmanager:GetSecretValue"],
+                "OAuthLinkKeySecret",
+            ));
+        }
         ("ws-fanout", "WsFanoutFunction") => {
             grants.extend(allow(&["dynamodb:GetItem"], "InstancesTable"));
             grants.extend(allow(

@@ -454,6 +454,21 @@ pub mod needs {
         IntentsSchedulerRole,
     ];
 
+    /// The operator dashboard: reads only. Instances, connections, watches, pending approvals,
+    /// recent receipts, open breakers, the ingress DLQ's depth; operator tokens (agents table)
+    /// and the link key that signs its session cookies.
+    pub const DASHBOARD: &[Need] = &[
+        Instances,
+        Connections,
+        Watches,
+        Approvals,
+        Receipts,
+        ToolState,
+        IngressDlq,
+        Agents,
+        OAuthLinkKey,
+    ];
+
     /// The needs of a binary, by its name in `functions/src/bin`.
     pub fn of_binary(binary: &str) -> Option<&'static [Need]> {
         Some(match binary {
@@ -474,6 +489,7 @@ pub mod needs {
             "email-status" => EMAIL_STATUS,
             "intents" => INTENTS,
             "intents-worker" => INTENTS_WORKER,
+            "dashboard" => DASHBOARD,
             _ => return None,
         })
     }

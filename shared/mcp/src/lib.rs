@@ -17,6 +17,7 @@ pub mod access_token;
 pub mod agent_tokens;
 pub mod auth;
 pub mod jsonrpc;
+pub mod live;
 pub mod metadata;
 pub mod prompts;
 pub mod settings;
@@ -52,6 +53,19 @@ impl Mcp {
             settings,
             auth: Authenticator::new(agent_tokens),
         }
+    }
+
+    /// The principal of an `Authorization` value (an OIDC access token bound to this resource,
+    /// or an agent token), checked by `deadline`: for other routes that accept what `/mcp`
+    /// accepts (the live-events WebSocket's `$connect`).
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Principal, AuthError> {
+        self.auth
+            .authenticate(&self.settings, authorization, deadline)
+            .await
     }
 
     /// From the `SWITCHYARD_MCP_*` variables (see [`settings`]).

@@ -406,8 +406,17 @@ pub async fn dlq_list(app: &App) -> Result<Vec<DlqEntry>, AdminError> {
 /// Moves every DLQ message back to the ingress queue; returns how many moved. Each message is
 /// deleted from the DLQ only after the ingress queue accepted it.
 pub async fn dlq_redrive(app: &App) -> Result<usize, AdminError> {
+    dlq_redrive_with_progress(app, &mut |_, _| {}).await
+}
+
+/// [`dlq_redrive`], telling `progress` (moved, total) after each batch.
+pub async fn dlq_redrive_with_progress(
+    app: &App,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<usize, AdminError> {
     let messages = drain(app, &app.resources.ingress_dlq_url).await?;
     let mut moved = 0;
+    progress(0, messages.len());
     for chunk in messages.chunks(10) {
         let entries = chunk
             .iter()
@@ -443,6 +452,7 @@ pub async fn dlq_redrive(app: &App) -> Result<usize, AdminError> {
                 .map_err(|e| AdminError::Queue(chain(&e)))?;
             moved += 1;
         }
+        progress(moved, messages.len());
     }
     tracing::info!(moved, "DLQ redriven to the ingress queue");
     Ok(moved)

@@ -71,6 +71,9 @@ enum Command {
     /// WhatsApp recipients' opt-outs: list, remove.
     #[command(subcommand)]
     Whatsapp(crate::messaging::WhatsappCmd),
+    /// Operator credentials for the dashboard: `operator token create|list|revoke`.
+    #[command(subcommand)]
+    Operator(crate::operator::OperatorCmd),
     /// What a workspace's AI calls cost (USD, from the receipts), by tool, model and agent.
     Costs {
         #[arg(long)]
@@ -498,7 +501,13 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
             writeln!(out, "{} message(s) in the DLQ", entries.len())?;
         }
         Command::Dlq(DlqCmd::Redrive) => {
-            let moved = crate::admin::dlq_redrive(app).await?;
+            let mut bar = crate::progress::Progress::stderr("moved to the ingress queue", None);
+            let moved = crate::admin::dlq_redrive_with_progress(app, &mut |moved, total| {
+                bar.set_total(total);
+                bar.set(moved);
+            })
+            .await?;
+            bar.finish();
             writeln!(out, "redrove {moved} message(s) to the ingress queue")?;
         }
         Command::Sign {
@@ -624,6 +633,7 @@ pub async fn run_with_io(app: &App, cli: Cli, io: Io<'_>) -> Result<(), CliError
         Command::Approval(cmd) => crate::deferred::approval(app, cmd, out).await?,
         Command::Whatsapp(cmd) => crate::messaging::command(app, cmd, out).await?,
         Command::Intent(cmd) => crate::intent_cli::intent(app, cmd, out).await?,
+        Command::Operator(cmd) => crate::operator::operator(app, cmd, out).await?,
         Command::Audit(AuditCmd::List { target, limit }) => {
             let entries = match target {
                 Some(t) => app.audit.history(&t).await?,

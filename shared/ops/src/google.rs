@@ -266,7 +266,8 @@ pub async fn watch_command(
     app: &App,
     cmd: WatchCmd,
     out: &mut dyn std::io::Write,
-    err: &mut dyn std::io::Write,
+    // Progress is drawn on the process's stderr itself: whether it is a terminal decides how.
+    _err: &mut dyn std::io::Write,
 ) -> Result<(), crate::cli::CliError> {
     match cmd {
         WatchCmd::Create {
@@ -290,16 +291,23 @@ pub async fn watch_command(
         }
         WatchCmd::Resync { id } => {
             let deadline = tokio::time::Instant::now() + RESYNC_DEADLINE;
-            let bar = |n: usize| eprint!("\r{} {n} read", progress_bar(n));
+            let bar = std::sync::Mutex::new(crate::progress::Progress::stderr("read", None));
+            let show = |n: usize| {
+                if let Ok(mut bar) = bar.lock() {
+                    bar.set(n);
+                }
+            };
             let report = switchyard::google::sync::sync_watch_with_progress(
                 app.google(),
                 &id,
                 switchyard::google::sync::Mode::Full,
                 deadline,
-                &bar,
+                &show,
             )
             .await?;
-            writeln!(err)?;
+            if let Ok(mut bar) = bar.lock() {
+                bar.finish();
+            }
             writeln!(
                 out,
                 "resynced {id}: {} read, {} new event(s){}",
@@ -314,18 +322,6 @@ pub async fn watch_command(
         }
     }
     Ok(())
-}
-
-/// A bar that fills as changes are read (the total is unknown until the last page: it cycles
-/// every 200).
-fn progress_bar(read: usize) -> String {
-    const WIDTH: usize = 20;
-    let filled = (read % 200) * WIDTH / 200 + 1;
-    format!(
-        "[{}{}]",
-        "#".repeat(filled.min(WIDTH)),
-        " ".repeat(WIDTH - filled.min(WIDTH))
-    )
 }
 
 /// One `watch list` line.
@@ -378,7 +374,5 @@ mod tests {
         assert_eq!(age(300), "5m");
         assert_eq!(age(3 * 3600), "3h");
         assert_eq!(age(3 * 86_400), "3d");
-        assert_eq!(progress_bar(0).len(), 22);
-        assert!(progress_bar(199).starts_with("[####################]"));
     }
 }

@@ -14,6 +14,8 @@ pub mod intents;
 pub mod live;
 pub mod local;
 pub mod messaging;
+pub mod operator;
+pub mod progress;
 pub mod stack;
 
 use switchyard::aws::AwsClients;

@@ -77,7 +77,8 @@ fn store(app: &App) -> LiveConnectionStore {
     LiveConnectionStore::new(app.aws.dynamodb(), &app.resources.live_connections_table)
 }
 
-/// `GET /ws`: authenticates the agent (`Authorization: Bearer` or `?token=`), records the
+/// `GET /ws`: authenticates the agent (`Authorization: Bearer` or `?token=`: an agent token or
+/// an OIDC access token, as `/mcp` accepts), records the
 /// connection, upgrades, and forwards fanned-out events until the client closes. Refused: 401
 /// (or 403/503) and no record.
 pub async fn socket(
@@ -94,7 +95,10 @@ pub async fn socket(
         events: query.get("events").map(String::as_str),
     };
     let live = store(&app);
-    if let Err(e) = live::connect(&app.tools().agents, &live, request, app.clock.now()).await {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let connected =
+        switchyard::mcp::live::connect(app.mcp(), &live, request, app.clock.now(), deadline).await;
+    if let Err(e) = connected {
         let status = axum::http::StatusCode::from_u16(e.status())
             .unwrap_or(axum::http::StatusCode::UNAUTHORIZED);
         let mut response = (status, e.to_string()).into_response();

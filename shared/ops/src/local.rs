@@ -48,6 +48,8 @@ pub fn router(app: Arc<App>) -> Router {
             get(intents).post(intents).delete(intents),
         )
         .route("/ws", get(crate::live::socket))
+        .route("/dashboard", get(dashboard))
+        .route("/dashboard/login", get(dashboard).post(dashboard))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(app)
 }
@@ -233,6 +235,39 @@ async fn intents(
             &serde_json::json!({"error": {"code": "timeout", "message": "the request ran out of time"}}),
         ),
     }
+}
+
+/// The operator dashboard (`switchyard::dashboard::handle`): the session cookie is `Secure`
+/// unless the host serves plain HTTP on loopback.
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let cookies = headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let loopback_http = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| app.public_url.starts_with(p));
+    let request = switchyard::dashboard::Request {
+        method: method.as_str(),
+        path: uri.path(),
+        authorization: headers.get("authorization").and_then(|v| v.to_str().ok()),
+        cookies: &cookies,
+        body: &body,
+        secure_cookies: !loopback_http,
+    };
+    let mut response = into_response(switchyard::dashboard::handle(app.dashboard(), request).await);
+    response
+        .headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    response
 }
 
 /// `POST /mcp` and the protected resource metadata (`switchyard_mcp::handle`).

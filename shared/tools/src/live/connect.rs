@@ -1,14 +1,18 @@
 //! `$connect` and `$disconnect` of the live-events WebSocket.
 //!
-//! The agent authenticates with an agent token, as on the tool routes: in the `Authorization:
-//! Bearer` header (servers, CLIs), or in the `token` query parameter, because browsers'
-//! `WebSocket` cannot set headers. A query string can end up in access logs, so the header is
+//! The agent authenticates with a bearer token: an agent token, as on the tool routes
+//! ([`connect`]), or, where the host has the MCP endpoint's authenticator, an OIDC access token
+//! as on `/mcp` ([`connect_with`] and that authenticator). The token comes in the
+//! `Authorization: Bearer` header (servers, CLIs), or in the `token` query parameter, because
+//! browsers' `WebSocket` cannot set headers. A query string can end up in access logs, so the header is
 //! preferred where the client allows it; API Gateway's execution logs are off in the template.
 
+use std::future::Future;
 use switchyard_aws::agents::AgentStore;
 use switchyard_aws::live::{
     LiveConnection, LiveConnectionStore, LiveError, Subscriptions, CONNECTION_TTL_SECS,
 };
+
 use switchyard_core::identity::Principal;
 
 use crate::auth::{self, AuthError, Credential};
@@ -31,6 +35,10 @@ pub struct ConnectRequest<'a> {
 pub enum ConnectError {
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Refused by another authenticator (the MCP endpoint's: OIDC or agent token), with its
+    /// status (401, or 503 when it could not check).
+    #[error("not authenticated: {reason}")]
+    Refused { status: u16, reason: String },
     #[error(transparent)]
     Store(#[from] LiveError),
 }
@@ -41,25 +49,50 @@ impl ConnectError {
     pub fn status(&self) -> u16 {
         match self {
             Self::Auth(e) => e.status(),
+            Self::Refused { status, .. } => *status,
             Self::Store(_) => 503,
         }
     }
 }
 
-/// Authenticates the agent and records the connection (TTL [`CONNECTION_TTL_SECS`]). Refused:
-/// nothing is recorded.
+/// The bearer token of a `$connect`: the `Authorization` header's, else the `token` parameter.
+pub fn bearer_token<'a>(request: &ConnectRequest<'a>) -> Option<&'a str> {
+    request
+        .authorization
+        .and_then(auth::bearer)
+        .or(request.token.filter(|t| !t.is_empty()))
+}
+
+/// Authenticates the agent with an agent token and records the connection (TTL
+/// [`CONNECTION_TTL_SECS`]). Refused: nothing is recorded.
 pub async fn connect(
     agents: &AgentStore,
     live: &LiveConnectionStore,
     request: ConnectRequest<'_>,
     now: u64,
 ) -> Result<(Principal, LiveConnection), ConnectError> {
-    let token = request
-        .authorization
-        .and_then(auth::bearer)
-        .or(request.token.filter(|t| !t.is_empty()))
-        .ok_or(AuthError::Missing)?;
-    let principal = auth::authenticate(agents, Credential::AgentToken(token), now).await?;
+    connect_with(live, request, now, |token| async move {
+        auth::authenticate(agents, Credential::AgentToken(token), now)
+            .await
+            .map_err(ConnectError::from)
+    })
+    .await
+}
+
+/// [`connect`] with the host's authenticator: `authenticate` turns the bearer token into the
+/// principal (the MCP endpoint's authenticator accepts OIDC access tokens and agent tokens).
+pub async fn connect_with<'t, F, Fut>(
+    live: &LiveConnectionStore,
+    request: ConnectRequest<'t>,
+    now: u64,
+    authenticate: F,
+) -> Result<(Principal, LiveConnection), ConnectError>
+where
+    F: FnOnce(&'t str) -> Fut,
+    Fut: Future<Output = Result<Principal, ConnectError>>,
+{
+    let token = bearer_token(&request).ok_or(AuthError::Missing)?;
+    let principal = authenticate(token).await?;
     let connection = LiveConnection {
         connection_id: request.connection_id.to_owned(),
         agent_id: principal.agent_id.clone(),

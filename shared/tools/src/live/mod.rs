@@ -12,5 +12,5 @@ pub mod announce;
 pub mod connect;
 pub mod fanout;
 
-pub use connect::{connect, disconnect, ConnectError, ConnectRequest};
+pub use connect::{connect, connect_with, disconnect, ConnectError, ConnectRequest};
 pub use fanout::{fan_out, BusEvent, ConnectionSink, FanOutError, FanOutReport, PostError};
