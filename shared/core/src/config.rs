@@ -448,6 +448,7 @@ pub mod needs {
         Jobs,
         JobsQueue,
         Approvals,
+        Messages,
         Intents,
         IntentsScheduleGroup,
         IntentsWorker,

@@ -494,6 +494,7 @@ mod tests {
             registry.ids().collect::<Vec<_>>(),
             [
                 "discord",
+                "email",
                 "generic-oauth2",
                 "google",
                 "google-channel",
