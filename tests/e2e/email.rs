@@ -15,8 +15,7 @@ use axum::Router;
 use serde_json::{json, Value};
 use switchyard::secret::SecretString;
 use switchyard::tools::receipts::Receipt;
-use switchyard::tools::{ToolRequest, ToolResponse};
-use tokio::time::Instant;
+use switchyard::tools::ToolResponse;
 
 use crate::support::Stack;
 
@@ -192,14 +191,7 @@ impl Mail {
     }
 
     async fn call(&self, instance: &str, tool: &str, input: Value) -> ToolResponse {
-        let request = ToolRequest {
-            instance_id: instance.into(),
-            agent_id: AGENT.into(),
-            input,
-            ..ToolRequest::default()
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        switchyard::tools::invoke(self.stack.app.tools(), tool, request, deadline).await
+        crate::support::call_tool(&self.stack.app, AGENT, instance, tool, input).await
     }
 
     async fn ok(&self, instance: &str, tool: &str, input: Value) -> (Value, Receipt) {
@@ -212,18 +204,7 @@ impl Mail {
     }
 
     async fn receipt(&self, response: &ToolResponse) -> Receipt {
-        let id = match response {
-            ToolResponse::Ok { receipt_id, .. } => receipt_id.clone(),
-            ToolResponse::Err { receipt_id, .. } => receipt_id.clone().expect("a receipt"),
-        };
-        self.stack
-            .app
-            .tools()
-            .receipts
-            .get(&id)
-            .await
-            .expect("read receipt")
-            .expect("receipt stored")
+        crate::support::receipt_of(&self.stack.app, response).await
     }
 
     /// `switchyard receipts show`'s delivery statuses: `(recipient, status)` per message.

@@ -6,7 +6,6 @@
 //! MIME message that `mail-parser` reads back exactly.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -15,9 +14,8 @@ use serde_json::{json, Value};
 use switchyard::connections::{Connection, Status};
 use switchyard::oauth::vault;
 use switchyard::secret::SecretString;
-use switchyard::tools::{ToolRequest, ToolResponse};
+use switchyard::tools::ToolResponse;
 use switchyard_google_fake::{GoogleFake, Scripted};
-use tokio::time::Instant;
 
 use crate::support::Stack;
 
@@ -112,16 +110,7 @@ impl Google {
     }
 
     async fn call(&self, tool: &str, input: Value) -> ToolResponse {
-        let request = ToolRequest {
-            instance_id: INSTANCE.into(),
-            agent_id: AGENT.into(),
-            input,
-            idempotency_key: None,
-            trace_id: None,
-            on_behalf_of: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        switchyard::tools::invoke(self.stack.app.tools(), tool, request, deadline).await
+        crate::support::call_tool(&self.stack.app, AGENT, INSTANCE, tool, input).await
     }
 
     /// The output of a call that must succeed.
@@ -143,18 +132,7 @@ impl Google {
     }
 
     async fn receipt(&self, response: &ToolResponse) -> switchyard::tools::receipts::Receipt {
-        let id = match response {
-            ToolResponse::Ok { receipt_id, .. } => receipt_id.clone(),
-            ToolResponse::Err { receipt_id, .. } => receipt_id.clone().expect("a receipt"),
-        };
-        self.stack
-            .app
-            .tools()
-            .receipts
-            .get(&id)
-            .await
-            .expect("read receipt")
-            .expect("receipt stored")
+        crate::support::receipt_of(&self.stack.app, response).await
     }
 }
 

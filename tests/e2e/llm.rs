@@ -5,15 +5,12 @@
 //! output, embeddings, vision, and `switchyard costs` summing the receipts against hand-computed
 //! figures.
 
-use std::time::Duration;
-
 use clap::Parser;
 use serde_json::{json, Value};
 use switchyard::secret::SecretString;
 use switchyard::tools::receipts::Receipt;
-use switchyard::tools::{ToolRequest, ToolResponse};
+use switchyard::tools::ToolResponse;
 use switchyard_llm_fake::LlmFake;
-use tokio::time::Instant;
 
 use crate::support::Stack;
 
@@ -85,16 +82,7 @@ impl Llm {
     }
 
     async fn call_on(&self, instance: &str, tool: &str, input: Value) -> ToolResponse {
-        let request = ToolRequest {
-            instance_id: instance.into(),
-            agent_id: AGENT.into(),
-            input,
-            idempotency_key: None,
-            trace_id: None,
-            on_behalf_of: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        switchyard::tools::invoke(self.stack.app.tools(), tool, request, deadline).await
+        crate::support::call_tool(&self.stack.app, AGENT, instance, tool, input).await
     }
 
     async fn call(&self, tool: &str, input: Value) -> ToolResponse {
@@ -111,18 +99,7 @@ impl Llm {
     }
 
     async fn receipt(&self, response: &ToolResponse) -> Receipt {
-        let id = match response {
-            ToolResponse::Ok { receipt_id, .. } => receipt_id.clone(),
-            ToolResponse::Err { receipt_id, .. } => receipt_id.clone().expect("a receipt"),
-        };
-        self.stack
-            .app
-            .tools()
-            .receipts
-            .get(&id)
-            .await
-            .expect("read receipt")
-            .expect("receipt stored")
+        crate::support::receipt_of(&self.stack.app, response).await
     }
 }
 

@@ -11,7 +11,7 @@ use switchyard::artifacts::NewArtifact;
 use switchyard::keys;
 use switchyard::secret::SecretString;
 use switchyard::tools::receipts::Receipt;
-use switchyard::tools::{ToolRequest, ToolResponse};
+use switchyard::tools::ToolResponse;
 use switchyard_media_fake::encode::{png_size, wav, wav_duration_ms};
 use switchyard_media_fake::{MediaFake, Scripted, MS_PER_CHARACTER};
 
@@ -55,16 +55,7 @@ async fn setup(
 }
 
 async fn call(stack: &Stack, tool: &str, input: Value) -> ToolResponse {
-    let request = ToolRequest {
-        instance_id: MEDIA.into(),
-        agent_id: AGENT.into(),
-        input,
-        idempotency_key: None,
-        trace_id: None,
-        on_behalf_of: None,
-    };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    switchyard::tools::invoke(stack.app.tools(), tool, request, deadline).await
+    crate::support::call_tool(&stack.app, AGENT, MEDIA, tool, input).await
 }
 
 fn output(response: &ToolResponse) -> Value {
@@ -80,18 +71,7 @@ fn error(response: &ToolResponse) -> (String, String) {
 }
 
 async fn receipt(stack: &Stack, response: &ToolResponse) -> Receipt {
-    let id = match response {
-        ToolResponse::Ok { receipt_id, .. } => receipt_id.clone(),
-        ToolResponse::Err { receipt_id, .. } => receipt_id.clone().expect("a receipt"),
-    };
-    stack
-        .app
-        .tools()
-        .receipts
-        .get(&id)
-        .await
-        .expect("read receipt")
-        .expect("receipt stored")
+    crate::support::receipt_of(&stack.app, response).await
 }
 
 /// The bytes a presigned URL serves (straight from the emulator's S3).

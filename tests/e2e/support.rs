@@ -328,3 +328,40 @@ impl std::io::Write for LogCapture {
         Ok(())
     }
 }
+
+/// Runs `tool` on `instance` as `agent` through the whole pipeline
+/// (`switchyard::tools::invoke`), with a 20 s deadline: what a tool Lambda does.
+pub async fn call_tool(
+    app: &App,
+    agent: &str,
+    instance: &str,
+    tool: &str,
+    input: serde_json::Value,
+) -> switchyard::tools::ToolResponse {
+    let request = switchyard::tools::ToolRequest {
+        instance_id: instance.into(),
+        agent_id: agent.into(),
+        input,
+        ..switchyard::tools::ToolRequest::default()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    switchyard::tools::invoke(app.tools(), tool, request, deadline).await
+}
+
+/// The stored receipt a tool answer names (every answer past the checks has one).
+pub async fn receipt_of(
+    app: &App,
+    response: &switchyard::tools::ToolResponse,
+) -> switchyard::tools::receipts::Receipt {
+    use switchyard::tools::ToolResponse;
+    let id = match response {
+        ToolResponse::Ok { receipt_id, .. } => receipt_id.clone(),
+        ToolResponse::Err { receipt_id, .. } => receipt_id.clone().expect("a receipt"),
+    };
+    app.tools()
+        .receipts
+        .get(&id)
+        .await
+        .expect("read receipt")
+        .expect("receipt stored")
+}

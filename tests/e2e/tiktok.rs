@@ -4,15 +4,13 @@
 //! and daily-quota refusals, and a missing scope refused with no call.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 use switchyard::connections::{Connection, Status};
 use switchyard::oauth::vault;
 use switchyard::secret::SecretString;
-use switchyard::tools::{ToolRequest, ToolResponse};
+use switchyard::tools::ToolResponse;
 use switchyard_tiktok_fake::TikTokFake;
-use tokio::time::Instant;
 
 use crate::support::Stack;
 
@@ -99,16 +97,7 @@ impl TikTok {
     }
 
     async fn call(&self, tool: &str, input: Value) -> ToolResponse {
-        let request = ToolRequest {
-            instance_id: INSTANCE.into(),
-            agent_id: AGENT.into(),
-            input,
-            idempotency_key: None,
-            trace_id: None,
-            on_behalf_of: None,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        switchyard::tools::invoke(self.stack.app.tools(), tool, request, deadline).await
+        crate::support::call_tool(&self.stack.app, AGENT, INSTANCE, tool, input).await
     }
 
     async fn ok(&self, tool: &str, input: Value) -> Value {
