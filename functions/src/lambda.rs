@@ -461,19 +461,66 @@ fn http_json(status: u16, body: &serde_json::Value) -> serde_json::Value {
 }
 
 /// The sessions function: `/sessions…` and `/templates…` behind API Gateway (HTTP API,
-/// payload 2.0). The caller is the IAM principal the gateway verified or a bearer agent token,
-/// as on the tool routes; the routes are `switchyard_tools::session_routes`.
+/// payload 2.0); the routes are `switchyard_tools::session_routes`.
 pub async fn sessions(
     app: &Tools,
     request: Request,
     context: &lambda_runtime::Context,
 ) -> Result<Response<Body>, lambda_http::Error> {
-    use switchyard_tools::auth::{self, AuthError, Credential};
-    let deadline = if context.deadline == 0 {
+    let deadline = api_deadline(context);
+    let principal = match agent_principal(app, &request, deadline).await {
+        Ok(p) => p,
+        Err(e) => return json_http(e.status(), &e.body()),
+    };
+    let route = switchyard_tools::session_routes::route(
+        app,
+        &principal,
+        request.method().as_str(),
+        request.uri().path(),
+        request.body().as_ref(),
+    );
+    answer(deadline, route).await
+}
+
+/// The intents function: `/intents…` behind API Gateway (HTTP API, payload 2.0); the routes
+/// are `switchyard_tools::intents::route`.
+pub async fn intents(
+    app: &Tools,
+    request: Request,
+    context: &lambda_runtime::Context,
+) -> Result<Response<Body>, lambda_http::Error> {
+    let deadline = api_deadline(context);
+    let principal = match agent_principal(app, &request, deadline).await {
+        Ok(p) => p,
+        Err(e) => return json_http(e.status(), &e.body()),
+    };
+    let route = switchyard_tools::intents::route(
+        app,
+        &principal,
+        request.method().as_str(),
+        request.uri().path(),
+        request.body().as_ref(),
+    );
+    answer(deadline, route).await
+}
+
+/// An agent API request's deadline: the invocation's, less half a second to answer.
+fn api_deadline(context: &lambda_runtime::Context) -> tokio::time::Instant {
+    if context.deadline == 0 {
         tokio::time::Instant::now() + switchyard_tools::DEFAULT_DEADLINE
     } else {
         deadline_of(context, std::time::Duration::from_millis(500))
-    };
+    }
+}
+
+/// The agent calling an agent API route: the IAM principal the gateway verified, else a bearer
+/// agent token, as on the tool routes.
+async fn agent_principal(
+    app: &Tools,
+    request: &Request,
+    deadline: tokio::time::Instant,
+) -> Result<switchyard_core::identity::Principal, switchyard_tools::auth::AuthError> {
+    use switchyard_tools::auth::{self, AuthError, Credential};
     let iam_arn = match request.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
             .authorizer
@@ -489,30 +536,21 @@ pub async fn sessions(
         .and_then(|v| v.to_str().ok())
         .and_then(auth::bearer);
     let credential = match (&iam_arn, token) {
-        (Some(arn), _) => Some(Credential::Iam(arn)),
-        (None, Some(token)) => Some(Credential::AgentToken(token)),
-        (None, None) => None,
+        (Some(arn), _) => Credential::Iam(arn),
+        (None, Some(token)) => Credential::AgentToken(token),
+        (None, None) => return Err(AuthError::Missing),
     };
-    let now = app.clock.now();
-    let principal = match credential {
-        Some(credential) => {
-            tokio::time::timeout_at(deadline, auth::authenticate(&app.agents, credential, now))
-                .await
-                .unwrap_or_else(|_| Err(AuthError::Unavailable("authentication timed out".into())))
-        }
-        None => Err(AuthError::Missing),
-    };
-    let principal = match principal {
-        Ok(p) => p,
-        Err(e) => return json_http(e.status(), &e.body()),
-    };
-    let route = switchyard_tools::session_routes::route(
-        app,
-        &principal,
-        request.method().as_str(),
-        request.uri().path(),
-        request.body().as_ref(),
-    );
+    let authenticate = auth::authenticate(&app.agents, credential, app.clock.now());
+    tokio::time::timeout_at(deadline, authenticate)
+        .await
+        .unwrap_or_else(|_| Err(AuthError::Unavailable("authentication timed out".into())))
+}
+
+/// A route's reply as JSON, or 504 when the route runs past `deadline`.
+async fn answer(
+    deadline: tokio::time::Instant,
+    route: impl std::future::Future<Output = switchyard_tools::sessions::ApiReply>,
+) -> Result<Response<Body>, lambda_http::Error> {
     match tokio::time::timeout_at(deadline, route).await {
         Ok(reply) => json_http(reply.status, &reply.body),
         Err(_) => json_http(
@@ -527,68 +565,6 @@ fn json_http(status: u16, body: &serde_json::Value) -> Result<Response<Body>, la
         .status(status)
         .header("content-type", "application/json")
         .body(Body::Text(body.to_string()))?)
-}
-
-/// The intents function: `/intents…` behind API Gateway (HTTP API, payload 2.0). The caller is
-/// the IAM principal the gateway verified or a bearer agent token, as on the sessions routes;
-/// the routes are `switchyard_tools::intents::route`.
-pub async fn intents(
-    app: &Tools,
-    request: Request,
-    context: &lambda_runtime::Context,
-) -> Result<Response<Body>, lambda_http::Error> {
-    use switchyard_tools::auth::{self, AuthError, Credential};
-    let deadline = if context.deadline == 0 {
-        tokio::time::Instant::now() + switchyard_tools::DEFAULT_DEADLINE
-    } else {
-        deadline_of(context, std::time::Duration::from_millis(500))
-    };
-    let iam_arn = match request.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx
-            .authorizer
-            .as_ref()
-            .and_then(|a| a.iam.as_ref())
-            .and_then(|iam| iam.user_arn.clone())
-            .filter(|arn| !arn.is_empty()),
-        _ => None,
-    };
-    let token = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(auth::bearer);
-    let credential = match (&iam_arn, token) {
-        (Some(arn), _) => Some(Credential::Iam(arn)),
-        (None, Some(token)) => Some(Credential::AgentToken(token)),
-        (None, None) => None,
-    };
-    let principal = match credential {
-        Some(credential) => tokio::time::timeout_at(
-            deadline,
-            auth::authenticate(&app.agents, credential, app.clock.now()),
-        )
-        .await
-        .unwrap_or_else(|_| Err(AuthError::Unavailable("authentication timed out".into()))),
-        None => Err(AuthError::Missing),
-    };
-    let principal = match principal {
-        Ok(p) => p,
-        Err(e) => return json_http(e.status(), &e.body()),
-    };
-    let route = switchyard_tools::intents::route(
-        app,
-        &principal,
-        request.method().as_str(),
-        request.uri().path(),
-        request.body().as_ref(),
-    );
-    match tokio::time::timeout_at(deadline, route).await {
-        Ok(reply) => json_http(reply.status, &reply.body),
-        Err(_) => json_http(
-            504,
-            &serde_json::json!({"error": {"code": "timeout", "message": "the request ran out of time"}}),
-        ),
-    }
 }
 
 /// The intents worker, invoked by an intent's EventBridge Scheduler schedule with

@@ -191,7 +191,6 @@ async fn sessions(
         Ok(p) => p,
         Err(refused) => return refused,
     };
-    let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
     let route = switchyard::tools::session_routes::route(
         app.tools(),
         &principal,
@@ -199,13 +198,7 @@ async fn sessions(
         uri.path(),
         &body,
     );
-    match tokio::time::timeout_at(deadline, route).await {
-        Ok(reply) => json_response(reply.status, &reply.body),
-        Err(_) => json_response(
-            504,
-            &serde_json::json!({"error": {"code": "timeout", "message": "the request ran out of time"}}),
-        ),
-    }
+    answer(route).await
 }
 
 /// The intents function's routes (`switchyard_tools::intents::route`), for an agent token.
@@ -220,7 +213,6 @@ async fn intents(
         Ok(p) => p,
         Err(refused) => return refused,
     };
-    let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
     let route = switchyard::tools::intents::route(
         app.tools(),
         &principal,
@@ -228,6 +220,14 @@ async fn intents(
         uri.path(),
         &body,
     );
+    answer(route).await
+}
+
+/// An agent API route's reply as JSON, or 504 past the default deadline.
+async fn answer(
+    route: impl std::future::Future<Output = switchyard::tools::sessions::ApiReply>,
+) -> Response {
+    let deadline = tokio::time::Instant::now() + switchyard::tools::DEFAULT_DEADLINE;
     match tokio::time::timeout_at(deadline, route).await {
         Ok(reply) => json_response(reply.status, &reply.body),
         Err(_) => json_response(
