@@ -343,7 +343,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(name: str, binary: Path, env: dict[str, str], events: list[bytes],
-        proxy: CountingProxy | None, timeout: float) -> tuple[Figures, Served]:
+        proxy: CountingProxy | None, timeout: float,
+        perf_dir: Path | None = None) -> tuple[Figures, Served]:
     stub = Runtime(events)
     threading.Thread(target=stub.serve_forever, daemon=True).start()
     run_env = {
@@ -372,12 +373,16 @@ def run(name: str, binary: Path, env: dict[str, str], events: list[bytes],
                 raise SystemExit(f"{name}: no /next within {timeout} s")
             time.sleep(0.001)
         cpu_start = proc_cpu(process.pid)
+        profiler = profile(process.pid, perf_dir / f"{name}.data") if perf_dir else None
         if not stub.served.done.wait(timeout):
             raise SystemExit(f"{name}: {len(stub.served.answered)}/{len(events)} answered in {timeout} s")
         while len(stub.served.answered) < len(events) and not stub.served.errors:
             time.sleep(0.001)
         cpu_end = proc_cpu(process.pid)
         rss = peak_rss_mb(process.pid)
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -396,6 +401,16 @@ def run(name: str, binary: Path, env: dict[str, str], events: list[bytes],
         peak_rss_mb=rss, calls={op: count / n for op, count in sorted(calls.items())},
         errors=len(served.errors),
     ), served
+
+
+def profile(pid: int, out: Path) -> subprocess.Popen:
+    """`perf record` of `pid` from its first /next (init excluded), sampling the CPU clock (the
+    hardware counters are not always there in a VM) with call graphs from frame pointers, for
+    `perf report -i <out>`; a binary with its symbols (`[profile.profiling]`) makes it readable."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-g",
+                             "-p", str(pid), "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def statuses(served: Served) -> Counter[int]:
@@ -471,6 +486,10 @@ def main() -> int:
     parser.add_argument("--duplicates", type=float, default=0.1)
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--perf", type=Path, metavar="DIR",
+                        help="record a perf profile of each binary's steady state into DIR/<name>.data")
+    parser.add_argument("--no-consumer", action="store_true",
+                        help="run the floor and the webhooks only (quick comparisons, profiles)")
     args = parser.parse_args()
     if "AWS_ENDPOINT_URL" not in os.environ:
         raise SystemExit("AWS_ENDPOINT_URL is not set: run under infra/with-emulator.sh")
@@ -496,25 +515,28 @@ def main() -> int:
         variants.insert(0, (f"@{args.base_label}", args.base_webhook, args.base_consumer))
     expected = 2 * (args.events - args.events // round(1 / args.duplicates)) if args.duplicates else 2 * args.events
     floor, _ = run("floor-echo", args.floor, base, slack_events(args.events, args.duplicates),
-                   None, args.timeout)
+                   None, args.timeout, args.perf)
     results = [floor]
     for series, (suffix, webhook, consumer_binary) in enumerate(variants):
         for provider, events in (("slack", slack_events(args.events, args.duplicates, series)),
                                  ("discord", discord_events(args.events, args.duplicates, series))):
             name = f"webhook-{provider}{suffix}"
             figures, served = run(name, webhook, {**base, "SWITCHYARD_PROVIDER": provider}, events,
-                                  proxy, args.timeout)
+                                  proxy, args.timeout, args.perf)
             seen = statuses(served)
             if figures.errors or set(seen) - {200}:
                 raise SystemExit(f"{name}: statuses {dict(seen)}, errors {figures.errors}; "
                                  f"see .local/steady-{name}.log")
             results.append(figures)
+        if args.no_consumer:
+            continue
         bodies = queued_bodies(base | {"AWS_ENDPOINT_URL": env["AWS_ENDPOINT_URL"]},
                                local["SWITCHYARD_INGRESS_QUEUE_URL"])
         if len(bodies) != expected:
             print(f"warning: {len(bodies)} WorkItems queued, {expected} expected", file=sys.stderr)
         name = f"consumer{suffix}"
-        consumer, _ = run(name, consumer_binary, base, sqs_batches(bodies), proxy, args.timeout)
+        consumer, _ = run(name, consumer_binary, base, sqs_batches(bodies), proxy, args.timeout,
+                          args.perf)
         if consumer.errors:
             raise SystemExit(f"{name}: {consumer.errors} errors; see .local/steady-{name}.log")
         results.append(consumer)

@@ -94,7 +94,11 @@ impl App {
         Ok(Self {
             registry: Registry::load()?,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
-            deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
+            deliveries: DeliveryStore::new(
+                dynamodb.clone(),
+                aws.wire(),
+                &resources.deliveries_table,
+            ),
             connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
             cursors: CursorStore::new(dynamodb.clone(), &resources.cursors_table),
             watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
@@ -106,7 +110,7 @@ impl App {
             ),
             audit: AuditLog::new(dynamodb, &resources.audit_table),
             queue: IngressQueue::new(
-                aws.sqs(),
+                aws.wire(),
                 s3.clone(),
                 &resources.ingress_queue_url,
                 &resources.payload_bucket,
@@ -114,7 +118,7 @@ impl App {
             ),
             keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
             sink: EventSink::new(
-                aws.events(),
+                aws.wire(),
                 &resources.event_bus,
                 s3,
                 &resources.payload_bucket,

@@ -69,7 +69,7 @@ async fn artifact(app: &App, workspace: &str, now: u64, age_days: u64) -> Artifa
 /// A raw payload stored as a claim check through the ingress queue (inline limit 0).
 async fn payload(app: &App, instance_id: &str) -> String {
     let queue = IngressQueue::new(
-        app.aws.sqs(),
+        app.aws.wire(),
         app.aws.s3(),
         &app.resources.ingress_queue_url,
         &app.resources.payload_bucket,

@@ -33,6 +33,13 @@ impl CallCounter {
         self.0.lock().map(|m| m.clone()).unwrap_or_default()
     }
 
+    /// Counts one call of `operation` (the wire client's, named as the SDK's are).
+    pub fn count(&self, operation: &str) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry(operation.to_owned()).or_default() += 1;
+        }
+    }
+
     /// Forgets the counts so far.
     pub fn reset(&self) {
         if let Ok(mut m) = self.0.lock() {
@@ -73,6 +80,7 @@ impl Intercept for CallCounter {
 pub struct AwsClients {
     config: SdkConfig,
     pub calls: CallCounter,
+    wire: crate::wire::Wire,
 }
 
 impl AwsClients {
@@ -119,10 +127,18 @@ impl AwsClients {
 
     /// From a loaded SDK config.
     pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        let calls = CallCounter::default();
         Self {
             config: config.clone(),
-            calls: CallCounter::default(),
+            wire: crate::wire::Wire::new(config, calls.clone()),
+            calls,
         }
+    }
+
+    /// The wire client (DynamoDB, SQS and EventBridge's hot calls without the SDK's per-call
+    /// machinery; see [`crate::wire`]), sharing this configuration and call counter.
+    pub fn wire(&self) -> crate::wire::Wire {
+        self.wire.clone()
     }
 
     /// The SDK configuration, for a client of a service this crate has no feature for

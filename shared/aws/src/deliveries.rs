@@ -20,11 +20,12 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
+use serde_json::{json, Value};
 
-use crate::error::{chain, is_conditional_check_failed};
+use crate::error::chain;
+use crate::wire::{attr, Wire, WireError, DYNAMODB};
 
 /// Why a delivery-store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -95,10 +96,12 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
 }
 
-/// Deliveries in DynamoDB.
+/// Deliveries in DynamoDB: the per-delivery writes and reads on the wire client (every
+/// webhook and consumer batch makes them; see [`crate::wire`]), the admin reads on the SDK.
 #[derive(Debug, Clone)]
 pub struct DeliveryStore {
     client: aws_sdk_dynamodb::Client,
+    wire: Wire,
     table: String,
 }
 
@@ -108,50 +111,44 @@ pub const KEEP_OUTCOME_SECS: u64 = 86_400;
 const FINAL: [&str; 3] = ["delivered", "filtered", "dropped"];
 
 impl DeliveryStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(client: aws_sdk_dynamodb::Client, wire: Wire, table: impl Into<String>) -> Self {
         Self {
             client,
+            wire,
             table: table.into(),
         }
     }
 
+    async fn write(&self, operation: &str, input: Value) -> Result<(), WireError> {
+        self.wire
+            .call::<Value>(&DYNAMODB, operation, &input)
+            .await
+            .map(|_| ())
+    }
+
     /// Claims `claim.key` for this delivery. `Ok(false)`: another delivery already has it.
     pub async fn claim(&self, claim: &Claim<'_>, now: u64) -> Result<bool, DeliveryError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(claim.key.to_owned()))
-            .item(
-                "work_item_id",
-                AttributeValue::S(claim.work_item_id.to_owned()),
-            )
-            .item("provider", AttributeValue::S(claim.provider.to_owned()))
-            .item(
-                "instance_id",
-                AttributeValue::S(claim.instance_id.to_owned()),
-            )
-            .item("kind", AttributeValue::S(claim.kind.to_owned()))
-            .item("status", AttributeValue::S("queued".into()))
-            .item("received_at", AttributeValue::N(now.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N((now + claim.ttl_secs).to_string()),
-            )
-            .item(
-                "claim_until",
-                AttributeValue::N((now + claim.claim_secs).to_string()),
-            )
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now \
-                 OR (#status = :queued AND claim_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":queued", AttributeValue::S("queued".into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+        let put = json!({
+            "TableName": self.table,
+            "Item": {
+                "pk": attr::s(claim.key),
+                "work_item_id": attr::s(claim.work_item_id),
+                "provider": attr::s(claim.provider),
+                "instance_id": attr::s(claim.instance_id),
+                "kind": attr::s(claim.kind),
+                "status": attr::s("queued"),
+                "received_at": attr::n(now),
+                "expires_at": attr::n(now + claim.ttl_secs),
+                "claim_until": attr::n(now + claim.claim_secs),
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now \
+                OR (#status = :queued AND claim_until < :now)",
+            "ExpressionAttributeNames": { "#status": "status" },
+            "ExpressionAttributeValues": { ":queued": attr::s("queued"), ":now": attr::n(now) },
+        });
+        match self.write("PutItem", put).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_conditional_check_failed() => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -165,26 +162,24 @@ impl DeliveryStore {
         ttl_secs: u64,
         now: u64,
     ) -> Result<(), DeliveryError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(item.delivery_key.clone()))
-            .item("work_item_id", AttributeValue::S(item.id.clone()))
-            .item("provider", AttributeValue::S(item.provider.clone()))
-            .item("instance_id", AttributeValue::S(item.instance_id.clone()))
-            .item("kind", AttributeValue::S(item.kind.clone()))
-            .item("status", AttributeValue::S(status.to_owned()))
-            .item("received_at", AttributeValue::N(now.to_string()))
-            .item(
-                "expires_at",
-                AttributeValue::N((now + ttl_secs).to_string()),
-            )
-            .condition_expression("attribute_not_exists(pk) OR expires_at < :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
-        match put.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+        let put = json!({
+            "TableName": self.table,
+            "Item": {
+                "pk": attr::s(&item.delivery_key),
+                "work_item_id": attr::s(&item.id),
+                "provider": attr::s(&item.provider),
+                "instance_id": attr::s(&item.instance_id),
+                "kind": attr::s(&item.kind),
+                "status": attr::s(status),
+                "received_at": attr::n(now),
+                "expires_at": attr::n(now + ttl_secs),
+            },
+            "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+            "ExpressionAttributeValues": { ":now": attr::n(now) },
+        });
+        match self.write("PutItem", put).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_conditional_check_failed() => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -192,16 +187,15 @@ impl DeliveryStore {
     /// Gives a claim back after its work item could not be queued, so the provider's retry
     /// is accepted instead of being taken for a duplicate. Only this delivery's claim is removed.
     pub async fn release(&self, key: &str, work_item_id: &str) -> Result<(), DeliveryError> {
-        let delete = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .condition_expression("work_item_id = :id")
-            .expression_attribute_values(":id", AttributeValue::S(work_item_id.to_owned()));
-        match delete.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional_check_failed(&e) => Ok(()),
+        let delete = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(key) },
+            "ConditionExpression": "work_item_id = :id",
+            "ExpressionAttributeValues": { ":id": attr::s(work_item_id) },
+        });
+        match self.write("DeleteItem", delete).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_conditional_check_failed() => Ok(()),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -215,45 +209,43 @@ impl DeliveryStore {
         lease_secs: u64,
     ) -> Result<Begin, DeliveryError> {
         // A missing item (claim expired, or a replayed message) is processed like a new one.
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression(
-                "SET #status = :processing, lease_until = :lease, work_item_id = if_not_exists(work_item_id, :id), \
-                 attempts = if_not_exists(attempts, :zero) + :one, expires_at = if_not_exists(expires_at, :expiry)",
-            )
-            .condition_expression(
-                "attribute_not_exists(pk) OR NOT #status IN (:delivered, :filtered, :dropped, :processing) \
-                 OR (#status = :processing AND lease_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":processing", AttributeValue::S("processing".into()))
-            .expression_attribute_values(":delivered", AttributeValue::S(FINAL[0].into()))
-            .expression_attribute_values(":filtered", AttributeValue::S(FINAL[1].into()))
-            .expression_attribute_values(":dropped", AttributeValue::S(FINAL[2].into()))
-            .expression_attribute_values(":lease", AttributeValue::N((now + lease_secs).to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(":id", AttributeValue::S(work_item_id.to_owned()))
-            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(
-                ":expiry",
-                AttributeValue::N((now + KEEP_OUTCOME_SECS).to_string()),
-            )
+        let update = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(key) },
+            "UpdateExpression": "SET #status = :processing, lease_until = :lease, \
+                work_item_id = if_not_exists(work_item_id, :id), \
+                attempts = if_not_exists(attempts, :zero) + :one, \
+                expires_at = if_not_exists(expires_at, :expiry)",
+            "ConditionExpression": "attribute_not_exists(pk) \
+                OR NOT #status IN (:delivered, :filtered, :dropped, :processing) \
+                OR (#status = :processing AND lease_until < :now)",
+            "ExpressionAttributeNames": { "#status": "status" },
+            "ExpressionAttributeValues": {
+                ":processing": attr::s("processing"),
+                ":delivered": attr::s(FINAL[0]),
+                ":filtered": attr::s(FINAL[1]),
+                ":dropped": attr::s(FINAL[2]),
+                ":lease": attr::n(now + lease_secs),
+                ":now": attr::n(now),
+                ":id": attr::s(work_item_id),
+                ":zero": attr::n(0),
+                ":one": attr::n(1),
+                ":expiry": attr::n(now + KEEP_OUTCOME_SECS),
+            },
             // A refused lease answers with the item as the condition saw it, so a redelivered
             // message learns its recorded outcome without a second (consistent) read.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        match update.send().await {
-            Ok(_) => Ok(Begin::Started),
-            Err(e) if is_conditional_check_failed(&e) => {
-                let seen = match e.into_service_error() {
-                    UpdateItemError::ConditionalCheckFailedException(refused) => refused.item,
-                    _ => None,
-                };
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        });
+        match self.write("UpdateItem", update).await {
+            Ok(()) => Ok(Begin::Started),
+            Err(e) if e.is_conditional_check_failed() => {
+                let seen = e
+                    .body()
+                    .and_then(|b| b.pointer("/Item/status/S"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let status = match seen {
-                    Some(item) => item.get("status").and_then(|v| v.as_s().ok()).cloned(),
+                    Some(s) => Some(s),
                     None => self.status(key).await?,
                 };
                 Ok(match status {
@@ -273,66 +265,55 @@ impl DeliveryStore {
         agents: &[String],
         now: u64,
     ) -> Result<(), DeliveryError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
+        let update = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(key) },
             // The outcome is kept a day (at least) so a late redelivery still finds it.
-            .update_expression(
-                "SET #status = :status, finished_at = :now, agents = :agents, \
-                 expires_at = :keep REMOVE lease_until, last_error",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", AttributeValue::S(outcome.as_str().into()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .expression_attribute_values(
-                ":keep",
-                AttributeValue::N((now + KEEP_OUTCOME_SECS).to_string()),
-            )
-            .expression_attribute_values(
-                ":agents",
-                AttributeValue::L(agents.iter().cloned().map(AttributeValue::S).collect()),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+            "UpdateExpression": "SET #status = :status, finished_at = :now, agents = :agents, \
+                expires_at = :keep REMOVE lease_until, last_error",
+            "ExpressionAttributeNames": { "#status": "status" },
+            "ExpressionAttributeValues": {
+                ":status": attr::s(outcome.as_str()),
+                ":now": attr::n(now),
+                ":keep": attr::n(now + KEEP_OUTCOME_SECS),
+                ":agents": attr::string_list(agents),
+            },
+        });
+        self.write("UpdateItem", update).await.map_err(unavailable)
     }
 
     /// Records a failed attempt and frees the lease so the next receive can retry at once.
     pub async fn fail(&self, key: &str, error: &str) -> Result<(), DeliveryError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .update_expression("SET #status = :failed, last_error = :error REMOVE lease_until")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":failed", AttributeValue::S("failed".into()))
-            .expression_attribute_values(
-                ":error",
-                AttributeValue::S(error.chars().take(300).collect()),
-            )
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        let update = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(key) },
+            "UpdateExpression": "SET #status = :failed, last_error = :error REMOVE lease_until",
+            "ExpressionAttributeNames": { "#status": "status" },
+            "ExpressionAttributeValues": {
+                ":failed": attr::s("failed"),
+                ":error": attr::s(&error.chars().take(300).collect::<String>()),
+            },
+        });
+        self.write("UpdateItem", update).await.map_err(unavailable)
     }
 
     async fn status(&self, key: &str) -> Result<Option<String>, DeliveryError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .projection_expression("#status")
-            .expression_attribute_names("#status", "status")
-            .send()
+        let read = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(key) },
+            "ConsistentRead": true,
+            "ProjectionExpression": "#status",
+            "ExpressionAttributeNames": { "#status": "status" },
+        });
+        let out: Value = self
+            .wire
+            .call(&DYNAMODB, "GetItem", &read)
             .await
             .map_err(unavailable)?;
         Ok(out
-            .item
-            .and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
+            .pointer("/Item/status/S")
+            .and_then(Value::as_str)
+            .map(str::to_owned))
     }
 
     /// The delivery under `key`, if any.

@@ -35,6 +35,7 @@ pub mod settings;
 pub mod sink;
 pub mod startup;
 pub mod watches;
+pub mod wire;
 
 pub use clients::AwsClients;
 pub use startup::{StartError, Startup};

@@ -1,9 +1,11 @@
 //! The ingress queue (SQS) with an S3 claim check for large payloads.
 
 use aws_sdk_s3::primitives::ByteStream;
-use serde_json::Value;
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::error::chain;
+use crate::wire::{Wire, SQS};
 use crate::workitem::WorkItem;
 
 /// Why queueing or loading failed.
@@ -33,26 +35,42 @@ pub fn payload_instance(key: &str) -> Option<&str> {
     (!instance.is_empty() && !file.contains('/')).then_some(instance)
 }
 
-/// Sends WorkItems to the ingress queue; payloads over the inline limit go to S3 first.
+/// Sends WorkItems to the ingress queue; payloads over the inline limit go to S3 first. The
+/// sends are on the wire client (every accepted webhook makes one; see [`crate::wire`]).
 #[derive(Debug, Clone)]
 pub struct IngressQueue {
-    sqs: aws_sdk_sqs::Client,
+    wire: Wire,
     s3: aws_sdk_s3::Client,
     queue_url: String,
     bucket: String,
     inline_limit: usize,
 }
 
+/// A `SendMessageBatch` answer's entries that failed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct BatchAnswer {
+    failed: Vec<BatchFailure>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct BatchFailure {
+    id: String,
+    code: String,
+    message: Option<String>,
+}
+
 impl IngressQueue {
     pub fn new(
-        sqs: aws_sdk_sqs::Client,
+        wire: Wire,
         s3: aws_sdk_s3::Client,
         queue_url: impl Into<String>,
         bucket: impl Into<String>,
         inline_limit: usize,
     ) -> Self {
         Self {
-            sqs,
+            wire,
             s3,
             queue_url: queue_url.into(),
             bucket: bucket.into(),
@@ -68,11 +86,9 @@ impl IngressQueue {
     /// Queues `item` durably: returns only after SQS accepted the message.
     pub async fn send(&self, item: &WorkItem) -> Result<(), QueueError> {
         let body = self.body(item).await?;
-        self.sqs
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
+        let send = json!({ "QueueUrl": self.queue_url, "MessageBody": body });
+        self.wire
+            .call::<Value>(&SQS, "SendMessage", &send)
             .await
             .map_err(|e| QueueError::Queue(chain(&e)))?;
         Ok(())
@@ -90,32 +106,23 @@ impl IngressQueue {
         let mut failed = Vec::new();
         for chunk in items.chunks(10) {
             let mut entries = Vec::with_capacity(chunk.len());
+            let mut sent: Vec<&WorkItem> = Vec::with_capacity(chunk.len());
             for (i, item) in chunk.iter().enumerate() {
-                let entry = self.body(item).await.and_then(|body| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .map_err(|e| QueueError::Queue(chain(&e)))
-                });
-                match entry {
-                    Ok(entry) => entries.push(entry),
+                match self.body(item).await {
+                    Ok(body) => {
+                        entries.push(json!({ "Id": i.to_string(), "MessageBody": body }));
+                        sent.push(item);
+                    }
                     Err(e) => failed.push((*item, e)),
                 }
             }
             if entries.is_empty() {
                 continue;
             }
-            let sent: Vec<&WorkItem> = entries
-                .iter()
-                .filter_map(|e| chunk.get(e.id.parse::<usize>().ok()?).copied())
-                .collect();
+            let batch = json!({ "QueueUrl": self.queue_url, "Entries": entries });
             match self
-                .sqs
-                .send_message_batch()
-                .queue_url(&self.queue_url)
-                .set_entries(Some(entries))
-                .send()
+                .wire
+                .call::<BatchAnswer>(&SQS, "SendMessageBatch", &batch)
                 .await
             {
                 Ok(out) => {

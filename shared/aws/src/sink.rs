@@ -4,11 +4,13 @@
 //! written once to the payload bucket (`payloads/events/<work item id>.json`, shared by every
 //! agent's copy) and the event carries `payload_ref = s3://<bucket>/<key>` with a null payload.
 
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use crate::error::chain;
 use crate::events::PlatformEvent;
+use crate::wire::{Wire, EVENTBRIDGE};
 
 /// Why publishing failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +40,37 @@ pub struct Group<'a> {
 const MAX_ENTRIES: usize = 10;
 const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
-/// Publishes to one event bus.
+/// One `PutEvents` entry.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutEventsRequestEntry {
+    event_bus_name: String,
+    source: String,
+    detail_type: String,
+    detail: String,
+}
+
+/// What `PutEvents` answers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PutEventsOutput {
+    failed_entry_count: u64,
+    entries: Vec<PutEventsResultEntry>,
+}
+
+/// The answer for one entry: its event id, or why it was rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PutEventsResultEntry {
+    error_code: Option<String>,
+    error_message: Option<String>,
+}
+
+/// Publishes to one event bus, on the wire client (a consumer batch's one `PutEvents`; see
+/// [`crate::wire`]); large payloads go to S3.
 #[derive(Debug, Clone)]
 pub struct EventSink {
-    client: aws_sdk_eventbridge::Client,
+    wire: Wire,
     bus: String,
     s3: aws_sdk_s3::Client,
     bucket: String,
@@ -49,13 +78,13 @@ pub struct EventSink {
 
 impl EventSink {
     pub fn new(
-        client: aws_sdk_eventbridge::Client,
+        wire: Wire,
         bus: impl Into<String>,
         s3: aws_sdk_s3::Client,
         bucket: impl Into<String>,
     ) -> Self {
         Self {
-            client,
+            wire,
             bus: bus.into(),
             s3,
             bucket: bucket.into(),
@@ -142,12 +171,12 @@ impl EventSink {
             if size > MAX_REQUEST_BYTES {
                 return Err(SinkError::TooLarge(event.event_id.clone()));
             }
-            let entry = PutEventsRequestEntry::builder()
-                .event_bus_name(&self.bus)
-                .source(source)
-                .detail_type(&event.event_type)
-                .detail(detail)
-                .build();
+            let entry = PutEventsRequestEntry {
+                event_bus_name: self.bus.clone(),
+                source,
+                detail_type: event.event_type.clone(),
+                detail,
+            };
             entries.push((entry, size));
         }
         Ok(entries)
@@ -163,13 +192,7 @@ impl EventSink {
     ) {
         let (owners, entries): (Vec<usize>, Vec<PutEventsRequestEntry>) =
             request.into_iter().unzip();
-        let out = match self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+        let out = match self.put_events(&entries).await {
             Ok(out) => out,
             Err(e) => {
                 let why = chain(&e);
@@ -184,7 +207,16 @@ impl EventSink {
         if out.failed_entry_count == 0 {
             return;
         }
-        charge_rejections(&owners, &out.entries.unwrap_or_default(), rejected);
+        charge_rejections(&owners, &out.entries, rejected);
+    }
+
+    async fn put_events(
+        &self,
+        entries: &[PutEventsRequestEntry],
+    ) -> Result<PutEventsOutput, crate::wire::WireError> {
+        self.wire
+            .call(&EVENTBRIDGE, "PutEvents", &json!({ "Entries": entries }))
+            .await
     }
 
     /// Writes a payload to the bucket once; returns its `s3://` reference.
@@ -213,29 +245,25 @@ impl EventSink {
         &self,
         event: &crate::events::IntegrationEvent,
     ) -> Result<(), SinkError> {
-        let entry = PutEventsRequestEntry::builder()
-            .event_bus_name(&self.bus)
-            .source("switchyard.integration")
-            .detail_type(&event.event_type)
-            .detail(serde_json::to_string(event).unwrap_or_default())
-            .build();
+        let entry = PutEventsRequestEntry {
+            event_bus_name: self.bus.clone(),
+            source: "switchyard.integration".to_owned(),
+            detail_type: event.event_type.clone(),
+            detail: serde_json::to_string(event).unwrap_or_default(),
+        };
         self.put(vec![entry]).await
     }
 
     async fn put(&self, entries: Vec<PutEventsRequestEntry>) -> Result<(), SinkError> {
         let total = entries.len();
         let out = self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
+            .put_events(&entries)
             .await
             .map_err(|e| SinkError::Unavailable(chain(&e)))?;
         let failed = usize::try_from(out.failed_entry_count).unwrap_or(total);
         if failed > 0 {
             let first_error = out
                 .entries
-                .unwrap_or_default()
                 .into_iter()
                 .find_map(|e| {
                     e.error_code
@@ -284,14 +312,14 @@ mod tests {
     use super::*;
 
     fn ok() -> PutEventsResultEntry {
-        PutEventsResultEntry::builder().event_id("e").build()
+        PutEventsResultEntry::default()
     }
 
     fn refused(code: &str) -> PutEventsResultEntry {
-        PutEventsResultEntry::builder()
-            .error_code(code)
-            .error_message("no")
-            .build()
+        PutEventsResultEntry {
+            error_code: Some(code.to_owned()),
+            error_message: Some("no".to_owned()),
+        }
     }
 
     #[test]

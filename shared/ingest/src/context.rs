@@ -78,7 +78,7 @@ impl Ingress {
         let dynamodb = aws.dynamodb();
         let queue = |url: &str| {
             IngressQueue::new(
-                aws.sqs(),
+                aws.wire(),
                 aws.s3(),
                 url,
                 &resources.payload_bucket,
@@ -88,7 +88,11 @@ impl Ingress {
         Self {
             registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
-            deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
+            deliveries: DeliveryStore::new(
+                dynamodb.clone(),
+                aws.wire(),
+                &resources.deliveries_table,
+            ),
             queue: queue(&resources.ingress_queue_url),
             sync_queue: queue(&resources.sync_queue_url),
             watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
@@ -154,7 +158,11 @@ impl Consumer {
         Self {
             registry,
             instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
-            deliveries: DeliveryStore::new(dynamodb.clone(), &resources.deliveries_table),
+            deliveries: DeliveryStore::new(
+                dynamodb.clone(),
+                aws.wire(),
+                &resources.deliveries_table,
+            ),
             messages: switchyard_aws::messages::MessageLog::new(
                 dynamodb.clone(),
                 &resources.messages_table,
@@ -164,14 +172,14 @@ impl Consumer {
                 &resources.tool_state_table,
             ),
             queue: IngressQueue::new(
-                aws.sqs(),
+                aws.wire(),
                 s3.clone(),
                 &resources.ingress_queue_url,
                 &resources.payload_bucket,
                 limits.inline_payload_bytes,
             ),
             sink: EventSink::new(
-                aws.events(),
+                aws.wire(),
                 &resources.event_bus,
                 s3,
                 &resources.payload_bucket,

@@ -75,7 +75,7 @@ impl Vault {
             connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
             keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
             sink: EventSink::new(
-                aws.events(),
+                aws.wire(),
                 &resources.event_bus,
                 aws.s3(),
                 &resources.payload_bucket,
