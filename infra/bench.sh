@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: every figure beside a baseline measured in the same run, then one table.
 #   1. criterion: in-process ingest path (verify + key + WorkItem) vs a JSON parse of the body
-#   2. cold start: release webhook binary vs a minimal C runtime, to the first /next poll
+#   2. cold start: release webhook binary vs a minimal C runtime, to the first /next poll; and
+#      beside the bench-echo floor with an emulator endpoint (issue 13's init target)
 #   3. release binary sizes (stripped by the release profile)
 #   4. DynamoDB and SQS calls per accepted webhook (counted by the SDK interceptor, on moto)
 #   6. steady state: the release webhook (Slack, Discord) and consumer under a stub Runtime API
@@ -66,10 +67,16 @@ for pair in \
   webhook_env+=(--env "$pair")
 done
 
-echo "== cold start (30 runs each, alternating)"
+echo "== cold start (30 runs each, alternating): AWS's endpoints (the SDK's TLS set up at init)"
 python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
   "${webhook_env[@]}" \
   "$target/release/webhook"
+# Issue 13's init target: the webhook beside the echo floor, pointed at an emulator (http://, so
+# neither the SDK nor the wire client sets up TLS or reads the certificate store).
+echo "== cold start beside the bench-echo floor (30 runs each, alternating): emulator endpoint"
+python3 infra/bench/coldstart.py --runs 30 -q --json "$out/coldstart-floor.json" \
+  "${webhook_env[@]}" --env AWS_ENDPOINT_URL=http://127.0.0.1:9 \
+  "$target/release/webhook" "$target/release/bench-echo" | tail -3
 
 base_args=()
 steady_base_args=()

@@ -444,34 +444,30 @@ def queued_bodies(env: dict[str, str], queue_url: str) -> list[str]:
         ])
 
 
-class TapDrain(threading.Thread):
-    """Keeps the operator tap queue (every event the consumer publishes lands on it) empty.
+def detach_bus_targets(env: dict[str, str], bus: str) -> int:
+    """Removes the targets of every rule on the stack's agent bus; returns how many.
 
-    Nothing reads the tap here, and the emulator's SQS send slows with the depth of the queue:
-    a 10-entry PutEvents took 0.1 s on an empty tap and about 1 s with 3,000 messages on it
-    (moto 5.2), so a run's own events pushed later batches past the SDK's 1.5 s attempt
-    timeout. EventBridge's latency does not depend on its targets' backlog. The emulator allows
-    one purge a minute (as SQS does), so the tap is purged every minute: a minute of publishing
-    is a few hundred messages at most."""
+    Every event the consumer publishes matches the bus's rules (the operator tap, the stand-in
+    queues of the live-events and other rule-target functions), and the emulator's SQS send
+    slows with the depth of those queues: a 10-entry PutEvents took 0.1 s with the tap empty and
+    about 1 s with 3,000 messages on it (moto 5.2), and in a run of two consumers one after the
+    other half the second one's PutEvents passed the 2.5 s operation timeout, so that consumer
+    failed batches and did other work than the first. Purging the tap once a minute (the
+    emulator allows no more) was not enough. Nothing reads those queues here, and EventBridge's
+    latency does not depend on its targets' backlog, so the rules keep matching and deliver
+    nowhere."""
+    import boto3
 
-    def __init__(self, env: dict[str, str]):
-        super().__init__(daemon=True)
-        import boto3
-
-        self.sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
-                                aws_access_key_id="test", aws_secret_access_key="test")
-        self.queue_url = self.sqs.get_queue_url(QueueName=f"{PREFIX}-AgentEventTapQueue")["QueueUrl"]
-
-    def run(self) -> None:
-        while True:
-            try:
-                self.sqs.purge_queue(QueueUrl=self.queue_url)
-            except self.sqs.exceptions.PurgeQueueInProgress:
-                pass  # purged less than a minute ago: try again at the next turn
-            except Exception as e:  # noqa: BLE001  (the emulator going away at the end)
-                print(f"tap drain: {e}", file=sys.stderr)
-                return
-            time.sleep(61)
+    events = boto3.client("events", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    removed = 0
+    for rule in events.list_rules(EventBusName=bus).get("Rules", []):
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus).get("Targets", [])
+        if targets:
+            events.remove_targets(Rule=rule["Name"], EventBusName=bus,
+                                  Ids=[t["Id"] for t in targets])
+            removed += len(targets)
+    return removed
 
 
 def main() -> int:
@@ -506,7 +502,7 @@ def main() -> int:
     base["AWS_ENDPOINT_URL"] = proxy.url
     base.update(local)
 
-    TapDrain(env).start()
+    detach_bus_targets(env, local["SWITCHYARD_EVENT_BUS"])
 
     variants = [("", args.webhook, args.consumer)]
     if args.base_webhook or args.base_consumer:

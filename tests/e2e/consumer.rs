@@ -262,12 +262,13 @@ async fn a_batch_of_ten_shares_its_instance_read_and_its_put_events() {
     assert!(failed.is_empty(), "{failed:?}");
     println!("calls per 10-message batch: {calls:?}");
     let count = |op: &str| calls.get(op).copied().unwrap_or(0);
-    // Per record: the lease and the outcome (two conditional UpdateItems); per batch: one
-    // instance read (one instance) and one PutEvents (ten events).
+    // Per record: the lease (a conditional UpdateItem); per batch: one instance read (one
+    // instance), one PutEvents (ten events) and one BatchWriteItem (ten outcomes).
     assert_eq!(count("AWSEvents.PutEvents"), 1, "{calls:?}");
     assert_eq!(count("DynamoDB_20120810.GetItem"), 1, "{calls:?}");
-    assert_eq!(count("DynamoDB_20120810.UpdateItem"), 20, "{calls:?}");
-    assert_eq!(calls.values().sum::<u64>(), 22, "{calls:?}");
+    assert_eq!(count("DynamoDB_20120810.UpdateItem"), 10, "{calls:?}");
+    assert_eq!(count("DynamoDB_20120810.BatchWriteItem"), 1, "{calls:?}");
+    assert_eq!(calls.values().sum::<u64>(), 13, "{calls:?}");
 
     let events = stack.tapped().await;
     assert_eq!(events.len(), n, "every record published once");
@@ -276,9 +277,19 @@ async fn a_batch_of_ten_shares_its_instance_read_and_its_put_events() {
     assert!(
         deliveries
             .iter()
-            .all(|d| d.status == "delivered" && d.attempts == 1),
+            .all(|d| d.status == "delivered" && d.attempts == 1 && d.agents.len() == 1),
         "{deliveries:?}"
     );
+    // The outcome written back whole keeps what the webhook's claim wrote and drops the lease.
+    let first = stack
+        .app
+        .deliveries
+        .get(&deliveries[0].key)
+        .await
+        .expect("read")
+        .expect("recorded");
+    assert_eq!(first.provider, "slack");
+    assert!(first.received_at > 0 && !first.work_item_id.is_empty());
     // SQS delivers the batch again: every outcome is recorded, nothing is republished, and
     // the refused lease itself says why (no read after it).
     stack.app.aws.calls.reset();

@@ -260,7 +260,11 @@ fn least_privilege(id: &str, binary: &str, env: &serde_yaml::Value) -> Vec<Grant
                 "ConnectionsTable",
             ));
             grants.extend(allow(
-                &["dynamodb:UpdateItem", "dynamodb:GetItem"],
+                &[
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:GetItem",
+                ],
                 "DeliveriesTable",
             ));
             grants.extend(allow(&["s3:GetObject"], "PayloadBucket/payloads/*"));

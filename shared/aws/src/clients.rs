@@ -115,6 +115,9 @@ impl AwsClients {
             .retry_config(retries())
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(url) = endpoint.filter(|u| !u.is_empty()) {
+            if is_plain_http(&url) {
+                config = config.http_client(aws_smithy_http_client::Builder::new().build_http());
+            }
             config = config.endpoint_url(url);
         }
         Self::from_sdk_config(&config.build())
@@ -228,9 +231,21 @@ async fn load(endpoint: Option<&str>) -> SdkConfig {
         .retry_config(retries())
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if let Some(url) = endpoint {
+        if is_plain_http(url) {
+            loader = loader.http_client(aws_smithy_http_client::Builder::new().build_http());
+        }
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// An endpoint without TLS (an emulator on loopback): the SDK's clients then get a plain-HTTP
+/// client. Its default HTTPS client builds its TLS configuration, reading the system's whole
+/// certificate store (about 450 files here), when each service client is constructed, that is at
+/// every cold start, although no call would use it.
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
 }
 
 /// Short, because a webhook must answer inside its provider's 3-second deadline. (Stalled-stream

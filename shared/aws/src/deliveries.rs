@@ -11,8 +11,9 @@
 //!   lets only one work item of a key publish.
 //! - ingress: a delivery refused for its tenant is recorded (`refused_tenant_mismatch`), not
 //!   queued; the Notion poller's first run records what it found as `baseline`.
-//! - consumer: conditional `UpdateItem` takes a processing lease, then marks the outcome; a
-//!   redelivered message finds the outcome and publishes nothing twice.
+//! - consumer: conditional `UpdateItem` takes a processing lease (answering with the item);
+//!   the batch's outcomes are then written back whole in one `BatchWriteItem`; a redelivered
+//!   message finds the outcome and publishes nothing twice.
 //! - admin: a scan for `events list` (operator only).
 //!
 //! Statuses: `queued` → `processing` → `delivered` | `filtered` (no agent's policy matched) |
@@ -53,14 +54,22 @@ pub struct Claim<'a> {
 }
 
 /// The consumer's view of a delivery when it picks up a work item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Begin {
     /// This consumer holds the lease: process it.
-    Started,
+    Started(Leased),
     /// A final outcome is recorded: acknowledge, publish nothing.
     AlreadyDone(String),
     /// Another consumer holds a live lease: retry later.
     InFlight,
+}
+
+/// A delivery whose processing lease this consumer holds, as the lease wrote it: its outcome is
+/// recorded by writing it back whole ([`DeliveryStore::finish_all`]), many in one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leased {
+    key: String,
+    item: serde_json::Map<String, Value>,
 }
 
 /// Final outcomes of processing.
@@ -72,7 +81,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
             Self::Filtered => "filtered",
@@ -232,12 +241,25 @@ impl DeliveryStore {
                 ":one": attr::n(1),
                 ":expiry": attr::n(now + KEEP_OUTCOME_SECS),
             },
-            // A refused lease answers with the item as the condition saw it, so a redelivered
-            // message learns its recorded outcome without a second (consistent) read.
+            // A taken lease answers with the item as it now is, so the outcome can be written
+            // back whole with others in one request; a refused lease answers with the item as
+            // the condition saw it, so a redelivered message learns its recorded outcome
+            // without a second (consistent) read.
+            "ReturnValues": "ALL_NEW",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         });
-        match self.write("UpdateItem", update).await {
-            Ok(()) => Ok(Begin::Started),
+        match self
+            .wire
+            .call::<Value>(&DYNAMODB, "UpdateItem", &update)
+            .await
+        {
+            Ok(mut out) => Ok(Begin::Started(Leased {
+                key: key.to_owned(),
+                item: match out.get_mut("Attributes").map(Value::take) {
+                    Some(Value::Object(item)) => item,
+                    _ => serde_json::Map::new(),
+                },
+            })),
             Err(e) if e.is_conditional_check_failed() => {
                 let seen = e
                     .body()
@@ -280,6 +302,86 @@ impl DeliveryStore {
             },
         });
         self.write("UpdateItem", update).await.map_err(unavailable)
+    }
+
+    /// Records the outcomes of leased deliveries (with the agents that received each event) in
+    /// as few `BatchWriteItem`s as DynamoDB allows (25 items each), so a consumer batch of ten
+    /// records its outcomes in one request instead of ten. Each item is written back whole as its
+    /// lease wrote it, with what [`Self::finish`] sets and removes; items DynamoDB leaves
+    /// unprocessed are retried twice, then written one by one with [`Self::finish`]. Results are
+    /// in the order given.
+    pub async fn finish_all(
+        &self,
+        done: &[(Leased, Outcome, Vec<String>)],
+        now: u64,
+    ) -> Vec<Result<(), DeliveryError>> {
+        let mut results: Vec<Result<(), DeliveryError>> = Vec::with_capacity(done.len());
+        let mut batched: Vec<(usize, Value)> = Vec::new();
+        for (index, (leased, outcome, agents)) in done.iter().enumerate() {
+            results.push(Ok(()));
+            // A lease read without its item (it cannot be written back whole) is updated alone.
+            if leased.item.is_empty() {
+                results[index] = self.finish(&leased.key, *outcome, agents, now).await;
+                continue;
+            }
+            let mut item = leased.item.clone();
+            item.remove("lease_until");
+            item.remove("last_error");
+            item.insert("status".into(), attr::s(outcome.as_str()));
+            item.insert("finished_at".into(), attr::n(now));
+            item.insert("agents".into(), attr::string_list(agents));
+            item.insert("expires_at".into(), attr::n(now + KEEP_OUTCOME_SECS));
+            batched.push((index, Value::Object(item)));
+        }
+        for chunk in batched.chunks(25) {
+            let mut left: Vec<&(usize, Value)> = chunk.iter().collect();
+            for round in 0..3u32 {
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
+                }
+                let puts: Vec<Value> = left
+                    .iter()
+                    .map(|(_, item)| json!({ "PutRequest": { "Item": item } }))
+                    .collect();
+                let mut tables = serde_json::Map::new();
+                tables.insert(self.table.clone(), Value::Array(puts));
+                let write = json!({ "RequestItems": tables });
+                let out: Value = match self.wire.call(&DYNAMODB, "BatchWriteItem", &write).await {
+                    Ok(out) => out,
+                    Err(e) => {
+                        let why = chain(&e);
+                        for (index, _) in &left {
+                            results[*index] = Err(DeliveryError::Unavailable(why.clone()));
+                        }
+                        left.clear();
+                        break;
+                    }
+                };
+                let unprocessed: Vec<&str> = out
+                    .pointer("/UnprocessedItems")
+                    .and_then(|u| u.get(&self.table))
+                    .and_then(Value::as_array)
+                    .map(|puts| {
+                        puts.iter()
+                            .filter_map(|p| p.pointer("/PutRequest/Item/pk/S")?.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                left.retain(|(_, item)| {
+                    item.pointer("/pk/S")
+                        .and_then(Value::as_str)
+                        .is_some_and(|pk| unprocessed.contains(&pk))
+                });
+                if left.is_empty() {
+                    break;
+                }
+            }
+            for (index, _) in left {
+                let (leased, outcome, agents) = &done[*index];
+                results[*index] = self.finish(&leased.key, *outcome, agents, now).await;
+            }
+        }
+        results
     }
 
     /// Records a failed attempt and frees the lease so the next receive can retry at once.

@@ -64,6 +64,9 @@ pub fn check_id(id: &str) -> Result<(), InstanceError> {
 #[derive(Debug, Clone)]
 pub struct InstanceStore {
     client: aws_sdk_dynamodb::Client,
+    /// Where [`Self::get`] reads when set (the webhook and the consumer read an instance per
+    /// delivery or batch; see [`crate::wire`]).
+    wire: Option<crate::wire::Wire>,
     table: String,
 }
 
@@ -75,14 +78,35 @@ impl InstanceStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             client,
+            wire: None,
             table: table.into(),
         }
+    }
+
+    /// Reads instances ([`Self::get`]) on the wire client instead of the SDK.
+    pub fn with_wire(mut self, wire: crate::wire::Wire) -> Self {
+        self.wire = Some(wire);
+        self
     }
 
     /// The instance `id`, or `None`.
     pub async fn get(&self, id: &str) -> Result<Option<Instance>, InstanceError> {
         if check_id(id).is_err() {
             return Ok(None);
+        }
+        if let Some(wire) = &self.wire {
+            let read = serde_json::json!({
+                "TableName": self.table,
+                "Key": { "pk": crate::wire::attr::s(id) },
+            });
+            let out: serde_json::Value = wire
+                .call(&crate::wire::DYNAMODB, "GetItem", &read)
+                .await
+                .map_err(unavailable)?;
+            return out
+                .get("Item")
+                .map(|item| from_item(id, &crate::wire::attr::item(item)))
+                .transpose();
         }
         let out = self
             .client

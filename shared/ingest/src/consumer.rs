@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::deliveries::{Begin, Outcome};
+use crate::deliveries::{Begin, Leased, Outcome};
 use crate::events::{for_agents, PlatformEvent};
 use crate::instances::Instance;
 use crate::sink::Group;
@@ -45,6 +45,8 @@ pub enum ConsumeError {
     UnknownProvider(String),
     #[error("the event bus gave no result for this record")]
     Unpublished,
+    #[error("the delivery store gave no result for this record's outcome")]
+    Unrecorded,
 }
 
 /// How long one consumer may hold a delivery before another may take it over.
@@ -55,7 +57,7 @@ pub const LEASE_SECS: u64 = 60;
 /// In three steps, so the batch shares its AWS calls: each record takes its lease and is
 /// prepared (instance read once per instance in the batch, payload, normalize, policies); then
 /// every prepared record's events go to the bus together (one PutEvents for a batch of ten);
-/// then each outcome is recorded. A record fails alone: a rejected event fails only the record
+/// then every outcome is recorded together (one BatchWriteItem). A record fails alone: a rejected event fails only the record
 /// it came from. A record with the same delivery key as an earlier one in the batch (SQS
 /// delivered it twice) takes that record's result instead of contending for its lease: done if
 /// the first is done, failed (and retried later) if the first failed.
@@ -80,7 +82,7 @@ pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
     let groups: Vec<Group<'_>> = steps
         .iter()
         .filter_map(|step| match step {
-            Step::Publish(item, events) => Some(Group {
+            Step::Publish(item, _, events) => Some(Group {
                 work_item_id: &item.id,
                 events,
             }),
@@ -89,23 +91,48 @@ pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
         .collect();
     let mut published = app.sink.publish(&groups).await.into_iter();
 
-    let mut ends: Vec<End> = Vec::with_capacity(steps.len());
+    // Outcomes are recorded together (one BatchWriteItem for a batch of ten).
+    let mut finishes: Vec<(Leased, Outcome, Vec<String>)> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::with_capacity(steps.len());
     for step in steps {
-        let end = match step {
-            Step::Done(id, label) => End::Done(id, label),
-            Step::Failed(e) => End::Failed(e),
-            Step::SameAs(first, id) => match &ends[first] {
-                End::Done(..) => End::Done(id, "already_done"),
-                End::Failed(_) | End::FailedAs(_) => End::FailedAs(first),
-            },
-            Step::Final(item, outcome) => finish(app, item, outcome, &[]).await,
-            Step::Publish(item, events) => match published.next() {
+        pending.push(match step {
+            Step::Done(id, label) => Pending::End(End::Done(id, label)),
+            Step::Failed(e) => Pending::End(End::Failed(e)),
+            Step::SameAs(first, id) => Pending::SameAs(first, id),
+            Step::Final(item, lease, outcome) => {
+                finishes.push((lease, outcome, Vec::new()));
+                Pending::Finish(item.id, outcome)
+            }
+            Step::Publish(item, lease, events) => match published.next() {
                 Some(Ok(())) => {
                     let agents: Vec<String> = events.into_iter().map(|e| e.agent_id).collect();
-                    finish(app, item, Outcome::Delivered, &agents).await
+                    finishes.push((lease, Outcome::Delivered, agents));
+                    Pending::Finish(item.id, Outcome::Delivered)
                 }
-                Some(Err(e)) => End::Failed(fail(app, &item, e.into()).await),
-                None => End::Failed(fail(app, &item, ConsumeError::Unpublished).await),
+                Some(Err(e)) => Pending::End(End::Failed(fail(app, &item, e.into()).await)),
+                None => Pending::End(End::Failed(
+                    fail(app, &item, ConsumeError::Unpublished).await,
+                )),
+            },
+        });
+    }
+    let mut recorded = app
+        .deliveries
+        .finish_all(&finishes, app.clock.now())
+        .await
+        .into_iter();
+    let mut ends: Vec<End> = Vec::with_capacity(pending.len());
+    for step in pending {
+        let end = match step {
+            Pending::End(end) => end,
+            Pending::Finish(id, outcome) => match recorded.next() {
+                Some(Ok(())) => End::Done(id, outcome.as_str()),
+                Some(Err(e)) => End::Failed(e.into()),
+                None => End::Failed(ConsumeError::Unrecorded),
+            },
+            Pending::SameAs(first, id) => match &ends[first] {
+                End::Done(..) => End::Done(id, "already_done"),
+                End::Failed(_) | End::FailedAs(_) => End::FailedAs(first),
             },
         };
         ends.push(end);
@@ -140,9 +167,17 @@ enum Step {
     /// The same delivery as the record at this index: that record's result (work item id).
     SameAs(usize, String),
     /// Leased, nothing to publish: record this outcome.
-    Final(WorkItem, Outcome),
+    Final(WorkItem, Leased, Outcome),
     /// Leased: publish these events, then record `delivered`.
-    Publish(WorkItem, Vec<PlatformEvent>),
+    Publish(WorkItem, Leased, Vec<PlatformEvent>),
+}
+
+/// Where a record stands after publishing: ended, or waiting for its outcome to be recorded.
+enum Pending {
+    End(End),
+    /// Its outcome is among the batch's recorded outcomes (in order).
+    Finish(String, Outcome),
+    SameAs(usize, String),
 }
 
 /// How a record ended.
@@ -170,20 +205,20 @@ impl Instances {
 /// Takes the lease and prepares what to publish; a failed preparation is recorded.
 async fn begin(app: &Consumer, item: WorkItem, instances: &mut Instances) -> Step {
     let now = app.clock.now();
-    match app
+    let lease = match app
         .deliveries
         .begin(&item.delivery_key, &item.id, now, LEASE_SECS)
         .await
     {
-        Ok(Begin::Started) => {}
+        Ok(Begin::Started(lease)) => lease,
         Ok(Begin::AlreadyDone(_)) => return Step::Done(item.id, "already_done"),
         Ok(Begin::InFlight) => return Step::Failed(ConsumeError::InFlight(item.delivery_key)),
         Err(e) => return Step::Failed(e.into()),
-    }
+    };
     match prepare(app, &item, instances).await {
-        Ok(Some(events)) => Step::Publish(item, events),
-        Ok(None) => Step::Final(item, Outcome::Filtered),
-        Err(Prepared::Dropped) => Step::Final(item, Outcome::Dropped),
+        Ok(Some(events)) => Step::Publish(item, lease, events),
+        Ok(None) => Step::Final(item, lease, Outcome::Filtered),
+        Err(Prepared::Dropped) => Step::Final(item, lease, Outcome::Dropped),
         Err(Prepared::Failed(e)) => Step::Failed(fail(app, &item, e).await),
     }
 }
@@ -247,25 +282,6 @@ async fn prepare(
     };
     let events = for_agents(item, instance, &normalized, &payload);
     Ok((!events.is_empty()).then_some(events))
-}
-
-/// Records the outcome of a leased record.
-async fn finish(app: &Consumer, item: WorkItem, outcome: Outcome, agents: &[String]) -> End {
-    match app
-        .deliveries
-        .finish(&item.delivery_key, outcome, agents, app.clock.now())
-        .await
-    {
-        Ok(()) => End::Done(
-            item.id,
-            match outcome {
-                Outcome::Delivered => "delivered",
-                Outcome::Filtered => "filtered",
-                Outcome::Dropped => "dropped",
-            },
-        ),
-        Err(e) => End::Failed(e.into()),
-    }
 }
 
 /// Records a failed attempt (the lease is freed for SQS's retry); returns the error.

@@ -87,7 +87,8 @@ impl Ingress {
         };
         Self {
             registry,
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table)
+                .with_wire(aws.wire()),
             deliveries: DeliveryStore::new(
                 dynamodb.clone(),
                 aws.wire(),
@@ -157,7 +158,8 @@ impl Consumer {
         let s3 = aws.s3();
         Self {
             registry,
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table)
+                .with_wire(aws.wire()),
             deliveries: DeliveryStore::new(
                 dynamodb.clone(),
                 aws.wire(),
