@@ -13,7 +13,7 @@ pub use switchyard_aws::intents;
 pub use switchyard_aws::{
     agents, approvals, artifacts, audit, clients as aws, connections, crypto, cursors, deferred,
     deliveries, dynamo, error, events, instances, jobs, live, messages, queue, ses_events,
-    settings, sink, watches,
+    settings, sink, watches, wire,
 };
 pub use switchyard_core::{clock, config, identity, policy, reply, secret, telemetry, workitem};
 pub use switchyard_dashboard as dashboard;

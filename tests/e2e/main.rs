@@ -49,3 +49,4 @@ mod tiktok;
 mod tools;
 mod watches;
 mod whatsapp;
+mod wire;

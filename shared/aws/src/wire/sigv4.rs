@@ -112,30 +112,9 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
-/// `YYYYMMDD'T'HHMMSS'Z'` of a Unix time in seconds (UTC).
+/// `YYYYMMDD'T'HHMMSS'Z'` of a Unix time in seconds (UTC): RFC 3339 without its separators.
 pub fn amz_date(unix_secs: u64) -> String {
-    let (days, secs) = (unix_secs / 86_400, unix_secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}{month:02}{day:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    switchyard_core::clock::rfc3339(unix_secs).replace(['-', ':'], "")
 }
 
 #[cfg(test)]
@@ -267,36 +246,25 @@ mod tests {
             secret_access_key: "secret",
             session_token: None,
         };
-        let base = sign(
-            keys,
-            "us-east-1",
-            "dynamodb",
-            amz_date(0),
-            &request("h", "T.A", b"{}"),
-        );
-        let other_body = sign(
-            keys,
-            "us-east-1",
-            "dynamodb",
-            amz_date(0),
-            &request("h", "T.A", b"{ }"),
-        );
-        let other_target = sign(
-            keys,
-            "us-east-1",
-            "dynamodb",
-            amz_date(0),
-            &request("h", "T.B", b"{}"),
-        );
-        let other_key = sign(
+        let at_zero = |keys: Keys<'_>, target: &str, body: &[u8]| {
+            sign(
+                keys,
+                "us-east-1",
+                "dynamodb",
+                amz_date(0),
+                &request("h", target, body),
+            )
+        };
+        let base = at_zero(keys, "T.A", b"{}");
+        let other_body = at_zero(keys, "T.A", b"{ }");
+        let other_target = at_zero(keys, "T.B", b"{}");
+        let other_key = at_zero(
             Keys {
                 secret_access_key: "secreT",
                 ..keys
             },
-            "us-east-1",
-            "dynamodb",
-            amz_date(0),
-            &request("h", "T.A", b"{}"),
+            "T.A",
+            b"{}",
         );
         assert_ne!(base.authorization, other_body.authorization);
         assert_ne!(base.authorization, other_target.authorization);
