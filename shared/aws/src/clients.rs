@@ -66,9 +66,7 @@ impl Intercept for CallCounter {
             Some(target) => target.to_owned(),
             None => format!("{} {}", request.method(), request.uri()),
         };
-        if let Ok(mut counts) = self.0.lock() {
-            *counts.entry(operation).or_default() += 1;
-        }
+        self.count(&operation);
         Ok(())
     }
 }
