@@ -167,7 +167,7 @@ impl Fanout {
             std::env::var(WS_ENDPOINT_VAR).map_err(|_| format!("{WS_ENDPOINT_VAR} is not set"))?;
         let dynamodb = start.aws.dynamodb();
         Ok(Self {
-            instances: InstanceStore::new(dynamodb.clone(), &start.resources.instances_table),
+            instances: InstanceStore::new(&start.aws, &start.resources.instances_table),
             live: LiveConnectionStore::new(dynamodb, &start.resources.live_connections_table),
             sink: ManagementSink::new(&start.aws, &endpoint),
             clock: start.clock,

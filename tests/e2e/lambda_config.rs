@@ -12,6 +12,31 @@ use switchyard_ops::local::demo;
 
 use crate::support::{endpoint, post, slack_mention, Stack, NOW};
 
+/// Sends a signed Slack mention of `text` to `ingress`; the reply's status.
+async fn mention(ingress: &Ingress, event_id: &str, text: &str) -> u16 {
+    let body = slack_mention(event_id, "C0GENERAL", text);
+    let ts = NOW.to_string();
+    let mut headers = http::HeaderMap::new();
+    headers.insert("content-type", "application/json".parse().expect("value"));
+    headers.insert("x-slack-request-timestamp", ts.parse().expect("value"));
+    let signature =
+        switchyard::verify::sign::slack(demo::SLACK_SIGNING_SECRET, &ts, body.as_bytes());
+    headers.insert("x-slack-signature", signature.parse().expect("value"));
+    let reply = switchyard::ingest::handle(
+        &ingress,
+        "slack",
+        demo::SLACK_INSTANCE,
+        post(&headers, body.as_bytes()),
+    )
+    .await;
+    assert!(
+        reply.status < 300,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.status
+}
+
 #[tokio::test]
 async fn a_webhook_on_the_lambda_configuration_claims_and_queues() {
     let stack = Stack::new().await;
@@ -23,29 +48,9 @@ async fn a_webhook_on_the_lambda_configuration_claims_and_queues() {
         Limits::default(),
         Clock::fixed(NOW),
     );
-    let body = slack_mention("EvLambdaCfg", "C0GENERAL", "<@U0BOT> hi");
-    let ts = NOW.to_string();
-    let mut headers = http::HeaderMap::new();
-    headers.insert("content-type", "application/json".parse().expect("value"));
-    headers.insert("x-slack-request-timestamp", ts.parse().expect("value"));
-    let signature =
-        switchyard::verify::sign::slack(demo::SLACK_SIGNING_SECRET, &ts, body.as_bytes());
-    headers.insert("x-slack-signature", signature.parse().expect("value"));
 
-    let reply = switchyard::ingest::handle(
-        &ingress,
-        "slack",
-        demo::SLACK_INSTANCE,
-        post(&headers, body.as_bytes()),
-    )
-    .await;
+    assert_eq!(mention(&ingress, "EvLambdaCfg", "<@U0BOT> hi").await, 200);
 
-    assert_eq!(
-        reply.status,
-        200,
-        "{:?}",
-        String::from_utf8_lossy(&reply.body)
-    );
     assert_eq!(stack.ingress_depth().await, 1);
     let calls = aws.calls.snapshot();
     assert_eq!(
@@ -54,6 +59,68 @@ async fn a_webhook_on_the_lambda_configuration_claims_and_queues() {
         "{calls:?}"
     );
     assert_eq!(calls.get("AmazonSQS.SendMessage"), Some(&1), "{calls:?}");
+}
+
+/// Every call of a webhook is on the wire client, a large payload's claim check in S3 too: the
+/// webhook never builds an SDK client, so its binary links none (issue 13: the zip's size).
+#[tokio::test]
+async fn a_webhook_builds_no_sdk_client_even_for_a_large_payload() {
+    let stack = Stack::new().await;
+    let aws = AwsClients::for_lambda_with(Some("us-east-1".into()), Some(endpoint()));
+    let limits = Limits {
+        inline_payload_bytes: 200,
+        ..Limits::default()
+    };
+    let ingress = Ingress::new(
+        &aws,
+        &stack.app.resources,
+        stack.app.registry.clone(),
+        limits,
+        Clock::fixed(NOW),
+    );
+    let long = format!("<@U0BOT> {}", "a long message ".repeat(40));
+
+    assert_eq!(mention(&ingress, "EvLambdaLarge", &long).await, 200);
+
+    let calls = aws.calls.snapshot();
+    assert_eq!(calls.get("S3.PutObject"), Some(&1), "{calls:?}");
+    assert_eq!(calls.get("AmazonSQS.SendMessage"), Some(&1), "{calls:?}");
+    assert!(!aws.built_sdk_client(), "{calls:?}");
+    // The claim check is readable where the consumer looks (its own read is on the wire too).
+    let received = stack
+        .app
+        .aws
+        .sqs()
+        .receive_message()
+        .queue_url(&stack.app.resources.ingress_queue_url)
+        .send()
+        .await
+        .expect("receive");
+    let body = received
+        .messages
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|m| m.body)
+        .expect("the queued work item");
+    let queued: serde_json::Value = serde_json::from_str(&body).expect("a work item");
+    assert!(queued["payload"].is_null(), "{queued}");
+    let key = queued["payload_ref"].as_str().expect("a payload reference");
+    let object = aws
+        .wire_ref()
+        .get_object(&stack.app.resources.payload_bucket, key)
+        .await
+        .expect("S3 answers")
+        .expect("the payload is stored");
+    let payload: serde_json::Value = serde_json::from_slice(&object).expect("JSON");
+    assert_eq!(payload["event"]["text"], long.as_str());
+    assert_eq!(
+        aws.wire_ref()
+            .get_object(&stack.app.resources.payload_bucket, "payloads/none.json")
+            .await
+            .expect("S3 answers"),
+        None,
+        "a missing key is None, not an error"
+    );
 }
 
 #[tokio::test]
@@ -70,7 +137,7 @@ async fn the_lambda_configuration_times_out_on_a_silent_endpoint() {
         }
     });
     let aws = AwsClients::for_lambda_with(None, Some(url));
-    let instances = switchyard::instances::InstanceStore::new(aws.dynamodb(), "any-table");
+    let instances = switchyard::instances::InstanceStore::new(&aws, "any-table");
 
     let started = Instant::now();
     let result = instances.get("any").await;

@@ -70,7 +70,6 @@ async fn artifact(app: &App, workspace: &str, now: u64, age_days: u64) -> Artifa
 async fn payload(app: &App, instance_id: &str) -> String {
     let queue = IngressQueue::new(
         app.aws.wire(),
-        app.aws.s3(),
         &app.resources.ingress_queue_url,
         &app.resources.payload_bucket,
         0,

@@ -213,7 +213,7 @@ async fn unprocessed_outcomes_are_retried_then_written_alone() {
     ])
     .await;
     let aws = clients(&url);
-    let store = DeliveryStore::new(aws.dynamodb(), aws.wire(), "Deliveries");
+    let store = DeliveryStore::new(&aws, "Deliveries");
     let mut done = Vec::new();
     for pk in ["a", "b"] {
         match store.begin(pk, "wi", 100, 60).await.expect("lease") {

@@ -8,8 +8,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
+use serde_json::{json, Value};
 
 use crate::error::chain;
+use crate::wire::{attr, DYNAMODB};
+use crate::AwsClients;
 
 /// Why the audit log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -29,14 +32,16 @@ pub struct AuditEntry {
 /// The audit log in DynamoDB.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    client: aws_sdk_dynamodb::Client,
+    /// [`Self::record`] (a webhook's, on a verification token's capture) goes on the wire
+    /// client; the reads on the SDK's, built at first use (see [`AwsClients`]).
+    aws: AwsClients,
     table: String,
 }
 
 impl AuditLog {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(aws: &AwsClients, table: impl Into<String>) -> Self {
         Self {
-            client,
+            aws: aws.clone(),
             table: table.into(),
         }
     }
@@ -51,22 +56,24 @@ impl AuditLog {
         now: u64,
     ) -> Result<(), AuditError> {
         let sk = format!("{now:012}#{}", uuid::Uuid::new_v4().simple());
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", AttributeValue::S(target.to_owned()))
-            .item("sk", AttributeValue::S(sk))
-            .item("actor", AttributeValue::S(actor.to_owned()))
-            .item("action", AttributeValue::S(action.to_owned()))
-            .item(
-                "detail",
-                AttributeValue::S(detail.chars().take(500).collect()),
-            )
-            .item("at", AttributeValue::N(now.to_string()))
-            .send()
+        let detail: String = detail.chars().take(500).collect();
+        let put = json!({
+            "TableName": self.table,
+            "Item": {
+                "pk": attr::s(target),
+                "sk": attr::s(&sk),
+                "actor": attr::s(actor),
+                "action": attr::s(action),
+                "detail": attr::s(&detail),
+                "at": attr::n(now),
+            },
+        });
+        self.aws
+            .wire_ref()
+            .call::<Value>(&DYNAMODB, "PutItem", &put)
             .await
             .map(|_| ())
-            .map_err(|e| AuditError(chain(&e)))
+            .map_err(|e| AuditError(e.to_string()))
     }
 
     /// One target's history, oldest first.
@@ -75,7 +82,8 @@ impl AuditLog {
         let mut start = None;
         loop {
             let out = self
-                .client
+                .aws
+                .dynamodb()
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("pk = :t")
@@ -94,7 +102,7 @@ impl AuditLog {
 
     /// The most recent `limit` entries across targets, newest first (admin; scans).
     pub async fn recent(&self, limit: usize) -> Result<Vec<AuditEntry>, AuditError> {
-        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.aws.dynamodb().scan().table_name(&self.table))
             .await
             .map_err(|e| AuditError(chain(&e)))?;
         let mut all: Vec<AuditEntry> = items.iter().map(entry).collect();

@@ -6,7 +6,7 @@
 //! operation so benchmarks can report DynamoDB and SQS calls per webhook.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
@@ -74,11 +74,22 @@ impl Intercept for CallCounter {
 /// The SDK configuration of one cold start and its call counter. A function builds the clients
 /// of the services it calls, once, and nothing else: each client is behind a cargo feature of
 /// this crate and a method here, so a binary links only the services it constructs.
+///
+/// The stores on the per-delivery path (instances, deliveries, watches, the audit log, the
+/// queue, the sink, the keyring) take this whole, not a client: their hot calls go on the
+/// [wire client](crate::wire) and their other calls build the DynamoDB client at first use
+/// ([`Self::dynamodb`], once per process). A webhook, whose paths only use the wire, so never
+/// builds an SDK client, and does not link one.
 #[derive(Debug, Clone)]
 pub struct AwsClients {
     config: SdkConfig,
+    /// `config` with the plain-HTTP client when the endpoint is `http://` (see
+    /// [`Self::sdk_config`]): made at the first SDK client, so a function that builds none (the
+    /// webhook) does not link an HTTP client beside the wire client's.
+    sdk: Arc<OnceLock<SdkConfig>>,
     pub calls: CallCounter,
     wire: crate::wire::Wire,
+    dynamodb: Arc<OnceLock<aws_sdk_dynamodb::Client>>,
 }
 
 impl AwsClients {
@@ -113,9 +124,6 @@ impl AwsClients {
             .retry_config(retries())
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
         if let Some(url) = endpoint.filter(|u| !u.is_empty()) {
-            if is_plain_http(&url) {
-                config = config.http_client(aws_smithy_http_client::Builder::new().build_http());
-            }
             config = config.endpoint_url(url);
         }
         Self::from_sdk_config(&config.build())
@@ -131,8 +139,10 @@ impl AwsClients {
         let calls = CallCounter::default();
         Self {
             config: config.clone(),
+            sdk: Arc::default(),
             wire: crate::wire::Wire::new(config, calls.clone()),
             calls,
+            dynamodb: Arc::default(),
         }
     }
 
@@ -142,24 +152,53 @@ impl AwsClients {
         self.wire.clone()
     }
 
-    /// The SDK configuration, for a client of a service this crate has no feature for
-    /// (API Gateway's management API, built where it is used with its own endpoint).
-    pub fn sdk_config(&self) -> &SdkConfig {
-        &self.config
+    /// Whether any SDK client (or the configuration one is built from) was made in this
+    /// process. A webhook's paths never make one (tested), so its binary links none.
+    pub fn built_sdk_client(&self) -> bool {
+        self.sdk.get().is_some()
     }
 
-    /// A DynamoDB client.
+    /// The wire client, borrowed.
+    pub fn wire_ref(&self) -> &crate::wire::Wire {
+        &self.wire
+    }
+
+    /// The SDK clients' configuration, also for a client of a service this crate has no
+    /// feature for (API Gateway's management API, built where it is used with its own endpoint).
+    /// Against an `http://` endpoint (an emulator on loopback) it has a plain-HTTP client: the
+    /// SDK's default HTTPS client builds its TLS configuration, reading the system's whole
+    /// certificate store (about 450 files here), whenever a service client is constructed.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        self.sdk.get_or_init(|| {
+            let plain = self.config.http_client().is_none()
+                && self.config.endpoint_url().is_some_and(is_plain_http);
+            if plain {
+                self.config
+                    .to_builder()
+                    .http_client(aws_smithy_http_client::Builder::new().build_http())
+                    .build()
+            } else {
+                self.config.clone()
+            }
+        })
+    }
+
+    /// The process's DynamoDB client, built at the first call.
     pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::config::Builder::from(&self.config)
-            .interceptor(self.calls.clone())
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
+        self.dynamodb
+            .get_or_init(|| {
+                let config = aws_sdk_dynamodb::config::Builder::from(self.sdk_config())
+                    .interceptor(self.calls.clone())
+                    .build();
+                aws_sdk_dynamodb::Client::from_conf(config)
+            })
+            .clone()
     }
 
     /// An SQS client.
     #[cfg(feature = "sqs")]
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
-        let config = aws_sdk_sqs::config::Builder::from(&self.config)
+        let config = aws_sdk_sqs::config::Builder::from(self.sdk_config())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_sqs::Client::from_conf(config)
@@ -168,16 +207,17 @@ impl AwsClients {
     /// An S3 client; path-style addressing when an endpoint (an emulator) is set.
     #[cfg(feature = "s3")]
     pub fn s3(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.config)
-            .force_path_style(self.config.endpoint_url().is_some())
+        let config = aws_sdk_s3::config::Builder::from(self.sdk_config())
+            .force_path_style(self.sdk_config().endpoint_url().is_some())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
-    /// A KMS client.
+    /// A KMS client (the stack's setup; sealing and opening go on the wire, [`crate::crypto`]).
+    #[cfg(feature = "kms")]
     pub fn kms(&self) -> aws_sdk_kms::Client {
-        let config = aws_sdk_kms::config::Builder::from(&self.config)
+        let config = aws_sdk_kms::config::Builder::from(self.sdk_config())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_kms::Client::from_conf(config)
@@ -186,7 +226,7 @@ impl AwsClients {
     /// An EventBridge client.
     #[cfg(feature = "eventbridge")]
     pub fn events(&self) -> aws_sdk_eventbridge::Client {
-        let config = aws_sdk_eventbridge::config::Builder::from(&self.config)
+        let config = aws_sdk_eventbridge::config::Builder::from(self.sdk_config())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_eventbridge::Client::from_conf(config)
@@ -195,7 +235,7 @@ impl AwsClients {
     /// An EventBridge Scheduler client (scheduled task intents).
     #[cfg(feature = "scheduler")]
     pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
-        let config = aws_sdk_scheduler::config::Builder::from(&self.config)
+        let config = aws_sdk_scheduler::config::Builder::from(self.sdk_config())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_scheduler::Client::from_conf(config)
@@ -204,7 +244,7 @@ impl AwsClients {
     /// A Secrets Manager client.
     #[cfg(feature = "secretsmanager")]
     pub fn secrets(&self) -> aws_sdk_secretsmanager::Client {
-        let config = aws_sdk_secretsmanager::config::Builder::from(&self.config)
+        let config = aws_sdk_secretsmanager::config::Builder::from(self.sdk_config())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_secretsmanager::Client::from_conf(config)
@@ -213,7 +253,7 @@ impl AwsClients {
     /// An SES v2 client (the email tools).
     #[cfg(feature = "ses")]
     pub fn sesv2(&self) -> aws_sdk_sesv2::Client {
-        let config = aws_sdk_sesv2::config::Builder::from(&self.config)
+        let config = aws_sdk_sesv2::config::Builder::from(self.sdk_config())
             .interceptor(self.calls.clone())
             .build();
         aws_sdk_sesv2::Client::from_conf(config)
@@ -238,9 +278,7 @@ async fn load(endpoint: Option<&str>) -> SdkConfig {
 }
 
 /// An endpoint without TLS (an emulator on loopback): the SDK's clients then get a plain-HTTP
-/// client. Its default HTTPS client builds its TLS configuration, reading the system's whole
-/// certificate store (about 450 files here), when each service client is constructed, that is at
-/// every cold start, although no call would use it.
+/// client ([`AwsClients::sdk_config`]).
 fn is_plain_http(url: &str) -> bool {
     url.get(..7)
         .is_some_and(|s| s.eq_ignore_ascii_case("http://"))

@@ -16,17 +16,21 @@
 //! `{key: id}` context. The operator's credentials can still do that; the functions' roles cannot
 //! (their policies require a provider), so such envelopes must be resealed once
 //! (`switchyard instance reseal`, see the README).
+//!
+//! KMS is called on the wire client ([`crate::wire`]): a webhook that opens a verification
+//! secret then links no KMS SDK.
 
 use std::collections::BTreeMap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::DataKeySpec;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::wire::{Wire, WireError, KMS};
 
 use crate::secret::SecretString;
 
@@ -72,15 +76,30 @@ const V_LEGACY: u8 = 1;
 /// Seals and opens instance secrets with one KMS key.
 #[derive(Debug, Clone)]
 pub struct Keyring {
-    kms: aws_sdk_kms::Client,
+    wire: Wire,
     key_id: String,
 }
 
+/// What `GenerateDataKey` answers (blobs in base64).
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataKey {
+    plaintext: String,
+    ciphertext_blob: String,
+}
+
+/// What `Decrypt` answers.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Decrypted {
+    plaintext: String,
+}
+
 impl Keyring {
-    /// A keyring using the KMS key `key_id` (id, ARN or alias).
-    pub fn new(kms: aws_sdk_kms::Client, key_id: impl Into<String>) -> Self {
+    /// A keyring using the KMS key `key_id` (id, ARN or alias), called on `wire`.
+    pub fn new(wire: Wire, key_id: impl Into<String>) -> Self {
         Self {
-            kms,
+            wire,
             key_id: key_id.into(),
         }
     }
@@ -137,23 +156,22 @@ impl Keyring {
         id: &str,
         secrets: &BTreeMap<String, SecretString>,
     ) -> Result<Envelope, CryptoError> {
-        let mut request = self
-            .kms
-            .generate_data_key()
-            .key_id(&self.key_id)
-            .key_spec(DataKeySpec::Aes256)
-            .encryption_context(context_key, id);
-        if let Some(provider) = provider {
-            request = request.encryption_context(PROVIDER_CONTEXT, provider);
-        }
-        let data_key = request
-            .send()
+        let request = json!({
+            "KeyId": self.key_id,
+            "KeySpec": "AES_256",
+            "EncryptionContext": context(provider, context_key, id),
+        });
+        let data_key: DataKey = self
+            .wire
+            .call(&KMS, "GenerateDataKey", &request)
             .await
-            .map_err(|e| kms_err("GenerateDataKey", e))?;
-        let plain_key = data_key.plaintext.ok_or(CryptoError::Corrupt)?;
-        let wrapped = data_key.ciphertext_blob.ok_or(CryptoError::Corrupt)?;
-        let cipher =
-            Aes256Gcm::new_from_slice(plain_key.as_ref()).map_err(|_| CryptoError::Corrupt)?;
+            .map_err(|e| kms_err("GenerateDataKey", &e))?;
+        let decode = |s: &str| B64.decode(s).map_err(|_| CryptoError::Corrupt);
+        let (plain_key, wrapped) = (
+            decode(&data_key.plaintext)?,
+            decode(&data_key.ciphertext_blob)?,
+        );
+        let cipher = Aes256Gcm::new_from_slice(&plain_key).map_err(|_| CryptoError::Corrupt)?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let plaintext: BTreeMap<&str, &str> = secrets
@@ -176,7 +194,7 @@ impl Keyring {
             } else {
                 V_LEGACY
             },
-            wrapped_key: B64.encode(wrapped.as_ref()),
+            wrapped_key: B64.encode(wrapped),
             nonce: B64.encode(nonce),
             ciphertext: B64.encode(ciphertext),
             provider: provider.map(str::to_owned),
@@ -205,27 +223,21 @@ impl Keyring {
         if nonce.len() != 12 {
             return Err(CryptoError::Corrupt);
         }
-        let mut decrypt = self
-            .kms
-            .decrypt()
-            .key_id(&self.key_id)
-            .ciphertext_blob(Blob::new(wrapped))
-            .encryption_context(context_key, id);
-        if let Some(provider) = provider {
-            decrypt = decrypt.encryption_context(PROVIDER_CONTEXT, provider);
-        }
-        let data_key = decrypt.send().await.map_err(|e| {
-            if e.as_service_error()
-                .is_some_and(|s| s.is_invalid_ciphertext_exception())
-            {
-                CryptoError::Corrupt
-            } else {
-                kms_err("Decrypt", e)
-            }
-        })?;
-        let plain_key = data_key.plaintext.ok_or(CryptoError::Corrupt)?;
-        let cipher =
-            Aes256Gcm::new_from_slice(plain_key.as_ref()).map_err(|_| CryptoError::Corrupt)?;
+        let request = json!({
+            "KeyId": self.key_id,
+            "CiphertextBlob": B64.encode(&wrapped),
+            "EncryptionContext": context(provider.map(String::as_str), context_key, id),
+        });
+        let data_key: Decrypted = self
+            .wire
+            .call(&KMS, "Decrypt", &request)
+            .await
+            .map_err(|e| match e.code() {
+                Some("InvalidCiphertextException") => CryptoError::Corrupt,
+                _ => kms_err("Decrypt", &e),
+            })?;
+        let plain_key = decode(&data_key.plaintext)?;
+        let cipher = Aes256Gcm::new_from_slice(&plain_key).map_err(|_| CryptoError::Corrupt)?;
         let plaintext = cipher
             .decrypt(
                 Nonce::from_slice(&nonce),
@@ -244,9 +256,19 @@ impl Keyring {
     }
 }
 
-fn kms_err(op: &'static str, e: impl std::error::Error) -> CryptoError {
+/// The encryption context: `{context_key: id}`, and the provider when bound to one.
+fn context(provider: Option<&str>, context_key: &str, id: &str) -> Value {
+    let mut context = Map::new();
+    context.insert(context_key.to_owned(), id.into());
+    if let Some(provider) = provider {
+        context.insert(PROVIDER_CONTEXT.to_owned(), provider.into());
+    }
+    Value::Object(context)
+}
+
+fn kms_err(op: &'static str, e: &WireError) -> CryptoError {
     CryptoError::Kms {
         op,
-        detail: crate::error::chain(&e),
+        detail: e.to_string(),
     }
 }

@@ -109,7 +109,8 @@ pub struct DeliveryRecord {
 /// webhook and consumer batch makes them; see [`crate::wire`]), the admin reads on the SDK.
 #[derive(Debug, Clone)]
 pub struct DeliveryStore {
-    client: aws_sdk_dynamodb::Client,
+    /// For the admin reads: the SDK's client is built at their first call.
+    aws: crate::AwsClients,
     wire: Wire,
     table: String,
 }
@@ -120,10 +121,10 @@ pub const KEEP_OUTCOME_SECS: u64 = 86_400;
 const FINAL: [&str; 3] = ["delivered", "filtered", "dropped"];
 
 impl DeliveryStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, wire: Wire, table: impl Into<String>) -> Self {
+    pub fn new(aws: &crate::AwsClients, table: impl Into<String>) -> Self {
         Self {
-            client,
-            wire,
+            aws: aws.clone(),
+            wire: aws.wire(),
             table: table.into(),
         }
     }
@@ -421,7 +422,8 @@ impl DeliveryStore {
     /// The delivery under `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<DeliveryRecord>, DeliveryError> {
         let out = self
-            .client
+            .aws
+            .dynamodb()
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(key.to_owned()))
@@ -434,7 +436,7 @@ impl DeliveryStore {
 
     /// The most recent `limit` deliveries, newest first (admin; scans the table).
     pub async fn recent(&self, limit: usize) -> Result<Vec<DeliveryRecord>, DeliveryError> {
-        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.aws.dynamodb().scan().table_name(&self.table))
             .await
             .map_err(unavailable)?;
         let mut all: Vec<DeliveryRecord> = items.iter().map(record).collect();

@@ -12,10 +12,13 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::crypto::Envelope;
 use crate::error::{chain, is_conditional_check_failed};
 use crate::policy::TriggerPolicy;
+use crate::wire::{attr, DYNAMODB};
+use crate::AwsClients;
 
 /// Why an instance operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,10 +66,9 @@ pub fn check_id(id: &str) -> Result<(), InstanceError> {
 /// Instances in DynamoDB.
 #[derive(Debug, Clone)]
 pub struct InstanceStore {
-    client: aws_sdk_dynamodb::Client,
-    /// Where [`Self::get`] reads when set (the webhook and the consumer read an instance per
-    /// delivery or batch; see [`crate::wire`]).
-    wire: Option<crate::wire::Wire>,
+    /// [`Self::get`] and [`Self::set_secrets`] (the webhook's and the consumer's) go on the wire
+    /// client; the rest on the SDK's, built at first use (see [`AwsClients`]).
+    aws: AwsClients,
     table: String,
 }
 
@@ -75,18 +77,11 @@ fn unavailable(e: impl std::error::Error) -> InstanceError {
 }
 
 impl InstanceStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(aws: &AwsClients, table: impl Into<String>) -> Self {
         Self {
-            client,
-            wire: None,
+            aws: aws.clone(),
             table: table.into(),
         }
-    }
-
-    /// Reads instances ([`Self::get`]) on the wire client instead of the SDK.
-    pub fn with_wire(mut self, wire: crate::wire::Wire) -> Self {
-        self.wire = Some(wire);
-        self
     }
 
     /// The instance `id`, or `None`.
@@ -94,36 +89,27 @@ impl InstanceStore {
         if check_id(id).is_err() {
             return Ok(None);
         }
-        if let Some(wire) = &self.wire {
-            let read = serde_json::json!({
-                "TableName": self.table,
-                "Key": { "pk": crate::wire::attr::s(id) },
-            });
-            let out: serde_json::Value = wire
-                .call(&crate::wire::DYNAMODB, "GetItem", &read)
-                .await
-                .map_err(unavailable)?;
-            return out
-                .get("Item")
-                .map(|item| from_item(id, &crate::wire::attr::item(item)))
-                .transpose();
-        }
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(id.to_owned()))
-            .send()
+        let read = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(id) },
+        });
+        let out: serde_json::Value = self
+            .aws
+            .wire_ref()
+            .call(&DYNAMODB, "GetItem", &read)
             .await
             .map_err(unavailable)?;
-        out.item.map(|item| from_item(id, &item)).transpose()
+        out.get("Item")
+            .map(|item| from_item(id, &attr::item(item)))
+            .transpose()
     }
 
     /// Stores a new instance; fails if the id is taken.
     pub async fn create(&self, instance: &Instance) -> Result<(), InstanceError> {
         check_id(&instance.id)?;
         let put = self
-            .client
+            .aws
+            .dynamodb()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(instance)?))
@@ -140,7 +126,8 @@ impl InstanceStore {
     /// Deletes `id`; `Ok(false)` if there was nothing to delete.
     pub async fn delete(&self, id: &str) -> Result<bool, InstanceError> {
         let out = self
-            .client
+            .aws
+            .dynamodb()
             .delete_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(id.to_owned()))
@@ -153,7 +140,7 @@ impl InstanceStore {
 
     /// Every instance, sorted by id (admin listing; scans the table).
     pub async fn list(&self) -> Result<Vec<Instance>, InstanceError> {
-        let items = crate::dynamo::all_items(self.client.scan().table_name(&self.table))
+        let items = crate::dynamo::all_items(self.aws.dynamodb().scan().table_name(&self.table))
             .await
             .map_err(unavailable)?;
         let mut all = Vec::with_capacity(items.len());
@@ -178,7 +165,8 @@ impl InstanceStore {
         now: u64,
     ) -> Result<(), InstanceError> {
         let update = self
-            .client
+            .aws
+            .dynamodb()
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(id.to_owned()))
@@ -210,26 +198,26 @@ impl InstanceStore {
             id: id.to_owned(),
             detail: e.to_string(),
         };
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(id.to_owned()))
-            .update_expression("SET sealed = :sealed, secret_keys = :keys, updated_at = :now")
-            .condition_expression("attribute_exists(pk) AND updated_at = :seen")
-            .expression_attribute_values(
-                ":sealed",
-                AttributeValue::S(serde_json::to_string(sealed).map_err(corrupt)?),
-            )
-            .expression_attribute_values(
-                ":keys",
-                AttributeValue::L(secret_keys.iter().cloned().map(AttributeValue::S).collect()),
-            )
-            .expression_attribute_values(":seen", AttributeValue::N(seen_updated_at.to_string()))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()));
-        match update.send().await {
+        let update = json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(id) },
+            "UpdateExpression": "SET sealed = :sealed, secret_keys = :keys, updated_at = :now",
+            "ConditionExpression": "attribute_exists(pk) AND updated_at = :seen",
+            "ExpressionAttributeValues": {
+                ":sealed": attr::s(&serde_json::to_string(sealed).map_err(corrupt)?),
+                ":keys": attr::string_list(secret_keys),
+                ":seen": attr::n(seen_updated_at),
+                ":now": attr::n(now),
+            },
+        });
+        let answer: Result<serde_json::Value, _> = self
+            .aws
+            .wire_ref()
+            .call(&DYNAMODB, "UpdateItem", &update)
+            .await;
+        match answer {
             Ok(_) => Ok(true),
-            Err(e) if is_conditional_check_failed(&e) => Ok(false),
+            Err(e) if e.is_conditional_check_failed() => Ok(false),
             Err(e) => Err(unavailable(e)),
         }
     }
@@ -277,7 +265,8 @@ impl InstanceStore {
         now: u64,
     ) -> Result<(), InstanceError> {
         let mut update = self
-            .client
+            .aws
+            .dynamodb()
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(id.to_owned()))

@@ -1,7 +1,8 @@
-//! Switchyard's AWS adapters: the SDK clients and what is stored on them. DynamoDB (instances,
-//! deliveries, connections, audit, cursors, watches) and KMS (envelope encryption) are always in; the
-//! ingress queue (`queue`: SQS and S3) and the event sink (`sink`: EventBridge and S3) are cargo
-//! features, so a crate that neither queues nor publishes does not compile those SDKs.
+//! Switchyard's AWS adapters: the SDK clients, the wire client, and what is stored on them.
+//! DynamoDB (instances, deliveries, connections, audit, cursors, watches) and envelope
+//! encryption (KMS, on the wire) are always in; the other SDKs are cargo features, so a crate
+//! that does not call a service does not compile its SDK. The ingress queue (`queue`) and the
+//! event sink (`sink`) are on the wire client (SQS, EventBridge and S3 alike).
 
 pub mod agents;
 pub mod approvals;
@@ -45,6 +46,7 @@ pub use switchyard_providers as providers;
 pub use aws_sdk_dynamodb as dynamodb;
 #[cfg(feature = "eventbridge")]
 pub use aws_sdk_eventbridge as eventbridge;
+#[cfg(feature = "kms")]
 pub use aws_sdk_kms as kms;
 #[cfg(feature = "s3")]
 pub use aws_sdk_s3 as s3;

@@ -1,6 +1,5 @@
 //! The ingress queue (SQS) with an S3 claim check for large payloads.
 
-use aws_sdk_s3::primitives::ByteStream;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -35,12 +34,11 @@ pub fn payload_instance(key: &str) -> Option<&str> {
     (!instance.is_empty() && !file.contains('/')).then_some(instance)
 }
 
-/// Sends WorkItems to the ingress queue; payloads over the inline limit go to S3 first. The
-/// sends are on the wire client (every accepted webhook makes one; see [`crate::wire`]).
+/// Sends WorkItems to the ingress queue; payloads over the inline limit go to S3 first. Both
+/// are on the wire client (every accepted webhook sends one; see [`crate::wire`]).
 #[derive(Debug, Clone)]
 pub struct IngressQueue {
     wire: Wire,
-    s3: aws_sdk_s3::Client,
     queue_url: String,
     bucket: String,
     inline_limit: usize,
@@ -64,14 +62,12 @@ struct BatchFailure {
 impl IngressQueue {
     pub fn new(
         wire: Wire,
-        s3: aws_sdk_s3::Client,
         queue_url: impl Into<String>,
         bucket: impl Into<String>,
         inline_limit: usize,
     ) -> Self {
         Self {
             wire,
-            s3,
             queue_url: queue_url.into(),
             bucket: bucket.into(),
             inline_limit,
@@ -158,15 +154,10 @@ impl IngressQueue {
             // Under the instance, so retention finds the workspace whose window applies.
             let key = payload_key(&item.instance_id, &item.id);
             let payload = serde_json::to_vec(&item.payload).unwrap_or_default();
-            self.s3
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&key)
-                .content_type("application/json")
-                .body(ByteStream::from(payload))
-                .send()
+            self.wire
+                .put_object(&self.bucket, &key, "application/json", payload.into())
                 .await
-                .map_err(|e| QueueError::Bucket(chain(&e)))?;
+                .map_err(|e| QueueError::Bucket(e.to_string()))?;
             let mut slim = item.clone();
             slim.payload = None;
             slim.payload_ref = Some(key);
@@ -181,26 +172,12 @@ impl IngressQueue {
             return Ok(payload.clone());
         }
         let key = item.payload_ref.as_deref().unwrap_or_default();
-        let out = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        let bytes = self
+            .wire
+            .get_object(&self.bucket, key)
             .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    QueueError::Payload(key.to_owned())
-                } else {
-                    QueueError::Bucket(chain(&e))
-                }
-            })?;
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| QueueError::Bucket(chain(&e)))?
-            .into_bytes();
+            .map_err(|e| QueueError::Bucket(e.to_string()))?
+            .ok_or_else(|| QueueError::Payload(key.to_owned()))?;
         serde_json::from_slice(&bytes).map_err(|_| QueueError::Payload(key.to_owned()))
     }
 }

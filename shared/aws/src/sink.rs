@@ -4,7 +4,6 @@
 //! written once to the payload bucket (`payloads/events/<work item id>.json`, shared by every
 //! agent's copy) and the event carries `payload_ref = s3://<bucket>/<key>` with a null payload.
 
-use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -67,26 +66,19 @@ struct PutEventsResultEntry {
 }
 
 /// Publishes to one event bus, on the wire client (a consumer batch's one `PutEvents`; see
-/// [`crate::wire`]); large payloads go to S3.
+/// [`crate::wire`]); large payloads go to S3, on the wire client too.
 #[derive(Debug, Clone)]
 pub struct EventSink {
     wire: Wire,
     bus: String,
-    s3: aws_sdk_s3::Client,
     bucket: String,
 }
 
 impl EventSink {
-    pub fn new(
-        wire: Wire,
-        bus: impl Into<String>,
-        s3: aws_sdk_s3::Client,
-        bucket: impl Into<String>,
-    ) -> Self {
+    pub fn new(wire: Wire, bus: impl Into<String>, bucket: impl Into<String>) -> Self {
         Self {
             wire,
             bus: bus.into(),
-            s3,
             bucket: bucket.into(),
         }
     }
@@ -226,17 +218,11 @@ impl EventSink {
         work_item_id: &str,
     ) -> Result<String, SinkError> {
         let key = format!("payloads/events/{work_item_id}.json");
-        self.s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .content_type("application/json")
-            .body(ByteStream::from(
-                serde_json::to_vec(payload).unwrap_or_default(),
-            ))
-            .send()
+        let body = serde_json::to_vec(payload).unwrap_or_default();
+        self.wire
+            .put_object(&self.bucket, &key, "application/json", body.into())
             .await
-            .map_err(|e| SinkError::Bucket(chain(&e)))?;
+            .map_err(|e| SinkError::Bucket(e.to_string()))?;
         Ok(format!("s3://{}/{key}", self.bucket))
     }
 

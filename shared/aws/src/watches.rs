@@ -29,6 +29,8 @@ use sha2::{Digest, Sha256};
 
 use crate::dynamo::{all_items, n, s, Item};
 use crate::error::{chain, is_conditional_check_failed};
+use crate::wire::{attr, DYNAMODB};
+use crate::AwsClients;
 
 /// Why a watch operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,7 +195,9 @@ pub struct WatchUpdate {
 /// Watches and channels in DynamoDB.
 #[derive(Debug, Clone)]
 pub struct WatchStore {
-    client: aws_sdk_dynamodb::Client,
+    /// [`Self::channel`] (a webhook's read) goes on the wire client; the rest on the SDK's,
+    /// built at first use (see [`AwsClients`]).
+    aws: AwsClients,
     table: String,
 }
 
@@ -206,9 +210,9 @@ fn channel_pk(id: &str) -> String {
 }
 
 impl WatchStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(aws: &AwsClients, table: impl Into<String>) -> Self {
         Self {
-            client,
+            aws: aws.clone(),
             table: table.into(),
         }
     }
@@ -216,7 +220,8 @@ impl WatchStore {
     /// Stores a new watch; `Ok(false)`: one with its id exists already (nothing written).
     pub async fn create(&self, watch: &Watch) -> Result<bool, WatchError> {
         let put = self
-            .client
+            .aws
+            .dynamodb()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(watch_item(watch)))
@@ -231,7 +236,8 @@ impl WatchStore {
     /// The watch `id`, if it exists.
     pub async fn get(&self, id: &str) -> Result<Option<Watch>, WatchError> {
         let out = self
-            .client
+            .aws
+            .dynamodb()
             .get_item()
             .table_name(&self.table)
             .key("pk", s(watch_pk(id)))
@@ -245,7 +251,8 @@ impl WatchStore {
     /// Every watch (scheduled jobs and the CLI only: a scan).
     pub async fn list(&self) -> Result<Vec<Watch>, WatchError> {
         let scan = self
-            .client
+            .aws
+            .dynamodb()
             .scan()
             .table_name(&self.table)
             .filter_expression("begins_with(pk, :w)")
@@ -324,7 +331,8 @@ impl WatchStore {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let out = self
-            .client
+            .aws
+            .dynamodb()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(watch_pk(id)))
@@ -351,7 +359,8 @@ impl WatchStore {
         now: u64,
     ) -> Result<u32, WatchError> {
         let out = self
-            .client
+            .aws
+            .dynamodb()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(watch_pk(id)))
@@ -392,7 +401,8 @@ impl WatchStore {
         now: u64,
     ) -> Result<bool, WatchError> {
         let mut update = self
-            .client
+            .aws
+            .dynamodb()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(watch_pk(id)))
@@ -416,7 +426,8 @@ impl WatchStore {
 
     /// Deletes watch `id` (its channels are deleted separately, once stopped).
     pub async fn delete(&self, id: &str) -> Result<(), WatchError> {
-        self.client
+        self.aws
+            .dynamodb()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(watch_pk(id)))
@@ -439,7 +450,8 @@ impl WatchStore {
         item.insert("token_sha256".into(), s(hex::encode(channel.token_sha256)));
         item.insert("channel_expires_at".into(), n(channel.expires_at));
         item.insert("created_at".into(), n(channel.created_at));
-        self.client
+        self.aws
+            .dynamodb()
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -455,7 +467,8 @@ impl WatchStore {
         id: &str,
         resource_id: &str,
     ) -> Result<(), WatchError> {
-        self.client
+        self.aws
+            .dynamodb()
             .update_item()
             .table_name(&self.table)
             .key("pk", s(channel_pk(id)))
@@ -470,22 +483,27 @@ impl WatchStore {
 
     /// Channel `id`, if it is open (ingress: one consistent read per notification).
     pub async fn channel(&self, id: &str) -> Result<Option<Channel>, WatchError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(channel_pk(id)))
-            .consistent_read(true)
-            .send()
+        let read = serde_json::json!({
+            "TableName": self.table,
+            "Key": { "pk": attr::s(&channel_pk(id)) },
+            "ConsistentRead": true,
+        });
+        let out: serde_json::Value = self
+            .aws
+            .wire_ref()
+            .call(&DYNAMODB, "GetItem", &read)
             .await
             .map_err(unavailable)?;
-        out.item.as_ref().map(channel_from_item).transpose()
+        out.get("Item")
+            .map(|item| channel_from_item(&attr::item(item)))
+            .transpose()
     }
 
     /// The open channels of watch `watch_id` (renewal and stop: a scan).
     pub async fn channels_of(&self, watch_id: &str) -> Result<Vec<Channel>, WatchError> {
         let scan = self
-            .client
+            .aws
+            .dynamodb()
             .scan()
             .table_name(&self.table)
             .filter_expression("begins_with(pk, :c) AND watch_id = :w")
@@ -497,7 +515,8 @@ impl WatchStore {
 
     /// Forgets channel `id` (after it was stopped, or it expired).
     pub async fn delete_channel(&self, id: &str) -> Result<(), WatchError> {
-        self.client
+        self.aws
+            .dynamodb()
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(channel_pk(id)))

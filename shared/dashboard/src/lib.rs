@@ -56,9 +56,9 @@ impl Dashboard {
     pub fn new(aws: &AwsClients, resources: &Resources, clock: Clock) -> Self {
         let dynamodb = aws.dynamodb();
         Self {
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            instances: InstanceStore::new(aws, &resources.instances_table),
             connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
-            watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
+            watches: WatchStore::new(aws, &resources.watches_table),
             approvals: ApprovalStore::new(dynamodb.clone(), &resources.approvals_table),
             operators: OperatorStore::new(dynamodb.clone(), &resources.agents_table),
             dynamodb,

@@ -112,7 +112,7 @@ impl GoogleSync {
         Self {
             tools: Tools::new(aws, resources, vault),
             ingress: Ingress::new(aws, resources, registry, limits, clock),
-            watches: WatchStore::new(aws.dynamodb(), &resources.watches_table),
+            watches: WatchStore::new(aws, &resources.watches_table),
             cursors: CursorStore::new(aws.dynamodb(), &resources.cursors_table),
             settings: Settings::default(),
         }

@@ -66,8 +66,9 @@ impl Ingress {
         ))
     }
 
-    /// From parts (tests, the local host): DynamoDB, KMS, SQS and S3 clients, nothing else. OIDC
-    /// key sets come from `SWITCHYARD_OIDC_JWKS_URL` when set (see [`JwksCache`]).
+    /// From parts (tests, the local host). Every call a webhook makes (DynamoDB, KMS, SQS, S3)
+    /// goes on the wire client: no SDK client is built, so the webhook links none. OIDC key sets
+    /// come from `SWITCHYARD_OIDC_JWKS_URL` when set (see [`JwksCache`]).
     pub fn new(
         aws: &AwsClients,
         resources: &Resources,
@@ -75,11 +76,9 @@ impl Ingress {
         limits: Limits,
         clock: Clock,
     ) -> Self {
-        let dynamodb = aws.dynamodb();
         let queue = |url: &str| {
             IngressQueue::new(
                 aws.wire(),
-                aws.s3(),
                 url,
                 &resources.payload_bucket,
                 limits.inline_payload_bytes,
@@ -87,21 +86,16 @@ impl Ingress {
         };
         Self {
             registry,
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table)
-                .with_wire(aws.wire()),
-            deliveries: DeliveryStore::new(
-                dynamodb.clone(),
-                aws.wire(),
-                &resources.deliveries_table,
-            ),
+            instances: InstanceStore::new(aws, &resources.instances_table),
+            deliveries: DeliveryStore::new(aws, &resources.deliveries_table),
             queue: queue(&resources.ingress_queue_url),
             sync_queue: queue(&resources.sync_queue_url),
-            watches: WatchStore::new(dynamodb.clone(), &resources.watches_table),
+            watches: WatchStore::new(aws, &resources.watches_table),
             // Deployment configuration, like the resource names: the local host and the CLI
             // build this context without `from_env`.
             jwks: JwksCache::from_env(),
-            keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
-            audit: AuditLog::new(dynamodb, &resources.audit_table),
+            keyring: Keyring::new(aws.wire(), &resources.kms_key_id),
+            audit: AuditLog::new(aws, &resources.audit_table),
             actor: config::actor(),
             calls: aws.calls.clone(),
             hooks: Hooks::default(),
@@ -155,16 +149,10 @@ impl Consumer {
         clock: Clock,
     ) -> Self {
         let dynamodb = aws.dynamodb();
-        let s3 = aws.s3();
         Self {
             registry,
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table)
-                .with_wire(aws.wire()),
-            deliveries: DeliveryStore::new(
-                dynamodb.clone(),
-                aws.wire(),
-                &resources.deliveries_table,
-            ),
+            instances: InstanceStore::new(aws, &resources.instances_table),
+            deliveries: DeliveryStore::new(aws, &resources.deliveries_table),
             messages: switchyard_aws::messages::MessageLog::new(
                 dynamodb.clone(),
                 &resources.messages_table,
@@ -175,17 +163,11 @@ impl Consumer {
             ),
             queue: IngressQueue::new(
                 aws.wire(),
-                s3.clone(),
                 &resources.ingress_queue_url,
                 &resources.payload_bucket,
                 limits.inline_payload_bytes,
             ),
-            sink: EventSink::new(
-                aws.wire(),
-                &resources.event_bus,
-                s3,
-                &resources.payload_bucket,
-            ),
+            sink: EventSink::new(aws.wire(), &resources.event_bus, &resources.payload_bucket),
             jobs_queue: switchyard_aws::deferred::JobsQueue::new(
                 aws.sqs(),
                 &resources.jobs_queue_url,

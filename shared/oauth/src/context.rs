@@ -71,16 +71,11 @@ impl Vault {
         let dynamodb = aws.dynamodb();
         Self {
             registry,
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
-            connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
-            keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
-            sink: EventSink::new(
-                aws.wire(),
-                &resources.event_bus,
-                aws.s3(),
-                &resources.payload_bucket,
-            ),
-            audit: AuditLog::new(dynamodb, &resources.audit_table),
+            instances: InstanceStore::new(aws, &resources.instances_table),
+            connections: ConnectionStore::new(dynamodb, &resources.connections_table),
+            keyring: Keyring::new(aws.wire(), &resources.kms_key_id),
+            sink: EventSink::new(aws.wire(), &resources.event_bus, &resources.payload_bucket),
+            audit: AuditLog::new(aws, &resources.audit_table),
             actor: config::actor(),
             public_url: std::env::var("SWITCHYARD_PUBLIC_URL")
                 .unwrap_or_else(|_| "http://127.0.0.1:3000".into()),

@@ -159,10 +159,10 @@ impl Keys {
     pub fn new(aws: &AwsClients, resources: &Resources, clock: Clock, ttl: Duration) -> Self {
         let dynamodb = aws.dynamodb();
         Self {
-            connections: ConnectionStore::new(dynamodb.clone(), &resources.connections_table),
-            keyring: Keyring::new(aws.kms(), &resources.kms_key_id),
+            connections: ConnectionStore::new(dynamodb, &resources.connections_table),
+            keyring: Keyring::new(aws.wire(), &resources.kms_key_id),
             platform_keys: PlatformKeys::new(aws.secrets(), &resources.platform_keys_secret, ttl),
-            audit: AuditLog::new(dynamodb, &resources.audit_table),
+            audit: AuditLog::new(aws, &resources.audit_table),
             clock,
             actor: config::actor(),
         }

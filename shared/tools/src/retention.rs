@@ -68,14 +68,14 @@ impl Sweeper {
         let s3 = aws.s3();
         Self {
             settings: SettingsStore::new(dynamodb.clone(), &resources.workspace_settings_table),
-            instances: InstanceStore::new(dynamodb.clone(), &resources.instances_table),
+            instances: InstanceStore::new(aws, &resources.instances_table),
             artifacts: ArtifactStore::new(
                 dynamodb.clone(),
                 s3.clone(),
                 &resources.artifacts_table,
                 &resources.artifacts_bucket,
             ),
-            audit: AuditLog::new(dynamodb.clone(), &resources.audit_table),
+            audit: AuditLog::new(aws, &resources.audit_table),
             dynamodb,
             s3,
             receipts_table: resources.receipts_table.clone(),

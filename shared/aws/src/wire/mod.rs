@@ -1,12 +1,14 @@
-//! The wire client: AWS's JSON protocols (DynamoDB, SQS, EventBridge) spoken directly, for the
-//! few calls every webhook and every consumer batch makes.
+//! The wire client: AWS's JSON protocols (DynamoDB, SQS, EventBridge, KMS) and S3's object
+//! reads and writes spoken directly, for the calls every webhook and every consumer batch makes.
 //!
 //! Why not the SDK there: measured under a stub Runtime API (`infra/bench/steady.py`), each SDK
 //! call cost about 0.5 ms of CPU, spread over its per-operation machinery (runtime plugins,
 //! config bags, interceptors, endpoint rules, retry partitions, header maps), against a few
 //! microseconds for the work itself. A webhook makes two calls and a consumer batch about a dozen,
-//! so that machinery was most of the bill. This client does what those calls need and no more:
-//! one signed `POST` of a JSON body (SigV4, [`sigv4`]) over a keep-alive connection pool, with
+//! so that machinery was most of the bill; and a webhook whose every call is here links no SDK
+//! client at all (its zip shrinks by the SDK's runtime, its HTTP/2 stack and S3's checksums).
+//! This client does what those calls need and no more: one signed request (SigV4, [`sigv4`]; a
+//! JSON body `POST`ed, or an object `PUT` or `GET` from S3, [`s3`]) over a keep-alive pool, with
 //! the SDK configuration's own timeouts (connect, attempt, operation), its attempt count and its
 //! exponential backoff with full jitter for throttling, 5xx and transport errors.
 //!
@@ -18,9 +20,11 @@
 //! Errors keep AWS's error code (`ConditionalCheckFailedException`) and body, so a store can tell
 //! a lost race from a fault and read what a refused condition returned.
 
+pub mod s3;
 pub mod sigv4;
 mod transport;
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +67,13 @@ pub const SQS: Service = Service {
 pub const EVENTBRIDGE: Service = Service {
     signing_name: "events",
     target_prefix: "AWSEvents",
+    content_type: "application/x-amz-json-1.1",
+    query_compatible: false,
+};
+
+pub const KMS: Service = Service {
+    signing_name: "kms",
+    target_prefix: "TrentService",
     content_type: "application/x-amz-json-1.1",
     query_compatible: false,
 };
@@ -241,8 +252,8 @@ impl Endpoint {
         })
     }
 
-    /// A service's regional endpoint.
-    fn regional(service: &Service, region: &str) -> Self {
+    /// A service's regional endpoint (`host` is the first label: `dynamodb`, `<bucket>.s3`).
+    fn regional(host: &str, region: &str) -> Self {
         let suffix = if region.starts_with("cn-") {
             "amazonaws.com.cn"
         } else {
@@ -250,10 +261,36 @@ impl Endpoint {
         };
         Self {
             https: true,
-            authority: format!("{}.{region}.{suffix}", service.signing_name),
+            authority: format!("{host}.{region}.{suffix}"),
             path: "/".to_owned(),
         }
     }
+}
+
+/// How a service words its errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorFormat {
+    /// JSON protocols: `__type` or `x-amzn-errortype`, `message`.
+    Json,
+    /// S3: `<Error><Code>…</Code><Message>…</Message></Error>`.
+    Xml,
+}
+
+/// One request before it is signed.
+#[derive(Debug)]
+struct Outgoing<'a> {
+    /// What the call counter and errors name it: `DynamoDB_20120810.PutItem`, `S3.PutObject`.
+    operation: &'a str,
+    signing_name: &'static str,
+    method: http::Method,
+    https: bool,
+    authority: Cow<'a, str>,
+    /// The canonical (URI-encoded) path.
+    path: Cow<'a, str>,
+    /// Sent and signed, beside `host`, `x-amz-date` and the session token.
+    headers: Vec<(&'static str, Cow<'a, str>)>,
+    body: Bytes,
+    errors: ErrorFormat,
 }
 
 impl Wire {
@@ -283,28 +320,49 @@ impl Wire {
         input: &Value,
     ) -> Result<T, WireError> {
         let target = format!("{}.{operation}", service.target_prefix);
-        let body = Bytes::from(serde_json::to_vec(input).unwrap_or_default());
-        let answer = self.call_raw(service, &target, body).await?;
+        let regional;
+        let endpoint = match &self.inner.endpoint {
+            Some(e) => e,
+            None => {
+                regional = Endpoint::regional(service.signing_name, &self.inner.region);
+                &regional
+            }
+        };
+        let mut headers = vec![
+            ("content-type", Cow::Borrowed(service.content_type)),
+            ("x-amz-target", Cow::Borrowed(target.as_str())),
+        ];
+        if service.query_compatible {
+            headers.push(("x-amzn-query-mode", Cow::Borrowed("true")));
+        }
+        let answer = self
+            .send(&Outgoing {
+                operation: &target,
+                signing_name: service.signing_name,
+                method: http::Method::POST,
+                https: endpoint.https,
+                authority: Cow::Borrowed(&endpoint.authority),
+                path: Cow::Borrowed(&endpoint.path),
+                headers,
+                body: Bytes::from(serde_json::to_vec(input).unwrap_or_default()),
+                errors: ErrorFormat::Json,
+            })
+            .await?;
         serde_json::from_slice(&answer).map_err(|e| WireError::Decode {
-            operation: target,
+            operation: target.clone(),
             message: e.to_string(),
         })
     }
 
     /// Sends one request under the operation timeout, retrying what may succeed next time.
-    async fn call_raw(
-        &self,
-        service: &Service,
-        target: &str,
-        body: Bytes,
-    ) -> Result<Bytes, WireError> {
+    async fn send(&self, out: &Outgoing<'_>) -> Result<Bytes, WireError> {
         let policy = &self.inner.policy;
         let operation = tokio::time::timeout(policy.operation, async {
             let mut attempt = 1;
             loop {
-                match self.attempt(service, target, body.clone()).await {
+                match self.attempt(out).await {
                     Err(e) if e.is_retryable() && attempt < policy.max_attempts => {
-                        tracing::debug!(target, attempt, error = %e, "retrying an AWS call");
+                        tracing::debug!(operation = out.operation, attempt, error = %e, "retrying an AWS call");
                         tokio::time::sleep(policy.backoff(attempt)).await;
                         attempt += 1;
                     }
@@ -314,28 +372,15 @@ impl Wire {
         });
         operation.await.unwrap_or_else(|_| {
             Err(WireError::Timeout {
-                operation: target.to_owned(),
+                operation: out.operation.to_owned(),
                 after: policy.operation,
             })
         })
     }
 
     /// One signed attempt under the attempt timeout.
-    async fn attempt(
-        &self,
-        service: &Service,
-        target: &str,
-        body: Bytes,
-    ) -> Result<Bytes, WireError> {
+    async fn attempt(&self, out: &Outgoing<'_>) -> Result<Bytes, WireError> {
         let inner = &self.inner;
-        let regional;
-        let endpoint = match &inner.endpoint {
-            Some(e) => e,
-            None => {
-                regional = Endpoint::regional(service, &inner.region);
-                &regional
-            }
-        };
         let credentials = self.credentials().await?;
         let keys = sigv4::Keys {
             access_key_id: credentials.access_key_id(),
@@ -345,57 +390,66 @@ impl Wire {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let payload_sha256 = sigv4::payload_sha256(&out.body);
+        let headers: Vec<(&str, &str)> =
+            out.headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         let signed = sigv4::sign(
             keys,
             &inner.region,
-            service.signing_name,
+            out.signing_name,
             sigv4::amz_date(unix),
             &sigv4::Request {
-                host: &endpoint.authority,
-                path: &endpoint.path,
-                content_type: service.content_type,
-                target,
-                body: &body,
+                method: out.method.as_str(),
+                host: &out.authority,
+                path: &out.path,
+                headers: &headers,
+                payload_sha256: &payload_sha256,
             },
         );
-        let mut request = http::Request::post(format!(
-            "{}://{}{}",
-            if endpoint.https { "https" } else { "http" },
-            endpoint.authority,
-            endpoint.path
-        ))
-        .header(http::header::CONTENT_TYPE, service.content_type)
-        .header("x-amz-target", target)
-        .header("x-amz-date", &signed.amz_date)
-        .header(http::header::AUTHORIZATION, &signed.authorization);
+        let mut request = http::Request::builder()
+            .method(out.method.clone())
+            .uri(format!(
+                "{}://{}{}",
+                if out.https { "https" } else { "http" },
+                out.authority,
+                out.path
+            ));
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        request = request
+            .header("x-amz-date", &signed.amz_date)
+            .header(http::header::AUTHORIZATION, &signed.authorization);
         if let Some(token) = keys.session_token {
             request = request.header("x-amz-security-token", token);
         }
-        if service.query_compatible {
-            request = request.header("x-amzn-query-mode", "true");
-        }
-        let request = request.body(body).map_err(|e| WireError::Transport {
-            operation: target.to_owned(),
-            message: e.to_string(),
-        })?;
-        inner.calls.count(target);
+        let request = request
+            .body(out.body.clone())
+            .map_err(|e| WireError::Transport {
+                operation: out.operation.to_owned(),
+                message: e.to_string(),
+            })?;
+        inner.calls.count(out.operation);
         let answer = tokio::time::timeout(
             inner.policy.attempt,
-            inner.transport.send(request, endpoint.https),
+            inner.transport.send(request, out.https),
         )
         .await
         .map_err(|_| WireError::Timeout {
-            operation: target.to_owned(),
+            operation: out.operation.to_owned(),
             after: inner.policy.attempt,
         })?
         .map_err(|message| WireError::Transport {
-            operation: target.to_owned(),
+            operation: out.operation.to_owned(),
             message,
         })?;
         if answer.status < 300 {
             return Ok(answer.body);
         }
-        Err(service_error(&answer))
+        Err(match out.errors {
+            ErrorFormat::Json => service_error(&answer),
+            ErrorFormat::Xml => s3::service_error(&answer),
+        })
     }
 
     /// The provider's credentials, cached until five minutes before they expire.
@@ -648,12 +702,12 @@ mod tests {
             (false, "127.0.0.1:5000", "/")
         );
         assert!(Endpoint::parse("ftp://x").is_none());
-        let r = Endpoint::regional(&SQS, "eu-west-1");
+        let r = Endpoint::regional(SQS.signing_name, "eu-west-1");
         assert_eq!(
             (r.https, r.authority.as_str()),
             (true, "sqs.eu-west-1.amazonaws.com")
         );
-        let cn = Endpoint::regional(&DYNAMODB, "cn-north-1");
+        let cn = Endpoint::regional(DYNAMODB.signing_name, "cn-north-1");
         assert_eq!(cn.authority, "dynamodb.cn-north-1.amazonaws.com.cn");
     }
 }

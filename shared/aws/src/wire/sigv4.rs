@@ -1,9 +1,10 @@
-//! AWS Signature Version 4 for the one request shape the wire client sends: a `POST` of a JSON
-//! body to the endpoint's path, with no query string, signing `content-type`, `host`,
-//! `x-amz-date`, `x-amz-security-token` (with temporary credentials) and `x-amz-target`.
+//! AWS Signature Version 4 for the requests the wire client sends: no query string, the path
+//! already in its canonical (URI-encoded) form, and the headers given signed beside `host`,
+//! `x-amz-date` and, with temporary credentials, `x-amz-security-token`.
 //!
 //! The algorithm is AWS's (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html>);
-//! the tests check it against the SDK's own signer (`aws-sigv4`) on the same request.
+//! the tests check it against the SDK's own signer (`aws-sigv4`) on the same requests: a JSON
+//! protocol's `POST` and S3's `PUT` of an object.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -30,11 +31,15 @@ impl std::fmt::Debug for Keys<'_> {
 /// The request being signed.
 #[derive(Debug)]
 pub struct Request<'a> {
+    pub method: &'a str,
     pub host: &'a str,
+    /// The canonical URI: the path, each segment URI-encoded once.
     pub path: &'a str,
-    pub content_type: &'a str,
-    pub target: &'a str,
-    pub body: &'a [u8],
+    /// The headers signed beside `host`, `x-amz-date` and the token: lower-case names, values
+    /// without surrounding spaces.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body's SHA-256, in lower-case hex.
+    pub payload_sha256: &'a str,
 }
 
 /// The headers to add: `x-amz-date` and `authorization` (and the session token, when the
@@ -43,6 +48,11 @@ pub struct Request<'a> {
 pub struct Signed {
     pub amz_date: String,
     pub authorization: String,
+}
+
+/// The lower-case hex SHA-256 of a body.
+pub fn payload_sha256(body: &[u8]) -> String {
+    hex::encode(Sha256::digest(body))
 }
 
 /// Signs `request` for `service` in `region` at `amz_date` (`YYYYMMDD'T'HHMMSS'Z'`).
@@ -54,36 +64,40 @@ pub fn sign(
     request: &Request<'_>,
 ) -> Signed {
     let date = &amz_date[..8];
+    let mut headers: Vec<(&str, &str)> = Vec::with_capacity(request.headers.len() + 3);
+    headers.extend_from_slice(request.headers);
+    headers.push(("host", request.host));
+    headers.push(("x-amz-date", &amz_date));
+    if let Some(token) = keys.session_token {
+        headers.push(("x-amz-security-token", token));
+    }
+    headers.sort_unstable_by_key(|(name, _)| *name);
+    let signed_headers = headers
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(";");
+
     let mut canonical = String::with_capacity(512);
-    canonical.push_str("POST\n");
+    canonical.push_str(request.method);
+    canonical.push('\n');
     canonical.push_str(request.path);
     canonical.push_str("\n\n");
-    canonical.push_str("content-type:");
-    canonical.push_str(request.content_type);
-    canonical.push_str("\nhost:");
-    canonical.push_str(request.host);
-    canonical.push_str("\nx-amz-date:");
-    canonical.push_str(&amz_date);
-    if let Some(token) = keys.session_token {
-        canonical.push_str("\nx-amz-security-token:");
-        canonical.push_str(token);
+    for (name, value) in &headers {
+        canonical.push_str(name);
+        canonical.push(':');
+        canonical.push_str(value);
+        canonical.push('\n');
     }
-    canonical.push_str("\nx-amz-target:");
-    canonical.push_str(request.target);
-    let signed_headers = if keys.session_token.is_some() {
-        "content-type;host;x-amz-date;x-amz-security-token;x-amz-target"
-    } else {
-        "content-type;host;x-amz-date;x-amz-target"
-    };
-    canonical.push_str("\n\n");
-    canonical.push_str(signed_headers);
     canonical.push('\n');
-    canonical.push_str(&hex::encode(Sha256::digest(request.body)));
+    canonical.push_str(&signed_headers);
+    canonical.push('\n');
+    canonical.push_str(request.payload_sha256);
 
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        payload_sha256(canonical.as_bytes())
     );
     let key = signing_key(keys.secret_access_key, date, region, service);
     let signature = hex::encode(hmac(&key, to_sign.as_bytes()));
@@ -95,6 +109,22 @@ pub fn sign(
         amz_date,
         authorization,
     }
+}
+
+/// A path segment (an S3 object key's) URI-encoded as SigV4 wants: every byte but the
+/// unreserved `A-Z a-z 0-9 - . _ ~` as `%XX`, with `/` kept when `keep_slash`.
+pub fn uri_encode(raw: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(char::from(byte));
+            }
+            b'/' if keep_slash => out.push('/'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
 }
 
 /// The day's key for one region and service (`kSigning` in AWS's documentation).
@@ -124,17 +154,23 @@ mod tests {
 
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{
-        sign as sdk_sign, SignableBody, SignableRequest, SigningSettings,
+        sign as sdk_sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
+        SigningSettings, UriPathNormalizationMode,
     };
     use aws_sigv4::sign::v4;
 
-    /// The SDK's signature of the same request, as its `authorization` header.
+    const CONTENT_SHA: &str = "x-amz-content-sha256";
+
+    /// The SDK's signature of the same request, as its `authorization` header. With
+    /// `x-amz-content-sha256` among the headers, the SDK is set as its S3 client sets it (it
+    /// then adds that header itself; paths are encoded once and not normalized).
     fn sdk_authorization(
         keys: Keys<'_>,
         region: &str,
         service: &str,
         unix: u64,
         request: &Request<'_>,
+        body: &[u8],
     ) -> String {
         let identity = Credentials::new(
             keys.access_key_id,
@@ -144,25 +180,33 @@ mod tests {
             "test",
         )
         .into();
+        let mut settings = SigningSettings::default();
+        let s3_style = request.headers.iter().any(|(n, _)| *n == CONTENT_SHA);
+        if s3_style {
+            settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        }
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(region)
             .name(service)
             .time(UNIX_EPOCH + Duration::from_secs(unix))
-            .settings(SigningSettings::default())
+            .settings(settings)
             .build()
             .expect("signing params")
             .into();
-        let headers = [
-            ("content-type", request.content_type),
-            ("host", request.host),
-            ("x-amz-target", request.target),
-        ];
+        let headers = request
+            .headers
+            .iter()
+            .filter(|(n, _)| *n != CONTENT_SHA)
+            .copied()
+            .chain([("host", request.host)]);
         let signable = SignableRequest::new(
-            "POST",
+            request.method,
             format!("http://{}{}", request.host, request.path),
-            headers.into_iter(),
-            SignableBody::Bytes(request.body),
+            headers,
+            SignableBody::Bytes(body),
         )
         .expect("signable");
         let (instructions, _) = sdk_sign(signable, &params).expect("sdk signs").into_parts();
@@ -174,14 +218,34 @@ mod tests {
         authorization
     }
 
-    fn request<'a>(host: &'a str, target: &'a str, body: &'a [u8]) -> Request<'a> {
-        Request {
+    /// Checks our signature of a JSON protocol's `POST` against the SDK's.
+    fn check_json(
+        keys: Keys<'_>,
+        region: &str,
+        service: &str,
+        unix: u64,
+        host: &str,
+        target: &str,
+        body: &[u8],
+    ) -> Signed {
+        let sha = payload_sha256(body);
+        let headers = [
+            ("content-type", "application/x-amz-json-1.0"),
+            ("x-amz-target", target),
+        ];
+        let req = Request {
+            method: "POST",
             host,
             path: "/",
-            content_type: "application/x-amz-json-1.0",
-            target,
-            body,
-        }
+            headers: &headers,
+            payload_sha256: &sha,
+        };
+        let ours = sign(keys, region, service, amz_date(unix), &req);
+        assert_eq!(
+            ours.authorization,
+            sdk_authorization(keys, region, service, unix, &req, body)
+        );
+        ours
     }
 
     #[test]
@@ -192,18 +256,17 @@ mod tests {
             session_token: None,
         };
         let body = br#"{"TableName":"t","Item":{"pk":{"S":"a"}}}"#;
-        let req = request(
+        let unix = 1_440_938_160; // 2015-08-30T12:36:00Z, the date of AWS's own examples
+        let ours = check_json(
+            keys,
+            "us-east-1",
+            "dynamodb",
+            unix,
             "dynamodb.us-east-1.amazonaws.com",
             "DynamoDB_20120810.PutItem",
             body,
         );
-        let unix = 1_440_938_160; // 2015-08-30T12:36:00Z, the date of AWS's own examples
-        let ours = sign(keys, "us-east-1", "dynamodb", amz_date(unix), &req);
         assert_eq!(ours.amz_date, "20150830T123600Z");
-        assert_eq!(
-            ours.authorization,
-            sdk_authorization(keys, "us-east-1", "dynamodb", unix, &req)
-        );
     }
 
     #[test]
@@ -214,15 +277,56 @@ mod tests {
             session_token: Some("IQoJb3JpZ2luX2VjE//token+with/slashes=="),
         };
         let body = br#"{"QueueUrl":"http://127.0.0.1:5000/1/q","MessageBody":"{}"}"#;
-        let req = request("127.0.0.1:5000", "AmazonSQS.SendMessage", body);
         let unix = 1_798_761_599; // 2026-12-31T23:59:59Z
-        let ours = sign(keys, "eu-west-1", "sqs", amz_date(unix), &req);
+        let ours = check_json(
+            keys,
+            "eu-west-1",
+            "sqs",
+            unix,
+            "127.0.0.1:5000",
+            "AmazonSQS.SendMessage",
+            body,
+        );
         assert_eq!(ours.amz_date, "20261231T235959Z");
         assert!(ours.authorization.contains("x-amz-security-token"));
-        assert_eq!(
-            ours.authorization,
-            sdk_authorization(keys, "eu-west-1", "sqs", unix, &req)
+    }
+
+    #[test]
+    fn signs_an_s3_put_of_an_odd_key_as_the_sdk_does() {
+        let body = br#"{"text":"a large payload"}"#;
+        let sha = payload_sha256(body);
+        let path = format!(
+            "/payloads-bucket/{}",
+            uri_encode("payloads/by-instance/acme slack+1/wi_ü=.json", true)
         );
+        assert_eq!(
+            path,
+            "/payloads-bucket/payloads/by-instance/acme%20slack%2B1/wi_%C3%BC%3D.json"
+        );
+        let headers = [
+            ("content-type", "application/json"),
+            (CONTENT_SHA, sha.as_str()),
+        ];
+        let req = Request {
+            method: "PUT",
+            host: "127.0.0.1:5000",
+            path: &path,
+            headers: &headers,
+            payload_sha256: &sha,
+        };
+        for token in [None, Some("FwoGZXIvYXdzEC8aDH+token/=")] {
+            let keys = Keys {
+                access_key_id: "AKID",
+                secret_access_key: "secret",
+                session_token: token,
+            };
+            let unix = 1_798_761_599;
+            let ours = sign(keys, "us-east-1", "s3", amz_date(unix), &req);
+            assert_eq!(
+                ours.authorization,
+                sdk_authorization(keys, "us-east-1", "s3", unix, &req, body)
+            );
+        }
     }
 
     #[test]
@@ -247,12 +351,20 @@ mod tests {
             session_token: None,
         };
         let at_zero = |keys: Keys<'_>, target: &str, body: &[u8]| {
+            let sha = payload_sha256(body);
+            let headers = [("x-amz-target", target)];
             sign(
                 keys,
                 "us-east-1",
                 "dynamodb",
                 amz_date(0),
-                &request("h", target, body),
+                &Request {
+                    method: "POST",
+                    host: "h",
+                    path: "/",
+                    headers: &headers,
+                    payload_sha256: &sha,
+                },
             )
         };
         let base = at_zero(keys, "T.A", b"{}");
@@ -276,5 +388,12 @@ mod tests {
         assert_eq!(amz_date(0), "19700101T000000Z");
         assert_eq!(amz_date(951_782_400), "20000229T000000Z");
         assert_eq!(amz_date(4_102_444_799), "20991231T235959Z");
+    }
+
+    #[test]
+    fn only_unreserved_bytes_stay_unencoded() {
+        assert_eq!(uri_encode("a-Z_0.~", false), "a-Z_0.~");
+        assert_eq!(uri_encode("a/b c", false), "a%2Fb%20c");
+        assert_eq!(uri_encode("a/b c", true), "a/b%20c");
     }
 }
