@@ -193,8 +193,9 @@ class CountingProxy(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, latency: float = 0.0):
         super().__init__(("127.0.0.1", 0), ProxyHandler)
+        self.latency = latency
         parsed = urllib.parse.urlsplit(upstream)
         self.upstream = (parsed.hostname or "127.0.0.1", parsed.port or 80)
         self.calls: Counter[str] = Counter()
@@ -228,6 +229,8 @@ class ProxyHandler(OneWrite, http.server.BaseHTTPRequestHandler):
             operation = form.get("Action", [f"{self.command} {self.path.split('?')[0]}"])[0]
         with self.server.lock:
             self.server.calls[operation] += 1
+        if self.server.latency:
+            time.sleep(self.server.latency)
         connection = http.client.HTTPConnection(*self.server.upstream, timeout=30)
         headers = {k: v for k, v in self.headers.items() if k.lower() != "connection"}
         connection.request(self.command, self.path, body=body, headers=headers)
@@ -484,6 +487,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--perf", type=Path, metavar="DIR",
                         help="record a perf profile of each binary's steady state into DIR/<name>.data")
+    parser.add_argument("--aws-latency-ms", type=float, default=0.0, metavar="MS",
+                        help="a network round trip the proxy adds to every AWS call (a region's "
+                             "few milliseconds; the emulator on loopback has none), so that "
+                             "latency figures show what runs concurrently and what in a row")
     parser.add_argument("--no-consumer", action="store_true",
                         help="run the floor and the webhooks only (quick comparisons, profiles)")
     args = parser.parse_args()
@@ -496,7 +503,7 @@ def main() -> int:
     invoke.STATE.mkdir(exist_ok=True)
     invoke.provision(PREFIX, env)
     local = invoke.stack_env(env)
-    proxy = CountingProxy(env["AWS_ENDPOINT_URL"])
+    proxy = CountingProxy(env["AWS_ENDPOINT_URL"], args.aws_latency_ms / 1000)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     base = {k: v for k, v in env.items() if k != "SWITCHYARD_STACK_PREFIX"}
     base["AWS_ENDPOINT_URL"] = proxy.url

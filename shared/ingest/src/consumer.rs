@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::deliveries::{Begin, Leased, Outcome};
+use crate::deliveries::{Begin, DeliveryError, Leased, Outcome};
 use crate::events::{for_agents, PlatformEvent};
 use crate::instances::Instance;
 use crate::sink::Group;
@@ -54,29 +54,53 @@ pub const LEASE_SECS: u64 = 60;
 
 /// Processes a batch; returns the message ids that failed.
 ///
-/// In three steps, so the batch shares its AWS calls: each record takes its lease and is
-/// prepared (instance read once per instance in the batch, payload, normalize, policies); then
-/// every prepared record's events go to the bus together (one PutEvents for a batch of ten);
-/// then every outcome is recorded together (one BatchWriteItem). A record fails alone: a rejected event fails only the record
-/// it came from. A record with the same delivery key as an earlier one in the batch (SQS
-/// delivered it twice) takes that record's result instead of contending for its lease: done if
-/// the first is done, failed (and retried later) if the first failed.
+/// In four steps, so the batch shares its AWS calls and their waits: every record takes its
+/// lease at once (ten concurrent requests for a batch of ten, not ten in a row); each leased
+/// record is prepared (instance read once per instance in the batch, payload, normalize,
+/// policies); every prepared record's events go to the bus together (one PutEvents for a batch
+/// of ten); every outcome is recorded together (one BatchWriteItem). A record fails alone: a
+/// rejected event fails only the record it came from. A record with the same delivery key as an
+/// earlier one in the batch (SQS delivered it twice) takes that record's result instead of
+/// contending for its lease: done if the first is done, failed (and retried later) if the first
+/// failed.
 pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
-    let mut instances = Instances::default();
     let mut first_of_key: HashMap<String, usize> = HashMap::new();
-    let mut steps: Vec<Step> = Vec::with_capacity(records.len());
+    let mut entries: Vec<Entry> = Vec::with_capacity(records.len());
     for record in records {
-        let step = match WorkItem::parse(&record.body) {
-            Err(e) => Step::Failed(e.into()),
+        entries.push(match WorkItem::parse(&record.body) {
+            Err(e) => Entry::Ended(Step::Failed(e.into())),
             Ok(item) => match first_of_key.get(&item.delivery_key) {
-                Some(&first) => Step::SameAs(first, item.id),
+                Some(&first) => Entry::Ended(Step::SameAs(first, item.id)),
                 None => {
-                    first_of_key.insert(item.delivery_key.clone(), steps.len());
-                    begin(app, item, &mut instances).await
+                    first_of_key.insert(item.delivery_key.clone(), entries.len());
+                    Entry::Lease(item)
                 }
             },
-        };
-        steps.push(step);
+        });
+    }
+    let now = app.clock.now();
+    let leases = futures::future::join_all(entries.iter().filter_map(|entry| match entry {
+        Entry::Lease(item) => Some(app.deliveries.begin(
+            &item.delivery_key,
+            &item.id,
+            now,
+            LEASE_SECS,
+        )),
+        Entry::Ended(_) => None,
+    }))
+    .await;
+    let mut leases = leases.into_iter();
+    let mut instances = Instances::default();
+    let mut steps: Vec<Step> = Vec::with_capacity(records.len());
+    for entry in entries {
+        steps.push(match entry {
+            Entry::Ended(step) => step,
+            Entry::Lease(item) => match leases.next() {
+                Some(lease) => begin(app, item, lease, &mut instances).await,
+                // One lease per `Lease` entry, in order: not reached.
+                None => Step::Failed(ConsumeError::InFlight(item.delivery_key)),
+            },
+        });
     }
 
     let groups: Vec<Group<'_>> = steps
@@ -159,6 +183,13 @@ pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
     failed
 }
 
+/// A record before the leases: to lease, or already ended (unreadable, or a delivery the batch
+/// holds twice).
+enum Entry {
+    Lease(WorkItem),
+    Ended(Step),
+}
+
 /// Where a record stands after its lease and preparation.
 enum Step {
     /// Nothing left to do (already done elsewhere).
@@ -202,14 +233,14 @@ impl Instances {
     }
 }
 
-/// Takes the lease and prepares what to publish; a failed preparation is recorded.
-async fn begin(app: &Consumer, item: WorkItem, instances: &mut Instances) -> Step {
-    let now = app.clock.now();
-    let lease = match app
-        .deliveries
-        .begin(&item.delivery_key, &item.id, now, LEASE_SECS)
-        .await
-    {
+/// After the lease: prepares what to publish; a failed preparation is recorded.
+async fn begin(
+    app: &Consumer,
+    item: WorkItem,
+    lease: Result<Begin, DeliveryError>,
+    instances: &mut Instances,
+) -> Step {
+    let lease = match lease {
         Ok(Begin::Started(lease)) => lease,
         Ok(Begin::AlreadyDone(_)) => return Step::Done(item.id, "already_done"),
         Ok(Begin::InFlight) => return Step::Failed(ConsumeError::InFlight(item.delivery_key)),
