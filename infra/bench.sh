@@ -67,7 +67,7 @@ for pair in \
   webhook_env+=(--env "$pair")
 done
 
-echo "== cold start (30 runs each, alternating): AWS's endpoints (the SDK's TLS set up at init)"
+echo "== cold start (30 runs each, alternating): AWS's https endpoints (the webhook builds no TLS configuration before its first call)"
 python3 infra/bench/coldstart.py --runs 30 --json "$out/coldstart.json" \
   "${webhook_env[@]}" \
   "$target/release/webhook"

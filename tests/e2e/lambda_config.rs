@@ -23,7 +23,7 @@ async fn mention(ingress: &Ingress, event_id: &str, text: &str) -> u16 {
         switchyard::verify::sign::slack(demo::SLACK_SIGNING_SECRET, &ts, body.as_bytes());
     headers.insert("x-slack-signature", signature.parse().expect("value"));
     let reply = switchyard::ingest::handle(
-        &ingress,
+        ingress,
         "slack",
         demo::SLACK_INSTANCE,
         post(&headers, body.as_bytes()),
