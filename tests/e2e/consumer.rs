@@ -20,24 +20,6 @@ async fn send_raw(stack: &Stack, body: &str) {
         .expect("send");
 }
 
-/// The body of the first message on the ingress queue, left in place.
-async fn peek_ingress(stack: &Stack) -> String {
-    let received = stack
-        .app
-        .aws
-        .sqs()
-        .receive_message()
-        .queue_url(&stack.app.resources.ingress_queue_url)
-        .visibility_timeout(0)
-        .send()
-        .await
-        .expect("peek");
-    received.messages.unwrap_or_default()[0]
-        .body
-        .clone()
-        .expect("body")
-}
-
 #[tokio::test]
 async fn poison_message_lands_in_the_dlq_and_redrive_brings_it_back() {
     let stack = Stack::new().await;
@@ -108,7 +90,7 @@ async fn one_bad_record_does_not_fail_its_batch_and_redelivery_publishes_once() 
         .expect("post");
     assert_eq!(r.status(), 200);
     // Copy the queued WorkItem: the same message delivered twice, as SQS may do.
-    let body = peek_ingress(&stack).await;
+    let body = stack.peek_ingress().await;
     send_raw(&stack, &body).await;
     send_raw(&stack, "garbage").await;
 
@@ -148,7 +130,7 @@ async fn large_payload_travels_by_s3_claim_check() {
         .await
         .expect("post");
     assert_eq!(r.status(), 200);
-    let message = peek_ingress(&stack).await;
+    let message = stack.peek_ingress().await;
     let item = switchyard::workitem::WorkItem::parse(&message).expect("work item");
     assert!(item.payload.is_none());
     let key = item.payload_ref.clone().expect("payload_ref");
@@ -315,7 +297,7 @@ async fn a_delivery_twice_in_one_batch_shares_the_first_records_failure() {
         .await
         .expect("post");
     assert_eq!(r.status(), 200);
-    let body = peek_ingress(&stack).await;
+    let body = stack.peek_ingress().await;
     let records: Vec<switchyard::consumer::Record> = ["a", "b"]
         .iter()
         .map(|id| switchyard::consumer::Record {

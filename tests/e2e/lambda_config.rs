@@ -87,21 +87,7 @@ async fn a_webhook_builds_no_sdk_client_even_for_a_large_payload() {
     assert_eq!(calls.get("AmazonSQS.SendMessage"), Some(&1), "{calls:?}");
     assert!(!aws.built_sdk_client(), "{calls:?}");
     // The claim check is readable where the consumer looks (its own read is on the wire too).
-    let received = stack
-        .app
-        .aws
-        .sqs()
-        .receive_message()
-        .queue_url(&stack.app.resources.ingress_queue_url)
-        .send()
-        .await
-        .expect("receive");
-    let body = received
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .find_map(|m| m.body)
-        .expect("the queued work item");
+    let body = stack.peek_ingress().await;
     let queued: serde_json::Value = serde_json::from_str(&body).expect("a work item");
     assert!(queued["payload"].is_null(), "{queued}");
     let key = queued["payload_ref"].as_str().expect("a payload reference");

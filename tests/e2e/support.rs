@@ -132,6 +132,24 @@ impl Stack {
         .sum()
     }
 
+    /// The body of the first message on the ingress queue, left in place.
+    pub async fn peek_ingress(&self) -> String {
+        let received = self
+            .app
+            .aws
+            .sqs()
+            .receive_message()
+            .queue_url(&self.app.resources.ingress_queue_url)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("peek");
+        received.messages.unwrap_or_default()[0]
+            .body
+            .clone()
+            .expect("body")
+    }
+
     pub async fn ingress_depth(&self) -> u64 {
         self.depth(&self.app.resources.ingress_queue_url.clone())
             .await
