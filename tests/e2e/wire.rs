@@ -221,7 +221,7 @@ async fn unprocessed_outcomes_are_retried_then_written_alone() {
             other => panic!("{other:?}"),
         }
     }
-    let results = store.finish_all(&done, 200).await;
+    let results = store.finish_all(done, 200).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     let seen = fake.seen();
     assert_eq!(

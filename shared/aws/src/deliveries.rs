@@ -72,6 +72,25 @@ pub struct Leased {
     item: serde_json::Map<String, Value>,
 }
 
+/// A `BatchWriteItem` request of puts, borrowing the items it writes.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchWrite<'a> {
+    request_items: std::collections::BTreeMap<&'a str, Vec<PutRequest<'a>>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PutRequest<'a> {
+    put_request: Put<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Put<'a> {
+    item: &'a Value,
+}
+
 /// Final outcomes of processing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -313,26 +332,29 @@ impl DeliveryStore {
     /// in the order given.
     pub async fn finish_all(
         &self,
-        done: &[(Leased, Outcome, Vec<String>)],
+        done: Vec<(Leased, Outcome, Vec<String>)>,
         now: u64,
     ) -> Vec<Result<(), DeliveryError>> {
         let mut results: Vec<Result<(), DeliveryError>> = Vec::with_capacity(done.len());
         let mut batched: Vec<(usize, Value)> = Vec::new();
-        for (index, (leased, outcome, agents)) in done.iter().enumerate() {
+        let mut alone: Vec<(String, Outcome, Vec<String>)> = Vec::with_capacity(done.len());
+        for (index, (leased, outcome, agents)) in done.into_iter().enumerate() {
             results.push(Ok(()));
             // A lease read without its item (it cannot be written back whole) is updated alone.
             if leased.item.is_empty() {
-                results[index] = self.finish(&leased.key, *outcome, agents, now).await;
+                results[index] = self.finish(&leased.key, outcome, &agents, now).await;
+                alone.push((leased.key, outcome, agents));
                 continue;
             }
-            let mut item = leased.item.clone();
+            let mut item = leased.item;
             item.remove("lease_until");
             item.remove("last_error");
             item.insert("status".into(), attr::s(outcome.as_str()));
             item.insert("finished_at".into(), attr::n(now));
-            item.insert("agents".into(), attr::string_list(agents));
+            item.insert("agents".into(), attr::string_list(&agents));
             item.insert("expires_at".into(), attr::n(now + KEEP_OUTCOME_SECS));
             batched.push((index, Value::Object(item)));
+            alone.push((leased.key, outcome, agents));
         }
         for chunk in batched.chunks(25) {
             let mut left: Vec<&(usize, Value)> = chunk.iter().collect();
@@ -340,13 +362,15 @@ impl DeliveryStore {
                 if round > 0 {
                     tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
                 }
-                let puts: Vec<Value> = left
+                let puts: Vec<PutRequest<'_>> = left
                     .iter()
-                    .map(|(_, item)| json!({ "PutRequest": { "Item": item } }))
+                    .map(|(_, item)| PutRequest {
+                        put_request: Put { item },
+                    })
                     .collect();
-                let mut tables = serde_json::Map::new();
-                tables.insert(self.table.clone(), Value::Array(puts));
-                let write = json!({ "RequestItems": tables });
+                let write = BatchWrite {
+                    request_items: [(self.table.as_str(), puts)].into(),
+                };
                 let out: Value = match self.wire.call(&DYNAMODB, "BatchWriteItem", &write).await {
                     Ok(out) => out,
                     Err(e) => {
@@ -378,8 +402,8 @@ impl DeliveryStore {
                 }
             }
             for (index, _) in left {
-                let (leased, outcome, agents) = &done[*index];
-                results[*index] = self.finish(&leased.key, *outcome, agents, now).await;
+                let (key, outcome, agents) = &alone[*index];
+                results[*index] = self.finish(key, *outcome, agents, now).await;
             }
         }
         results

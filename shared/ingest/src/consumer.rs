@@ -142,7 +142,7 @@ pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
     }
     let mut recorded = app
         .deliveries
-        .finish_all(&finishes, app.clock.now())
+        .finish_all(finishes, app.clock.now())
         .await
         .into_iter();
     let mut ends: Vec<End> = Vec::with_capacity(pending.len());

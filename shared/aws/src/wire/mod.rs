@@ -312,12 +312,13 @@ impl Wire {
         }
     }
 
-    /// Calls `operation` of `service` with `input` (a JSON object) and reads its answer.
+    /// Calls `operation` of `service` with `input` (what serializes to its JSON request: a
+    /// `json!` object, or a typed request that borrows what it sends) and reads its answer.
     pub async fn call<T: DeserializeOwned>(
         &self,
         service: &Service,
         operation: &str,
-        input: &Value,
+        input: &(impl serde::Serialize + ?Sized),
     ) -> Result<T, WireError> {
         let target = format!("{}.{operation}", service.target_prefix);
         let regional;
