@@ -290,6 +290,8 @@ struct Outgoing<'a> {
     /// Sent and signed, beside `host`, `x-amz-date` and the session token.
     headers: Vec<(&'static str, Cow<'a, str>)>,
     body: Bytes,
+    /// The body's SHA-256 (hex), hashed once for every attempt's signature.
+    payload_sha256: String,
     errors: ErrorFormat,
 }
 
@@ -336,6 +338,7 @@ impl Wire {
         if service.query_compatible {
             headers.push(("x-amzn-query-mode", Cow::Borrowed("true")));
         }
+        let body = Bytes::from(serde_json::to_vec(input).unwrap_or_default());
         let answer = self
             .send(&Outgoing {
                 operation: &target,
@@ -345,7 +348,8 @@ impl Wire {
                 authority: Cow::Borrowed(&endpoint.authority),
                 path: Cow::Borrowed(&endpoint.path),
                 headers,
-                body: Bytes::from(serde_json::to_vec(input).unwrap_or_default()),
+                payload_sha256: sigv4::payload_sha256(&body),
+                body,
                 errors: ErrorFormat::Json,
             })
             .await?;
@@ -391,7 +395,6 @@ impl Wire {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let payload_sha256 = sigv4::payload_sha256(&out.body);
         let headers: Vec<(&str, &str)> =
             out.headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         let signed = sigv4::sign(
@@ -404,7 +407,7 @@ impl Wire {
                 host: &out.authority,
                 path: &out.path,
                 headers: &headers,
-                payload_sha256: &payload_sha256,
+                payload_sha256: &out.payload_sha256,
             },
         );
         let mut request = http::Request::builder()

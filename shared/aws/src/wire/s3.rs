@@ -15,6 +15,8 @@ use super::{sigv4, Endpoint, ErrorFormat, Outgoing, Wire, WireError};
 
 const PUT_OBJECT: &str = "S3.PutObject";
 const GET_OBJECT: &str = "S3.GetObject";
+/// The SHA-256 of an empty body (a `GET`'s).
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 impl Wire {
     /// Writes `body` as object `key` of `bucket`.
@@ -36,9 +38,10 @@ impl Wire {
             path: Cow::Owned(path),
             headers: vec![
                 ("content-type", Cow::Borrowed(content_type)),
-                ("x-amz-content-sha256", Cow::Owned(sha)),
+                ("x-amz-content-sha256", Cow::Owned(sha.clone())),
             ],
             body,
+            payload_sha256: sha,
             errors: ErrorFormat::Xml,
         })
         .await
@@ -56,11 +59,9 @@ impl Wire {
                 https,
                 authority: Cow::Owned(authority),
                 path: Cow::Owned(path),
-                headers: vec![(
-                    "x-amz-content-sha256",
-                    Cow::Owned(sigv4::payload_sha256(b"")),
-                )],
+                headers: vec![("x-amz-content-sha256", Cow::Borrowed(EMPTY_SHA256))],
                 body: Bytes::new(),
+                payload_sha256: EMPTY_SHA256.to_owned(),
                 errors: ErrorFormat::Xml,
             })
             .await;
@@ -85,7 +86,8 @@ impl Wire {
             Some(e) => (e.https, e.authority.clone(), bucket_path(e)),
             None if bucket.contains('.') => {
                 let e = Endpoint::regional("s3", &self.inner.region);
-                (true, e.authority.clone(), bucket_path(&e))
+                let path = bucket_path(&e);
+                (true, e.authority, path)
             }
             None => {
                 let e = Endpoint::regional(&format!("{bucket}.s3"), &self.inner.region);
@@ -157,6 +159,11 @@ mod tests {
                 "/my.bucket/k".to_owned()
             )
         );
+    }
+
+    #[test]
+    fn the_empty_body_hash_is_the_sha256_of_nothing() {
+        assert_eq!(EMPTY_SHA256, sigv4::payload_sha256(b""));
     }
 
     #[test]
