@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::chain;
 use crate::wire::{attr, DYNAMODB};
@@ -70,9 +70,8 @@ impl AuditLog {
         });
         self.aws
             .wire_ref()
-            .call::<Value>(&DYNAMODB, "PutItem", &put)
+            .write(&DYNAMODB, "PutItem", &put)
             .await
-            .map(|_| ())
             .map_err(|e| AuditError(e.to_string()))
     }
 

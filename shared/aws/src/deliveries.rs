@@ -128,9 +128,8 @@ pub struct DeliveryRecord {
 /// webhook and consumer batch makes them; see [`crate::wire`]), the admin reads on the SDK.
 #[derive(Debug, Clone)]
 pub struct DeliveryStore {
-    /// For the admin reads: the SDK's client is built at their first call.
+    /// The wire client, and for the admin reads the SDK's client, built at their first call.
     aws: crate::AwsClients,
-    wire: Wire,
     table: String,
 }
 
@@ -143,16 +142,16 @@ impl DeliveryStore {
     pub fn new(aws: &crate::AwsClients, table: impl Into<String>) -> Self {
         Self {
             aws: aws.clone(),
-            wire: aws.wire(),
             table: table.into(),
         }
     }
 
+    fn wire(&self) -> &Wire {
+        self.aws.wire_ref()
+    }
+
     async fn write(&self, operation: &str, input: Value) -> Result<(), WireError> {
-        self.wire
-            .call::<Value>(&DYNAMODB, operation, &input)
-            .await
-            .map(|_| ())
+        self.wire().write(&DYNAMODB, operation, &input).await
     }
 
     /// Claims `claim.key` for this delivery. `Ok(false)`: another delivery already has it.
@@ -269,7 +268,7 @@ impl DeliveryStore {
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         });
         match self
-            .wire
+            .wire()
             .call::<Value>(&DYNAMODB, "UpdateItem", &update)
             .await
         {
@@ -337,13 +336,14 @@ impl DeliveryStore {
     ) -> Vec<Result<(), DeliveryError>> {
         let mut results: Vec<Result<(), DeliveryError>> = Vec::with_capacity(done.len());
         let mut batched: Vec<(usize, Value)> = Vec::new();
-        let mut alone: Vec<(String, Outcome, Vec<String>)> = Vec::with_capacity(done.len());
+        // What `finish` needs of each, should its item be written alone.
+        let mut each: Vec<(String, Outcome, Vec<String>)> = Vec::with_capacity(done.len());
         for (index, (leased, outcome, agents)) in done.into_iter().enumerate() {
             results.push(Ok(()));
             // A lease read without its item (it cannot be written back whole) is updated alone.
             if leased.item.is_empty() {
                 results[index] = self.finish(&leased.key, outcome, &agents, now).await;
-                alone.push((leased.key, outcome, agents));
+                each.push((leased.key, outcome, agents));
                 continue;
             }
             let mut item = leased.item;
@@ -354,7 +354,7 @@ impl DeliveryStore {
             item.insert("agents".into(), attr::string_list(&agents));
             item.insert("expires_at".into(), attr::n(now + KEEP_OUTCOME_SECS));
             batched.push((index, Value::Object(item)));
-            alone.push((leased.key, outcome, agents));
+            each.push((leased.key, outcome, agents));
         }
         for chunk in batched.chunks(25) {
             let mut left: Vec<&(usize, Value)> = chunk.iter().collect();
@@ -371,7 +371,7 @@ impl DeliveryStore {
                 let write = BatchWrite {
                     request_items: [(self.table.as_str(), puts)].into(),
                 };
-                let out: Value = match self.wire.call(&DYNAMODB, "BatchWriteItem", &write).await {
+                let out: Value = match self.wire().call(&DYNAMODB, "BatchWriteItem", &write).await {
                     Ok(out) => out,
                     Err(e) => {
                         let why = chain(&e);
@@ -402,7 +402,7 @@ impl DeliveryStore {
                 }
             }
             for (index, _) in left {
-                let (key, outcome, agents) = &alone[*index];
+                let (key, outcome, agents) = &each[*index];
                 results[*index] = self.finish(key, *outcome, agents, now).await;
             }
         }
@@ -433,7 +433,7 @@ impl DeliveryStore {
             "ExpressionAttributeNames": { "#status": "status" },
         });
         let out: Value = self
-            .wire
+            .wire()
             .call(&DYNAMODB, "GetItem", &read)
             .await
             .map_err(unavailable)?;

@@ -89,18 +89,12 @@ impl InstanceStore {
         if check_id(id).is_err() {
             return Ok(None);
         }
-        let read = json!({
-            "TableName": self.table,
-            "Key": { "pk": attr::s(id) },
-        });
-        let out: serde_json::Value = self
-            .aws
+        self.aws
             .wire_ref()
-            .call(&DYNAMODB, "GetItem", &read)
+            .get_item(&self.table, id, false)
             .await
-            .map_err(unavailable)?;
-        out.get("Item")
-            .map(|item| from_item(id, &attr::item(item)))
+            .map_err(unavailable)?
+            .map(|item| from_item(id, &item))
             .transpose()
     }
 
@@ -210,12 +204,12 @@ impl InstanceStore {
                 ":now": attr::n(now),
             },
         });
-        let answer: Result<serde_json::Value, _> = self
+        match self
             .aws
             .wire_ref()
-            .call(&DYNAMODB, "UpdateItem", &update)
-            .await;
-        match answer {
+            .write(&DYNAMODB, "UpdateItem", &update)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if e.is_conditional_check_failed() => Ok(false),
             Err(e) => Err(unavailable(e)),

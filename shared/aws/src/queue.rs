@@ -84,10 +84,9 @@ impl IngressQueue {
         let body = self.body(item).await?;
         let send = json!({ "QueueUrl": self.queue_url, "MessageBody": body });
         self.wire
-            .call::<Value>(&SQS, "SendMessage", &send)
+            .write(&SQS, "SendMessage", &send)
             .await
-            .map_err(|e| QueueError::Queue(chain(&e)))?;
-        Ok(())
+            .map_err(|e| QueueError::Queue(chain(&e)))
     }
 
     /// Queues every item: one `SendMessage` for one item, `SendMessageBatch`es of ten for more.

@@ -29,7 +29,6 @@ use sha2::{Digest, Sha256};
 
 use crate::dynamo::{all_items, n, s, Item};
 use crate::error::{chain, is_conditional_check_failed};
-use crate::wire::{attr, DYNAMODB};
 use crate::AwsClients;
 
 /// Why a watch operation failed.
@@ -483,19 +482,13 @@ impl WatchStore {
 
     /// Channel `id`, if it is open (ingress: one consistent read per notification).
     pub async fn channel(&self, id: &str) -> Result<Option<Channel>, WatchError> {
-        let read = serde_json::json!({
-            "TableName": self.table,
-            "Key": { "pk": attr::s(&channel_pk(id)) },
-            "ConsistentRead": true,
-        });
-        let out: serde_json::Value = self
-            .aws
+        self.aws
             .wire_ref()
-            .call(&DYNAMODB, "GetItem", &read)
+            .get_item(&self.table, &channel_pk(id), true)
             .await
-            .map_err(unavailable)?;
-        out.get("Item")
-            .map(|item| channel_from_item(&attr::item(item)))
+            .map_err(unavailable)?
+            .as_ref()
+            .map(channel_from_item)
             .transpose()
     }
 

@@ -65,41 +65,39 @@ pub const LEASE_SECS: u64 = 60;
 /// failed.
 pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
     let mut first_of_key: HashMap<String, usize> = HashMap::new();
-    let mut entries: Vec<Entry> = Vec::with_capacity(records.len());
+    let mut entries: Vec<Entry<WorkItem>> = Vec::with_capacity(records.len());
     for record in records {
         entries.push(match WorkItem::parse(&record.body) {
-            Err(e) => Entry::Ended(Step::Failed(e.into())),
+            Err(e) => Entry::Ended(Box::new(Step::Failed(e.into()))),
             Ok(item) => match first_of_key.get(&item.delivery_key) {
-                Some(&first) => Entry::Ended(Step::SameAs(first, item.id)),
+                Some(&first) => Entry::Ended(Box::new(Step::SameAs(first, item.id))),
                 None => {
                     first_of_key.insert(item.delivery_key.clone(), entries.len());
-                    Entry::Lease(item)
+                    Entry::Go(item)
                 }
             },
         });
     }
     let now = app.clock.now();
-    let leases = futures::future::join_all(entries.iter().filter_map(|entry| match entry {
-        Entry::Lease(item) => Some(app.deliveries.begin(
-            &item.delivery_key,
-            &item.id,
-            now,
-            LEASE_SECS,
-        )),
-        Entry::Ended(_) => None,
+    let leased = futures::future::join_all(entries.into_iter().map(|entry| async move {
+        match entry {
+            Entry::Go(item) => {
+                let lease = app
+                    .deliveries
+                    .begin(&item.delivery_key, &item.id, now, LEASE_SECS)
+                    .await;
+                Entry::Go((item, lease))
+            }
+            Entry::Ended(step) => Entry::Ended(step),
+        }
     }))
     .await;
-    let mut leases = leases.into_iter();
     let mut instances = Instances::default();
     let mut steps: Vec<Step> = Vec::with_capacity(records.len());
-    for entry in entries {
+    for entry in leased {
         steps.push(match entry {
-            Entry::Ended(step) => step,
-            Entry::Lease(item) => match leases.next() {
-                Some(lease) => begin(app, item, lease, &mut instances).await,
-                // One lease per `Lease` entry, in order: not reached.
-                None => Step::Failed(ConsumeError::InFlight(item.delivery_key)),
-            },
+            Entry::Go((item, lease)) => begin(app, item, lease, &mut instances).await,
+            Entry::Ended(step) => *step,
         });
     }
 
@@ -183,11 +181,12 @@ pub async fn handle_batch(app: &Consumer, records: &[Record]) -> Vec<String> {
     failed
 }
 
-/// A record before the leases: to lease, or already ended (unreadable, or a delivery the batch
-/// holds twice).
-enum Entry {
-    Lease(WorkItem),
-    Ended(Step),
+/// A record on its way to a [`Step`]: going on with `T` (the work item to lease, then it with
+/// its lease), or already ended (unreadable, or a delivery the batch holds twice; boxed, as
+/// those are rare).
+enum Entry<T> {
+    Go(T),
+    Ended(Box<Step>),
 }
 
 /// Where a record stands after its lease and preparation.

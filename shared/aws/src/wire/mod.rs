@@ -359,6 +359,38 @@ impl Wire {
         })
     }
 
+    /// Calls `operation` for its effect (a write), not its answer.
+    pub async fn write(
+        &self,
+        service: &Service,
+        operation: &str,
+        input: &(impl serde::Serialize + ?Sized),
+    ) -> Result<(), WireError> {
+        self.call::<serde::de::IgnoredAny>(service, operation, input)
+            .await
+            .map(|_| ())
+    }
+
+    /// DynamoDB's `GetItem` of the item whose string key `pk` is `pk`, as the SDK's attribute
+    /// map (so it goes through the same parsers as items read by the SDK); `None` if absent.
+    pub async fn get_item(
+        &self,
+        table: &str,
+        pk: &str,
+        consistent_read: bool,
+    ) -> Result<
+        Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+        WireError,
+    > {
+        let read = serde_json::json!({
+            "TableName": table,
+            "Key": { "pk": attr::s(pk) },
+            "ConsistentRead": consistent_read,
+        });
+        let out: Value = self.call(&DYNAMODB, "GetItem", &read).await?;
+        Ok(out.get("Item").map(attr::item))
+    }
+
     /// Sends one request under the operation timeout, retrying what may succeed next time.
     async fn send(&self, out: &Outgoing<'_>) -> Result<Bytes, WireError> {
         let policy = &self.inner.policy;
